@@ -1,0 +1,151 @@
+//! `sdm-watch jobs list|show|data`: the API, by hand.
+
+use std::io::Write;
+
+use anyhow::Context as _;
+
+use crate::rows;
+use crate::sdm::{Job, JobDetail, JobFilter, SdmClient};
+
+/// Prints every job matching `filter`, as a table or JSON.
+pub async fn list(
+    client: &SdmClient,
+    filter: &JobFilter,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let jobs = client
+        .list_jobs(filter)
+        .await
+        .context("listing jobs failed")?;
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &jobs)?;
+        writeln!(out)?;
+    } else {
+        write_table(out, &jobs)?;
+    }
+    Ok(())
+}
+
+/// Prints one job's detail.
+pub async fn show(
+    client: &SdmClient,
+    id: &str,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let detail = client
+        .job(id)
+        .await
+        .with_context(|| format!("reading job {id} failed"))?;
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &detail)?;
+        writeln!(out)?;
+    } else {
+        write_detail(out, id, &detail)?;
+    }
+    Ok(())
+}
+
+/// Prints a done job's output rows as JSON, or CSV with the union of columns as header.
+pub async fn data(
+    client: &SdmClient,
+    id: &str,
+    format_id: u32,
+    csv: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let rows = client
+        .job_data(id, format_id)
+        .await
+        .with_context(|| format!("reading the output of job {id} (format {format_id}) failed"))?;
+    if csv {
+        let columns = rows::columns(&rows);
+        rows::write_csv(out, &columns, &rows)?;
+    } else {
+        serde_json::to_writer_pretty(&mut *out, &rows)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+fn write_table(out: &mut impl Write, jobs: &[Job]) -> std::io::Result<()> {
+    if jobs.is_empty() {
+        return writeln!(out, "no jobs match");
+    }
+    let header = ["ID", "STATUS", "PROJECT", "CREATED", "COMPLETED", "NAME"];
+    let lines: Vec<[String; 6]> = jobs
+        .iter()
+        .map(|job| {
+            [
+                job.id.clone(),
+                job.status.to_string(),
+                job.project
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                short_date(job.creation_date.as_deref()),
+                short_date(job.completion_date.as_deref()),
+                job.name.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for line in &lines {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut write_line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        writeln!(out, "{}", text.trim_end())
+    };
+    write_line(&header)?;
+    for line in &lines {
+        let cells: Vec<&str> = line.iter().map(String::as_str).collect();
+        write_line(&cells)?;
+    }
+    writeln!(
+        out,
+        "{} job{}",
+        jobs.len(),
+        if jobs.len() == 1 { "" } else { "s" }
+    )
+}
+
+/// `2026-11-28T10:01:00.123456Z` as `2026-11-28 10:01:00`; anything unexpected verbatim.
+fn short_date(text: Option<&str>) -> String {
+    match text.and_then(crate::sdm::parse_api_time) {
+        Some(at) => at
+            .format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second]"
+            ))
+            .unwrap_or_else(|_| "-".into()),
+        None => text.unwrap_or("-").to_owned(),
+    }
+}
+
+fn write_detail(out: &mut impl Write, id: &str, detail: &JobDetail) -> std::io::Result<()> {
+    writeln!(out, "id:      {id}")?;
+    writeln!(out, "status:  {}", detail.status)?;
+    if let Some(step) = &detail.step {
+        let step = step
+            .get("id")
+            .map(|id| id.to_string())
+            .unwrap_or_else(|| step.to_string());
+        writeln!(out, "step:    {step}")?;
+    }
+    if let Some(message) = &detail.message {
+        writeln!(out, "message: {message}")?;
+    }
+    for (key, value) in &detail.extra {
+        writeln!(out, "{key}: {value}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! The `sdm-watch` command line: parses arguments, loads the configuration, sets up logging
+//! and calls into the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use sdm_watch::commands;
+use sdm_watch::config::{self, Config};
+use sdm_watch::ops::logging;
+use sdm_watch::sdm::{JobFilter, SdmClient, Status, parse_api_time};
+use time::OffsetDateTime;
+
+#[derive(Parser)]
+#[command(
+    name = "sdm-watch",
+    version,
+    about = "Watches Akeneo Supplier Data Manager jobs and alerts by e-mail and webhook",
+    after_help = "Exit status: 0 success, 1 runtime failure, 2 bad usage or configuration.\n\
+                  Log level: SDM_WATCH_LOG or RUST_LOG (default info)."
+)]
+struct Cli {
+    /// Configuration file (TOML); SDM_WATCH_<SECTION>__<KEY> variables override it
+    #[arg(
+        long,
+        global = true,
+        env = "SDM_WATCH_CONFIG",
+        default_value = config::DEFAULT_PATH,
+        value_name = "PATH"
+    )]
+    config: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the configuration and print it, secrets redacted (exit 2 names a bad key)
+    Check,
+    /// Query the SDM jobs API directly
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List jobs (every page) as a table, or as JSON
+    List {
+        /// Only jobs with this status
+        #[arg(long, value_parser = ["running", "done", "error", "pending"])]
+        status: Option<String>,
+        /// Only jobs of this project id
+        #[arg(long)]
+        project: Option<i64>,
+        /// Only jobs created after this time (ISO 8601, e.g. 2026-11-28T10:00:00Z, or a date)
+        #[arg(long, value_parser = parse_time, value_name = "TIME")]
+        created_after: Option<OffsetDateTime>,
+        /// Only jobs created before this time (ISO 8601, or a date)
+        #[arg(long, value_parser = parse_time, value_name = "TIME")]
+        created_before: Option<OffsetDateTime>,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one job's status, step and error message
+    Show {
+        /// The job's id (UUID)
+        id: String,
+        /// Print the API's JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a done job's output rows as JSON, or as CSV
+    Data {
+        /// The job's id (UUID)
+        id: String,
+        /// The output format id configured for the job's project
+        format_id: u32,
+        /// CSV with a header of every column any row has
+        #[arg(long)]
+        csv: bool,
+    },
+}
+
+/// An ISO 8601 time, or a plain date meaning midnight UTC.
+fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
+    parse_api_time(text)
+        .or_else(|| parse_api_time(&format!("{text}T00:00:00Z")))
+        .ok_or_else(|| format!("{text:?} is not a time like 2026-11-28T10:00:00Z or 2026-11-28"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("sdm-watch: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(config.log.format);
+    match run(cli.command, &config, &cli.config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sdm-watch: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Check => commands::check::run(config, path, &mut out)?,
+        Command::Jobs(command) => {
+            let client = SdmClient::new(&config.api, &config.retry)?;
+            match command {
+                JobsCommand::List {
+                    status,
+                    project,
+                    created_after,
+                    created_before,
+                    json,
+                } => {
+                    let filter = JobFilter {
+                        status: status.as_deref().map(Status::parse),
+                        project,
+                        created_after,
+                        created_before,
+                    };
+                    commands::jobs::list(&client, &filter, json, &mut out).await?
+                }
+                JobsCommand::Show { id, json } => {
+                    commands::jobs::show(&client, &id, json, &mut out).await?
+                }
+                JobsCommand::Data { id, format_id, csv } => {
+                    commands::jobs::data(&client, &id, format_id, csv, &mut out).await?
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

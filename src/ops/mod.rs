@@ -1,0 +1,3 @@
+//! Running as a service: logging setup.
+
+pub mod logging;

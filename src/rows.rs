@@ -1,0 +1,82 @@
+//! A job's output rows (one JSON object per row, empty columns left out by the API) as a
+//! table: the union of columns in first-seen order, and CSV per RFC 4180.
+
+use std::io::{self, Write};
+
+use serde_json::Value;
+
+use crate::sdm::Row;
+
+/// Every column that appears in any row, in the order first seen.
+pub fn columns<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut columns = Vec::new();
+    for row in rows {
+        for key in row.keys() {
+            if seen.insert(key.as_str()) {
+                columns.push(key.clone());
+            }
+        }
+    }
+    columns
+}
+
+/// Writes `rows` as CSV with `columns` as the header; a column a row lacks is empty.
+pub fn write_csv(out: &mut impl Write, columns: &[String], rows: &[Row]) -> io::Result<()> {
+    write_record(out, columns.iter().map(String::as_str))?;
+    for row in rows {
+        let cells: Vec<String> = columns.iter().map(|column| cell(row.get(column))).collect();
+        write_record(out, cells.iter().map(String::as_str))?;
+    }
+    Ok(())
+}
+
+fn cell(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(text)) => text.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn write_record<'a>(out: &mut impl Write, cells: impl Iterator<Item = &'a str>) -> io::Result<()> {
+    let mut first = true;
+    for cell in cells {
+        if !first {
+            out.write_all(b",")?;
+        }
+        first = false;
+        if cell.contains([',', '"', '\n', '\r']) {
+            write!(out, "\"{}\"", cell.replace('"', "\"\""))?;
+        } else {
+            out.write_all(cell.as_bytes())?;
+        }
+    }
+    out.write_all(b"\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(value: Value) -> Row {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn header_is_the_union_in_first_seen_order_and_cells_are_escaped() {
+        let rows = vec![
+            row(serde_json::json!({"sku": "A1", "price": 3})),
+            row(serde_json::json!({"sku": "B2", "name": "Chair, \"oak\""})),
+            row(serde_json::json!({"ean": null, "price": 4.5, "tags": ["x"]})),
+        ];
+        let columns = columns(&rows);
+        assert_eq!(columns, ["sku", "price", "name", "ean", "tags"]);
+        let mut out = Vec::new();
+        write_csv(&mut out, &columns, &rows).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "sku,price,name,ean,tags\r\nA1,3,,,\r\nB2,,\"Chair, \"\"oak\"\"\",,\r\n,4.5,,,\"[\"\"x\"\"]\"\r\n"
+        );
+    }
+}

@@ -1,0 +1,363 @@
+//! The HTTP client for the three jobs endpoints: token auth, pagination that stays on the
+//! configured origin, status classification, retries and the rate cap.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{Response, StatusCode};
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use tracing::{debug, warn};
+use url::{Origin, Url};
+
+use super::model::{Job, JobDetail, Page, ProjectId, Row, Status, format_api_time};
+use super::{ApiError, RateLimiter, RetryPolicy};
+use crate::config::{ApiConfig, RetryConfig};
+
+/// A listing stops here even if the server keeps offering pages.
+const MAX_PAGES: usize = 100_000;
+
+/// The filters of `GET jobs/`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobFilter {
+    pub status: Option<Status>,
+    pub project: Option<ProjectId>,
+    pub created_after: Option<OffsetDateTime>,
+    pub created_before: Option<OffsetDateTime>,
+}
+
+/// Talks to one SDM organisation. Cheap to clone; clones share the connection pool and
+/// the rate cap.
+#[derive(Clone, Debug)]
+pub struct SdmClient {
+    http: reqwest::Client,
+    /// Ends in `/`; every request URL is built below it.
+    base: Url,
+    /// Only links on this origin are followed, so the token never leaves for another host.
+    origin: Origin,
+    /// `Token <key>`, marked sensitive so that reqwest never prints it.
+    auth: HeaderValue,
+    page_size: u32,
+    retry: RetryPolicy,
+    limiter: RateLimiter,
+}
+
+impl SdmClient {
+    pub fn new(api: &ApiConfig, retry: &RetryConfig) -> Result<Self, ApiError> {
+        let origin = api.base_url.origin();
+        let redirect_origin = origin.clone();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
+            .timeout(api.timeout)
+            .connect_timeout(api.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.url().origin() == redirect_origin && attempt.previous().len() < 5 {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
+            .build()
+            .map_err(|e| ApiError::Transport {
+                endpoint: api.base_url.to_string(),
+                reason: format!("cannot build the HTTP client: {}", chain(&e)),
+            })?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Token {}", api.token.expose())).map_err(|_| {
+                ApiError::Rejected {
+                    endpoint: api.base_url.to_string(),
+                    status: 0,
+                    detail: "the token cannot be sent in an HTTP header".into(),
+                }
+            })?;
+        auth.set_sensitive(true);
+        Ok(Self {
+            http,
+            base: api.base_url.clone(),
+            origin,
+            auth,
+            page_size: api.page_size,
+            retry: RetryPolicy::new(retry),
+            limiter: RateLimiter::new(api.max_requests_per_second),
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// Every job matching `filter`, across all pages. A job that shows up on two pages
+    /// (the listing shifted while we read it) is returned once, as last seen.
+    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, ApiError> {
+        let mut jobs: Vec<Job> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        self.for_each_page(filter, |page| {
+            for job in page {
+                match index.get(&job.id) {
+                    Some(&at) => jobs[at] = job,
+                    None => {
+                        index.insert(job.id.clone(), jobs.len());
+                        jobs.push(job);
+                    }
+                }
+            }
+        })
+        .await?;
+        Ok(jobs)
+    }
+
+    /// Calls `on_page` with each page's jobs, following `next` on our own origin only.
+    pub async fn for_each_page(
+        &self,
+        filter: &JobFilter,
+        mut on_page: impl FnMut(Vec<Job>),
+    ) -> Result<usize, ApiError> {
+        let mut url = self.list_url(filter);
+        let mut visited = HashSet::new();
+        loop {
+            if visited.len() >= MAX_PAGES || !visited.insert(url.clone()) {
+                return Err(ApiError::Pagination {
+                    endpoint: url.path().to_owned(),
+                    reason: format!(
+                        "the next link leads back to a page already read, or past {MAX_PAGES} pages"
+                    ),
+                });
+            }
+            let page: Page = self
+                .retry
+                .run("list jobs", || self.get_json(url.clone()))
+                .await?;
+            debug!(url = %url, jobs = page.results.len(), count = ?page.count, "read a page of jobs");
+            on_page(page.results);
+            let Some(next) = page.next.filter(|next| !next.is_empty()) else {
+                return Ok(visited.len());
+            };
+            let next_url = self.base.join(&next).map_err(|e| ApiError::Pagination {
+                endpoint: url.path().to_owned(),
+                reason: format!("the next link {next:?} is not a URL ({e})"),
+            })?;
+            if next_url.origin() != self.origin {
+                let error = ApiError::ForeignOrigin {
+                    url: next_url.to_string(),
+                    origin: self.origin.ascii_serialization(),
+                };
+                warn!(error = %error, "refused a pagination link");
+                return Err(error);
+            }
+            url = next_url;
+        }
+    }
+
+    /// `GET jobs/{id}/`.
+    pub async fn job(&self, id: &str) -> Result<JobDetail, ApiError> {
+        let url = self.job_url(id, &[]);
+        self.retry
+            .run("job detail", || self.get_json(url.clone()))
+            .await
+    }
+
+    /// `GET jobs/{id}/data/{format_id}/`: a done job's output rows.
+    pub async fn job_data(&self, id: &str, format_id: u32) -> Result<Vec<Row>, ApiError> {
+        let url = self.job_url(id, &["data", &format_id.to_string()]);
+        self.retry
+            .run("job data", || self.get_json(url.clone()))
+            .await
+    }
+
+    fn list_url(&self, filter: &JobFilter) -> Url {
+        let mut url = self.job_url_base();
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(status) = &filter.status {
+                query.append_pair("status", status.as_str());
+            }
+            if let Some(project) = filter.project {
+                query.append_pair("project", &project.to_string());
+            }
+            if let Some(after) = filter.created_after {
+                query.append_pair("created_after", &format_api_time(after));
+            }
+            if let Some(before) = filter.created_before {
+                query.append_pair("created_before", &format_api_time(before));
+            }
+            query.append_pair("page_size", &self.page_size.to_string());
+        }
+        url
+    }
+
+    fn job_url_base(&self) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push("jobs").push("");
+        }
+        url
+    }
+
+    fn job_url(&self, id: &str, rest: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .pop_if_empty()
+                .push("jobs")
+                .push(id)
+                .extend(rest)
+                .push("");
+        }
+        url
+    }
+
+    /// One request, no retry: waits for a slot under the rate cap, sends, classifies.
+    async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, ApiError> {
+        let endpoint = url.path().to_owned();
+        self.limiter.acquire().await;
+        let response = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, self.auth.clone())
+            .send()
+            .await
+            .map_err(|e| transport(&endpoint, &e))?;
+        let response = self.classify(&endpoint, response).await?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport(&endpoint, &e))?;
+        serde_json::from_slice(&body).map_err(|e| ApiError::Undecodable {
+            endpoint,
+            reason: format!("{e} (body starts {:?})", preview(&body)),
+        })
+    }
+
+    /// Success passes through; every other answer becomes the error it means.
+    async fn classify(&self, endpoint: &str, response: Response) -> Result<Response, ApiError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let endpoint = endpoint.to_owned();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_retry_after);
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|location| self.base.join(location).ok());
+            return Err(match location {
+                Some(url) if url.origin() != self.origin => ApiError::ForeignOrigin {
+                    url: url.to_string(),
+                    origin: self.origin.ascii_serialization(),
+                },
+                _ => ApiError::Rejected {
+                    endpoint,
+                    status: status.as_u16(),
+                    detail: "too many redirects".into(),
+                },
+            });
+        }
+        let code = status.as_u16();
+        let detail = detail(response).await;
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ApiError::Unauthorized {
+                endpoint,
+                status: code,
+                detail,
+            },
+            StatusCode::NOT_FOUND => ApiError::NotFound { endpoint, detail },
+            StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited {
+                endpoint,
+                retry_after,
+            },
+            StatusCode::REQUEST_TIMEOUT => ApiError::Server {
+                endpoint,
+                status: code,
+                retry_after,
+            },
+            _ if status.is_server_error() => ApiError::Server {
+                endpoint,
+                status: code,
+                retry_after,
+            },
+            _ => ApiError::Rejected {
+                endpoint,
+                status: code,
+                detail,
+            },
+        })
+    }
+}
+
+/// The `detail` of a DRF error body, else the start of the body.
+async fn detail(response: Response) -> String {
+    let body = response.bytes().await.unwrap_or_default();
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        detail: String,
+    }
+    match serde_json::from_slice::<Detail>(&body) {
+        Ok(parsed) => parsed.detail,
+        Err(_) if body.is_empty() => "no details given".into(),
+        Err(_) => preview(&body),
+    }
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+fn transport(endpoint: &str, error: &reqwest::Error) -> ApiError {
+    let reason = if error.is_timeout() {
+        format!("timed out ({})", chain(error))
+    } else {
+        chain(error)
+    };
+    ApiError::Transport {
+        endpoint: endpoint.to_owned(),
+        reason,
+    }
+}
+
+/// An error and its causes on one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn preview(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(120)]);
+    text.into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        let waited = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(waited > Duration::from_secs(100) && waited <= Duration::from_secs(120));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,12 @@
+//! The Akeneo SDM jobs API: the client, its data model, and retrying within fair use.
+//! Knows nothing of storage or alerts.
+
+mod client;
+mod error;
+mod model;
+mod retry;
+
+pub use client::{JobFilter, SdmClient};
+pub use error::ApiError;
+pub use model::{Job, JobDetail, Page, ProjectId, Row, Status, format_api_time, parse_api_time};
+pub use retry::{RateLimiter, RetryPolicy};

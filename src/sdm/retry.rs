@@ -1,0 +1,220 @@
+//! Exponential backoff with jitter around every API call, never sooner than the server's
+//! `Retry-After`, and a client-side cap on the request rate shared by all calls.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::warn;
+
+use super::ApiError;
+use crate::config::RetryConfig;
+
+/// How often and how long to retry, from `[retry]`.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    initial: Duration,
+    max: Duration,
+    multiplier: f32,
+    max_elapsed: Duration,
+}
+
+impl RetryPolicy {
+    pub fn new(config: &RetryConfig) -> Self {
+        Self {
+            initial: config.initial_interval,
+            max: config.max_interval,
+            multiplier: config.multiplier as f32,
+            max_elapsed: config.max_elapsed,
+        }
+    }
+
+    /// The successive waits: exponential from `initial` by `multiplier`, each with random
+    /// jitter of up to its own length, capped at `max`.
+    pub fn delays(&self) -> impl Iterator<Item = Duration> + use<> {
+        let max = self.max;
+        ExponentialBuilder::new()
+            .with_min_delay(self.initial)
+            .with_max_delay(self.max)
+            .with_factor(self.multiplier)
+            .with_jitter()
+            .without_max_times()
+            .build()
+            .map(move |delay| delay.min(max))
+    }
+
+    /// Runs `call` until it succeeds, fails for good, or `max_elapsed` would be exceeded.
+    pub async fn run<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let started = Instant::now();
+        let mut delays = self.delays();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let error = match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) if !error.is_retryable() => return Err(error),
+                Err(error) => error,
+            };
+            let backoff = delays.next().unwrap_or(self.max);
+            let wait = backoff.max(error.retry_after().unwrap_or_default());
+            let elapsed = started.elapsed();
+            if elapsed + wait > self.max_elapsed {
+                return Err(ApiError::GaveUp {
+                    attempts,
+                    elapsed,
+                    last: Box::new(error),
+                });
+            }
+            warn!(call = what, attempt = attempts, retry_in_ms = wait.as_millis() as u64, error = %error, "API call failed; retrying");
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Spaces requests at least `1 / rate` seconds apart across every clone, so that concurrent
+/// callers together stay under the cap.
+#[derive(Clone, Debug)]
+pub struct RateLimiter {
+    spacing: Duration,
+    next_slot: Arc<Mutex<Instant>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_second: f64) -> Self {
+        Self {
+            spacing: Duration::from_secs_f64(1.0 / per_second),
+            next_slot: Arc::new(Mutex::new(Instant::now())),
+        }
+    }
+
+    /// Waits for this caller's turn.
+    pub async fn acquire(&self) {
+        let slot = {
+            let mut next = self.next_slot.lock().await;
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.spacing;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    fn policy(initial_ms: u64, max_ms: u64, elapsed_ms: u64) -> RetryPolicy {
+        RetryPolicy::new(&RetryConfig {
+            initial_interval: Duration::from_millis(initial_ms),
+            max_interval: Duration::from_millis(max_ms),
+            multiplier: 2.0,
+            max_elapsed: Duration::from_millis(elapsed_ms),
+        })
+    }
+
+    fn server_error(retry_after: Option<Duration>) -> ApiError {
+        ApiError::Server {
+            endpoint: "jobs/".into(),
+            status: 503,
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn delays_grow_exponentially_with_jitter_and_stay_capped() {
+        let delays: Vec<Duration> = policy(100, 1_000, 60_000).delays().take(8).collect();
+        for (n, delay) in delays.iter().enumerate() {
+            let base = Duration::from_millis((100u64 << n).min(1_000));
+            assert!(*delay >= base, "delay {n} = {delay:?} below {base:?}");
+            assert!(
+                *delay <= Duration::from_millis(1_000),
+                "delay {n} = {delay:?} over cap"
+            );
+        }
+        // Jitter: two schedules are not identical.
+        let other: Vec<Duration> = policy(100, 1_000, 60_000).delays().take(8).collect();
+        assert_ne!(delays, other);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_a_floor_on_the_wait() {
+        let calls = AtomicU32::new(0);
+        let started = Instant::now();
+        let result = policy(10, 100, 60_000)
+            .run("test", || async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(server_error(Some(Duration::from_secs(7))))
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        assert!(result.is_ok());
+        assert!(started.elapsed() >= Duration::from_secs(7));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gives_up_before_max_elapsed_is_exceeded() {
+        let calls = AtomicU32::new(0);
+        let started = Instant::now();
+        let result: Result<(), _> = policy(100, 400, 3_000)
+            .run("test", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(server_error(None))
+            })
+            .await;
+        let error = result.unwrap_err();
+        assert!(matches!(error, ApiError::GaveUp { .. }), "{error}");
+        assert!(started.elapsed() <= Duration::from_secs(3));
+        assert!(calls.load(Ordering::SeqCst) >= 5, "too few attempts");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_errors_are_not_retried() {
+        let calls = AtomicU32::new(0);
+        let result: Result<(), _> = policy(10, 100, 60_000)
+            .run("test", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(ApiError::Unauthorized {
+                    endpoint: "jobs/".into(),
+                    status: 401,
+                    detail: "Invalid token.".into(),
+                })
+            })
+            .await;
+        assert!(matches!(result, Err(ApiError::Unauthorized { .. })));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_limiter_spaces_concurrent_callers() {
+        let limiter = RateLimiter::new(5.0);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let limiter = limiter.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..5 {
+                    limiter.acquire().await;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        // 20 requests at 5/s: the first goes at once, the last 19 spacings later.
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(3_800), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(4_000), "{elapsed:?}");
+    }
+}

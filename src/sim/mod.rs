@@ -1,0 +1,284 @@
+//! A faithful stand-in for the SDM jobs API on loopback, used by the tests, `demo` and the
+//! benchmarks: token auth, filters, pagination, DRF-style errors, scriptable jobs and
+//! injectable faults, and a log of every request it received.
+
+mod fault;
+mod server;
+mod state;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use time::OffsetDateTime;
+use url::Url;
+
+pub use fault::Fault;
+pub use state::{Order, SimJob, sim_time};
+
+use crate::sdm::{ProjectId, Row, Status};
+use state::SimState;
+
+/// The token the simulator accepts unless told otherwise.
+pub const DEFAULT_TOKEN: &str = "sim-token-0123456789abcdef";
+
+/// A request as the simulator saw it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub at: Instant,
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// Whether it carried the right `Authorization: Token ...`.
+    pub authorized: bool,
+    /// What was answered; 0 when the connection was dropped instead.
+    pub status: u16,
+}
+
+impl RecordedRequest {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A job to add: everything but the status has a default.
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub name: String,
+    pub status: Status,
+    pub project: Option<ProjectId>,
+    pub created: OffsetDateTime,
+    pub message: Option<String>,
+    pub rows: Vec<Row>,
+}
+
+impl NewJob {
+    pub fn new(status: Status) -> Self {
+        Self {
+            name: "Supplier feed".into(),
+            status,
+            project: None,
+            created: OffsetDateTime::now_utc(),
+            message: None,
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    pub fn project(mut self, project: ProjectId) -> Self {
+        self.project = Some(project);
+        self
+    }
+
+    pub fn created(mut self, at: OffsetDateTime) -> Self {
+        self.created = at;
+        self
+    }
+
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    pub fn rows(mut self, rows: Vec<Row>) -> Self {
+        self.rows = rows;
+        self
+    }
+}
+
+/// Everything the server task and the handle share.
+#[derive(Debug)]
+struct Shared {
+    token: String,
+    state: Mutex<SimState>,
+    faults: Mutex<FaultPlan>,
+    requests: Mutex<Vec<RecordedRequest>>,
+}
+
+#[derive(Debug, Default)]
+struct FaultPlan {
+    /// Applied to the next requests in order, before any random ones.
+    queued: VecDeque<Fault>,
+    /// With probability `rate`, a request gets a fault drawn from `palette`.
+    rate: f64,
+    palette: Vec<Fault>,
+    rng: Option<fastrand::Rng>,
+}
+
+impl FaultPlan {
+    fn next(&mut self) -> Option<Fault> {
+        if let Some(fault) = self.queued.pop_front() {
+            return Some(fault);
+        }
+        let rng = self.rng.as_mut()?;
+        if self.palette.is_empty() || rng.f64() >= self.rate {
+            return None;
+        }
+        Some(self.palette[rng.usize(..self.palette.len())].clone())
+    }
+}
+
+/// A running simulator. Dropping it stops the server and closes its connections.
+pub struct Simulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: server::Running,
+}
+
+impl Simulator {
+    /// Starts on `127.0.0.1` on a free port, accepting [`DEFAULT_TOKEN`].
+    pub async fn start() -> std::io::Result<Self> {
+        Self::start_with_token(DEFAULT_TOKEN).await
+    }
+
+    pub async fn start_with_token(token: &str) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            token: token.to_owned(),
+            state: Mutex::new(SimState::new()),
+            faults: Mutex::new(FaultPlan::default()),
+            requests: Mutex::new(Vec::new()),
+        });
+        let (addr, server) = server::start(shared.clone()).await?;
+        Ok(Self {
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/api/v1/`, the value for `api.base_url`.
+    pub fn base_url(&self) -> Url {
+        Url::parse(&format!("http://{}/api/v1/", self.addr)).expect("a loopback URL parses")
+    }
+
+    pub fn token(&self) -> &str {
+        &self.shared.token
+    }
+
+    fn state(&self) -> MutexGuard<'_, SimState> {
+        lock(&self.shared.state)
+    }
+
+    /// Adds a job and returns its id.
+    pub fn add_job(&self, job: NewJob) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        self.add_job_with_id(&id, job);
+        id
+    }
+
+    pub fn add_job_with_id(&self, id: &str, job: NewJob) {
+        let created = truncate_to_micros(job.created);
+        let finished = matches!(job.status, Status::Done | Status::Error);
+        self.state().insert(SimJob {
+            id: id.to_owned(),
+            name: job.name,
+            completion_date: finished
+                .then(|| created.max(truncate_to_micros(OffsetDateTime::now_utc()))),
+            status: job.status,
+            project: job.project,
+            creation_date: created,
+            step: 1,
+            message: job.message,
+            rows: job.rows,
+        });
+    }
+
+    /// Moves a job to `status`; `message` is what the detail shows on error. Returns false
+    /// for an unknown id.
+    pub fn set_status(&self, id: &str, status: Status, message: Option<&str>) -> bool {
+        let mut state = self.state();
+        let Some(job) = state.job_mut(id) else {
+            return false;
+        };
+        job.completion_date = matches!(status, Status::Done | Status::Error)
+            .then(|| truncate_to_micros(OffsetDateTime::now_utc()));
+        job.status = status;
+        job.step += 1;
+        if let Some(message) = message {
+            job.message = Some(message.to_owned());
+        }
+        true
+    }
+
+    pub fn set_rows(&self, id: &str, rows: Vec<Row>) -> bool {
+        match self.state().job_mut(id) {
+            Some(job) => {
+                job.rows = rows;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn job(&self, id: &str) -> Option<SimJob> {
+        let state = self.state();
+        state.index.get(id).map(|&at| state.jobs[at].clone())
+    }
+
+    pub fn jobs(&self) -> Vec<SimJob> {
+        self.state().jobs.clone()
+    }
+
+    pub fn set_order(&self, order: Order) {
+        self.state().order = order;
+    }
+
+    pub fn set_max_page_size(&self, size: usize) {
+        self.state().max_page_size = size.max(1);
+    }
+
+    /// Makes `next` links point at another origin, as a hostile or misconfigured server might.
+    pub fn set_next_origin(&self, origin: Option<&str>) {
+        self.state().next_origin = origin.map(str::to_owned);
+    }
+
+    /// The next requests get these faults, in order.
+    pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
+        lock(&self.shared.faults).queued.extend(faults);
+    }
+
+    /// From now on, each request gets a fault from `palette` with probability `rate`.
+    pub fn set_fault_rate(&self, rate: f64, palette: Vec<Fault>, seed: u64) {
+        let mut plan = lock(&self.shared.faults);
+        plan.rate = rate;
+        plan.palette = palette;
+        plan.rng = Some(fastrand::Rng::with_seed(seed));
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.shared.requests).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+    }
+
+    /// Stops answering: the listener closes and open connections are cut.
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking test thread must not take the simulator down with it.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {
+    let micros = at.microsecond();
+    at.replace_microsecond(micros).unwrap_or(at)
+}

@@ -1,0 +1,272 @@
+//! The simulator's HTTP side: accepts connections, records each request, applies the
+//! planned fault, routes the rest to [`super::state`].
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::state::Answer;
+use super::{Fault, RecordedRequest, Shared, lock};
+
+type Body = BoxBody<Bytes, io::Error>;
+
+/// The server task; dropping it stops the server.
+pub struct Running {
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+pub async fn start(shared: Arc<Shared>) -> io::Result<(SocketAddr, Running)> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let (shutdown, stopped) = watch::channel(false);
+    let task = tokio::spawn(accept(listener, shared, format!("http://{addr}"), stopped));
+    Ok((
+        addr,
+        Running {
+            shutdown,
+            task: Some(task),
+        },
+    ))
+}
+
+async fn accept(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    origin: String,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // Out of file descriptors or similar: give the system a moment.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let shared = shared.clone();
+                let origin = origin.clone();
+                let mut stop = stopped.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |request| {
+                        answer(shared.clone(), origin.clone(), request)
+                    });
+                    let connection = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = stop.changed() => {}
+                    }
+                });
+            }
+        }
+    }
+    connections.shutdown().await;
+}
+
+async fn answer(
+    shared: Arc<Shared>,
+    origin: String,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, io::Error> {
+    let at = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let query: Vec<(String, String)> = request
+        .uri()
+        .query()
+        .map(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let auth = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let authorized = auth == Some(format!("Token {}", shared.token).as_str());
+    let has_auth = auth.is_some();
+
+    let fault = lock(&shared.faults).next();
+    let answer = match &fault {
+        Some(Fault::Status(status)) => Answer {
+            status: *status,
+            body: json!({ "detail": "Simulated failure." }),
+            headers: Vec::new(),
+        },
+        Some(Fault::RateLimited { retry_after_secs }) => Answer {
+            status: 429,
+            body: json!({
+                "detail": format!("Request was throttled. Expected available in {retry_after_secs} seconds.")
+            }),
+            headers: vec![("retry-after", retry_after_secs.to_string())],
+        },
+        _ => route(
+            &shared, &origin, &method, &path, &query, authorized, has_auth,
+        ),
+    };
+    lock(&shared.requests).push(RecordedRequest {
+        at,
+        method,
+        path,
+        query,
+        authorized,
+        status: if fault == Some(Fault::Drop) {
+            0
+        } else {
+            answer.status
+        },
+    });
+    // Recorded first, so that a client that gives up on a slow answer still sees it counted.
+    if let Some(Fault::Slow(delay)) = &fault {
+        tokio::time::sleep(*delay).await;
+    }
+
+    match fault {
+        Some(Fault::Drop) => Err(io::Error::other("simulated dropped connection")),
+        Some(Fault::NotJson) => Ok(Response::builder()
+            .status(200)
+            .header(CONTENT_TYPE, "text/html")
+            .body(full(Bytes::from_static(
+                b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+            )))
+            .map_err(io::Error::other)?),
+        Some(Fault::Truncated) => {
+            let body = Bytes::from(answer.body.to_string());
+            let promised = body.len() as u64;
+            let half = body.slice(..body.len() / 2);
+            respond(
+                &answer,
+                Truncated {
+                    chunk: Some(half),
+                    promised,
+                }
+                .boxed(),
+            )
+        }
+        _ => respond(&answer, full(Bytes::from(answer.body.to_string()))),
+    }
+}
+
+fn route(
+    shared: &Shared,
+    origin: &str,
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    authorized: bool,
+    has_auth: bool,
+) -> Answer {
+    let unauthorized = |detail: &str| Answer {
+        status: 401,
+        body: json!({ "detail": detail }),
+        headers: vec![("www-authenticate", "Token".to_owned())],
+    };
+    if !has_auth {
+        return unauthorized("Authentication credentials were not provided.");
+    }
+    if !authorized {
+        return unauthorized("Invalid token.");
+    }
+    let not_found = Answer {
+        status: 404,
+        body: json!({ "detail": "Not found." }),
+        headers: Vec::new(),
+    };
+    let Some(rest) = path.strip_prefix("/api/v1/") else {
+        return not_found;
+    };
+    if method != "GET" {
+        return Answer {
+            status: 405,
+            body: json!({ "detail": format!("Method \"{method}\" not allowed.") }),
+            headers: Vec::new(),
+        };
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let state = lock(&shared.state);
+    match segments.as_slice() {
+        ["jobs", ""] => state.list(origin, path, query),
+        ["jobs", id, ""] => state.detail(id),
+        ["jobs", id, "data", format, ""] if format.parse::<u32>().is_ok() => state.data(id),
+        _ => not_found,
+    }
+}
+
+fn respond(answer: &Answer, body: Body) -> Result<Response<Body>, io::Error> {
+    let mut response = Response::builder()
+        .status(answer.status)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (name, value) in &answer.headers {
+        response = response.header(*name, value);
+    }
+    response.body(body).map_err(io::Error::other)
+}
+
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes)
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
+/// A body that promises `promised` bytes, sends `chunk`, then fails, which makes hyper
+/// cut the connection mid-body.
+struct Truncated {
+    chunk: Option<Bytes>,
+    promised: u64,
+}
+
+impl hyper::body::Body for Truncated {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        Poll::Ready(Some(match self.chunk.take() {
+            Some(chunk) => Ok(Frame::data(chunk)),
+            None => Err(io::Error::other("simulated truncated body")),
+        }))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.promised)
+    }
+}

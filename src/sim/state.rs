@@ -1,0 +1,264 @@
+//! The simulator's data and the API's behaviour over it: filters, page-number pagination,
+//! DRF-style errors. Pure functions of the state and the request; no I/O.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::sdm::{ProjectId, Row, Status, parse_api_time};
+
+/// A job as the simulator holds it.
+#[derive(Clone, Debug)]
+pub struct SimJob {
+    pub id: String,
+    pub name: String,
+    pub status: Status,
+    pub project: Option<ProjectId>,
+    pub creation_date: OffsetDateTime,
+    pub completion_date: Option<OffsetDateTime>,
+    pub step: u32,
+    pub message: Option<String>,
+    pub rows: Vec<Row>,
+}
+
+/// The order of the job listing. The real API's is undocumented, so clients must not
+/// depend on it; tests choose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
+/// An HTTP answer before it is written: status, JSON body, extra headers.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Answer {
+    fn ok(body: Value) -> Self {
+        Self {
+            status: 200,
+            body,
+            headers: Vec::new(),
+        }
+    }
+
+    fn detail(status: u16, detail: &str) -> Self {
+        Self {
+            status,
+            body: json!({ "detail": detail }),
+            headers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct SimState {
+    pub jobs: Vec<SimJob>,
+    pub index: HashMap<String, usize>,
+    pub order: Order,
+    pub default_page_size: usize,
+    pub max_page_size: usize,
+    /// When set, `next` links point at this origin instead of ours (to test the guard).
+    pub next_origin: Option<String>,
+}
+
+impl SimState {
+    pub fn new() -> Self {
+        Self {
+            jobs: Vec::new(),
+            index: HashMap::new(),
+            order: Order::default(),
+            default_page_size: 25,
+            max_page_size: 1000,
+            next_origin: None,
+        }
+    }
+
+    pub fn insert(&mut self, job: SimJob) {
+        match self.index.get(&job.id) {
+            Some(&at) => self.jobs[at] = job,
+            None => {
+                self.index.insert(job.id.clone(), self.jobs.len());
+                self.jobs.push(job);
+            }
+        }
+    }
+
+    pub fn job_mut(&mut self, id: &str) -> Option<&mut SimJob> {
+        let at = *self.index.get(id)?;
+        self.jobs.get_mut(at)
+    }
+
+    /// `GET jobs/`, with `origin` (e.g. `http://127.0.0.1:4000`) for the page links.
+    pub fn list(&self, origin: &str, path: &str, query: &[(String, String)]) -> Answer {
+        let param = |name: &str| {
+            query
+                .iter()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.as_str())
+        };
+        let status = match param("status") {
+            None | Some("") => None,
+            Some(text) => match Status::parse(text) {
+                Status::Other(_) => {
+                    return bad_request(
+                        "status",
+                        &format!(
+                            "Select a valid choice. {text} is not one of the available choices."
+                        ),
+                    );
+                }
+                status => Some(status),
+            },
+        };
+        let project = match param("project") {
+            None | Some("") => None,
+            Some(text) => match text.parse::<ProjectId>() {
+                Ok(id) => Some(id),
+                Err(_) => return bad_request("project", "Enter a number."),
+            },
+        };
+        let mut bounds = [None, None];
+        for (slot, name) in bounds.iter_mut().zip(["created_after", "created_before"]) {
+            if let Some(text) = param(name).filter(|text| !text.is_empty()) {
+                match parse_api_time(text) {
+                    Some(at) => *slot = Some(at),
+                    None => return bad_request(name, "Enter a valid date/time."),
+                }
+            }
+        }
+        let [after, before] = bounds;
+        let page_size = match param("page_size").map(str::parse::<usize>) {
+            None => self.default_page_size,
+            Some(Ok(size)) if size > 0 => size.min(self.max_page_size),
+            Some(_) => self.default_page_size,
+        };
+        let page = match param("page").map(str::parse::<usize>) {
+            None => 1,
+            Some(Ok(page)) if page > 0 => page,
+            Some(_) => return Answer::detail(404, "Invalid page."),
+        };
+
+        let mut matching: Vec<&SimJob> = self
+            .jobs
+            .iter()
+            .filter(|job| status.as_ref().is_none_or(|status| &job.status == status))
+            .filter(|job| project.is_none_or(|project| job.project == Some(project)))
+            // The API's "after" and "before" are strict.
+            .filter(|job| after.is_none_or(|after| job.creation_date > after))
+            .filter(|job| before.is_none_or(|before| job.creation_date < before))
+            .collect();
+        matching.sort_by(|a, b| {
+            let order = a.creation_date.cmp(&b.creation_date).then(a.id.cmp(&b.id));
+            match self.order {
+                Order::OldestFirst => order,
+                Order::NewestFirst => order.reverse(),
+            }
+        });
+
+        let count = matching.len();
+        let pages = count.div_ceil(page_size).max(1);
+        if page > pages {
+            return Answer::detail(404, "Invalid page.");
+        }
+        let results: Vec<Value> = matching
+            .iter()
+            .skip((page - 1) * page_size)
+            .take(page_size)
+            .map(|job| list_row(job))
+            .collect();
+        let link_origin = self.next_origin.as_deref().unwrap_or(origin);
+        let link = |target: usize| {
+            let mut pairs: Vec<(String, String)> = query
+                .iter()
+                .filter(|(key, _)| key != "page")
+                .cloned()
+                .collect();
+            if target > 1 {
+                pairs.push(("page".into(), target.to_string()));
+            }
+            let encoded = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            let separator = if encoded.is_empty() { "" } else { "?" };
+            Value::String(format!("{link_origin}{path}{separator}{encoded}"))
+        };
+        Answer::ok(json!({
+            "count": count,
+            "next": if page < pages { link(page + 1) } else { Value::Null },
+            "previous": if page > 1 { link(page - 1) } else { Value::Null },
+            "results": results,
+        }))
+    }
+
+    /// `GET jobs/{id}/`: only `status`, `step` and, on error, `message`, as the article shows.
+    pub fn detail(&self, id: &str) -> Answer {
+        let Some(job) = self.index.get(id).map(|&at| &self.jobs[at]) else {
+            return Answer::detail(404, "Not found.");
+        };
+        let mut body = json!({ "status": job.status.as_str(), "step": { "id": job.step } });
+        if job.status == Status::Error {
+            body["message"] = json!(job.message.clone().unwrap_or_default());
+        }
+        Answer::ok(body)
+    }
+
+    /// `GET jobs/{id}/data/{format}/`: rows of a done job.
+    pub fn data(&self, id: &str) -> Answer {
+        let Some(job) = self.index.get(id).map(|&at| &self.jobs[at]) else {
+            return Answer::detail(404, "Not found.");
+        };
+        if job.status != Status::Done {
+            // Undocumented for the real API; a plain 400 is the least surprising stand-in.
+            return Answer::detail(400, "The job is not done.");
+        }
+        Answer::ok(Value::Array(
+            job.rows.iter().cloned().map(Value::Object).collect(),
+        ))
+    }
+}
+
+fn bad_request(field: &str, problem: &str) -> Answer {
+    Answer {
+        status: 400,
+        body: json!({ field: [problem] }),
+        headers: Vec::new(),
+    }
+}
+
+fn list_row(job: &SimJob) -> Value {
+    let mut row = json!({
+        "id": job.id,
+        "name": job.name,
+        "status": job.status.as_str(),
+        "creation_date": sim_time(job.creation_date),
+        "completion_date": job.completion_date.map(sim_time),
+    });
+    // The article's list example has no project field; ours sends it only when set.
+    if let Some(project) = job.project {
+        row["project"] = json!(project);
+    }
+    row
+}
+
+/// Dates as the API writes them: microseconds with trailing zeros dropped, so the number
+/// of fraction digits varies from 0 to 6 (`.12Z`, `.109159Z`).
+pub fn sim_time(at: OffsetDateTime) -> String {
+    let base = at
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default();
+    let micros = at.microsecond();
+    if micros == 0 {
+        return format!("{base}Z");
+    }
+    let fraction = format!("{micros:06}");
+    format!("{base}.{}Z", fraction.trim_end_matches('0'))
+}

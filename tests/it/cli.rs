@@ -1,0 +1,124 @@
+//! `sdm-watch jobs ...` through the real binary against the simulator.
+
+use sdm_watch::sdm::Status;
+use sdm_watch::sim::{NewJob, Simulator};
+use time::macros::datetime;
+
+use crate::helpers::{config_text, sdm_watch, stderr, stdout};
+
+#[tokio::test]
+async fn jobs_list_prints_a_table_and_json_with_filters() {
+    let sim = Simulator::start().await.unwrap();
+    let failed = sim.add_job(
+        NewJob::new(Status::Error)
+            .name("Supplier feed")
+            .project(17)
+            .created(datetime!(2026-11-28 10:01:00.123456 UTC)),
+    );
+    let waiting = sim.add_job(NewJob::new(Status::Pending).name("Price list"));
+    let config = config_text(&sim, "page_size = 1", "");
+
+    let output = sdm_watch(&config, &["jobs", "list"], &[]).await;
+    let table = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("STATUS"),
+        "{table}"
+    );
+    let row = lines
+        .iter()
+        .find(|line| line.starts_with(&failed))
+        .expect("failed job listed");
+    for cell in ["error", "17", "2026-11-28 10:01:00", "Supplier feed"] {
+        assert!(row.contains(cell), "{cell} missing from {row}");
+    }
+    assert!(table.contains(&waiting), "{table}");
+    assert!(table.ends_with("2 jobs\n"), "{table}");
+
+    let output = sdm_watch(
+        &config,
+        &[
+            "jobs",
+            "list",
+            "--status",
+            "error",
+            "--project",
+            "17",
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    let jobs: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON");
+    assert_eq!(jobs.as_array().unwrap().len(), 1);
+    assert_eq!(jobs[0]["id"], failed.as_str());
+    assert_eq!(jobs[0]["creation_date"], "2026-11-28T10:01:00.123456Z");
+
+    let output = sdm_watch(&config, &["jobs", "list", "--status", "finished"], &[]).await;
+    assert_eq!(output.status.code(), Some(2), "a bad status is bad usage");
+}
+
+#[tokio::test]
+async fn jobs_show_gives_the_error_message() {
+    let sim = Simulator::start().await.unwrap();
+    let id = sim.add_job(NewJob::new(Status::Error).message("Column 'sku' missing"));
+    let output = sdm_watch(&config_text(&sim, "", ""), &["jobs", "show", &id], &[]).await;
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(text.contains("status:  error"), "{text}");
+    assert!(text.contains("message: Column 'sku' missing"), "{text}");
+
+    let output = sdm_watch(
+        &config_text(&sim, "", ""),
+        &["jobs", "show", "no-such-job"],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("not found"), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn jobs_data_as_csv_has_the_union_of_columns() {
+    let sim = Simulator::start().await.unwrap();
+    let rows = serde_json::json!([
+        {"sku": "A1", "price": "3.10"},
+        {"sku": "B2", "color": "red"},
+        {"price": "9", "size": "L"}
+    ]);
+    let rows = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_object().cloned().unwrap())
+        .collect();
+    let id = sim.add_job(NewJob::new(Status::Done).rows(rows));
+    let config = config_text(&sim, "", "");
+
+    let output = sdm_watch(&config, &["jobs", "data", &id, "3", "--csv"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "sku,price,color,size\r\nA1,3.10,,\r\nB2,,red,\r\n,9,,L\r\n"
+    );
+
+    let output = sdm_watch(&config, &["jobs", "data", &id, "3"], &[]).await;
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json[1]["color"], "red");
+}
+
+#[tokio::test]
+async fn an_unreachable_api_is_a_runtime_failure_with_the_reason() {
+    let sim = Simulator::start().await.unwrap();
+    let config =
+        config_text(&sim, "", "").replace("max_elapsed = \"5s\"", "max_elapsed = \"300ms\"");
+    sim.stop().await;
+    let output = sdm_watch(&config, &["jobs", "list"], &[]).await;
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("listing jobs failed") && message.contains("gave up"),
+        "{message}"
+    );
+}

@@ -1,0 +1,265 @@
+//! Bad configurations, through the real binary: exit status 2, one line naming the key.
+
+use crate::helpers::{sdm_watch, stderr, stdout};
+
+const VALID: &str = r#"
+[api]
+token = "tok-abcdef-123456"
+[state]
+path = "/tmp/sdm-watch-test/state.db"
+"#;
+
+#[tokio::test]
+async fn every_bad_config_exits_2_naming_the_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "a typo in a key",
+            "[api]\ntoken = \"t\"\ntokn = \"t\"",
+            "api.tokn",
+        ),
+        (
+            "an unknown section",
+            "[api]\ntoken = \"t\"\n[polll]\ninterval = \"1m\"",
+            "polll",
+        ),
+        ("no token", "[api]\ntimeout = \"10s\"", "api.token"),
+        (
+            "token twice",
+            "[api]\ntoken = \"t\"\ntoken_file = \"/etc/hostname\"",
+            "api.token",
+        ),
+        (
+            "a token file that is missing",
+            "[api]\ntoken_file = \"/nonexistent/sdm-token\"",
+            "api.token_file",
+        ),
+        (
+            "a base URL that is not http",
+            "[api]\ntoken = \"t\"\nbase_url = \"ftp://sdm.example\"",
+            "api.base_url",
+        ),
+        (
+            "page size zero",
+            "[api]\ntoken = \"t\"\npage_size = 0",
+            "api.page_size",
+        ),
+        (
+            "a rate above fair use",
+            "[api]\ntoken = \"t\"\nmax_requests_per_second = 50",
+            "api.max_requests_per_second",
+        ),
+        (
+            "a duration that is not one",
+            "[api]\ntoken = \"t\"\n[poll]\ninterval = \"soon\"",
+            "poll.interval",
+        ),
+        (
+            "a misspelt status",
+            "[api]\ntoken = \"t\"\n[poll]\nnotify_on = [\"errror\"]",
+            "poll.notify_on",
+        ),
+        (
+            "a shrinking multiplier",
+            "[api]\ntoken = \"t\"\n[retry]\nmultiplier = 0.5",
+            "retry.multiplier",
+        ),
+        (
+            "a listen address that is not one",
+            "[api]\ntoken = \"t\"\n[http]\nlisten = \"everywhere\"",
+            "http.listen",
+        ),
+        (
+            "a log format that does not exist",
+            "[api]\ntoken = \"t\"\n[log]\nformat = \"xml\"",
+            "log.format",
+        ),
+        (
+            "a webhook URL that is not a URL",
+            "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"hooks\"",
+            "webhook[0].url",
+        ),
+        (
+            "a webhook secret not in whsec_ form",
+            "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nsecret = \"abc\"",
+            "webhook[0].secret",
+        ),
+        (
+            "a webhook event that is never alerted",
+            "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nevents = [\"running\"]",
+            "webhook[0].events",
+        ),
+        (
+            "two channels with one name",
+            "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/y\"",
+            "webhook[1].name",
+        ),
+        (
+            "an unknown TLS mode",
+            "[api]\ntoken = \"t\"\n[smtp]\nhost = \"mail\"\ntls = \"ssl\"\nfrom = \"a@b.example\"",
+            "smtp.tls",
+        ),
+        (
+            "a sender that is not an address",
+            "[api]\ntoken = \"t\"\n[smtp]\nhost = \"mail\"\nfrom = \"sdm-watch\"",
+            "smtp.from",
+        ),
+        (
+            "a recipient that is not an address",
+            "[api]\ntoken = \"t\"\n[smtp]\nhost = \"mail\"\nfrom = \"a@b.example\"\n[[email]]\nname = \"oncall\"\nto = [\"oncall\"]",
+            "email[0].to",
+        ),
+        (
+            "e-mail without [smtp]",
+            "[api]\ntoken = \"t\"\n[[email]]\nname = \"oncall\"\nto = [\"a@b.example\"]",
+            "email[0].name",
+        ),
+        (
+            "a user without a password",
+            "[api]\ntoken = \"t\"\n[smtp]\nhost = \"mail\"\nfrom = \"a@b.example\"\nusername = \"u\"",
+            "smtp.password",
+        ),
+        (
+            "output format zero",
+            "[api]\ntoken = \"t\"\n[output]\nformat_id = 0\ndir = \"/tmp/out\"",
+            "output.format_id",
+        ),
+        (
+            "TOML that does not parse",
+            "[api\ntoken = \"t\"",
+            "line 1, column 5",
+        ),
+    ];
+    assert!(cases.len() >= 8);
+    for (what, text, key) in cases {
+        let output = sdm_watch(text, &["check"], &[]).await;
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{what}: {message}");
+        assert!(
+            message.contains(key),
+            "{what}: {key} not named in {message:?}"
+        );
+        assert!(
+            !message.contains("panicked") && !message.contains("RUST_BACKTRACE"),
+            "{what}: {message}"
+        );
+        if !text.starts_with("[api\n") {
+            // A TOML syntax error keeps the parser's pointer to the spot, over a few lines.
+            assert_eq!(
+                message.trim_end().lines().count(),
+                1,
+                "{what}: one line, got {message:?}"
+            );
+        }
+        assert!(stdout(&output).is_empty(), "{what}: nothing on stdout");
+    }
+}
+
+#[tokio::test]
+async fn environment_variables_override_the_file_and_are_named_when_wrong() {
+    let output = sdm_watch(VALID, &["check"], &[("SDM_WATCH_API__PAGE_SIZE", "0")]).await;
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains("api.page_size"), "{message}");
+    assert!(
+        message.contains("environment variable SDM_WATCH_API__PAGE_SIZE"),
+        "{message}"
+    );
+
+    let output = sdm_watch(
+        VALID,
+        &["check"],
+        &[
+            ("SDM_WATCH_API__PAGE_SIZE", "40"),
+            ("SDM_WATCH_LOG", "debug"),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("page_size = 40"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[tokio::test]
+async fn check_prints_the_effective_config_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("hook-secret");
+    std::fs::write(&secret_file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n").unwrap();
+    let text = format!(
+        r#"{VALID}
+[[webhook]]
+name = "ops"
+url = "https://hooks.example.com/sdm"
+secret_file = "{}"
+
+[smtp]
+host = "smtp.example.com"
+username = "mailer"
+password = "smtp-password-value"
+from = "sdm-watch <sdm-watch@example.com>"
+
+[[email]]
+name = "oncall"
+to = ["ops@example.com"]
+events = ["error"]
+"#,
+        secret_file.display()
+    );
+    let output = sdm_watch(&text, &["check"], &[]).await;
+    let printed = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    for secret in [
+        "tok-abcdef-123456",
+        "smtp-password-value",
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ] {
+        assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
+    }
+    for expected in [
+        "token = \"[redacted]\"",
+        "password = \"[redacted]\"",
+        "secret = \"[redacted]\"",
+        "base_url = \"https://sdm.akeneo.cloud/api/v1/\"",
+        "interval = \"1m\"",
+        "lookback = \"7days\"",
+        "notify_on = [\n",
+        "port = 587",
+        "events = [\"error\"]",
+        "listen = \"127.0.0.1:9187\"",
+    ] {
+        assert!(
+            printed.contains(expected),
+            "{expected:?} missing from:\n{printed}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_config_file_is_a_clear_error() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_sdm-watch"))
+        .args(["--config", "/nonexistent/sdm-watch.toml", "check"])
+        .env_remove("SDM_WATCH_CONFIG")
+        .output()
+        .await
+        .unwrap();
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        message.contains("/nonexistent/sdm-watch.toml") && message.contains("not found"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn the_example_config_documents_real_keys() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/sdm-watch.example.toml"
+    ))
+    .unwrap();
+    let output = sdm_watch(&text, &["check"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("name = \"oncall\""));
+}

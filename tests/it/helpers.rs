@@ -1,0 +1,70 @@
+//! Shared set-up: configs pointing at a simulator, a client, and the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use sdm_watch::config::Config;
+use sdm_watch::sdm::SdmClient;
+use sdm_watch::sim::Simulator;
+
+/// A config for `sim` with fast retries. `api_extra` is more `[api]` keys; `extra` is
+/// appended TOML and must open with a section header.
+pub fn config_text(sim: &Simulator, api_extra: &str, extra: &str) -> String {
+    format!(
+        r#"
+[api]
+base_url = "{base}"
+token = "{token}"
+timeout = "2s"
+max_requests_per_second = 10
+{api_extra}
+[retry]
+initial_interval = "50ms"
+max_interval = "200ms"
+max_elapsed = "5s"
+
+[http]
+listen = ""
+{extra}
+"#,
+        base = sim.base_url(),
+        token = sim.token(),
+    )
+}
+
+pub fn config(text: &str) -> Config {
+    Config::from_toml(text, Path::new("test.toml")).expect("test config is valid")
+}
+
+pub fn client_with(text: &str) -> SdmClient {
+    let config = config(text);
+    SdmClient::new(&config.api, &config.retry).expect("client builds")
+}
+
+pub fn client(sim: &Simulator) -> SdmClient {
+    client_with(&config_text(sim, "", ""))
+}
+
+/// Runs the real `sdm-watch` binary with `config` written to a file, environment from `env`.
+pub async fn sdm_watch(config: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path: PathBuf = dir.path().join("config.toml");
+    std::fs::write(&path, config).expect("config written");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sdm-watch"));
+    command.arg("--config").arg(&path).args(args);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SDM_WATCH_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    command.output().await.expect("sdm-watch runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

@@ -1,0 +1,6 @@
+//! One integration-test binary: the SDM simulator for the API, real processes for the CLI.
+
+mod api;
+mod cli;
+mod config;
+mod helpers;
