@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use sdm_watch::commands;
 use sdm_watch::config::{self, Config};
-use sdm_watch::ops::logging;
+use sdm_watch::daemon;
+use sdm_watch::ops::{logging, signals};
 use sdm_watch::sdm::{JobFilter, SdmClient, Status, parse_api_time};
 use time::OffsetDateTime;
 
@@ -37,8 +38,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon: poll, track, alert, until SIGTERM or SIGINT
+    Run,
+    /// One poll cycle, then deliver every alert that is due, then exit (1 if the cycle failed)
+    Once,
     /// Validate the configuration and print it, secrets redacted (exit 2 names a bad key)
     Check,
+    /// Tracked jobs by status, alerts pending delivery, dead alerts
+    State {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a clearly marked test alert through every channel, or one
+    TestAlert {
+        /// Only the channel with this name
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
+    },
+    /// Run the whole daemon against a built-in simulated SDM API; no config, no network
+    Demo,
     /// Query the SDM jobs API directly
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -94,6 +113,16 @@ fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Demo = cli.command {
+        logging::init(sdm_watch::config::LogFormat::Text);
+        return match commands::demo::run(sdm_watch::ops::signals::shutdown()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("sdm-watch: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
         Err(error) => {
@@ -102,8 +131,9 @@ async fn main() -> ExitCode {
         }
     };
     logging::init(config.log.format);
-    match run(cli.command, &config, &cli.config).await {
-        Ok(()) => ExitCode::SUCCESS,
+    match run(cli.command, config, &cli.config).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("sdm-watch: {error:#}");
             ExitCode::FAILURE
@@ -111,9 +141,42 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, config: &Config, path: &std::path::Path) -> anyhow::Result<()> {
+/// Runs `command`; `Ok(false)` is a failure already reported on stdout.
+async fn run(command: Command, config: Config, path: &std::path::Path) -> anyhow::Result<bool> {
     let mut out = std::io::stdout().lock();
+    let config = &config;
     match command {
+        Command::Demo => commands::demo::run(signals::shutdown()).await?,
+        Command::Run => daemon::run(config.clone(), signals::shutdown()).await?,
+        Command::Once => {
+            let (cycle, settled) = daemon::once(config.clone()).await?;
+            let delivered = format!(
+                "deliveries: {} delivered, {} to retry, {} dead",
+                settled.delivered, settled.retrying, settled.dead
+            );
+            match cycle {
+                Ok(summary) => writeln!(
+                    out,
+                    "poll cycle: {} jobs seen, {} transitions, {} alerts queued ({} requests, {} ms); {delivered}",
+                    summary.jobs_seen,
+                    summary.transitions,
+                    summary.alerts_queued,
+                    summary.requests,
+                    summary.duration.as_millis()
+                )?,
+                Err(error) => {
+                    writeln!(out, "{delivered}")?;
+                    out.flush()?;
+                    return Err(anyhow::Error::new(error).context("the poll cycle failed"));
+                }
+            }
+        }
+        Command::State { json } => commands::state::run(config, json, &mut out).await?,
+        Command::TestAlert { channel } => {
+            let all_ok = commands::test_alert::run(config, channel.as_deref(), &mut out).await?;
+            out.flush()?;
+            return Ok(all_ok);
+        }
         Command::Check => commands::check::run(config, path, &mut out)?,
         Command::Jobs(command) => {
             let client = SdmClient::new(&config.api, &config.retry)?;
@@ -143,5 +206,5 @@ async fn run(command: Command, config: &Config, path: &std::path::Path) -> anyho
         }
     }
     out.flush()?;
-    Ok(())
+    Ok(true)
 }

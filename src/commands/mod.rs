@@ -1,4 +1,7 @@
 //! What each subcommand does, over the library's modules; `main.rs` only dispatches here.
 
 pub mod check;
+pub mod demo;
 pub mod jobs;
+pub mod state;
+pub mod test_alert;

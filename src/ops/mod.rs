@@ -1,3 +1,4 @@
-//! Running as a service: logging setup.
+//! Running as a service: logging setup and signals.
 
 pub mod logging;
+pub mod signals;

@@ -2,6 +2,8 @@
 //! configured origin, status classification, retries and the rate cap.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
@@ -41,6 +43,8 @@ pub struct SdmClient {
     page_size: u32,
     retry: RetryPolicy,
     limiter: RateLimiter,
+    /// Requests sent, retries included, across clones.
+    requests: Arc<AtomicU64>,
 }
 
 impl SdmClient {
@@ -61,7 +65,7 @@ impl SdmClient {
             .build()
             .map_err(|e| ApiError::Transport {
                 endpoint: api.base_url.to_string(),
-                reason: format!("cannot build the HTTP client: {}", chain(&e)),
+                reason: format!("cannot build the HTTP client: {}", crate::error_chain(&e)),
             })?;
         let mut auth =
             HeaderValue::from_str(&format!("Token {}", api.token.expose())).map_err(|_| {
@@ -80,11 +84,17 @@ impl SdmClient {
             page_size: api.page_size,
             retry: RetryPolicy::new(retry),
             limiter: RateLimiter::new(api.max_requests_per_second),
+            requests: Arc::new(AtomicU64::new(0)),
         })
     }
 
     pub fn base_url(&self) -> &Url {
         &self.base
+    }
+
+    /// Requests sent so far by this client and its clones, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// Every job matching `filter`, across all pages. A job that shows up on two pages
@@ -211,6 +221,7 @@ impl SdmClient {
     async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, ApiError> {
         let endpoint = url.path().to_owned();
         self.limiter.acquire().await;
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let response = self
             .http
             .get(url)
@@ -320,26 +331,14 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 
 fn transport(endpoint: &str, error: &reqwest::Error) -> ApiError {
     let reason = if error.is_timeout() {
-        format!("timed out ({})", chain(error))
+        format!("timed out ({})", crate::error_chain(error))
     } else {
-        chain(error)
+        crate::error_chain(error)
     };
     ApiError::Transport {
         endpoint: endpoint.to_owned(),
         reason,
     }
-}
-
-/// An error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn preview(body: &[u8]) -> String {

@@ -5,45 +5,27 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::warn;
 
 use super::ApiError;
+use crate::backoff::Backoff;
 use crate::config::RetryConfig;
 
 /// How often and how long to retry, from `[retry]`.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
-    initial: Duration,
-    max: Duration,
-    multiplier: f32,
+    backoff: Backoff,
     max_elapsed: Duration,
 }
 
 impl RetryPolicy {
     pub fn new(config: &RetryConfig) -> Self {
         Self {
-            initial: config.initial_interval,
-            max: config.max_interval,
-            multiplier: config.multiplier as f32,
+            backoff: Backoff::new(config),
             max_elapsed: config.max_elapsed,
         }
-    }
-
-    /// The successive waits: exponential from `initial` by `multiplier`, each with random
-    /// jitter of up to its own length, capped at `max`.
-    pub fn delays(&self) -> impl Iterator<Item = Duration> + use<> {
-        let max = self.max;
-        ExponentialBuilder::new()
-            .with_min_delay(self.initial)
-            .with_max_delay(self.max)
-            .with_factor(self.multiplier)
-            .with_jitter()
-            .without_max_times()
-            .build()
-            .map(move |delay| delay.min(max))
     }
 
     /// Runs `call` until it succeeds, fails for good, or `max_elapsed` would be exceeded.
@@ -53,7 +35,7 @@ impl RetryPolicy {
         Fut: Future<Output = Result<T, ApiError>>,
     {
         let started = Instant::now();
-        let mut delays = self.delays();
+        let mut delays = self.backoff.delays();
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -62,7 +44,7 @@ impl RetryPolicy {
                 Err(error) if !error.is_retryable() => return Err(error),
                 Err(error) => error,
             };
-            let backoff = delays.next().unwrap_or(self.max);
+            let backoff = delays.next().unwrap_or(self.backoff.max);
             let wait = backoff.max(error.retry_after().unwrap_or_default());
             let elapsed = started.elapsed();
             if elapsed + wait > self.max_elapsed {
@@ -127,22 +109,6 @@ mod tests {
             status: 503,
             retry_after,
         }
-    }
-
-    #[test]
-    fn delays_grow_exponentially_with_jitter_and_stay_capped() {
-        let delays: Vec<Duration> = policy(100, 1_000, 60_000).delays().take(8).collect();
-        for (n, delay) in delays.iter().enumerate() {
-            let base = Duration::from_millis((100u64 << n).min(1_000));
-            assert!(*delay >= base, "delay {n} = {delay:?} below {base:?}");
-            assert!(
-                *delay <= Duration::from_millis(1_000),
-                "delay {n} = {delay:?} over cap"
-            );
-        }
-        // Jitter: two schedules are not identical.
-        let other: Vec<Duration> = policy(100, 1_000, 60_000).delays().take(8).collect();
-        assert_ne!(delays, other);
     }
 
     #[tokio::test(start_paused = true)]

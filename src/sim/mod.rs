@@ -3,6 +3,7 @@
 //! injectable faults, and a log of every request it received.
 
 mod fault;
+pub mod receiver;
 mod server;
 mod state;
 
@@ -15,6 +16,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 pub use fault::Fault;
+pub use receiver::{ReceivedWebhook, Reply, WebhookReceiver};
 pub use state::{Order, SimJob, sim_time};
 
 use crate::sdm::{ProjectId, Row, Status};

@@ -25,7 +25,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::state::Answer;
 use super::{Fault, RecordedRequest, Shared, lock};
 
-type Body = BoxBody<Bytes, io::Error>;
+pub type Body = BoxBody<Bytes, io::Error>;
 
 /// The server task; dropping it stops the server.
 pub struct Running {
@@ -48,26 +48,37 @@ impl Drop for Running {
     }
 }
 
+/// Serves the simulated SDM API on a free loopback port.
 pub async fn start(shared: Arc<Shared>) -> io::Result<(SocketAddr, Running)> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
-    let (shutdown, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept(listener, shared, format!("http://{addr}"), stopped));
-    Ok((
-        addr,
-        Running {
-            shutdown,
-            task: Some(task),
-        },
-    ))
+    let origin = format!("http://{addr}");
+    let running = serve(listener, move |request| {
+        answer(shared.clone(), origin.clone(), request)
+    });
+    Ok((addr, running))
 }
 
-async fn accept(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    origin: String,
-    mut stopped: watch::Receiver<bool>,
-) {
+/// Serves HTTP/1.1 on `listener` with `handler` until the returned [`Running`] is stopped
+/// or dropped; stopping also cuts open connections. A handler error drops the connection.
+pub fn serve<F, Fut>(listener: TcpListener, handler: F) -> Running
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
+{
+    let (shutdown, stopped) = watch::channel(false);
+    let task = tokio::spawn(accept(listener, handler, stopped));
+    Running {
+        shutdown,
+        task: Some(task),
+    }
+}
+
+async fn accept<F, Fut>(listener: TcpListener, handler: F, mut stopped: watch::Receiver<bool>)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -79,15 +90,11 @@ async fn accept(
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
-                let shared = shared.clone();
-                let origin = origin.clone();
+                let handler = handler.clone();
                 let mut stop = stopped.clone();
                 connections.spawn(async move {
-                    let service = service_fn(move |request| {
-                        answer(shared.clone(), origin.clone(), request)
-                    });
                     let connection = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
+                        .serve_connection(TokioIo::new(stream), service_fn(handler));
                     tokio::select! {
                         _ = connection => {}
                         _ = stop.changed() => {}
@@ -239,7 +246,7 @@ fn respond(answer: &Answer, body: Body) -> Result<Response<Body>, io::Error> {
     response.body(body).map_err(io::Error::other)
 }
 
-fn full(bytes: Bytes) -> Body {
+pub fn full(bytes: Bytes) -> Body {
     Full::new(bytes)
         .map_err(|never: Infallible| match never {})
         .boxed()

@@ -4,3 +4,5 @@ mod api;
 mod cli;
 mod config;
 mod helpers;
+mod smtp;
+mod watch;

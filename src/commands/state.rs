@@ -1,0 +1,138 @@
+//! `sdm-watch state`: tracked jobs by status, alerts pending delivery, dead alerts.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::store::Store;
+use crate::store::jobs;
+use crate::store::outbox::{self, Alert};
+
+/// How many pending and dead alerts are listed one by one.
+const LISTED: usize = 50;
+
+#[derive(Serialize)]
+struct Report {
+    state_path: String,
+    jobs: Vec<StatusCount>,
+    alerts_pending: u64,
+    alerts_dead: u64,
+    alerts_delivered: u64,
+    pending: Vec<AlertLine>,
+    dead: Vec<AlertLine>,
+}
+
+#[derive(Serialize)]
+struct StatusCount {
+    status: String,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct AlertLine {
+    id: String,
+    channel: String,
+    job_id: String,
+    event: String,
+    attempts: u32,
+    queued_at: String,
+    next_attempt_at: String,
+    last_error: Option<String>,
+}
+
+impl From<Alert> for AlertLine {
+    fn from(alert: Alert) -> Self {
+        Self {
+            id: alert.id,
+            channel: alert.channel,
+            job_id: alert.job_id,
+            event: alert.event,
+            attempts: alert.attempts,
+            queued_at: timestamp(alert.created_ms),
+            next_attempt_at: timestamp(alert.next_attempt_ms),
+            last_error: alert.last_error,
+        }
+    }
+}
+
+fn timestamp(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|at| {
+            at.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    let path = config.state.path.clone();
+    if !path.exists() {
+        anyhow::bail!(
+            "no state file at {} yet: sdm-watch has not run with this configuration",
+            path.display()
+        );
+    }
+    let store = Store::open(&path)?;
+    let report = store
+        .run(move |conn| {
+            Ok(Report {
+                state_path: path.display().to_string(),
+                jobs: jobs::count_by_status(conn)?
+                    .into_iter()
+                    .map(|(status, count)| StatusCount { status, count })
+                    .collect(),
+                alerts_pending: outbox::count(conn, "pending")?,
+                alerts_dead: outbox::count(conn, "dead")?,
+                alerts_delivered: outbox::count(conn, "delivered")?,
+                pending: outbox::list(conn, "pending", LISTED)?
+                    .into_iter()
+                    .map(AlertLine::from)
+                    .collect(),
+                dead: outbox::list(conn, "dead", LISTED)?
+                    .into_iter()
+                    .map(AlertLine::from)
+                    .collect(),
+            })
+        })
+        .await?;
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let tracked: u64 = report.jobs.iter().map(|c| c.count).sum();
+    writeln!(out, "state: {}", report.state_path)?;
+    writeln!(out, "tracked jobs: {tracked}")?;
+    for count in &report.jobs {
+        writeln!(out, "  {:<10} {}", count.status, count.count)?;
+    }
+    writeln!(out, "alerts delivered: {}", report.alerts_delivered)?;
+    writeln!(out, "alerts pending delivery: {}", report.alerts_pending)?;
+    for alert in &report.pending {
+        write_alert(out, alert, true)?;
+    }
+    writeln!(out, "dead alerts: {}", report.alerts_dead)?;
+    for alert in &report.dead {
+        write_alert(out, alert, false)?;
+    }
+    Ok(())
+}
+
+fn write_alert(out: &mut impl Write, alert: &AlertLine, pending: bool) -> std::io::Result<()> {
+    write!(
+        out,
+        "  {}  {}  job {}  {}  queued {}  attempts {}",
+        alert.id, alert.channel, alert.job_id, alert.event, alert.queued_at, alert.attempts
+    )?;
+    if pending {
+        write!(out, "  next try {}", alert.next_attempt_at)?;
+    }
+    match &alert.last_error {
+        Some(error) => writeln!(out, "\n      last error: {error}"),
+        None => writeln!(out),
+    }
+}

@@ -1,0 +1,45 @@
+//! `sdm-watch test-alert`: a clearly marked alert through every channel, or one, now.
+
+use std::io::Write;
+
+use crate::config::Config;
+use crate::notify::{AlertEvent, Attempt, Channels};
+use crate::watch::tracker::new_alert_id;
+
+/// Sends one test alert per selected channel and reports each. Returns whether all worked.
+pub async fn run(
+    config: &Config,
+    only: Option<&str>,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let channels = Channels::from_config(config)?;
+    let names: Vec<&str> = channels.iter().map(|(name, _)| name).collect();
+    if names.is_empty() {
+        anyhow::bail!("no channels are configured: add a [[webhook]] or an [[email]] section");
+    }
+    if let Some(only) = only
+        && channels.get(only).is_none()
+    {
+        anyhow::bail!(
+            "no channel is named {only:?} (configured: {})",
+            names.join(", ")
+        );
+    }
+    let event = AlertEvent::test(time::OffsetDateTime::now_utc());
+    let payload = event.to_json();
+    let mut all_ok = true;
+    for (name, channel) in channels
+        .iter()
+        .filter(|(name, _)| only.is_none_or(|only| only == *name))
+    {
+        let id = new_alert_id();
+        match channel.send(&id, &payload).await {
+            Attempt::Delivered => writeln!(out, "ok      {} {name} (alert {id})", channel.kind())?,
+            Attempt::Retry { error, .. } | Attempt::Permanent { error } => {
+                all_ok = false;
+                writeln!(out, "FAILED  {} {name}: {error}", channel.kind())?;
+            }
+        }
+    }
+    Ok(all_ok)
+}

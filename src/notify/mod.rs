@@ -1,0 +1,124 @@
+//! Alerts out: which channels an event goes to, the webhook and e-mail senders, and the
+//! worker that delivers the outbox. Knows nothing of the SDM API.
+
+pub mod email;
+pub mod payload;
+pub mod webhook;
+mod worker;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use payload::{AlertEvent, JobSnapshot};
+pub use worker::{Settled, Worker};
+
+use crate::config::Config;
+
+/// The longest one webhook attempt may take.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How one delivery attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered,
+    /// Worth trying again, not before `retry_after` if the receiver said so.
+    Retry {
+        error: String,
+        retry_after: Option<Duration>,
+    },
+    /// Will fail the same way again: the alert is dead.
+    Permanent {
+        error: String,
+    },
+}
+
+/// One configured channel, ready to send.
+#[derive(Clone)]
+pub enum Channel {
+    Webhook(webhook::WebhookSender),
+    Email(email::EmailSender),
+}
+
+impl Channel {
+    pub async fn send(&self, id: &str, payload: &str) -> Attempt {
+        match self {
+            Channel::Webhook(sender) => sender.send(id, payload).await,
+            Channel::Email(sender) => sender.send(id, payload).await,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Channel::Webhook(_) => "webhook",
+            Channel::Email(_) => "email",
+        }
+    }
+}
+
+/// Every configured channel by name.
+#[derive(Clone, Default)]
+pub struct Channels {
+    by_name: BTreeMap<String, Channel>,
+}
+
+impl Channels {
+    pub fn from_config(config: &Config) -> anyhow::Result<Channels> {
+        let mut by_name = BTreeMap::new();
+        if !config.webhooks.is_empty() {
+            let http = webhook::http_client(WEBHOOK_TIMEOUT)?;
+            for hook in &config.webhooks {
+                by_name.insert(
+                    hook.name.clone(),
+                    Channel::Webhook(webhook::WebhookSender::new(http.clone(), hook.clone())),
+                );
+            }
+        }
+        if let Some(smtp) = &config.smtp {
+            let transport = email::transport(smtp)?;
+            for email in &config.emails {
+                by_name.insert(
+                    email.name.clone(),
+                    Channel::Email(email::EmailSender::new(
+                        transport.clone(),
+                        smtp.from.clone(),
+                        email,
+                    )),
+                );
+            }
+        }
+        Ok(Channels { by_name })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Channel> {
+        self.by_name.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Channel)> {
+        self.by_name
+            .iter()
+            .map(|(name, channel)| (name.as_str(), channel))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+}
+
+/// The channels that want an alert for a job entering `status` in `project`.
+pub fn route(config: &Config, status: &str, project: Option<i64>) -> Vec<String> {
+    let wants = |events: &[crate::sdm::Status], projects: &[i64]| {
+        events.iter().any(|event| event.as_str() == status)
+            && (projects.is_empty() || project.is_some_and(|p| projects.contains(&p)))
+    };
+    let webhooks = config
+        .webhooks
+        .iter()
+        .filter(|hook| wants(&hook.events, &hook.projects))
+        .map(|hook| hook.name.clone());
+    let emails = config
+        .emails
+        .iter()
+        .filter(|email| wants(&email.events, &email.projects))
+        .map(|email| email.name.clone());
+    webhooks.chain(emails).collect()
+}

@@ -1,0 +1,271 @@
+//! The delivery worker: claims due alerts from the outbox, attempts them with bounded
+//! concurrency, and records each outcome. No store transaction is open while a request is.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use super::{Attempt, Channels};
+use crate::backoff::Backoff;
+use crate::store::outbox::{self, Alert};
+use crate::store::{Store, StoreError, now_ms};
+
+/// Shutdown waits this long for deliveries in flight; what is still sending then stays
+/// queued and goes out after the restart. Shorter than systemd's default stop timeout.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A backstop on one attempt, beyond the senders' own timeouts.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// What a round of deliveries came to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    pub delivered: usize,
+    pub retrying: usize,
+    pub dead: usize,
+}
+
+pub struct Worker {
+    store: Store,
+    channels: Arc<Channels>,
+    /// Poked by the watcher when it queues alerts, so delivery does not wait for a timer.
+    wake: Arc<Notify>,
+    backoff: Backoff,
+    max_age: Duration,
+    concurrency: usize,
+}
+
+impl Worker {
+    pub fn new(
+        store: Store,
+        channels: Arc<Channels>,
+        wake: Arc<Notify>,
+        backoff: Backoff,
+        max_age: Duration,
+        concurrency: usize,
+    ) -> Self {
+        Self {
+            store,
+            channels,
+            wake,
+            backoff,
+            max_age,
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// Delivers until `stop` turns true (or its sender goes), then lets deliveries in
+    /// flight finish for at most [`DRAIN_TIMEOUT`].
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut in_flight: JoinSet<(Alert, Attempt)> = JoinSet::new();
+        let mut tasks: HashMap<tokio::task::Id, String> = HashMap::new();
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            // Subscribe before looking, so that a wake-up between the look and the wait
+            // is not lost.
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
+            let mut next_look: Option<Instant> = None;
+            if drain_until.is_none() {
+                let room = self.concurrency.saturating_sub(in_flight.len());
+                if room > 0 {
+                    let busy: HashSet<String> = tasks.values().cloned().collect();
+                    match self.claim(room + busy.len()).await {
+                        Ok(alerts) => {
+                            for alert in alerts
+                                .into_iter()
+                                .filter(|alert| !busy.contains(&alert.id))
+                                .take(room)
+                            {
+                                let channels = self.channels.clone();
+                                let id = alert.id.clone();
+                                let handle = in_flight.spawn(async move {
+                                    let attempt = attempt(&channels, &alert).await;
+                                    (alert, attempt)
+                                });
+                                tasks.insert(handle.id(), id);
+                            }
+                            if in_flight.len() < self.concurrency {
+                                next_look = self.next_due().await;
+                            }
+                        }
+                        Err(error) => {
+                            error!(error = %error, "cannot read the alert outbox; trying again in 5s");
+                            next_look = Some(Instant::now() + Duration::from_secs(5));
+                        }
+                    }
+                }
+            } else if in_flight.is_empty() {
+                break;
+            }
+
+            tokio::select! {
+                Some(joined) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                    match joined {
+                        Ok((task, (alert, attempt))) => {
+                            tasks.remove(&task);
+                            if let Err(error) = self.settle(&alert, attempt).await {
+                                error!(alert_id = %alert.id, error = %error, "cannot record a delivery outcome; the alert stays queued");
+                            }
+                        }
+                        Err(join_error) => {
+                            let id = tasks.remove(&join_error.id());
+                            error!(alert_id = ?id, error = %join_error, "a delivery task failed; the alert stays queued");
+                        }
+                    }
+                }
+                _ = &mut notified => {}
+                _ = sleep_until(next_look), if next_look.is_some() => {}
+                _ = stop.changed(), if drain_until.is_none() => {
+                    drain_until = Some(Instant::now() + DRAIN_TIMEOUT);
+                    if !in_flight.is_empty() {
+                        info!(in_flight = in_flight.len(), "stopping: letting deliveries in flight finish");
+                    }
+                }
+                _ = sleep_until(drain_until), if drain_until.is_some() => {
+                    warn!(in_flight = in_flight.len(), "deliveries still in flight after 10s stay queued for the next start");
+                    in_flight.abort_all();
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Attempts every alert due now once, `concurrency` at a time, and records the
+    /// outcomes. For `sdm-watch once` and for tests.
+    pub async fn deliver_due(&self) -> Result<Settled, StoreError> {
+        let mut settled = Settled::default();
+        let mut tried = HashSet::new();
+        loop {
+            let alerts: Vec<Alert> = self
+                .claim(self.concurrency + tried.len())
+                .await?
+                .into_iter()
+                .filter(|alert| !tried.contains(&alert.id))
+                .take(self.concurrency)
+                .collect();
+            if alerts.is_empty() {
+                return Ok(settled);
+            }
+            let mut round = JoinSet::new();
+            for alert in alerts {
+                tried.insert(alert.id.clone());
+                let channels = self.channels.clone();
+                round.spawn(async move {
+                    let attempt = attempt(&channels, &alert).await;
+                    (alert, attempt)
+                });
+            }
+            while let Some(joined) = round.join_next().await {
+                let Ok((alert, attempt)) = joined else {
+                    continue;
+                };
+                match self.settle(&alert, attempt).await? {
+                    Outcome::Delivered => settled.delivered += 1,
+                    Outcome::Retrying => settled.retrying += 1,
+                    Outcome::Dead => settled.dead += 1,
+                }
+            }
+        }
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Alert>, StoreError> {
+        self.store
+            .run(move |conn| outbox::due(conn, now_ms(), limit))
+            .await
+    }
+
+    async fn next_due(&self) -> Option<Instant> {
+        let now = now_ms();
+        let next = self
+            .store
+            .run(move |conn| outbox::next_due_after(conn, now))
+            .await
+            .ok()
+            .flatten()?;
+        Some(Instant::now() + Duration::from_millis((next - now).max(0) as u64))
+    }
+
+    /// Records how an attempt ended: delivered, rescheduled with backoff, or dead.
+    async fn settle(&self, alert: &Alert, attempt: Attempt) -> Result<Outcome, StoreError> {
+        let attempts = alert.attempts + 1;
+        let now = now_ms();
+        let id = alert.id.clone();
+        match attempt {
+            Attempt::Delivered => {
+                info!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, event = %alert.event, attempts, "alert delivered");
+                self.store
+                    .run(move |conn| outbox::mark_delivered(conn, &id, attempts, now))
+                    .await?;
+                Ok(Outcome::Delivered)
+            }
+            Attempt::Permanent { error } => {
+                error!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, error = %error, "alert failed for good; it is dead");
+                self.store
+                    .run(move |conn| outbox::mark_dead(conn, &id, attempts, &error, now))
+                    .await?;
+                Ok(Outcome::Dead)
+            }
+            Attempt::Retry { error, retry_after } => {
+                let expires = alert.created_ms + self.max_age.as_millis() as i64;
+                if now >= expires {
+                    let error = format!(
+                        "still undelivered after delivery.max_age ({}): {error}",
+                        humantime::format_duration(self.max_age)
+                    );
+                    error!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, error = %error, "alert expired; it is dead");
+                    self.store
+                        .run(move |conn| outbox::mark_dead(conn, &id, attempts, &error, now))
+                        .await?;
+                    return Ok(Outcome::Dead);
+                }
+                let wait = self
+                    .backoff
+                    .after_attempt(attempts)
+                    .max(retry_after.unwrap_or_default());
+                // The last try falls at max_age, not after it.
+                let next = (now + wait.as_millis() as i64).min(expires);
+                warn!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, retry_in_ms = next - now, error = %error, "alert delivery failed; will retry");
+                self.store
+                    .run(move |conn| outbox::mark_retry(conn, &id, attempts, next, &error))
+                    .await?;
+                Ok(Outcome::Retrying)
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Delivered,
+    Retrying,
+    Dead,
+}
+
+async fn attempt(channels: &Channels, alert: &Alert) -> Attempt {
+    let Some(channel) = channels.get(&alert.channel) else {
+        return Attempt::Permanent {
+            error: format!("channel {:?} is no longer configured", alert.channel),
+        };
+    };
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, channel.send(&alert.id, &alert.payload)).await {
+        Ok(attempt) => attempt,
+        Err(_) => Attempt::Retry {
+            error: format!("no answer within {}s", ATTEMPT_TIMEOUT.as_secs()),
+            retry_after: None,
+        },
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

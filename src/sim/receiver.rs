@@ -1,0 +1,216 @@
+//! A webhook receiver on loopback: records every request, answers as scripted (success,
+//! an error status, `Retry-After`, or no answer at all). Used by tests, `demo` and benchmarks.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use super::lock;
+use super::server::{self, Body, Running, full};
+
+/// How the receiver answers one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Status(u16),
+    /// A status with `Retry-After: <seconds>`.
+    StatusRetryAfter(u16, u64),
+    /// Never answers (the client's timeout decides).
+    Hang,
+}
+
+/// A request as received.
+#[derive(Clone, Debug)]
+pub struct ReceivedWebhook {
+    pub at: Instant,
+    pub path: String,
+    /// Lower-case header names.
+    pub headers: HashMap<String, String>,
+    pub body: String,
+    /// The status answered; 0 when the receiver hung.
+    pub answered: u16,
+}
+
+impl ReceivedWebhook {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+type Callback = Box<dyn Fn(&ReceivedWebhook) + Send + Sync>;
+
+struct Shared {
+    received: Mutex<Vec<ReceivedWebhook>>,
+    planned: Mutex<VecDeque<Reply>>,
+    default: Mutex<Reply>,
+    arrived: Notify,
+    on_receive: Option<Callback>,
+}
+
+pub struct WebhookReceiver {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: Running,
+}
+
+impl WebhookReceiver {
+    pub async fn start() -> io::Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// Starts with `on_receive` called for every request (the demo prints them).
+    pub async fn start_with(on_receive: Option<Callback>) -> io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Self::serve_on(listener, on_receive)
+    }
+
+    /// Starts on a given address (to bring a receiver back where it was).
+    pub async fn start_at(addr: SocketAddr) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Self::serve_on(listener, None)
+    }
+
+    fn serve_on(listener: TcpListener, on_receive: Option<Callback>) -> io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            received: Mutex::new(Vec::new()),
+            planned: Mutex::new(VecDeque::new()),
+            default: Mutex::new(Reply::Status(200)),
+            arrived: Notify::new(),
+            on_receive,
+        });
+        let handler_shared = shared.clone();
+        let server = server::serve(listener, move |request| {
+            receive(handler_shared.clone(), request)
+        });
+        Ok(Self {
+            addr,
+            shared,
+            server,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The next requests get these replies, in order; then the default.
+    pub fn reply_next(&self, replies: impl IntoIterator<Item = Reply>) {
+        lock(&self.shared.planned).extend(replies);
+    }
+
+    pub fn set_default(&self, reply: Reply) {
+        *lock(&self.shared.default) = reply;
+    }
+
+    /// Every request so far, failed ones included.
+    pub fn received(&self) -> Vec<ReceivedWebhook> {
+        lock(&self.shared.received).clone()
+    }
+
+    /// The requests answered with 2xx.
+    pub fn delivered(&self) -> Vec<ReceivedWebhook> {
+        self.received()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.answered))
+            .collect()
+    }
+
+    /// Waits until at least `count` requests were answered with 2xx, or `timeout` passed;
+    /// returns them either way.
+    pub async fn wait_for_delivered(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<ReceivedWebhook> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.shared.arrived.notified();
+            let delivered = self.delivered();
+            if delivered.len() >= count {
+                return delivered;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return self.delivered();
+            }
+        }
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+async fn receive(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, io::Error> {
+    let at = Instant::now();
+    let path = request.uri().path().to_owned();
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
+    let reply = lock(&shared.planned)
+        .pop_front()
+        .unwrap_or(*lock(&shared.default));
+    let received = ReceivedWebhook {
+        at,
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        answered: match reply {
+            Reply::Status(status) | Reply::StatusRetryAfter(status, _) => status,
+            Reply::Hang => 0,
+        },
+    };
+    if let Some(callback) = &shared.on_receive {
+        callback(&received);
+    }
+    lock(&shared.received).push(received);
+    shared.arrived.notify_waiters();
+    let (status, retry_after) = match reply {
+        Reply::Status(status) => (status, None),
+        Reply::StatusRetryAfter(status, seconds) => (status, Some(seconds)),
+        Reply::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            (504, None)
+        }
+    };
+    let mut response = Response::builder().status(status);
+    if let Some(seconds) = retry_after {
+        response = response.header("retry-after", seconds.to_string());
+    }
+    response
+        .body(full(Bytes::from_static(b"")))
+        .map_err(io::Error::other)
+}

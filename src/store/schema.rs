@@ -1,0 +1,54 @@
+//! The schema and its migrations, versioned with `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+/// Each entry takes the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE jobs (
+    id              TEXT PRIMARY KEY,
+    status          TEXT NOT NULL,
+    name            TEXT,
+    project         INTEGER,
+    creation_date   TEXT,
+    completion_date TEXT,
+    -- creation_date parsed, in microseconds since the epoch, for the listing window
+    created_us      INTEGER,
+    message         TEXT,
+    step            TEXT,
+    first_seen_ms   INTEGER NOT NULL,
+    changed_ms      INTEGER NOT NULL
+);
+CREATE INDEX jobs_by_status ON jobs (status, created_us);
+
+CREATE TABLE alerts (
+    id              TEXT PRIMARY KEY,
+    channel         TEXT NOT NULL,
+    job_id          TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    created_ms      INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error      TEXT,
+    finished_ms     INTEGER
+);
+CREATE INDEX alerts_due ON alerts (state, next_attempt_ms);
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#];
+
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+pub fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

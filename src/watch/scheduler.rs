@@ -1,0 +1,285 @@
+//! Poll cycles: which window to list, listing it (per project if configured), asking the
+//! detail endpoint where the listing cannot tell, and committing the outcome.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::tracker::{self, Bookkeeping, Change, Rules};
+use crate::config::Config;
+use crate::sdm::{ApiError, Job, JobFilter, SdmClient, Status};
+use crate::store::jobs::{self, TrackedJob};
+use crate::store::{Store, StoreError, now_ms};
+
+/// How far before the oldest job it must cover a listing starts: the API's "after" is
+/// strict, a job may become visible a little after its `creation_date`, and clocks drift.
+pub const WINDOW_MARGIN: Duration = Duration::from_secs(10 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error("the SDM API: {0}")]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one cycle did, for the log line and `once`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CycleSummary {
+    pub jobs_seen: usize,
+    pub transitions: usize,
+    pub alerts_queued: usize,
+    pub requests: u64,
+    pub duration: Duration,
+    pub first_cycle: bool,
+}
+
+/// Runs poll cycles against one SDM organisation and one store.
+pub struct Watcher {
+    client: SdmClient,
+    store: Store,
+    config: Arc<Config>,
+    /// Poked after alerts are committed, so the delivery worker starts at once.
+    wake: Arc<Notify>,
+}
+
+/// What the store knows before a cycle.
+struct Known {
+    first_cycle: bool,
+    newest_created_us: Option<i64>,
+    floor_us: Option<i64>,
+    active: Vec<TrackedJob>,
+}
+
+impl Watcher {
+    pub fn new(client: SdmClient, store: Store, config: Arc<Config>, wake: Arc<Notify>) -> Self {
+        Self {
+            client,
+            store,
+            config,
+            wake,
+        }
+    }
+
+    /// One poll cycle: list, compare, commit, wake the worker.
+    pub async fn cycle(&self) -> Result<CycleSummary, CycleError> {
+        let started = Instant::now();
+        let requests_before = self.client.requests_sent();
+        let config = &self.config;
+        let known = self.store.run(read_known).await?;
+        let now = OffsetDateTime::now_utc();
+        let created_after = window_start(&known, now, config.poll.lookback);
+        debug!(created_after = %created_after, first_cycle = known.first_cycle, "listing jobs");
+
+        let listed = self.list(created_after).await?;
+        let listed_ids: HashSet<String> = listed.iter().map(|job| job.id.clone()).collect();
+        let ids: Vec<String> = listed_ids.iter().cloned().collect();
+        let mut recorded = self
+            .store
+            .run(move |conn| jobs::get_many(conn, ids.iter().map(String::as_str)))
+            .await?;
+        let newest_listed = listed
+            .iter()
+            .filter_map(Job::created_at)
+            .map(tracker::micros)
+            .max();
+        let rules = Rules {
+            first_cycle: known.first_cycle,
+            alert_existing: config.poll.alert_existing,
+            notify_on: &config.poll.notify_on,
+        };
+        let mut changes = tracker::plan(listed, &recorded, &rules);
+
+        // An active job the listing should have shown but did not: ask for it directly.
+        let mut removed = Vec::new();
+        let window_us = tracker::micros(created_after);
+        for old in known.active.iter().filter(|old| {
+            !listed_ids.contains(&old.id)
+                && old.created_us.is_some_and(|created| created > window_us)
+                && (config.poll.projects.is_empty()
+                    || old
+                        .project
+                        .is_some_and(|p| config.poll.projects.contains(&p)))
+        }) {
+            match self.client.job(&old.id).await {
+                Ok(detail) if detail.status.as_str() != old.status => {
+                    let mut job = tracker::job_from_record(old);
+                    job.status = detail.status;
+                    job.message = detail.message;
+                    job.step = detail.step;
+                    let alert = config.poll.notify_on.contains(&job.status);
+                    changes.push(Change {
+                        job,
+                        previous: Some(old.status.clone()),
+                        alert,
+                    });
+                    recorded.insert(old.id.clone(), old.clone());
+                }
+                Ok(_) => {}
+                Err(ApiError::NotFound { .. }) => {
+                    info!(job_id = %old.id, "a tracked job no longer exists; forgetting it");
+                    removed.push(old.id.clone());
+                }
+                Err(error) => {
+                    warn!(job_id = %old.id, error = %error, "cannot read a job missing from the listing; will try next cycle");
+                }
+            }
+        }
+
+        // Error alerts carry the message from the detail endpoint.
+        for change in changes.iter_mut().filter(|change| {
+            change.alert && change.job.status == Status::Error && change.job.message.is_none()
+        }) {
+            match self.client.job(&change.job.id).await {
+                Ok(detail) => {
+                    change.job.message = detail.message;
+                    if detail.step.is_some() {
+                        change.job.step = detail.step;
+                    }
+                }
+                Err(error) => {
+                    warn!(job_id = %change.job.id, error = %error, "cannot read the error message; alerting without it");
+                }
+            }
+        }
+
+        let now_ms = now_ms();
+        let alerts: Vec<_> = changes
+            .iter()
+            .flat_map(|change| tracker::alerts_for(change, config, now, now_ms))
+            .collect();
+        let records: Vec<TrackedJob> = changes
+            .iter()
+            .map(|change| tracker::record(&change.job, recorded.get(&change.job.id)))
+            .collect();
+        let bookkeeping = Bookkeeping {
+            first_cycle_done: known.first_cycle,
+            newest_created_us: newest_listed
+                .into_iter()
+                .chain(known.newest_created_us)
+                .max(),
+            floor_us: known.first_cycle.then_some(window_us),
+        };
+        let summary = CycleSummary {
+            jobs_seen: listed_ids.len(),
+            transitions: changes.iter().filter(|c| c.is_transition()).count(),
+            alerts_queued: alerts.len(),
+            requests: 0,
+            duration: Duration::ZERO,
+            first_cycle: known.first_cycle,
+        };
+        for change in changes.iter().filter(|c| c.is_transition()) {
+            let from = change.previous.as_deref().unwrap_or("(new)");
+            if known.first_cycle && !change.alert {
+                // The first cycle records the whole lookback; one line per job is noise.
+                debug!(job_id = %change.job.id, from, to = %change.job.status, "job recorded");
+            } else {
+                info!(job_id = %change.job.id, from, to = %change.job.status, alert = change.alert, "job changed status");
+            }
+        }
+        let queued = !alerts.is_empty();
+        self.store
+            .run(move |conn| {
+                tracker::commit(conn, &records, &alerts, &removed, &bookkeeping, now_ms)
+            })
+            .await?;
+        if queued {
+            self.wake.notify_one();
+        }
+        Ok(CycleSummary {
+            requests: self.client.requests_sent() - requests_before,
+            duration: started.elapsed(),
+            ..summary
+        })
+    }
+
+    /// Every job created after `created_after`, once per configured project (filling in
+    /// the project the listing rows may lack) or once for all.
+    async fn list(&self, created_after: OffsetDateTime) -> Result<Vec<Job>, ApiError> {
+        let filter = JobFilter {
+            created_after: Some(created_after),
+            ..JobFilter::default()
+        };
+        let projects = &self.config.poll.projects;
+        if projects.is_empty() {
+            return self.client.list_jobs(&filter).await;
+        }
+        let mut jobs: HashMap<String, Job> = HashMap::new();
+        for &project in projects {
+            let filter = JobFilter {
+                project: Some(project),
+                ..filter.clone()
+            };
+            for mut job in self.client.list_jobs(&filter).await? {
+                job.project.get_or_insert(project);
+                jobs.insert(job.id.clone(), job);
+            }
+        }
+        Ok(jobs.into_values().collect())
+    }
+
+    /// Cycles every `poll.interval`, never two at once, until `stop` resolves. A failed
+    /// cycle is logged and the next interval tries again.
+    pub async fn run(&self, stop: impl std::future::Future<Output = ()>) {
+        let mut ticker = tokio::time::interval(self.config.poll.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = ticker.tick() => {}
+            }
+            tokio::select! {
+                _ = &mut stop => return,
+                result = self.cycle() => match result {
+                    Ok(summary) => info!(
+                        jobs_seen = summary.jobs_seen,
+                        transitions = summary.transitions,
+                        alerts_queued = summary.alerts_queued,
+                        requests = summary.requests,
+                        duration_ms = summary.duration.as_millis() as u64,
+                        "poll cycle done"
+                    ),
+                    Err(error) => warn!(
+                        error = %crate::error_chain(&error),
+                        "poll cycle failed; trying again at the next interval"
+                    ),
+                },
+            }
+        }
+    }
+}
+
+fn read_known(conn: &mut rusqlite::Connection) -> Result<Known, StoreError> {
+    let number = |value: Option<String>| value.and_then(|v| v.parse::<i64>().ok());
+    Ok(Known {
+        first_cycle: jobs::get_meta(conn, tracker::META_FIRST_CYCLE_DONE)?.is_none(),
+        newest_created_us: number(jobs::get_meta(conn, tracker::META_NEWEST_CREATED_US)?),
+        floor_us: number(jobs::get_meta(conn, tracker::META_FLOOR_US)?),
+        active: jobs::active(conn)?,
+    })
+}
+
+/// The `created_after` of a cycle: the lookback on the very first; afterwards, a margin
+/// before whichever is older, the oldest job still active or the newest job seen, both as
+/// the server dated them.
+fn window_start(known: &Known, now: OffsetDateTime, lookback: Duration) -> OffsetDateTime {
+    if known.first_cycle {
+        return now - lookback;
+    }
+    let oldest_active = known.active.iter().filter_map(|job| job.created_us).min();
+    let anchor = oldest_active
+        .into_iter()
+        .chain(known.newest_created_us)
+        .min()
+        .or(known.floor_us);
+    match anchor.and_then(tracker::from_micros) {
+        Some(anchor) => anchor - WINDOW_MARGIN,
+        None => now - lookback,
+    }
+}

@@ -1,0 +1,154 @@
+//! A real SMTP server on loopback (mailin-embedded) that keeps every message it accepts.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mailin_embedded::response::{OK, Response};
+use mailin_embedded::{Handler, Server, SslConfig};
+
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub from: String,
+    pub to: Vec<String>,
+    /// The message as sent: headers, blank line, body.
+    pub data: String,
+}
+
+impl Mail {
+    pub fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        let mut lines = self.data.split("\r\n").peekable();
+        while let Some(line) = lines.next() {
+            if line.is_empty() {
+                break;
+            }
+            if line.to_ascii_lowercase().starts_with(&prefix) {
+                let mut value = line[prefix.len()..].trim().to_owned();
+                // Folded continuation lines.
+                while let Some(next) = lines.peek().filter(|l| l.starts_with([' ', '\t'])) {
+                    value.push(' ');
+                    value.push_str(next.trim());
+                    lines.next();
+                }
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    /// The body, decoded from quoted-printable or base64 if the sender chose either.
+    pub fn body(&self) -> String {
+        let body = self
+            .data
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or("");
+        match self.header("content-transfer-encoding").as_deref() {
+            Some("quoted-printable") => decode_quoted_printable(body),
+            Some("base64") => {
+                use base64::Engine as _;
+                let compact: String = body.split_whitespace().collect();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(compact)
+                    .unwrap_or_default();
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+            _ => body.to_owned(),
+        }
+    }
+}
+
+fn decode_quoted_printable(text: &str) -> String {
+    let text = text.replace("=\r\n", "");
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .filter(|_| bytes[i] == b'=')
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        if let Some(byte) = escaped {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[derive(Clone)]
+struct Collector {
+    mails: Arc<Mutex<Vec<Mail>>>,
+    from: String,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Collector {
+    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
+        self.from = from.to_owned();
+        self.to = to.to_vec();
+        self.data.clear();
+        OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        self.mails.lock().unwrap().push(Mail {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            data: String::from_utf8_lossy(&self.data).into_owned(),
+        });
+        OK
+    }
+}
+
+/// The server runs on its own thread for the rest of the test binary's life.
+pub struct SmtpSink {
+    pub addr: SocketAddr,
+    mails: Arc<Mutex<Vec<Mail>>>,
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let mut server = Server::new(Collector {
+            mails: mails.clone(),
+            from: String::new(),
+            to: Vec::new(),
+            data: Vec::new(),
+        });
+        server
+            .with_name("localhost")
+            .with_ssl(SslConfig::None)
+            .unwrap()
+            .with_tcp_listener(listener);
+        std::thread::spawn(move || {
+            let _ = server.serve();
+        });
+        SmtpSink { addr, mails }
+    }
+
+    pub fn mails(&self) -> Vec<Mail> {
+        self.mails.lock().unwrap().clone()
+    }
+
+    pub async fn wait_for(&self, count: usize, timeout: Duration) -> Vec<Mail> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.mails().len() < count && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.mails()
+    }
+}

@@ -1,0 +1,692 @@
+//! The watch loop end to end: simulator for the API, a real webhook receiver, a real SMTP
+//! server. Most tests drive cycles and deliveries one step at a time; a few run the daemon.
+
+use std::time::Duration;
+
+use sdm_watch::config::SigningKey;
+use sdm_watch::daemon::{self, Parts};
+use sdm_watch::notify::webhook::sign;
+use sdm_watch::sdm::Status;
+use sdm_watch::sim::{NewJob, ReceivedWebhook, Reply, Simulator, WebhookReceiver};
+
+use crate::helpers::{config, config_text, sdm_watch, stderr, stdout};
+use crate::smtp::SmtpSink;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+struct World {
+    sim: Simulator,
+    hook: WebhookReceiver,
+    smtp: SmtpSink,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> World {
+        World {
+            sim: Simulator::start().await.unwrap(),
+            hook: WebhookReceiver::start().await.unwrap(),
+            smtp: SmtpSink::start(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A webhook `ops` and an e-mail `oncall`, both for every notify_on status.
+    fn config(&self, poll: &str, max_age: &str, channels: &str) -> String {
+        config_text(
+            &self.sim,
+            "",
+            &format!(
+                r#"
+[poll]
+interval = "1s"
+{poll}
+[state]
+path = "{state}"
+[delivery]
+max_age = "{max_age}"
+[smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+from = "sdm-watch <sdm-watch@example.com>"
+{channels}
+"#,
+                state = self.dir.path().join("state.db").display(),
+                port = self.smtp.addr.port(),
+            ),
+        )
+    }
+
+    fn standard_channels(&self) -> String {
+        format!(
+            r#"
+[[webhook]]
+name = "ops"
+url = "{}"
+secret = "{SECRET}"
+headers = {{ "X-Team" = "data" }}
+
+[[email]]
+name = "oncall"
+to = ["oncall@example.com", "lead@example.com"]
+"#,
+            self.hook.url("/ops")
+        )
+    }
+
+    fn standard(&self) -> String {
+        self.config("", "1h", &self.standard_channels())
+    }
+
+    fn parts(&self, text: &str) -> Parts {
+        Parts::build(config(text)).expect("daemon parts build")
+    }
+}
+
+/// One cycle, then every due delivery.
+async fn step(parts: &Parts) {
+    parts.watcher.cycle().await.expect("cycle succeeds");
+    parts
+        .worker
+        .deliver_due()
+        .await
+        .expect("deliveries recorded");
+}
+
+fn key() -> SigningKey {
+    SigningKey::parse(SECRET).unwrap()
+}
+
+fn assert_signed(webhook: &ReceivedWebhook) {
+    let id = webhook.header("webhook-id").expect("webhook-id");
+    let timestamp: i64 = webhook
+        .header("webhook-timestamp")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(
+        (now - timestamp).abs() < 60,
+        "timestamp is the attempt's time"
+    );
+    assert_eq!(
+        webhook.header("webhook-signature"),
+        Some(sign(&key(), id, timestamp, &webhook.body).as_str()),
+        "signature over id.timestamp.body"
+    );
+}
+
+#[tokio::test]
+async fn first_start_is_silent_then_each_transition_alerts_once_on_both_channels() {
+    let w = World::start().await;
+    w.sim.add_job(NewJob::new(Status::Done));
+    w.sim
+        .add_job(NewJob::new(Status::Error).message("old failure"));
+    w.sim.add_job(NewJob::new(Status::Pending));
+    let running = w.sim.add_job(
+        NewJob::new(Status::Running)
+            .name("Supplier feed")
+            .project(17),
+    );
+    let parts = w.parts(&w.standard());
+
+    step(&parts).await;
+    assert!(
+        w.hook.received().is_empty(),
+        "no alerts for jobs found at first start"
+    );
+    assert!(w.smtp.mails().is_empty());
+
+    w.sim
+        .set_status(&running, Status::Error, Some("Column 'sku' missing"));
+    step(&parts).await;
+    step(&parts).await; // a quiet cycle adds nothing
+    let hooks = w.hook.received();
+    assert_eq!(hooks.len(), 1, "one webhook for one transition");
+    let mails = w.smtp.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(mails.len(), 1, "one e-mail for one transition");
+
+    let hook = &hooks[0];
+    assert_eq!(hook.path, "/ops");
+    assert_eq!(hook.header("content-type"), Some("application/json"));
+    assert_eq!(
+        hook.header("user-agent"),
+        Some(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
+    );
+    assert_eq!(hook.header("x-team"), Some("data"));
+    assert!(hook.header("webhook-id").unwrap().starts_with("msg_"));
+    assert_signed(hook);
+    let body = hook.json();
+    assert_eq!(body["type"], "job.error");
+    assert_eq!(body["data"]["previous_status"], "running");
+    assert_eq!(body["data"]["job"]["id"], running.as_str());
+    assert_eq!(body["data"]["job"]["name"], "Supplier feed");
+    assert_eq!(body["data"]["job"]["status"], "error");
+    assert_eq!(body["data"]["job"]["project"], 17);
+    assert_eq!(body["data"]["job"]["message"], "Column 'sku' missing");
+    assert_eq!(body["data"]["job"]["step"]["id"], 2);
+    assert!(body["data"]["job"]["completion_date"].is_string());
+    assert_eq!(
+        body["data"]["url"],
+        format!("{}jobs/{running}/", w.sim.base_url())
+    );
+    assert!(
+        body["data"].get("output").is_none(),
+        "no output without [output]"
+    );
+
+    let mail = &mails[0];
+    assert_eq!(
+        mail.header("subject").as_deref(),
+        Some("[sdm-watch] error: Supplier feed")
+    );
+    assert_eq!(mail.to, ["oncall@example.com", "lead@example.com"]);
+    assert_eq!(mail.from, "sdm-watch@example.com");
+    let message_id = mail.header("message-id").unwrap();
+    assert!(
+        message_id.starts_with("<msg_") && message_id.ends_with("@sdm-watch>"),
+        "{message_id}"
+    );
+    let text = mail.body();
+    for expected in [
+        running.as_str(),
+        "Supplier feed",
+        "17",
+        "running",
+        "Column 'sku' missing",
+        &format!("jobs/{running}/"),
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from the e-mail:\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn alert_existing_and_jobs_first_seen_later_alert_with_no_previous_status() {
+    let w = World::start().await;
+    w.sim.add_job(NewJob::new(Status::Done));
+    w.sim.add_job(NewJob::new(Status::Running));
+    let parts = w.parts(&w.config("alert_existing = true", "1h", &w.standard_channels()));
+    step(&parts).await;
+    let hooks = w.hook.received();
+    assert_eq!(
+        hooks.len(),
+        1,
+        "the done job alerts, the running one does not"
+    );
+    assert_eq!(
+        hooks[0].json()["data"]["previous_status"],
+        serde_json::Value::Null
+    );
+
+    // Created and finished between two cycles: first seen already done.
+    let quick = w
+        .sim
+        .add_job(NewJob::new(Status::Pending).name("Quick one"));
+    step(&parts).await;
+    let hooks = w.hook.received();
+    assert_eq!(hooks.len(), 2);
+    let body = hooks[1].json();
+    assert_eq!(body["type"], "job.pending");
+    assert_eq!(body["data"]["job"]["id"], quick.as_str());
+    assert_eq!(body["data"]["previous_status"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn pending_running_pending_alerts_twice() {
+    let w = World::start().await;
+    let job = w.sim.add_job(NewJob::new(Status::Running));
+    let parts = w.parts(&w.config(
+        "",
+        "1h",
+        &format!(
+            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"",
+            w.hook.url("/ops")
+        ),
+    ));
+    step(&parts).await;
+    for status in [Status::Pending, Status::Running, Status::Pending] {
+        w.sim.set_status(&job, status, None);
+        step(&parts).await;
+    }
+    let types: Vec<String> = w
+        .hook
+        .received()
+        .iter()
+        .map(|h| h.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(types, ["job.pending", "job.pending"]);
+}
+
+#[tokio::test]
+async fn events_and_projects_route_alerts_to_the_right_channels() {
+    let w = World::start().await;
+    let a = w.sim.add_job(NewJob::new(Status::Running).project(17));
+    let b = w.sim.add_job(NewJob::new(Status::Running).project(18));
+    let c = w.sim.add_job(NewJob::new(Status::Running).project(17));
+    let channels = format!(
+        r#"
+[[webhook]]
+name = "everything"
+url = "{all}"
+[[webhook]]
+name = "errors-of-17"
+url = "{errors}"
+events = ["error"]
+projects = [17]
+[[email]]
+name = "oncall"
+to = ["oncall@example.com"]
+events = ["error"]
+"#,
+        all = w.hook.url("/all"),
+        errors = w.hook.url("/errors-17"),
+    );
+    let parts = w.parts(&w.config("", "1h", &channels));
+    step(&parts).await;
+    w.sim.set_status(&a, Status::Error, Some("a failed"));
+    w.sim.set_status(&b, Status::Error, Some("b failed"));
+    w.sim.set_status(&c, Status::Done, None);
+    step(&parts).await;
+
+    let to = |path: &str| -> Vec<String> {
+        let mut ids: Vec<String> = w
+            .hook
+            .received()
+            .iter()
+            .filter(|h| h.path == path)
+            .map(|h| h.json()["data"]["job"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut all = vec![a.clone(), b.clone(), c.clone()];
+    all.sort();
+    assert_eq!(to("/all"), all);
+    assert_eq!(to("/errors-17"), [a.as_str()]);
+    let mails = w.smtp.wait_for(2, Duration::from_secs(5)).await;
+    let mut subjects: Vec<String> = mails
+        .iter()
+        .map(|m| m.body())
+        .filter(|b| b.contains("failed"))
+        .collect();
+    subjects.sort();
+    assert_eq!(mails.len(), 2, "e-mail only for the two errors");
+    assert!(subjects[0].contains("a failed") && subjects[1].contains("b failed"));
+}
+
+#[tokio::test]
+async fn with_projects_configured_each_is_listed_and_alerts_name_it() {
+    let w = World::start().await;
+    // The list rows carry no project; the per-project listing supplies it.
+    let job = w.sim.add_job(NewJob::new(Status::Running).project(17));
+    w.sim.add_job(NewJob::new(Status::Running).project(99));
+    let parts = w.parts(&w.config(
+        "projects = [17, 18]",
+        "1h",
+        &format!(
+            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"",
+            w.hook.url("/ops")
+        ),
+    ));
+    step(&parts).await;
+    w.sim.set_status(&job, Status::Done, None);
+    step(&parts).await;
+    let projects: Vec<String> = w
+        .sim
+        .requests()
+        .iter()
+        .filter_map(|r| r.param("project").map(str::to_owned))
+        .collect();
+    assert!(
+        projects.contains(&"17".to_owned()) && projects.contains(&"18".to_owned()),
+        "{projects:?}"
+    );
+    let hooks = w.hook.received();
+    assert_eq!(hooks.len(), 1);
+    assert_eq!(hooks[0].json()["data"]["job"]["project"], 17);
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_alert_with_the_same_id_on_every_try() {
+    let w = World::start().await;
+    let job = w.sim.add_job(NewJob::new(Status::Running));
+    w.hook.reply_next([
+        Reply::Status(503),
+        Reply::Status(500),
+        Reply::StatusRetryAfter(429, 1),
+        Reply::Status(408),
+    ]);
+    let text = w.config(
+        "",
+        "1h",
+        &format!(
+            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\nsecret = \"{SECRET}\"",
+            w.hook.url("/ops")
+        ),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(daemon::run(config(&text), async {
+        let _ = stopped.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(1_500)).await; // the first cycle has run
+    w.sim.set_status(&job, Status::Done, None);
+    let delivered = w.hook.wait_for_delivered(1, Duration::from_secs(20)).await;
+    let _ = stop.send(());
+    daemon.await.unwrap().unwrap();
+
+    assert_eq!(delivered.len(), 1);
+    let attempts = w.hook.received();
+    assert_eq!(attempts.len(), 5, "four failures, then success");
+    let id = attempts[0].header("webhook-id").unwrap().to_owned();
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.header("webhook-id") == Some(id.as_str())),
+        "same webhook-id on every try"
+    );
+    assert!(
+        attempts.iter().all(|a| a.body == attempts[0].body),
+        "same body on every try"
+    );
+    attempts.iter().for_each(assert_signed);
+    let after_429 = attempts[3].at - attempts[2].at;
+    assert!(
+        after_429 >= Duration::from_secs(1),
+        "Retry-After honoured: {after_429:?}"
+    );
+}
+
+#[tokio::test]
+async fn changes_while_stopped_alert_once_after_restart_and_never_again() {
+    let w = World::start().await;
+    let ids: Vec<String> = (0..3)
+        .map(|_| w.sim.add_job(NewJob::new(Status::Running)))
+        .collect();
+    let text = w.config(
+        "",
+        "1h",
+        &format!(
+            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"",
+            w.hook.url("/ops")
+        ),
+    );
+    {
+        let parts = w.parts(&text);
+        step(&parts).await;
+    } // stopped
+    w.sim.set_status(&ids[0], Status::Done, None);
+    w.sim.set_status(&ids[1], Status::Error, Some("broken"));
+    w.sim.set_status(&ids[2], Status::Pending, None);
+    let created_while_stopped = w
+        .sim
+        .add_job(NewJob::new(Status::Error).message("failed fast"));
+    {
+        let parts = w.parts(&text);
+        step(&parts).await;
+    }
+    {
+        let parts = w.parts(&text);
+        step(&parts).await;
+        step(&parts).await;
+    }
+    let mut alerted: Vec<String> = w
+        .hook
+        .received()
+        .iter()
+        .map(|h| h.json()["data"]["job"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    alerted.sort();
+    let mut expected = ids.clone();
+    expected.push(created_while_stopped);
+    expected.sort();
+    assert_eq!(alerted, expected, "every change alerted exactly once");
+}
+
+#[tokio::test]
+async fn an_alert_not_delivered_before_the_end_is_delivered_after_restart() {
+    let w = World::start().await;
+    let job = w.sim.add_job(NewJob::new(Status::Running));
+    let text = w.config(
+        "",
+        "1h",
+        &format!(
+            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"",
+            w.hook.url("/ops")
+        ),
+    );
+    w.hook.set_default(Reply::Status(503));
+    {
+        let parts = w.parts(&text);
+        step(&parts).await;
+        w.sim.set_status(&job, Status::Done, None);
+        step(&parts).await;
+    } // the process ends with the alert queued
+    assert_eq!(w.hook.delivered().len(), 0);
+    let failed_id = w.hook.received()[0]
+        .header("webhook-id")
+        .unwrap()
+        .to_owned();
+
+    w.hook.set_default(Reply::Status(200));
+    tokio::time::sleep(Duration::from_millis(400)).await; // past the retry backoff
+    let parts = w.parts(&text);
+    parts.worker.deliver_due().await.unwrap();
+    let delivered = w.hook.delivered();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].header("webhook-id"), Some(failed_id.as_str()));
+}
+
+#[tokio::test]
+async fn permanent_refusals_and_expired_alerts_are_dead_and_reported() {
+    let w = World::start().await;
+    let refused = w.sim.add_job(NewJob::new(Status::Running));
+    let text = w.config(
+        "",
+        "1s",
+        &format!(
+            "[[webhook]]\nname = \"gone\"\nurl = \"{}\"\n[[webhook]]\nname = \"flaky\"\nurl = \"{}\"",
+            w.hook.url("/gone"),
+            w.hook.url("/flaky")
+        ),
+    );
+    let parts = w.parts(&text);
+    step(&parts).await;
+    w.hook.set_default(Reply::Status(503));
+    w.hook.reply_next([Reply::Status(410)]);
+    w.sim.set_status(&refused, Status::Error, Some("x"));
+    parts.watcher.cycle().await.unwrap();
+    // Retry until the 1 s max_age has passed.
+    for _ in 0..30 {
+        parts.worker.deliver_due().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let output = sdm_watch(&text, &["state"], &[]).await;
+    let report = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(report.contains("alerts pending delivery: 0"), "{report}");
+    assert!(report.contains("dead alerts: 2"), "{report}");
+    assert!(report.contains("answered 410 Gone"), "{report}");
+    assert!(
+        report.contains("still undelivered after delivery.max_age"),
+        "{report}"
+    );
+    assert!(
+        report.contains("tracked jobs: 1") && report.contains("error"),
+        "{report}"
+    );
+
+    let output = sdm_watch(&text, &["state", "--json"], &[]).await;
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["alerts_dead"], 2);
+    assert_eq!(json["dead"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn once_runs_one_cycle_and_delivers_then_exits() {
+    let w = World::start().await;
+    let job = w.sim.add_job(NewJob::new(Status::Running));
+    let text = w.standard();
+    let output = sdm_watch(&text, &["once"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("poll cycle: 1 jobs seen"),
+        "{}",
+        stdout(&output)
+    );
+    w.sim.set_status(&job, Status::Done, None);
+    let output = sdm_watch(&text, &["once"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("2 delivered"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(w.hook.delivered().len(), 1);
+    assert_eq!(w.smtp.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+
+    let down = text
+        .replace(&w.sim.base_url().to_string(), "http://127.0.0.1:9/api/v1/")
+        .replace("max_elapsed = \"5s\"", "max_elapsed = \"200ms\"");
+    let output = sdm_watch(&down, &["once"], &[]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("the poll cycle failed"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn test_alert_reports_each_channel() {
+    let w = World::start().await;
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let channels = format!(
+        "{}\n[[webhook]]\nname = \"broken\"\nurl = \"http://{closed}/nothing\"",
+        w.standard_channels()
+    );
+    let text = w.config("", "1h", &channels);
+    let output = sdm_watch(&text, &["test-alert"], &[]).await;
+    let report = stdout(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "one channel failed: {report}"
+    );
+    assert!(report.contains("ok      webhook ops"), "{report}");
+    assert!(report.contains("ok      email oncall"), "{report}");
+    assert!(report.contains("FAILED  webhook broken"), "{report}");
+    let hook = &w.hook.received()[0];
+    assert_eq!(hook.json()["type"], "test");
+    assert_eq!(hook.json()["data"]["test"], true);
+    assert_signed(hook);
+    let mail = &w.smtp.wait_for(1, Duration::from_secs(5)).await[0];
+    assert!(
+        mail.header("subject")
+            .unwrap()
+            .starts_with("[sdm-watch] TEST:")
+    );
+    assert!(mail.body().contains("THIS IS A TEST ALERT"));
+
+    let output = sdm_watch(&text, &["test-alert", "--channel", "ops"], &[]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert_eq!(w.hook.received().len(), 2);
+    let output = sdm_watch(&text, &["test-alert", "--channel", "nope"], &[]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("no channel is named \"nope\""),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_daemon_with_status_0() {
+    let w = World::start().await;
+    w.sim.add_job(NewJob::new(Status::Running));
+    let path = w.dir.path().join("config.toml");
+    std::fs::write(&path, w.standard()).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sdm-watch"))
+        .arg("--config")
+        .arg(&path)
+        .arg("run")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for a first cycle to have happened.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !w.sim.requests().iter().any(|r| r.path.ends_with("/jobs/")) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon never polled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("exits within 15 s")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn a_state_file_from_a_newer_version_is_refused_untouched() {
+    let w = World::start().await;
+    let state = w.dir.path().join("state.db");
+    {
+        let conn = rusqlite::Connection::open(&state).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let before = std::fs::read(&state).unwrap();
+    let output = sdm_watch(&w.standard(), &["once"], &[]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("newer than this sdm-watch understands"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        before,
+        "the file is untouched"
+    );
+}
+
+#[tokio::test]
+async fn demo_prints_signed_alerts_without_config_or_network() {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sdm-watch"))
+        .arg("demo")
+        .env("SDM_WATCH_CONFIG", "/nonexistent/config.toml")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .expect("demo stops on Ctrl-C")
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains(">>> job.done \"Supplier feed #1\""), "{text}");
+    assert!(text.contains("signature verified"), "{text}");
+    assert!(text.contains("demo stopped."), "{text}");
+}
