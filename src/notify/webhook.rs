@@ -51,8 +51,12 @@ impl WebhookSender {
         let response = match request.body(body.to_owned()).send().await {
             Ok(response) => response,
             Err(error) => {
+                // Without the URL: webhook URLs often carry a token in their path.
                 return Attempt::Retry {
-                    error: format!("{}: {}", self.config.url, crate::error_chain(&error)),
+                    error: format!(
+                        "request failed: {}",
+                        crate::error_chain(&error.without_url())
+                    ),
                     retry_after: None,
                 };
             }
@@ -67,7 +71,7 @@ impl WebhookSender {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let error = format!("{} answered {status}", self.config.url);
+        let error = format!("the receiver answered {status}");
         if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {
             Attempt::Retry { error, retry_after }
         } else {

@@ -583,6 +583,10 @@ async fn test_alert_reports_each_channel() {
     assert!(report.contains("ok      webhook ops"), "{report}");
     assert!(report.contains("ok      email oncall"), "{report}");
     assert!(report.contains("FAILED  webhook broken"), "{report}");
+    assert!(
+        !report.contains("/nothing"),
+        "webhook URLs may hold tokens: {report}"
+    );
     let hook = &w.hook.received()[0];
     assert_eq!(hook.json()["type"], "test");
     assert_eq!(hook.json()["data"]["test"], true);
