@@ -1,19 +1,25 @@
-//! Wires the parts into the daemon: store, API client, channels, delivery worker and
-//! watcher, for `run` (until told to stop) and `once` (one cycle, then due deliveries).
+//! Wires the parts into the daemon: store, API client, channels, delivery worker, watcher,
+//! health endpoints and systemd, for `run` (until told to stop, reloading on SIGHUP) and
+//! `once` (one cycle, then the due deliveries).
 
-use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::{Notify, watch};
-use tracing::info;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{error, info, warn};
 
 use crate::backoff::Backoff;
 use crate::config::Config;
-use crate::notify::{Channels, Settled, Worker};
+use crate::notify::{Channels, DeliverySetup, Settled, Worker};
+use crate::ops::health::Health;
+use crate::ops::signals::Control;
+use crate::ops::{http, metrics, systemd};
 use crate::sdm::SdmClient;
 use crate::store::Store;
-use crate::watch::{CycleError, CycleSummary, Watcher};
+use crate::watch::{CycleError, CycleSummary, WatchSetup, Watcher};
 
 /// How many deliveries may be in flight at once.
 pub const DELIVERY_CONCURRENCY: usize = 16;
@@ -23,51 +29,245 @@ pub struct Parts {
     pub store: Store,
     pub watcher: Watcher,
     pub worker: Worker,
+    pub reloader: Reloader,
+}
+
+/// Hands a new config to the running parts.
+pub struct Reloader {
+    config: Arc<Config>,
+    watch_setup: watch::Sender<Arc<WatchSetup>>,
+    delivery_setup: watch::Sender<Arc<DeliverySetup>>,
 }
 
 impl Parts {
     pub fn build(config: Config) -> anyhow::Result<Parts> {
         let config = Arc::new(config);
         let store = Store::open(&config.state.path)?;
-        let client = SdmClient::new(&config.api, &config.retry)?;
-        let channels =
-            Arc::new(Channels::from_config(&config).context("cannot set up the alert channels")?);
+        let (watch_setup, delivery_setup) = setups(&config)?;
+        let (watch_setup, watch_current) = watch::channel(Arc::new(watch_setup));
+        let (delivery_setup, delivery_current) = watch::channel(Arc::new(delivery_setup));
         let wake = Arc::new(Notify::new());
         let worker = Worker::new(
             store.clone(),
-            channels,
             wake.clone(),
-            Backoff::new(&config.retry),
-            config.delivery.max_age,
+            delivery_current,
             DELIVERY_CONCURRENCY,
         );
-        let watcher = Watcher::new(client, store.clone(), config, wake);
+        let watcher = Watcher::new(store.clone(), wake, watch_current);
         Ok(Parts {
             store,
             watcher,
             worker,
+            reloader: Reloader {
+                config,
+                watch_setup,
+                delivery_setup,
+            },
         })
     }
 }
 
-/// Polls, tracks and alerts until `shutdown` resolves; then stops polling, lets deliveries
-/// in flight finish (at most 10 s) and returns.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let interval = config.poll.interval;
-    let parts = Parts::build(config)?;
+/// A client and channels for `config`.
+fn setups(config: &Arc<Config>) -> anyhow::Result<(WatchSetup, DeliverySetup)> {
+    let client = SdmClient::new(&config.api, &config.retry)?;
+    let channels = Channels::from_config(config).context("cannot set up the alert channels")?;
+    Ok((
+        WatchSetup {
+            config: config.clone(),
+            client,
+        },
+        DeliverySetup {
+            channels,
+            backoff: Backoff::new(&config.retry),
+            max_age: config.delivery.max_age,
+        },
+    ))
+}
+
+impl Reloader {
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Makes `new` current for what comes next: the next cycle, the next attempt. Tracked
+    /// state and queued alerts are untouched. Keys that need a restart keep their old
+    /// values, with a warning.
+    pub fn apply(&mut self, new: Config) -> anyhow::Result<()> {
+        let mut new = new;
+        let old = &self.config;
+        if new.state.path != old.state.path {
+            warn!(old = %old.state.path.display(), new = %new.state.path.display(), "state.path changes only on restart; keeping the old one");
+            new.state.path = old.state.path.clone();
+        }
+        if new.http.listen != old.http.listen {
+            warn!("http.listen changes only on restart; keeping the old one");
+            new.http.listen = old.http.listen;
+        }
+        if new.log.format != old.log.format {
+            warn!("log.format changes only on restart; keeping the old one");
+            new.log.format = old.log.format;
+        }
+        let new = Arc::new(new);
+        let (watch_setup, delivery_setup) = setups(&new)?;
+        metrics::register(&new);
+        self.watch_setup.send_replace(Arc::new(watch_setup));
+        self.delivery_setup.send_replace(Arc::new(delivery_setup));
+        self.config = new;
+        Ok(())
+    }
+}
+
+/// Polls, tracks and alerts until a [`Control::Shutdown`] (or the end of `controls`);
+/// reloads from `config_path` on [`Control::Reload`]. On shutdown, polling stops, deliveries
+/// in flight get at most 10 s, and the function returns.
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    mut controls: mpsc::Receiver<Control>,
+) -> anyhow::Result<()> {
+    let recorder = metrics::install();
+    metrics::register(&config);
+    let listen = config.http.listen;
+    let Parts {
+        store,
+        watcher,
+        worker,
+        mut reloader,
+    } = Parts::build(config)?;
+    let health = Arc::new(Health::new(reloader.config().poll.interval));
+    let _endpoints = match listen {
+        Some(address) => {
+            let (bound, running) = http::start(address, health.clone(), recorder)
+                .await
+                .with_context(|| format!("cannot listen on http.listen = {address}"))?;
+            info!(address = %bound, "serving /healthz, /readyz and /metrics");
+            Some(running)
+        }
+        None => None,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(worker.run(stopped));
     info!(
-        state = %parts.store.path().display(),
-        interval = %humantime::format_duration(interval),
+        state = %store.path().display(),
+        interval = %humantime::format_duration(reloader.config().poll.interval),
         "sdm-watch started"
     );
-    let (stop, stopped) = watch::channel(false);
-    let worker = tokio::spawn(parts.worker.run(stopped));
-    parts.watcher.run(shutdown).await;
+    systemd::ready();
+    systemd::spawn_watchdog();
+
+    let mut ticker = ticker(reloader.config().poll.interval, Instant::now());
+    'running: loop {
+        let mut reload = false;
+        tokio::select! {
+            control = controls.recv() => match control {
+                Some(Control::Reload) => reload = true,
+                Some(Control::Shutdown) | None => break 'running,
+            },
+            _ = ticker.tick() => {
+                let cycle = watcher.cycle();
+                tokio::pin!(cycle);
+                loop {
+                    tokio::select! {
+                        result = &mut cycle => {
+                            report(&result, &health);
+                            break;
+                        }
+                        control = controls.recv() => match control {
+                            // Applied once the cycle is over, so that it runs on one config.
+                            Some(Control::Reload) => reload = true,
+                            Some(Control::Shutdown) | None => break 'running,
+                        },
+                    }
+                }
+            }
+        }
+        if reload {
+            let interval = reloader.config().poll.interval;
+            apply_reload(config_path.as_ref(), &mut reloader);
+            let new_interval = reloader.config().poll.interval;
+            if new_interval != interval {
+                health.set_interval(new_interval);
+                ticker = ticker_for(new_interval);
+            }
+        }
+    }
     info!("stopping");
+    systemd::stopping();
     let _ = stop.send(true);
     worker.await.context("the delivery worker failed")?;
     info!("stopped");
     Ok(())
+}
+
+fn ticker(period: Duration, start: Instant) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval_at(start, period);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticker
+}
+
+/// After a reload the next cycle comes one new interval from now.
+fn ticker_for(period: Duration) -> tokio::time::Interval {
+    ticker(period, Instant::now() + period)
+}
+
+fn apply_reload(path: Option<&PathBuf>, reloader: &mut Reloader) {
+    let Some(path) = path else {
+        warn!("SIGHUP ignored: this run has no configuration file to reload");
+        return;
+    };
+    match Config::load(path) {
+        Ok(config) => match reloader.apply(config) {
+            Ok(()) => info!(config = %path.display(), "configuration reloaded"),
+            Err(error) => {
+                error!(error = %format!("{error:#}"), "reload failed; keeping the old configuration")
+            }
+        },
+        Err(error) => error!(
+            error = %format!("invalid configuration: {error}"),
+            "reload refused; keeping the old configuration"
+        ),
+    }
+}
+
+/// Logs a cycle's outcome and tells health, metrics and systemd.
+fn report(result: &Result<CycleSummary, CycleError>, health: &Health) {
+    let now = time::OffsetDateTime::now_utc();
+    match result {
+        Ok(summary) => {
+            health.cycle_succeeded();
+            ::metrics::counter!(metrics::POLL_CYCLES, "outcome" => "ok").increment(1);
+            ::metrics::gauge!(metrics::LAST_SUCCESSFUL_POLL).set(now.unix_timestamp() as f64);
+            info!(
+                jobs_seen = summary.jobs_seen,
+                transitions = summary.transitions,
+                alerts_queued = summary.alerts_queued,
+                requests = summary.requests,
+                duration_ms = summary.duration.as_millis() as u64,
+                "poll cycle done"
+            );
+            systemd::status(&format!(
+                "last cycle ok at {}: {} jobs seen, {} transitions, {} alerts queued",
+                hms(now),
+                summary.jobs_seen,
+                summary.transitions,
+                summary.alerts_queued
+            ));
+        }
+        Err(error) => {
+            let error = crate::error_chain(error);
+            health.cycle_failed(error.clone());
+            ::metrics::counter!(metrics::POLL_CYCLES, "outcome" => "error").increment(1);
+            warn!(error = %error, "poll cycle failed; trying again at the next interval");
+            systemd::status(&format!("last cycle failed at {}: {error}", hms(now)));
+        }
+    }
+}
+
+fn hms(at: time::OffsetDateTime) -> String {
+    at.format(time::macros::format_description!(
+        "[hour]:[minute]:[second]Z"
+    ))
+    .unwrap_or_default()
 }
 
 /// `sdm-watch once`: one cycle, then every alert that is due, whatever the cycle's fate.

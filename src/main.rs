@@ -115,7 +115,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Demo = cli.command {
         logging::init(sdm_watch::config::LogFormat::Text);
-        return match commands::demo::run(sdm_watch::ops::signals::shutdown()).await {
+        return match commands::demo::run(signals::listen()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("sdm-watch: {error:#}");
@@ -146,8 +146,10 @@ async fn run(command: Command, config: Config, path: &std::path::Path) -> anyhow
     let mut out = std::io::stdout().lock();
     let config = &config;
     match command {
-        Command::Demo => commands::demo::run(signals::shutdown()).await?,
-        Command::Run => daemon::run(config.clone(), signals::shutdown()).await?,
+        Command::Demo => commands::demo::run(signals::listen()).await?,
+        Command::Run => {
+            daemon::run(config.clone(), Some(path.to_owned()), signals::listen()).await?
+        }
         Command::Once => {
             let (cycle, settled) = daemon::once(config.clone()).await?;
             let delivered = format!(

@@ -1,23 +1,24 @@
 //! `sdm-watch demo`: the real daemon against the simulated SDM API on loopback, with a
 //! webhook receiver that prints each alert as it arrives. No config, no network.
 
-use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
+use tokio::sync::mpsc;
 
 use crate::config::{Config, SigningKey};
 use crate::daemon;
 use crate::notify::webhook::sign;
+use crate::ops::signals::Control;
 use crate::sdm::Status;
 use crate::sim::{NewJob, ReceivedWebhook, Simulator, WebhookReceiver};
 
 /// How often the scripted jobs move on.
 const STEP: Duration = Duration::from_secs(3);
 
-pub async fn run(shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(controls: mpsc::Receiver<Control>) -> anyhow::Result<()> {
     let sim = Simulator::start().await?;
     // Jobs that finished before sdm-watch started: recorded on the first cycle, not alerted.
     for name in ["Spring catalogue", "Supplier onboarding"] {
@@ -87,7 +88,7 @@ secret = "{secret}"
     );
 
     let script = tokio::spawn(script(sim));
-    let result = daemon::run(config, shutdown).await;
+    let result = daemon::run(config, None, controls).await;
     script.abort();
     receiver.stop().await;
     println!("demo stopped.");

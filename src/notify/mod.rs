@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use payload::{AlertEvent, JobSnapshot};
-pub use worker::{Settled, Worker};
+pub use worker::{DeliverySetup, Settled, Worker};
 
 use crate::config::Config;
 

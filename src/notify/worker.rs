@@ -12,6 +12,7 @@ use tracing::{error, info, warn};
 
 use super::{Attempt, Channels};
 use crate::backoff::Backoff;
+use crate::ops::metrics::{ALERTS, set_outbox_pending};
 use crate::store::outbox::{self, Alert};
 use crate::store::{Store, StoreError, now_ms};
 
@@ -30,33 +31,39 @@ pub struct Settled {
     pub dead: usize,
 }
 
+/// What delivery needs that a reload may replace.
+pub struct DeliverySetup {
+    pub channels: Channels,
+    pub backoff: Backoff,
+    pub max_age: Duration,
+}
+
 pub struct Worker {
     store: Store,
-    channels: Arc<Channels>,
     /// Poked by the watcher when it queues alerts, so delivery does not wait for a timer.
     wake: Arc<Notify>,
-    backoff: Backoff,
-    max_age: Duration,
+    /// The current channels and retry rules; each attempt takes what is current.
+    setup: watch::Receiver<Arc<DeliverySetup>>,
     concurrency: usize,
 }
 
 impl Worker {
     pub fn new(
         store: Store,
-        channels: Arc<Channels>,
         wake: Arc<Notify>,
-        backoff: Backoff,
-        max_age: Duration,
+        setup: watch::Receiver<Arc<DeliverySetup>>,
         concurrency: usize,
     ) -> Self {
         Self {
             store,
-            channels,
             wake,
-            backoff,
-            max_age,
+            setup,
             concurrency: concurrency.max(1),
         }
+    }
+
+    fn current(&self) -> Arc<DeliverySetup> {
+        self.setup.borrow().clone()
     }
 
     /// Delivers until `stop` turns true (or its sender goes), then lets deliveries in
@@ -84,10 +91,10 @@ impl Worker {
                                 .filter(|alert| !busy.contains(&alert.id))
                                 .take(room)
                             {
-                                let channels = self.channels.clone();
+                                let setup = self.current();
                                 let id = alert.id.clone();
                                 let handle = in_flight.spawn(async move {
-                                    let attempt = attempt(&channels, &alert).await;
+                                    let attempt = attempt(&setup.channels, &alert).await;
                                     (alert, attempt)
                                 });
                                 tasks.insert(handle.id(), id);
@@ -157,9 +164,9 @@ impl Worker {
             let mut round = JoinSet::new();
             for alert in alerts {
                 tried.insert(alert.id.clone());
-                let channels = self.channels.clone();
+                let setup = self.current();
                 round.spawn(async move {
-                    let attempt = attempt(&channels, &alert).await;
+                    let attempt = attempt(&setup.channels, &alert).await;
                     (alert, attempt)
                 });
             }
@@ -195,6 +202,20 @@ impl Worker {
 
     /// Records how an attempt ended: delivered, rescheduled with backoff, or dead.
     async fn settle(&self, alert: &Alert, attempt: Attempt) -> Result<Outcome, StoreError> {
+        let outcome = self.record(alert, attempt).await?;
+        let label = match outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::Retrying => "retry",
+            Outcome::Dead => "dead",
+        };
+        metrics::counter!(ALERTS, "channel" => alert.channel.clone(), "outcome" => label)
+            .increment(1);
+        self.store.run(|conn| set_outbox_pending(conn)).await?;
+        Ok(outcome)
+    }
+
+    async fn record(&self, alert: &Alert, attempt: Attempt) -> Result<Outcome, StoreError> {
+        let setup = self.current();
         let attempts = alert.attempts + 1;
         let now = now_ms();
         let id = alert.id.clone();
@@ -214,11 +235,11 @@ impl Worker {
                 Ok(Outcome::Dead)
             }
             Attempt::Retry { error, retry_after } => {
-                let expires = alert.created_ms + self.max_age.as_millis() as i64;
+                let expires = alert.created_ms + setup.max_age.as_millis() as i64;
                 if now >= expires {
                     let error = format!(
                         "still undelivered after delivery.max_age ({}): {error}",
-                        humantime::format_duration(self.max_age)
+                        humantime::format_duration(setup.max_age)
                     );
                     error!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, error = %error, "alert expired; it is dead");
                     self.store
@@ -226,7 +247,7 @@ impl Worker {
                         .await?;
                     return Ok(Outcome::Dead);
                 }
-                let wait = self
+                let wait = setup
                     .backoff
                     .after_attempt(attempts)
                     .max(retry_after.unwrap_or_default());

@@ -1,4 +1,8 @@
-//! Running as a service: logging setup and signals.
+//! Running as a service: logging, signals, health and metrics endpoints, systemd.
 
+pub mod health;
+pub mod http;
 pub mod logging;
+pub mod metrics;
 pub mod signals;
+pub mod systemd;

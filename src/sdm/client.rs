@@ -16,6 +16,7 @@ use url::{Origin, Url};
 use super::model::{Job, JobDetail, Page, ProjectId, Row, Status, format_api_time};
 use super::{ApiError, RateLimiter, RetryPolicy};
 use crate::config::{ApiConfig, RetryConfig};
+use crate::ops::metrics::API_REQUESTS;
 
 /// A listing stops here even if the server keeps offering pages.
 const MAX_PAGES: usize = 100_000;
@@ -136,7 +137,7 @@ impl SdmClient {
             }
             let page: Page = self
                 .retry
-                .run("list jobs", || self.get_json(url.clone()))
+                .run("list jobs", || self.get_json("list", url.clone()))
                 .await?;
             debug!(url = %url, jobs = page.results.len(), count = ?page.count, "read a page of jobs");
             on_page(page.results);
@@ -163,7 +164,7 @@ impl SdmClient {
     pub async fn job(&self, id: &str) -> Result<JobDetail, ApiError> {
         let url = self.job_url(id, &[]);
         self.retry
-            .run("job detail", || self.get_json(url.clone()))
+            .run("job detail", || self.get_json("detail", url.clone()))
             .await
     }
 
@@ -171,7 +172,7 @@ impl SdmClient {
     pub async fn job_data(&self, id: &str, format_id: u32) -> Result<Vec<Row>, ApiError> {
         let url = self.job_url(id, &["data", &format_id.to_string()]);
         self.retry
-            .run("job data", || self.get_json(url.clone()))
+            .run("job data", || self.get_json("data", url.clone()))
             .await
     }
 
@@ -218,17 +219,27 @@ impl SdmClient {
     }
 
     /// One request, no retry: waits for a slot under the rate cap, sends, classifies.
-    async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, ApiError> {
+    /// `kind` (list, detail, data) labels the request metric.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        kind: &'static str,
+        url: Url,
+    ) -> Result<T, ApiError> {
         let endpoint = url.path().to_owned();
         self.limiter.acquire().await;
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let response = self
+        let sent = self
             .http
             .get(url)
             .header(AUTHORIZATION, self.auth.clone())
             .send()
-            .await
-            .map_err(|e| transport(&endpoint, &e))?;
+            .await;
+        let code = match &sent {
+            Ok(response) => response.status().as_u16().to_string(),
+            Err(_) => "error".to_owned(),
+        };
+        metrics::counter!(API_REQUESTS, "endpoint" => kind, "code" => code).increment(1);
+        let response = sent.map_err(|e| transport(&endpoint, &e))?;
         let response = self.classify(&endpoint, response).await?;
         let body = response
             .bytes()

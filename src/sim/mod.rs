@@ -132,7 +132,7 @@ impl FaultPlan {
 pub struct Simulator {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    server: server::Running,
+    server: crate::httpd::Running,
 }
 
 impl Simulator {

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use super::lock;
-use super::server::{self, Body, Running, full};
+use crate::httpd::{self, Body, Running, full};
 
 /// How the receiver answers one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl WebhookReceiver {
             on_receive,
         });
         let handler_shared = shared.clone();
-        let server = server::serve(listener, move |request| {
+        let server = httpd::serve(listener, move |request| {
             receive(handler_shared.clone(), request)
         });
         Ok(Self {

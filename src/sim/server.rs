@@ -1,109 +1,34 @@
-//! The simulator's HTTP side: accepts connections, records each request, applies the
-//! planned fault, routes the rest to [`super::state`].
+//! The simulator's HTTP side: records each request, applies the planned fault, routes the
+//! rest to [`super::state`].
 
-use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
 
 use super::state::Answer;
 use super::{Fault, RecordedRequest, Shared, lock};
-
-pub type Body = BoxBody<Bytes, io::Error>;
-
-/// The server task; dropping it stops the server.
-pub struct Running {
-    shutdown: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Running {
-    pub async fn stop(mut self) {
-        let _ = self.shutdown.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-    }
-}
+use crate::httpd::{self, Body, Running, full};
 
 /// Serves the simulated SDM API on a free loopback port.
 pub async fn start(shared: Arc<Shared>) -> io::Result<(SocketAddr, Running)> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let origin = format!("http://{addr}");
-    let running = serve(listener, move |request| {
+    let running = httpd::serve(listener, move |request| {
         answer(shared.clone(), origin.clone(), request)
     });
     Ok((addr, running))
-}
-
-/// Serves HTTP/1.1 on `listener` with `handler` until the returned [`Running`] is stopped
-/// or dropped; stopping also cuts open connections. A handler error drops the connection.
-pub fn serve<F, Fut>(listener: TcpListener, handler: F) -> Running
-where
-    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
-{
-    let (shutdown, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept(listener, handler, stopped));
-    Running {
-        shutdown,
-        task: Some(task),
-    }
-}
-
-async fn accept<F, Fut>(listener: TcpListener, handler: F, mut stopped: watch::Receiver<bool>)
-where
-    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
-{
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = stopped.changed() => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    // Out of file descriptors or similar: give the system a moment.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                let handler = handler.clone();
-                let mut stop = stopped.clone();
-                connections.spawn(async move {
-                    let connection = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service_fn(handler));
-                    tokio::select! {
-                        _ = connection => {}
-                        _ = stop.changed() => {}
-                    }
-                });
-            }
-        }
-    }
-    connections.shutdown().await;
 }
 
 async fn answer(
@@ -244,12 +169,6 @@ fn respond(answer: &Answer, body: Body) -> Result<Response<Body>, io::Error> {
         response = response.header(*name, value);
     }
     response.body(body).map_err(io::Error::other)
-}
-
-pub fn full(bytes: Bytes) -> Body {
-    Full::new(bytes)
-        .map_err(|never: Infallible| match never {})
-        .boxed()
 }
 
 /// A body that promises `promised` bytes, sends `chunk`, then fails, which makes hyper

@@ -4,4 +4,4 @@
 mod scheduler;
 pub mod tracker;
 
-pub use scheduler::{CycleError, CycleSummary, WINDOW_MARGIN, Watcher};
+pub use scheduler::{CycleError, CycleSummary, WINDOW_MARGIN, WatchSetup, Watcher};

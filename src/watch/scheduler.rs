@@ -3,15 +3,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::tracker::{self, Bookkeeping, Change, Rules};
 use crate::config::Config;
+use crate::ops::metrics as ops_metrics;
 use crate::sdm::{ApiError, Job, JobFilter, SdmClient, Status};
 use crate::store::jobs::{self, TrackedJob};
 use crate::store::{Store, StoreError, now_ms};
@@ -39,13 +41,21 @@ pub struct CycleSummary {
     pub first_cycle: bool,
 }
 
+/// What a cycle needs that a reload may replace.
+pub struct WatchSetup {
+    pub config: Arc<Config>,
+    pub client: SdmClient,
+}
+
 /// Runs poll cycles against one SDM organisation and one store.
 pub struct Watcher {
-    client: SdmClient,
     store: Store,
-    config: Arc<Config>,
     /// Poked after alerts are committed, so the delivery worker starts at once.
     wake: Arc<Notify>,
+    /// The current config and client; each cycle takes whatever is current when it starts.
+    setup: watch::Receiver<Arc<WatchSetup>>,
+    /// Whether the jobs_tracked gauges were ever set by this process.
+    gauges_set: AtomicBool,
 }
 
 /// What the store knows before a cycle.
@@ -57,26 +67,28 @@ struct Known {
 }
 
 impl Watcher {
-    pub fn new(client: SdmClient, store: Store, config: Arc<Config>, wake: Arc<Notify>) -> Self {
+    pub fn new(store: Store, wake: Arc<Notify>, setup: watch::Receiver<Arc<WatchSetup>>) -> Self {
         Self {
-            client,
             store,
-            config,
             wake,
+            setup,
+            gauges_set: AtomicBool::new(false),
         }
     }
 
     /// One poll cycle: list, compare, commit, wake the worker.
     pub async fn cycle(&self) -> Result<CycleSummary, CycleError> {
         let started = Instant::now();
-        let requests_before = self.client.requests_sent();
-        let config = &self.config;
+        let setup = self.setup.borrow().clone();
+        let client = &setup.client;
+        let config = &setup.config;
+        let requests_before = client.requests_sent();
         let known = self.store.run(read_known).await?;
         let now = OffsetDateTime::now_utc();
         let created_after = window_start(&known, now, config.poll.lookback);
         debug!(created_after = %created_after, first_cycle = known.first_cycle, "listing jobs");
 
-        let listed = self.list(created_after).await?;
+        let listed = list(client, config, created_after).await?;
         let listed_ids: HashSet<String> = listed.iter().map(|job| job.id.clone()).collect();
         let ids: Vec<String> = listed_ids.iter().cloned().collect();
         let mut recorded = self
@@ -106,7 +118,7 @@ impl Watcher {
                         .project
                         .is_some_and(|p| config.poll.projects.contains(&p)))
         }) {
-            match self.client.job(&old.id).await {
+            match client.job(&old.id).await {
                 Ok(detail) if detail.status.as_str() != old.status => {
                     let mut job = tracker::job_from_record(old);
                     job.status = detail.status;
@@ -135,7 +147,7 @@ impl Watcher {
         for change in changes.iter_mut().filter(|change| {
             change.alert && change.job.status == Status::Error && change.job.message.is_none()
         }) {
-            match self.client.job(&change.job.id).await {
+            match client.job(&change.job.id).await {
                 Ok(detail) => {
                     change.job.message = detail.message;
                     if detail.step.is_some() {
@@ -181,78 +193,60 @@ impl Watcher {
             } else {
                 info!(job_id = %change.job.id, from, to = %change.job.status, alert = change.alert, "job changed status");
             }
+            metrics::counter!(ops_metrics::TRANSITIONS, "status" => change.job.status.to_string())
+                .increment(1);
         }
         let queued = !alerts.is_empty();
+        let refresh_gauges = !records.is_empty()
+            || !removed.is_empty()
+            || !self.gauges_set.swap(true, Ordering::Relaxed);
         self.store
             .run(move |conn| {
-                tracker::commit(conn, &records, &alerts, &removed, &bookkeeping, now_ms)
+                tracker::commit(conn, &records, &alerts, &removed, &bookkeeping, now_ms)?;
+                if refresh_gauges {
+                    ops_metrics::set_store_gauges(conn)?;
+                }
+                Ok(())
             })
             .await?;
         if queued {
             self.wake.notify_one();
         }
         Ok(CycleSummary {
-            requests: self.client.requests_sent() - requests_before,
+            requests: client.requests_sent() - requests_before,
             duration: started.elapsed(),
             ..summary
         })
     }
+}
 
-    /// Every job created after `created_after`, once per configured project (filling in
-    /// the project the listing rows may lack) or once for all.
-    async fn list(&self, created_after: OffsetDateTime) -> Result<Vec<Job>, ApiError> {
+/// Every job created after `created_after`, once per configured project (filling in
+/// the project the listing rows may lack) or once for all.
+async fn list(
+    client: &SdmClient,
+    config: &Config,
+    created_after: OffsetDateTime,
+) -> Result<Vec<Job>, ApiError> {
+    let filter = JobFilter {
+        created_after: Some(created_after),
+        ..JobFilter::default()
+    };
+    let projects = &config.poll.projects;
+    if projects.is_empty() {
+        return client.list_jobs(&filter).await;
+    }
+    let mut jobs: HashMap<String, Job> = HashMap::new();
+    for &project in projects {
         let filter = JobFilter {
-            created_after: Some(created_after),
-            ..JobFilter::default()
+            project: Some(project),
+            ..filter.clone()
         };
-        let projects = &self.config.poll.projects;
-        if projects.is_empty() {
-            return self.client.list_jobs(&filter).await;
-        }
-        let mut jobs: HashMap<String, Job> = HashMap::new();
-        for &project in projects {
-            let filter = JobFilter {
-                project: Some(project),
-                ..filter.clone()
-            };
-            for mut job in self.client.list_jobs(&filter).await? {
-                job.project.get_or_insert(project);
-                jobs.insert(job.id.clone(), job);
-            }
-        }
-        Ok(jobs.into_values().collect())
-    }
-
-    /// Cycles every `poll.interval`, never two at once, until `stop` resolves. A failed
-    /// cycle is logged and the next interval tries again.
-    pub async fn run(&self, stop: impl std::future::Future<Output = ()>) {
-        let mut ticker = tokio::time::interval(self.config.poll.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = ticker.tick() => {}
-            }
-            tokio::select! {
-                _ = &mut stop => return,
-                result = self.cycle() => match result {
-                    Ok(summary) => info!(
-                        jobs_seen = summary.jobs_seen,
-                        transitions = summary.transitions,
-                        alerts_queued = summary.alerts_queued,
-                        requests = summary.requests,
-                        duration_ms = summary.duration.as_millis() as u64,
-                        "poll cycle done"
-                    ),
-                    Err(error) => warn!(
-                        error = %crate::error_chain(&error),
-                        "poll cycle failed; trying again at the next interval"
-                    ),
-                },
-            }
+        for mut job in client.list_jobs(&filter).await? {
+            job.project.get_or_insert(project);
+            jobs.insert(job.id.clone(), job);
         }
     }
+    Ok(jobs.into_values().collect())
 }
 
 fn read_known(conn: &mut rusqlite::Connection) -> Result<Known, StoreError> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sdm_watch::config::SigningKey;
 use sdm_watch::daemon::{self, Parts};
 use sdm_watch::notify::webhook::sign;
+use sdm_watch::ops::signals::Control;
 use sdm_watch::sdm::Status;
 use sdm_watch::sim::{NewJob, ReceivedWebhook, Reply, Simulator, WebhookReceiver};
 
@@ -368,14 +369,12 @@ async fn a_failing_receiver_gets_the_alert_with_the_same_id_on_every_try() {
             w.hook.url("/ops")
         ),
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(daemon::run(config(&text), async {
-        let _ = stopped.await;
-    }));
+    let (controls, control_stream) = tokio::sync::mpsc::channel(1);
+    let daemon = tokio::spawn(daemon::run(config(&text), None, control_stream));
     tokio::time::sleep(Duration::from_millis(1_500)).await; // the first cycle has run
     w.sim.set_status(&job, Status::Done, None);
     let delivered = w.hook.wait_for_delivered(1, Duration::from_secs(20)).await;
-    let _ = stop.send(());
+    controls.send(Control::Shutdown).await.unwrap();
     daemon.await.unwrap().unwrap();
 
     assert_eq!(delivered.len(), 1);

@@ -1,0 +1,66 @@
+//! Liveness and readiness: when the last poll cycle succeeded, and why the last one failed.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::store::now_ms;
+
+/// Shared between the scheduler, which reports cycles, and the HTTP endpoints.
+#[derive(Debug)]
+pub struct Health {
+    /// Unix milliseconds of the last successful cycle; 0 before the first.
+    last_success_ms: AtomicI64,
+    /// The poll interval in milliseconds; a reload may change it.
+    interval_ms: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Health {
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            last_success_ms: AtomicI64::new(0),
+            interval_ms: AtomicU64::new(interval.as_millis() as u64),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    pub fn set_interval(&self, interval: Duration) {
+        self.interval_ms
+            .store(interval.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn cycle_succeeded(&self) {
+        self.last_success_ms.store(now_ms(), Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    pub fn cycle_failed(&self, error: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    /// Ready when the last cycle succeeded within three intervals; otherwise why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        let last = self.last_success_ms.load(Ordering::Relaxed);
+        let interval = self.interval_ms.load(Ordering::Relaxed) as i64;
+        let error = self
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let because = error
+            .map(|error| format!("; last error: {error}"))
+            .unwrap_or_default();
+        if last == 0 {
+            return Err(format!("no poll cycle has succeeded yet{because}"));
+        }
+        let age = now_ms() - last;
+        if age > 3 * interval {
+            return Err(format!(
+                "the last successful poll cycle was {}s ago, more than three intervals{because}",
+                age / 1000
+            ));
+        }
+        Ok(())
+    }
+}
