@@ -58,6 +58,12 @@ enum Command {
     },
     /// Run the whole daemon against a built-in simulated SDM API; no config, no network
     Demo,
+    /// Ask the running daemon's /healthz (or /readyz) on http.listen; exit 0 if it answers 200
+    Healthcheck {
+        /// Check /readyz (a poll cycle succeeded recently) instead of /healthz
+        #[arg(long)]
+        ready: bool,
+    },
     /// Query the SDM jobs API directly
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -180,6 +186,9 @@ async fn run(command: Command, config: Config, path: &std::path::Path) -> anyhow
             return Ok(all_ok);
         }
         Command::Check => commands::check::run(config, path, &mut out)?,
+        Command::Healthcheck { ready } => {
+            commands::healthcheck::run(config, ready, &mut out).await?
+        }
         Command::Jobs(command) => {
             let client = SdmClient::new(&config.api, &config.retry)?;
             match command {

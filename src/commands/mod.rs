@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod healthcheck;
 pub mod jobs;
 pub mod state;
 pub mod test_alert;

@@ -589,6 +589,8 @@ fn secret(
         (Some(secret), None) => Ok(Some(Secret::new(secret.expose().trim()))),
         (None, Some(path)) => {
             let file_key = format!("{key}_file");
+            let path = expand_credentials_directory(&path)
+                .map_err(|problem| ConfigError::invalid(&file_key, problem))?;
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 ConfigError::invalid(&file_key, format!("cannot read {}: {e}", path.display()))
             })?;
@@ -603,6 +605,24 @@ fn secret(
         }
         (None, None) => Ok(None),
     }
+}
+
+/// `$CREDENTIALS_DIRECTORY/x` or `${CREDENTIALS_DIRECTORY}/x` becomes the directory where
+/// systemd put the unit's `LoadCredential=` files.
+fn expand_credentials_directory(path: &Path) -> Result<PathBuf, String> {
+    let text = path.to_string_lossy();
+    let rest = text
+        .strip_prefix("${CREDENTIALS_DIRECTORY}")
+        .or_else(|| text.strip_prefix("$CREDENTIALS_DIRECTORY"));
+    let Some(rest) = rest else {
+        return Ok(path.to_owned());
+    };
+    let directory = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+        format!(
+            "{text} uses $CREDENTIALS_DIRECTORY, which is not set (systemd sets it for units with LoadCredential=)"
+        )
+    })?;
+    Ok(PathBuf::from(directory).join(rest.trim_start_matches('/')))
 }
 
 fn positive(key: &str, value: Duration) -> Result<Duration, ConfigError> {

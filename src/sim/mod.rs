@@ -142,13 +142,18 @@ impl Simulator {
     }
 
     pub async fn start_with_token(token: &str) -> std::io::Result<Self> {
+        Self::start_at(SocketAddr::from(([127, 0, 0, 1], 0)), token).await
+    }
+
+    /// Starts on `addr` (to bring a stopped simulator back on the same port).
+    pub async fn start_at(addr: SocketAddr, token: &str) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             token: token.to_owned(),
             state: Mutex::new(SimState::new()),
             faults: Mutex::new(FaultPlan::default()),
             requests: Mutex::new(Vec::new()),
         });
-        let (addr, server) = server::start(shared.clone()).await?;
+        let (addr, server) = server::start(addr, shared.clone()).await?;
         Ok(Self {
             addr,
             shared,

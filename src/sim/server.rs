@@ -20,9 +20,9 @@ use super::state::Answer;
 use super::{Fault, RecordedRequest, Shared, lock};
 use crate::httpd::{self, Body, Running, full};
 
-/// Serves the simulated SDM API on a free loopback port.
-pub async fn start(shared: Arc<Shared>) -> io::Result<(SocketAddr, Running)> {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+/// Serves the simulated SDM API on `addr` (port 0 for a free one).
+pub async fn start(addr: SocketAddr, shared: Arc<Shared>) -> io::Result<(SocketAddr, Running)> {
+    let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let origin = format!("http://{addr}");
     let running = httpd::serve(listener, move |request| {

@@ -4,5 +4,6 @@ mod api;
 mod cli;
 mod config;
 mod helpers;
+mod ops;
 mod smtp;
 mod watch;

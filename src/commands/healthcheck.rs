@@ -1,0 +1,39 @@
+//! `sdm-watch healthcheck`: the container's HEALTHCHECK, with no tool the image lacks.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::config::Config;
+
+pub async fn run(config: &Config, ready: bool, out: &mut impl Write) -> anyhow::Result<()> {
+    let Some(listen) = config.http.listen else {
+        anyhow::bail!("http.listen is \"\": the daemon serves no health endpoint to check");
+    };
+    let path = if ready { "/readyz" } else { "/healthz" };
+    let url = format!("http://{}{path}", reachable(listen));
+    let response = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: {}", crate::error_chain(&e.without_url())))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!("{url} answered {status}: {}", body.trim());
+    }
+    writeln!(out, "{path}: {}", body.trim())?;
+    Ok(())
+}
+
+/// A wildcard listen address is reached on loopback.
+fn reachable(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
