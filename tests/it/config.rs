@@ -263,3 +263,26 @@ async fn the_example_config_documents_real_keys() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stdout(&output).contains("name = \"oncall\""));
 }
+
+#[tokio::test]
+async fn secret_files_may_live_in_the_systemd_credentials_directory() {
+    let credentials = tempfile::tempdir().unwrap();
+    std::fs::write(
+        credentials.path().join("sdm-token"),
+        "tok-from-credentials\n",
+    )
+    .unwrap();
+    let text = "[api]\ntoken_file = \"$CREDENTIALS_DIRECTORY/sdm-token\"\n";
+    let directory = credentials.path().to_str().unwrap();
+    let output = sdm_watch(text, &["check"], &[("CREDENTIALS_DIRECTORY", directory)]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(!stdout(&output).contains("tok-from-credentials"));
+
+    let output = sdm_watch(text, &["check"], &[]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("api.token_file") && message.contains("CREDENTIALS_DIRECTORY"),
+        "{message}"
+    );
+}

@@ -1,7 +1,11 @@
 //! Shared set-up: configs pointing at a simulator, a client, and the real binary.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use sdm_watch::config::Config;
 use sdm_watch::sdm::SdmClient;
@@ -67,4 +71,74 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A `sdm-watch run` child whose log lines are collected as they come.
+pub struct Daemon {
+    child: tokio::process::Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    pub fn start(config: &std::path::Path, env: &[(&str, &str)]) -> Daemon {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sdm-watch"));
+        command
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .env_remove("SDM_WATCH_LOG")
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = log.clone();
+        let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = reader.next_line().await {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Daemon { child, log }
+    }
+
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until `count` log lines contain `text`.
+    pub async fn wait_for_log(&self, text: &str, count: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while self.log().iter().filter(|l| l.contains(text)).count() < count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {text:?} in the log:\n{}",
+                self.log().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args([&format!("-{name}"), &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    pub async fn stop(mut self) -> Vec<String> {
+        self.signal("TERM");
+        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("stops within 15 s")
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "{}", self.log().join("\n"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.log()
+    }
 }

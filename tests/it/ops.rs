@@ -2,85 +2,12 @@
 //! metrics, systemd notifications, JSON logs and secrets kept out of them.
 
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sdm_watch::sdm::Status;
 use sdm_watch::sim::{NewJob, Simulator, WebhookReceiver};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{config_text, sdm_watch, stderr};
-
-/// A `sdm-watch run` child whose log lines are collected as they come.
-struct Daemon {
-    child: tokio::process::Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    fn start(config: &std::path::Path, env: &[(&str, &str)]) -> Daemon {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sdm-watch"));
-        command
-            .arg("--config")
-            .arg(config)
-            .arg("run")
-            .env_remove("SDM_WATCH_LOG")
-            .env_remove("RUST_LOG")
-            .envs(env.iter().copied())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = log.clone();
-        let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = reader.next_line().await {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        Daemon { child, log }
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Waits until `count` log lines contain `text`.
-    async fn wait_for_log(&self, text: &str, count: usize) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        while self.log().iter().filter(|l| l.contains(text)).count() < count {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no {text:?} in the log:\n{}",
-                self.log().join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.id().unwrap().to_string();
-        assert!(
-            std::process::Command::new("kill")
-                .args([&format!("-{name}"), &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-
-    async fn stop(mut self) -> Vec<String> {
-        self.signal("TERM");
-        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
-            .await
-            .expect("stops within 15 s")
-            .unwrap();
-        assert_eq!(status.code(), Some(0), "{}", self.log().join("\n"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        self.log()
-    }
-}
+use crate::helpers::{Daemon, config_text, sdm_watch, stderr};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

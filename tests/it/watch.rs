@@ -10,7 +10,7 @@ use sdm_watch::ops::signals::Control;
 use sdm_watch::sdm::Status;
 use sdm_watch::sim::{NewJob, ReceivedWebhook, Reply, Simulator, WebhookReceiver};
 
-use crate::helpers::{config, config_text, sdm_watch, stderr, stdout};
+use crate::helpers::{Daemon, config, config_text, sdm_watch, stderr, stdout};
 use crate::smtp::SmtpSink;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -616,33 +616,10 @@ async fn sigterm_stops_the_daemon_with_status_0() {
     w.sim.add_job(NewJob::new(Status::Running));
     let path = w.dir.path().join("config.toml");
     std::fs::write(&path, w.standard()).unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sdm-watch"))
-        .arg("--config")
-        .arg(&path)
-        .arg("run")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for a first cycle to have happened.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !w.sim.requests().iter().any(|r| r.path.ends_with("/jobs/")) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the daemon never polled"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
-        .await
-        .expect("exits within 15 s")
-        .unwrap();
-    assert_eq!(status.code(), Some(0));
+    let daemon = Daemon::start(&path, &[]);
+    daemon.wait_for_log("poll cycle done", 1).await;
+    let log = daemon.stop().await; // asserts exit status 0
+    assert!(log.last().unwrap().contains("stopped"), "{log:?}");
 }
 
 #[tokio::test]
