@@ -76,11 +76,11 @@ podman build --quiet --format docker --network host --isolation chroot \
 size=$(podman image inspect sdm-watch:test --format '{{.Size}}')
 say "image built: sdm-watch:test, $(( size / 1024 / 1024 )) MiB"
 
-version=$(podman run --rm sdm-watch:test --version)
+version=$(podman run --rm --no-healthcheck sdm-watch:test --version)
 [[ "$version" == "sdm-watch "* ]] || { echo "unexpected --version: $version"; exit 1; }
 say "--version: $version"
 
-user=$(podman run --rm --entrypoint id sdm-watch:test -u)
+user=$(podman run --rm --no-healthcheck --entrypoint id sdm-watch:test -u)
 [ "$user" != 0 ] || { echo "the image runs as root"; exit 1; }
 say "runs as uid $user"
 
