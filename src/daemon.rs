@@ -43,6 +43,10 @@ impl Parts {
     pub fn build(config: Config) -> anyhow::Result<Parts> {
         let config = Arc::new(config);
         let store = Store::open(&config.state.path)?;
+        if let Some(output) = &config.output {
+            std::fs::create_dir_all(&output.dir)
+                .with_context(|| format!("cannot create output.dir {}", output.dir.display()))?;
+        }
         let (watch_setup, delivery_setup) = setups(&config)?;
         let (watch_setup, watch_current) = watch::channel(Arc::new(watch_setup));
         let (delivery_setup, delivery_current) = watch::channel(Arc::new(delivery_setup));

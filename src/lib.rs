@@ -8,6 +8,7 @@ pub mod daemon; // wiring for `run` and `once`
 pub mod httpd; // a small HTTP/1.1 server for the ops endpoints and the simulator
 pub mod notify; // channels, webhook and e-mail senders, the delivery worker
 pub mod ops; // logging, signals, health and metrics endpoints, systemd
+pub mod output; // output data of done jobs: download, save, summarise, expire
 pub mod rows; // output rows: column union and CSV
 pub mod sdm; // the SDM jobs API client
 pub mod sim; // a simulated SDM API and webhook receiver for tests, `demo` and benchmarks

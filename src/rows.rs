@@ -31,6 +31,15 @@ pub fn write_csv(out: &mut impl Write, columns: &[String], rows: &[Row]) -> io::
     Ok(())
 }
 
+/// CSV of a JSON array of rows (as the API sends and sdm-watch saves them).
+pub fn csv_from_json(json: &[u8]) -> Result<Vec<u8>, String> {
+    let rows: Vec<Row> =
+        serde_json::from_slice(json).map_err(|e| format!("not a JSON array of rows: {e}"))?;
+    let mut csv = Vec::new();
+    write_csv(&mut csv, &columns(&rows), &rows).map_err(|e| e.to_string())?;
+    Ok(csv)
+}
+
 fn cell(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),

@@ -4,7 +4,7 @@
 mod raw;
 mod secret;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -144,8 +144,41 @@ pub struct LogConfig {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct OutputConfig {
-    pub format_id: u32,
+    /// For jobs of projects not in `projects`; `None`: only those projects' jobs are fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format_id: Option<u32>,
+    #[serde(serialize_with = "project_formats")]
+    pub projects: BTreeMap<ProjectId, u32>,
     pub dir: PathBuf,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "human_option"
+    )]
+    pub retention: Option<Duration>,
+    pub email_attach_max_bytes: u64,
+}
+
+impl OutputConfig {
+    /// The output format to fetch for a job of `project`, if any.
+    pub fn format_for(&self, project: Option<ProjectId>) -> Option<u32> {
+        project
+            .and_then(|project| self.projects.get(&project).copied())
+            .or(self.format_id)
+    }
+}
+
+fn project_formats<S: Serializer>(
+    value: &BTreeMap<ProjectId, u32>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(value.iter().map(|(project, id)| (project.to_string(), id)))
+}
+
+fn human_option<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(duration) => human(duration, serializer),
+        None => serializer.serialize_none(),
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -347,27 +380,7 @@ impl Config {
             })?),
         };
 
-        let output = raw
-            .output
-            .map(|output| {
-                let format_id = match u32::try_from(output.format_id) {
-                    Ok(id) if id > 0 => id,
-                    _ => {
-                        return Err(ConfigError::invalid(
-                            "output.format_id",
-                            format!("must be a positive integer, got {}", output.format_id),
-                        ));
-                    }
-                };
-                if output.dir.as_os_str().is_empty() {
-                    return Err(ConfigError::invalid("output.dir", "must not be empty"));
-                }
-                Ok(OutputConfig {
-                    format_id,
-                    dir: output.dir,
-                })
-            })
-            .transpose()?;
+        let output = raw.output.map(output_config).transpose()?;
 
         let mut names = HashSet::new();
         let mut channel_name = |key: String, name: &str| {
@@ -514,6 +527,56 @@ impl Config {
         toml::to_string_pretty(self)
             .unwrap_or_else(|e| format!("# the configuration could not be shown: {e}\n"))
     }
+}
+
+fn output_config(raw: raw::RawOutput) -> Result<OutputConfig, ConfigError> {
+    let format_id = |key: &str, id: i64| match u32::try_from(id) {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(ConfigError::invalid(
+            key,
+            format!("a format id is a positive integer, got {id}"),
+        )),
+    };
+    let default_format = raw
+        .format_id
+        .map(|id| format_id("output.format_id", id))
+        .transpose()?;
+    let mut projects = BTreeMap::new();
+    for (project, id) in raw.projects {
+        let key = format!("output.projects.{project}");
+        let project_id = project
+            .parse::<ProjectId>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| ConfigError::invalid(&key, "the key must be a project id"))?;
+        projects.insert(project_id, format_id(&key, id)?);
+    }
+    if default_format.is_none() && projects.is_empty() {
+        return Err(ConfigError::invalid(
+            "output.format_id",
+            "missing: set output.format_id, output.projects, or both",
+        ));
+    }
+    if raw.dir.as_os_str().is_empty() {
+        return Err(ConfigError::invalid("output.dir", "must not be empty"));
+    }
+    let retention = raw
+        .retention
+        .map(|retention| positive("output.retention", retention.0))
+        .transpose()?;
+    let email_attach_max_bytes = u64::try_from(raw.email_attach_max_bytes).map_err(|_| {
+        ConfigError::invalid(
+            "output.email_attach_max_bytes",
+            "must be zero (never attach) or more",
+        )
+    })?;
+    Ok(OutputConfig {
+        format_id: default_format,
+        projects,
+        dir: raw.dir,
+        retention,
+        email_attach_max_bytes,
+    })
 }
 
 fn smtp(raw: raw::RawSmtp) -> Result<SmtpConfig, ConfigError> {

@@ -175,8 +175,18 @@ pub struct RawLog {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawOutput {
-    pub format_id: i64,
+    pub format_id: Option<i64>,
+    /// Project id (as a TOML key, so a string) to the format id for that project.
+    #[serde(default)]
+    pub projects: BTreeMap<String, i64>,
     pub dir: PathBuf,
+    pub retention: Option<HumanDuration>,
+    #[serde(default = "five_mebibytes")]
+    pub email_attach_max_bytes: i64,
+}
+
+fn five_mebibytes() -> i64 {
+    5 * 1024 * 1024
 }
 
 #[derive(Debug, Deserialize)]

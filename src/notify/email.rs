@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -38,14 +38,22 @@ pub struct EmailSender {
     transport: Arc<SmtpTransport>,
     from: Mailbox,
     to: Vec<Mailbox>,
+    /// A done job's saved rows are attached as CSV when the file is at most this big.
+    attach_max_bytes: u64,
 }
 
 impl EmailSender {
-    pub fn new(transport: Arc<SmtpTransport>, from: Mailbox, config: &EmailConfig) -> Self {
+    pub fn new(
+        transport: Arc<SmtpTransport>,
+        from: Mailbox,
+        config: &EmailConfig,
+        attach_max_bytes: u64,
+    ) -> Self {
         Self {
             transport,
             from,
             to: config.to.clone(),
+            attach_max_bytes,
         }
     }
 
@@ -62,12 +70,25 @@ impl EmailSender {
         let mut message = Message::builder()
             .from(self.from.clone())
             .subject(subject(&event))
-            .message_id(Some(format!("<{id}@sdm-watch>")))
-            .header(ContentType::TEXT_PLAIN);
+            .message_id(Some(format!("<{id}@sdm-watch>")));
         for to in &self.to {
             message = message.to(to.clone());
         }
-        let message = match message.body(body(id, &event)) {
+        let attachment = attachment(&event, self.attach_max_bytes).await;
+        let text = body(id, &event, attachment.note.as_deref());
+        let built = match attachment.csv {
+            Some((name, csv)) => {
+                let csv_type = ContentType::parse("text/csv; charset=utf-8")
+                    .unwrap_or(ContentType::TEXT_PLAIN);
+                message.multipart(
+                    MultiPart::mixed()
+                        .singlepart(SinglePart::plain(text))
+                        .singlepart(Attachment::new(name).body(csv, csv_type)),
+                )
+            }
+            None => message.header(ContentType::TEXT_PLAIN).body(text),
+        };
+        let message = match built {
             Ok(message) => message,
             Err(error) => {
                 return Attempt::Permanent {
@@ -91,6 +112,48 @@ impl EmailSender {
     }
 }
 
+/// A done job's rows as a CSV attachment, or a note on why they are not attached.
+struct Attached {
+    csv: Option<(String, Vec<u8>)>,
+    note: Option<String>,
+}
+
+async fn attachment(event: &AlertEvent, max_bytes: u64) -> Attached {
+    let none = |note: Option<String>| Attached { csv: None, note };
+    let Some(file) = event
+        .data
+        .output
+        .as_ref()
+        .and_then(|output| output.get("file"))
+        .and_then(|file| file.as_str())
+    else {
+        return none(None);
+    };
+    let size = match tokio::fs::metadata(file).await {
+        Ok(metadata) => metadata.len(),
+        Err(_) => return none(Some("not attached: the file is no longer there".into())),
+    };
+    if size > max_bytes {
+        return none(Some(format!(
+            "not attached: {size} bytes is over output.email_attach_max_bytes ({max_bytes})"
+        )));
+    }
+    let csv = match tokio::fs::read(file).await {
+        Ok(json) => crate::rows::csv_from_json(&json),
+        Err(error) => Err(error.to_string()),
+    };
+    match csv {
+        Ok(csv) => {
+            let name = format!("{}.csv", event.data.job.id);
+            Attached {
+                note: Some(format!("attached as {name}")),
+                csv: Some((name, csv)),
+            }
+        }
+        Err(error) => none(Some(format!("not attached: {error}"))),
+    }
+}
+
 /// `[sdm-watch] <status>: <job name>`.
 pub fn subject(event: &AlertEvent) -> String {
     let job = &event.data.job;
@@ -101,8 +164,9 @@ pub fn subject(event: &AlertEvent) -> String {
     format!("[sdm-watch] {}: {name}", job.status)
 }
 
-/// The plain-text body: everything an operator needs without opening SDM.
-pub fn body(id: &str, event: &AlertEvent) -> String {
+/// The plain-text body: everything an operator needs without opening SDM. `attachment`
+/// says what became of a done job's rows in this message.
+pub fn body(id: &str, event: &AlertEvent, attachment: Option<&str>) -> String {
     let job = &event.data.job;
     let unknown = "(unknown)";
     let mut text = String::new();
@@ -120,7 +184,7 @@ pub fn body(id: &str, event: &AlertEvent) -> String {
             .unwrap_or_else(|| " (first seen in this status)".into()),
     );
     let mut field = |label: &str, value: &str| {
-        let _ = writeln!(text, "{label:<16}{value}");
+        let _ = writeln!(text, "{label:<18}{value}");
     };
     field("Job id:", &job.id);
     field("Name:", job.name.as_deref().unwrap_or(unknown));
@@ -138,6 +202,23 @@ pub fn body(id: &str, event: &AlertEvent) -> String {
         field("Error message:", message);
     }
     field("URL:", &event.data.url);
+    if let Some(output) = event.data.output.as_ref().filter(|o| !o.is_null()) {
+        let columns: Vec<&str> = output["columns"]
+            .as_array()
+            .map(|columns| columns.iter().filter_map(|c| c.as_str()).collect())
+            .unwrap_or_default();
+        field(
+            "Output:",
+            &format!("{} rows; columns: {}", output["rows"], columns.join(", ")),
+        );
+        field("Saved as:", output["file"].as_str().unwrap_or(unknown));
+        if let Some(attachment) = attachment {
+            field("Rows:", attachment);
+        }
+    }
+    if let Some(error) = &event.data.output_error {
+        field("Output:", &format!("could not be fetched: {error}"));
+    }
     let _ = writeln!(
         text,
         "\nAlert {id}, detected {} by sdm-watch {}.",

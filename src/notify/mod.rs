@@ -75,6 +75,10 @@ impl Channels {
         }
         if let Some(smtp) = &config.smtp {
             let transport = email::transport(smtp)?;
+            let attach_max_bytes = config
+                .output
+                .as_ref()
+                .map_or(0, |output| output.email_attach_max_bytes);
             for email in &config.emails {
                 by_name.insert(
                     email.name.clone(),
@@ -82,6 +86,7 @@ impl Channels {
                         transport.clone(),
                         smtp.from.clone(),
                         email,
+                        attach_max_bytes,
                     )),
                 );
             }

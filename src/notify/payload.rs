@@ -19,8 +19,12 @@ pub struct AlertData {
     pub job: JobSnapshot,
     pub previous_status: Option<String>,
     pub url: String,
+    /// `{format_id, rows, columns, file}` on `job.done` with `[output]`; `null` (kept, not
+    /// skipped) when the rows could not be fetched, with `output_error` saying why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_error: Option<String>,
     /// Set only on `sdm-watch test-alert`'s alerts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
@@ -54,6 +58,7 @@ impl AlertEvent {
                 previous_status,
                 url,
                 output: None,
+                output_error: None,
                 test: false,
             },
         }

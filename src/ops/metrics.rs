@@ -14,6 +14,7 @@ pub const JOBS_TRACKED: &str = "sdm_watch_jobs_tracked";
 pub const TRANSITIONS: &str = "sdm_watch_transitions_total";
 pub const ALERTS: &str = "sdm_watch_alerts_total";
 pub const OUTBOX_PENDING: &str = "sdm_watch_outbox_pending";
+pub const OUTPUT_FAILURES: &str = "sdm_watch_output_fetch_failures_total";
 pub const LAST_SUCCESSFUL_POLL: &str = "sdm_watch_last_successful_poll_timestamp_seconds";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -74,6 +75,9 @@ pub fn register(config: &Config) {
             metrics::counter!(ALERTS, "channel" => channel.clone(), "outcome" => outcome)
                 .increment(0);
         }
+    }
+    if config.output.is_some() {
+        metrics::counter!(OUTPUT_FAILURES).increment(0);
     }
     metrics::gauge!(OUTBOX_PENDING).increment(0.0);
     metrics::gauge!(LAST_SUCCESSFUL_POLL).increment(0.0);

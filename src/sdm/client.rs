@@ -2,6 +2,7 @@
 //! configured origin, status classification, retries and the rate cap.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -218,13 +219,54 @@ impl SdmClient {
         url
     }
 
-    /// One request, no retry: waits for a slot under the rate cap, sends, classifies.
-    /// `kind` (list, detail, data) labels the request metric.
+    /// Streams a done job's output into `consume`, which may write it wherever it likes;
+    /// the download is retried as a whole, so `consume` must start afresh each time.
+    pub async fn job_data_with<T, F, Fut>(
+        &self,
+        id: &str,
+        format_id: u32,
+        consume: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Fn(DataBody) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let url = self.job_url(id, &["data", &format_id.to_string()]);
+        let consume = &consume;
+        let url = &url;
+        self.retry
+            .run("job data", move || async move {
+                let response = self.send("data", url.clone()).await?;
+                consume(DataBody {
+                    response,
+                    endpoint: url.path().to_owned(),
+                })
+                .await
+            })
+            .await
+    }
+
+    /// One request, no retry, decoded as JSON.
     async fn get_json<T: DeserializeOwned>(
         &self,
         kind: &'static str,
         url: Url,
     ) -> Result<T, ApiError> {
+        let endpoint = url.path().to_owned();
+        let response = self.send(kind, url).await?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport(&endpoint, &e))?;
+        serde_json::from_slice(&body).map_err(|e| ApiError::Undecodable {
+            endpoint,
+            reason: format!("{e} (body starts {:?})", preview(&body)),
+        })
+    }
+
+    /// One request: waits for a slot under the rate cap, sends, counts, classifies.
+    /// `kind` (list, detail, data) labels the request metric.
+    async fn send(&self, kind: &'static str, url: Url) -> Result<Response, ApiError> {
         let endpoint = url.path().to_owned();
         self.limiter.acquire().await;
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -240,15 +282,7 @@ impl SdmClient {
         };
         metrics::counter!(API_REQUESTS, "endpoint" => kind, "code" => code).increment(1);
         let response = sent.map_err(|e| transport(&endpoint, &e))?;
-        let response = self.classify(&endpoint, response).await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport(&endpoint, &e))?;
-        serde_json::from_slice(&body).map_err(|e| ApiError::Undecodable {
-            endpoint,
-            reason: format!("{e} (body starts {:?})", preview(&body)),
-        })
+        self.classify(&endpoint, response).await
     }
 
     /// Success passes through; every other answer becomes the error it means.
@@ -310,6 +344,26 @@ impl SdmClient {
                 detail,
             },
         })
+    }
+}
+
+/// A data answer being received.
+pub struct DataBody {
+    response: Response,
+    endpoint: String,
+}
+
+impl DataBody {
+    /// The next piece of the body; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, ApiError> {
+        self.response
+            .chunk()
+            .await
+            .map_err(|e| transport(&self.endpoint, &e))
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 }
 

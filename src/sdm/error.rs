@@ -39,6 +39,9 @@ pub enum ApiError {
         "refused to follow a link to {url}: it is not on the origin of api.base_url ({origin})"
     )]
     ForeignOrigin { url: String, origin: String },
+    /// A local failure (disk full, permissions) while keeping an answer: not retried.
+    #[error("the answer from {endpoint} could not be saved: {reason}")]
+    Sink { endpoint: String, reason: String },
     #[error("pagination from {endpoint} went wrong: {reason}")]
     Pagination { endpoint: String, reason: String },
     #[error("gave up after {attempts} attempts over {}s: {last}", elapsed.as_secs())]

@@ -17,7 +17,7 @@ use url::Url;
 
 pub use fault::Fault;
 pub use receiver::{ReceivedWebhook, Reply, WebhookReceiver};
-pub use state::{Order, SimJob, sim_time};
+pub use state::{Order, RowSource, SimJob, generated_row, sim_time};
 
 use crate::sdm::{ProjectId, Row, Status};
 use state::SimState;
@@ -56,6 +56,7 @@ pub struct NewJob {
     pub created: OffsetDateTime,
     pub message: Option<String>,
     pub rows: Vec<Row>,
+    pub generated_rows: Option<usize>,
 }
 
 impl NewJob {
@@ -67,6 +68,7 @@ impl NewJob {
             created: OffsetDateTime::now_utc(),
             message: None,
             rows: Vec::new(),
+            generated_rows: None,
         }
     }
 
@@ -94,6 +96,12 @@ impl NewJob {
         self.rows = rows;
         self
     }
+
+    /// Output of `count` generated rows (see [`generated_row`]), made as they are sent.
+    pub fn generated_rows(mut self, count: usize) -> Self {
+        self.generated_rows = Some(count);
+        self
+    }
 }
 
 /// Everything the server task and the handle share.
@@ -103,6 +111,8 @@ struct Shared {
     state: Mutex<SimState>,
     faults: Mutex<FaultPlan>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// A pause between the chunks of a data answer, to make downloads slow.
+    data_chunk_delay: Mutex<Option<std::time::Duration>>,
 }
 
 #[derive(Debug, Default)]
@@ -113,10 +123,19 @@ struct FaultPlan {
     rate: f64,
     palette: Vec<Fault>,
     rng: Option<fastrand::Rng>,
+    /// When set, only requests whose path contains this get faults.
+    target: Option<String>,
 }
 
 impl FaultPlan {
-    fn next(&mut self) -> Option<Fault> {
+    fn next(&mut self, path: &str) -> Option<Fault> {
+        if self
+            .target
+            .as_deref()
+            .is_some_and(|target| !path.contains(target))
+        {
+            return None;
+        }
         if let Some(fault) = self.queued.pop_front() {
             return Some(fault);
         }
@@ -152,6 +171,7 @@ impl Simulator {
             state: Mutex::new(SimState::new()),
             faults: Mutex::new(FaultPlan::default()),
             requests: Mutex::new(Vec::new()),
+            data_chunk_delay: Mutex::new(None),
         });
         let (addr, server) = server::start(addr, shared.clone()).await?;
         Ok(Self {
@@ -199,6 +219,7 @@ impl Simulator {
             step: 1,
             message: job.message,
             rows: job.rows,
+            generated_rows: job.generated_rows,
         });
     }
 
@@ -217,6 +238,11 @@ impl Simulator {
             job.message = Some(message.to_owned());
         }
         true
+    }
+
+    /// Data answers pause this long between chunks (about 64 KiB each), or not at all.
+    pub fn set_data_chunk_delay(&self, delay: Option<std::time::Duration>) {
+        *lock(&self.shared.data_chunk_delay) = delay;
     }
 
     pub fn set_rows(&self, id: &str, rows: Vec<Row>) -> bool {
@@ -249,6 +275,12 @@ impl Simulator {
     /// Makes `next` links point at another origin, as a hostile or misconfigured server might.
     pub fn set_next_origin(&self, origin: Option<&str>) {
         self.state().next_origin = origin.map(str::to_owned);
+    }
+
+    /// Faults (queued or random) go only to requests whose path contains `target`, e.g.
+    /// `"/data/"`; `None` for all requests.
+    pub fn set_fault_target(&self, target: Option<&str>) {
+        lock(&self.shared.faults).target = target.map(str::to_owned);
     }
 
     /// The next requests get these faults, in order.

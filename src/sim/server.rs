@@ -1,12 +1,13 @@
 //! The simulator's HTTP side: records each request, applies the planned fault, routes the
 //! rest to [`super::state`].
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -16,7 +17,7 @@ use hyper::{Request, Response};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use super::state::Answer;
+use super::state::{Answer, RowSource};
 use super::{Fault, RecordedRequest, Shared, lock};
 use crate::httpd::{self, Body, Running, full};
 
@@ -55,7 +56,8 @@ async fn answer(
     let authorized = auth == Some(format!("Token {}", shared.token).as_str());
     let has_auth = auth.is_some();
 
-    let fault = lock(&shared.faults).next();
+    let fault = lock(&shared.faults).next(&path);
+    let mut rows = None;
     let answer = match &fault {
         Some(Fault::Status(status)) => Answer {
             status: *status,
@@ -69,9 +71,19 @@ async fn answer(
             }),
             headers: vec![("retry-after", retry_after_secs.to_string())],
         },
-        _ => route(
+        _ => match route(
             &shared, &origin, &method, &path, &query, authorized, has_auth,
-        ),
+        ) {
+            Routed::Json(answer) => answer,
+            Routed::Rows(source) => {
+                rows = Some(source);
+                Answer {
+                    status: 200,
+                    body: serde_json::Value::Null,
+                    headers: Vec::new(),
+                }
+            }
+        },
     };
     lock(&shared.requests).push(RecordedRequest {
         at,
@@ -90,8 +102,17 @@ async fn answer(
         tokio::time::sleep(*delay).await;
     }
 
+    let chunk_delay = *lock(&shared.data_chunk_delay);
     match fault {
         Some(Fault::Drop) => Err(io::Error::other("simulated dropped connection")),
+        Some(Fault::Truncated) if rows.is_some() => {
+            let source = rows.unwrap_or(RowSource::Generated(0));
+            let fail_after = source.len() / 2;
+            respond(
+                &answer,
+                RowsBody::new(source, chunk_delay, Some(fail_after)).boxed(),
+            )
+        }
         Some(Fault::NotJson) => Ok(Response::builder()
             .status(200)
             .header(CONTENT_TYPE, "text/html")
@@ -112,8 +133,18 @@ async fn answer(
                 .boxed(),
             )
         }
+        None | Some(Fault::Slow(_)) if rows.is_some() => {
+            let source = rows.unwrap_or(RowSource::Generated(0));
+            respond(&answer, RowsBody::new(source, chunk_delay, None).boxed())
+        }
         _ => respond(&answer, full(Bytes::from(answer.body.to_string()))),
     }
+}
+
+/// What a request routes to: a JSON answer, or rows to stream.
+enum Routed {
+    Json(Answer),
+    Rows(RowSource),
 }
 
 fn route(
@@ -124,17 +155,37 @@ fn route(
     query: &[(String, String)],
     authorized: bool,
     has_auth: bool,
-) -> Answer {
+) -> Routed {
+    Routed::Json(
+        match route_json(shared, origin, method, path, query, authorized, has_auth) {
+            Ok(answer) => answer,
+            Err(source) => return Routed::Rows(source),
+        },
+    )
+}
+
+/// `Err` carries rows to stream instead of an answer.
+fn route_json(
+    shared: &Shared,
+    origin: &str,
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    authorized: bool,
+    has_auth: bool,
+) -> Result<Answer, RowSource> {
     let unauthorized = |detail: &str| Answer {
         status: 401,
         body: json!({ "detail": detail }),
         headers: vec![("www-authenticate", "Token".to_owned())],
     };
     if !has_auth {
-        return unauthorized("Authentication credentials were not provided.");
+        return Ok(unauthorized(
+            "Authentication credentials were not provided.",
+        ));
     }
     if !authorized {
-        return unauthorized("Invalid token.");
+        return Ok(unauthorized("Invalid token."));
     }
     let not_found = Answer {
         status: 404,
@@ -142,22 +193,25 @@ fn route(
         headers: Vec::new(),
     };
     let Some(rest) = path.strip_prefix("/api/v1/") else {
-        return not_found;
+        return Ok(not_found);
     };
     if method != "GET" {
-        return Answer {
+        return Ok(Answer {
             status: 405,
             body: json!({ "detail": format!("Method \"{method}\" not allowed.") }),
             headers: Vec::new(),
-        };
+        });
     }
     let segments: Vec<&str> = rest.split('/').collect();
     let state = lock(&shared.state);
     match segments.as_slice() {
-        ["jobs", ""] => state.list(origin, path, query),
-        ["jobs", id, ""] => state.detail(id),
-        ["jobs", id, "data", format, ""] if format.parse::<u32>().is_ok() => state.data(id),
-        _ => not_found,
+        ["jobs", ""] => Ok(state.list(origin, path, query)),
+        ["jobs", id, ""] => Ok(state.detail(id)),
+        ["jobs", id, "data", format, ""] if format.parse::<u32>().is_ok() => match state.data(id) {
+            Ok(source) => Err(source),
+            Err(answer) => Ok(answer),
+        },
+        _ => Ok(not_found),
     }
 }
 
@@ -194,5 +248,79 @@ impl hyper::body::Body for Truncated {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.promised)
+    }
+}
+
+/// Streams a JSON array of rows in chunks of about 64 KiB, made as they are sent, with an
+/// optional pause between chunks and an optional failure after some rows (truncation).
+struct RowsBody {
+    source: RowSource,
+    next: usize,
+    opened: bool,
+    closed: bool,
+    delay: Option<Duration>,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
+    fail_after: Option<usize>,
+}
+
+impl RowsBody {
+    fn new(source: RowSource, delay: Option<Duration>, fail_after: Option<usize>) -> Self {
+        Self {
+            source,
+            next: 0,
+            opened: false,
+            closed: false,
+            delay,
+            pause: None,
+            fail_after,
+        }
+    }
+}
+
+impl hyper::body::Body for RowsBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if self.closed {
+            return Poll::Ready(None);
+        }
+        if let Some(pause) = self.pause.as_mut() {
+            if pause.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.pause = None;
+        }
+        if self.fail_after.is_some_and(|limit| self.next >= limit) && self.opened {
+            self.closed = true;
+            return Poll::Ready(Some(Err(io::Error::other("simulated truncated body"))));
+        }
+        let mut chunk = String::with_capacity(70 * 1024);
+        if !self.opened {
+            chunk.push('[');
+            self.opened = true;
+        }
+        let total = self.source.len();
+        while self.next < total && chunk.len() < 64 * 1024 {
+            if self.fail_after.is_some_and(|limit| self.next >= limit) {
+                break;
+            }
+            if self.next > 0 {
+                chunk.push(',');
+            }
+            let row = self.source.row(self.next);
+            chunk.push_str(&row);
+            self.next += 1;
+        }
+        if self.next >= total {
+            chunk.push(']');
+            self.closed = true;
+        } else if let Some(delay) = self.delay {
+            self.pause = Some(Box::pin(tokio::time::sleep(delay)));
+        }
+        Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
     }
 }

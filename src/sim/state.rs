@@ -20,6 +20,9 @@ pub struct SimJob {
     pub step: u32,
     pub message: Option<String>,
     pub rows: Vec<Row>,
+    /// When set, the output is this many generated rows instead of `rows`, made as they
+    /// are sent (for size and memory tests).
+    pub generated_rows: Option<usize>,
 }
 
 /// The order of the job listing. The real API's is undocumented, so clients must not
@@ -209,19 +212,67 @@ impl SimState {
         Answer::ok(body)
     }
 
-    /// `GET jobs/{id}/data/{format}/`: rows of a done job.
-    pub fn data(&self, id: &str) -> Answer {
+    /// `GET jobs/{id}/data/{format}/`: what to stream for a done job's rows.
+    pub fn data(&self, id: &str) -> Result<RowSource, Answer> {
         let Some(job) = self.index.get(id).map(|&at| &self.jobs[at]) else {
-            return Answer::detail(404, "Not found.");
+            return Err(Answer::detail(404, "Not found."));
         };
         if job.status != Status::Done {
             // Undocumented for the real API; a plain 400 is the least surprising stand-in.
-            return Answer::detail(400, "The job is not done.");
+            return Err(Answer::detail(400, "The job is not done."));
         }
-        Answer::ok(Value::Array(
-            job.rows.iter().cloned().map(Value::Object).collect(),
-        ))
+        Ok(match job.generated_rows {
+            Some(count) => RowSource::Generated(count),
+            None => RowSource::Rows(job.rows.clone()),
+        })
     }
+}
+
+/// The rows a data answer streams.
+#[derive(Clone, Debug)]
+pub enum RowSource {
+    Rows(Vec<Row>),
+    Generated(usize),
+}
+
+impl RowSource {
+    pub fn len(&self) -> usize {
+        match self {
+            RowSource::Rows(rows) => rows.len(),
+            RowSource::Generated(count) => *count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `index` as JSON text.
+    pub fn row(&self, index: usize) -> String {
+        match self {
+            RowSource::Rows(rows) => Value::Object(rows[index].clone()).to_string(),
+            RowSource::Generated(_) => Value::Object(generated_row(index)).to_string(),
+        }
+    }
+}
+
+/// A product row; as the API does, columns that would be empty are left out (no colour on
+/// every seventh row), and a rare column appears late (size, on every thousandth).
+pub fn generated_row(index: usize) -> Row {
+    let mut row = Row::new();
+    row.insert("sku".into(), json!(format!("SKU-{index:07}")));
+    row.insert("name".into(), json!(format!("Product {index}")));
+    row.insert(
+        "price".into(),
+        json!(format!("{}.{:02}", index % 500, index % 100)),
+    );
+    if index % 7 != 0 {
+        row.insert("color".into(), json!(["red", "green", "blue"][index % 3]));
+    }
+    if index % 1000 == 999 {
+        row.insert("size".into(), json!("L"));
+    }
+    row
 }
 
 fn bad_request(field: &str, problem: &str) -> Answer {

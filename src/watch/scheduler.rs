@@ -12,8 +12,9 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::tracker::{self, Bookkeeping, Change, Rules};
-use crate::config::Config;
+use crate::config::{Config, OutputConfig};
 use crate::ops::metrics as ops_metrics;
+use crate::output;
 use crate::sdm::{ApiError, Job, JobFilter, SdmClient, Status};
 use crate::store::jobs::{self, TrackedJob};
 use crate::store::{Store, StoreError, now_ms};
@@ -129,6 +130,7 @@ impl Watcher {
                         job,
                         previous: Some(old.status.clone()),
                         alert,
+                        output: None,
                     });
                     recorded.insert(old.id.clone(), old.clone());
                 }
@@ -158,6 +160,14 @@ impl Watcher {
                     warn!(job_id = %change.job.id, error = %error, "cannot read the error message; alerting without it");
                 }
             }
+        }
+
+        if let Some(output) = &config.output {
+            // The first cycle records history silently; its done jobs are not fetched either.
+            if !known.first_cycle || config.poll.alert_existing {
+                fetch_outputs(client, output, &mut changes).await;
+            }
+            expire_outputs(output).await;
         }
 
         let now_ms = now_ms();
@@ -247,6 +257,46 @@ async fn list(
         }
     }
     Ok(jobs.into_values().collect())
+}
+
+/// Saves the rows of every job that just became done; a failure is noted on the change and
+/// the alert goes out without the rows.
+async fn fetch_outputs(client: &SdmClient, config: &OutputConfig, changes: &mut [Change]) {
+    for change in changes
+        .iter_mut()
+        .filter(|c| c.is_transition() && c.job.status == Status::Done)
+    {
+        let Some(format_id) = config.format_for(change.job.project) else {
+            continue;
+        };
+        change.output = Some(
+            match output::fetch(client, config, &change.job.id, format_id).await {
+                Ok(saved) => {
+                    info!(job_id = %change.job.id, rows = saved.rows, file = %saved.file.display(), "output saved");
+                    Ok(saved)
+                }
+                Err(error) => {
+                    let error = crate::error_chain(&error);
+                    warn!(job_id = %change.job.id, format_id, error = %error, "cannot fetch the output; alerting without it");
+                    metrics::counter!(ops_metrics::OUTPUT_FAILURES).increment(1);
+                    Err(error)
+                }
+            },
+        );
+    }
+}
+
+async fn expire_outputs(config: &OutputConfig) {
+    let dir = config.dir.clone();
+    let retention = config.retention;
+    match tokio::task::spawn_blocking(move || output::remove_expired(&dir, retention)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(removed)) => info!(removed, "expired output files removed"),
+        Ok(Err(error)) => {
+            warn!(dir = %config.dir.display(), error = %error, "cannot clean the output directory")
+        }
+        Err(error) => warn!(error = %error, "output clean-up failed"),
+    }
 }
 
 fn read_known(conn: &mut rusqlite::Connection) -> Result<Known, StoreError> {

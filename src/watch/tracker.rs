@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use crate::config::Config;
 use crate::notify::{self, AlertEvent, JobSnapshot};
+use crate::output::Saved;
 use crate::sdm::{Job, Status};
 use crate::store::StoreError;
 use crate::store::jobs::{self, TrackedJob};
@@ -20,6 +21,8 @@ pub struct Change {
     /// The recorded status; `None` for a job seen for the first time.
     pub previous: Option<String>,
     pub alert: bool,
+    /// For a job now done, with `[output]`: its saved rows, or why they could not be had.
+    pub output: Option<Result<Saved, String>>,
 }
 
 impl Change {
@@ -54,17 +57,20 @@ pub fn plan(
                     job,
                     previous: None,
                     alert,
+                    output: None,
                 });
             }
             Some(old) if old.status != job.status.as_str() => changes.push(Change {
                 previous: Some(old.status.clone()),
                 job,
                 alert: notify,
+                output: None,
             }),
             Some(old) if details_differ(old, &job) => changes.push(Change {
                 previous: Some(old.status.clone()),
                 job,
                 alert: false,
+                output: None,
             }),
             Some(_) => {}
         }
@@ -129,7 +135,7 @@ pub fn alerts_for(change: &Change, config: &Config, at: OffsetDateTime, now_ms: 
     if let Ok(mut segments) = url.path_segments_mut() {
         segments.pop_if_empty().push("jobs").push(&job.id).push("");
     }
-    let event = AlertEvent::new(
+    let mut event = AlertEvent::new(
         JobSnapshot {
             id: job.id.clone(),
             name: job.name.clone(),
@@ -144,6 +150,14 @@ pub fn alerts_for(change: &Change, config: &Config, at: OffsetDateTime, now_ms: 
         url.to_string(),
         at,
     );
+    match &change.output {
+        Some(Ok(saved)) => event.data.output = serde_json::to_value(saved).ok(),
+        Some(Err(error)) => {
+            event.data.output = Some(serde_json::Value::Null);
+            event.data.output_error = Some(error.clone());
+        }
+        None => {}
+    }
     let payload = event.to_json();
     channels
         .iter()

@@ -5,5 +5,6 @@ mod cli;
 mod config;
 mod helpers;
 mod ops;
+mod output;
 mod smtp;
 mod watch;

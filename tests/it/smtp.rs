@@ -37,25 +37,77 @@ impl Mail {
         None
     }
 
-    /// The body, decoded from quoted-printable or base64 if the sender chose either.
+    /// The text body, decoded from quoted-printable or base64 if the sender chose either;
+    /// in a multipart message, the first part that is not an attachment.
     pub fn body(&self) -> String {
-        let body = self
-            .data
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .unwrap_or("");
-        match self.header("content-transfer-encoding").as_deref() {
-            Some("quoted-printable") => decode_quoted_printable(body),
-            Some("base64") => {
-                use base64::Engine as _;
-                let compact: String = body.split_whitespace().collect();
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(compact)
-                    .unwrap_or_default();
-                String::from_utf8_lossy(&bytes).into_owned()
+        match self.parts() {
+            Some(parts) => parts
+                .into_iter()
+                .find(|(headers, _)| !headers.to_ascii_lowercase().contains("attachment"))
+                .map(|(headers, body)| decode(&headers, &body))
+                .unwrap_or_default(),
+            None => {
+                let (headers, body) = self.data.split_once("\r\n\r\n").unwrap_or(("", ""));
+                decode(headers, body)
             }
-            _ => body.to_owned(),
         }
+    }
+
+    /// The decoded content of the attachment named `name`.
+    pub fn attachment(&self, name: &str) -> Option<String> {
+        self.parts()?
+            .into_iter()
+            .find(|(headers, _)| headers.contains("attachment") && headers.contains(name))
+            .map(|(headers, body)| decode(&headers, &body))
+    }
+
+    /// Each part's headers and body, for a multipart message.
+    fn parts(&self) -> Option<Vec<(String, String)>> {
+        let content_type = self.header("content-type")?;
+        let boundary = content_type
+            .split("boundary=")
+            .nth(1)?
+            .trim_matches('"')
+            .to_owned();
+        let delimiter = format!("--{boundary}");
+        Some(
+            self.data
+                .split(&delimiter)
+                .skip(1)
+                .filter(|part| !part.starts_with("--"))
+                .filter_map(|part| {
+                    let part = part.trim_start_matches("\r\n");
+                    let (headers, body) = part.split_once("\r\n\r\n")?;
+                    // The line break before a delimiter belongs to the delimiter.
+                    Some((
+                        headers.to_owned(),
+                        body.strip_suffix("\r\n").unwrap_or(body).to_owned(),
+                    ))
+                })
+                .collect(),
+        )
+    }
+}
+
+fn decode(headers: &str, body: &str) -> String {
+    let encoding = headers
+        .split("\r\n")
+        .find(|line| {
+            line.to_ascii_lowercase()
+                .starts_with("content-transfer-encoding:")
+        })
+        .map(|line| line.split_once(':').unwrap().1.trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        Some("quoted-printable") => decode_quoted_printable(body),
+        Some("base64") => {
+            use base64::Engine as _;
+            let compact: String = body.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        _ => body.to_owned(),
     }
 }
 

@@ -15,15 +15,15 @@ use crate::smtp::SmtpSink;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-struct World {
-    sim: Simulator,
-    hook: WebhookReceiver,
-    smtp: SmtpSink,
-    dir: tempfile::TempDir,
+pub struct World {
+    pub sim: Simulator,
+    pub hook: WebhookReceiver,
+    pub smtp: SmtpSink,
+    pub dir: tempfile::TempDir,
 }
 
 impl World {
-    async fn start() -> World {
+    pub async fn start() -> World {
         World {
             sim: Simulator::start().await.unwrap(),
             hook: WebhookReceiver::start().await.unwrap(),
@@ -33,7 +33,7 @@ impl World {
     }
 
     /// A webhook `ops` and an e-mail `oncall`, both for every notify_on status.
-    fn config(&self, poll: &str, max_age: &str, channels: &str) -> String {
+    pub fn config(&self, poll: &str, max_age: &str, channels: &str) -> String {
         config_text(
             &self.sim,
             "",
@@ -59,7 +59,7 @@ from = "sdm-watch <sdm-watch@example.com>"
         )
     }
 
-    fn standard_channels(&self) -> String {
+    pub fn standard_channels(&self) -> String {
         format!(
             r#"
 [[webhook]]
@@ -80,13 +80,13 @@ to = ["oncall@example.com", "lead@example.com"]
         self.config("", "1h", &self.standard_channels())
     }
 
-    fn parts(&self, text: &str) -> Parts {
+    pub fn parts(&self, text: &str) -> Parts {
         Parts::build(config(text)).expect("daemon parts build")
     }
 }
 
 /// One cycle, then every due delivery.
-async fn step(parts: &Parts) {
+pub async fn step(parts: &Parts) {
     parts.watcher.cycle().await.expect("cycle succeeds");
     parts
         .worker

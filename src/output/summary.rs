@@ -1,0 +1,117 @@
+//! Reads a saved output file row by row: the row count and the union of columns in the
+//! order first seen, in memory that does not grow with the number of rows.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io::BufReader;
+use std::path::Path;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+#[derive(Default)]
+struct Summary {
+    rows: u64,
+    columns: Vec<String>,
+    seen: HashSet<String>,
+}
+
+/// Row count and columns of the JSON array of objects at `path`.
+pub fn summarise(path: &Path) -> Result<(u64, Vec<String>), String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut reader =
+        serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, file));
+    let mut summary = Summary::default();
+    (&mut reader)
+        .deserialize_seq(&mut summary)
+        .map_err(|e| format!("not a JSON array of rows: {e}"))?;
+    reader
+        .end()
+        .map_err(|e| format!("unexpected data after the rows: {e}"))?;
+    Ok((summary.rows, summary.columns))
+}
+
+impl<'de> Visitor<'de> for &mut Summary {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of rows")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Row(&mut *self))?.is_some() {
+            self.rows += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One row: its keys are noted, its values skipped.
+struct Row<'a>(&'a mut Summary);
+
+impl<'de> DeserializeSeed<'de> for Row<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Row<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a row (an object of column to value)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(column) = map.next_key::<String>()? {
+            map.next_value::<IgnoredAny>()?;
+            if !self.0.seen.contains(&column) {
+                self.0.seen.insert(column.clone());
+                self.0.columns.push(column);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_rows_and_collects_columns_in_first_seen_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.json");
+        std::fs::write(
+            &path,
+            r#"[{"sku":"A","price":1},{"sku":"B","color":{"x":[1]}},{"size":"L","sku":"C"}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            summarise(&path).unwrap(),
+            (
+                3,
+                vec!["sku".into(), "price".into(), "color".into(), "size".into()]
+            )
+        );
+        std::fs::write(&path, "[]").unwrap();
+        assert_eq!(summarise(&path).unwrap(), (0, vec![]));
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_array_of_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.json");
+        for bad in [
+            r#"[{"sku":"A"},{"sku":"#,
+            r#"{"sku":"A"}"#,
+            "[1, 2]",
+            "<html>",
+            r#"[{"a":1}] trailing"#,
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(summarise(&path).is_err(), "{bad} accepted");
+        }
+    }
+}
