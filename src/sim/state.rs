@@ -266,7 +266,7 @@ pub fn generated_row(index: usize) -> Row {
         "price".into(),
         json!(format!("{}.{:02}", index % 500, index % 100)),
     );
-    if index % 7 != 0 {
+    if !index.is_multiple_of(7) {
         row.insert("color".into(), json!(["red", "green", "blue"][index % 3]));
     }
     if index % 1000 == 999 {
