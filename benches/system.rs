@@ -38,7 +38,11 @@ fn run_measured(args: &[&str], config: &Path) -> (i32, Duration, u64) {
     // SAFETY: `pid` is our own child, not yet waited for; both pointers are valid.
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(waited, pid, "wait4 failed");
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     (code, started.elapsed(), usage.ru_maxrss as u64)
 }
 
@@ -68,7 +72,9 @@ async fn output_rows(figures: &mut Vec<Figure>) {
         ),
     )
     .unwrap();
-    let once = |config: std::path::PathBuf| tokio::task::spawn_blocking(move || run_measured(&["once"], &config));
+    let once = |config: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || run_measured(&["once"], &config))
+    };
     let (code, _, _) = once(config.clone()).await.unwrap();
     assert_eq!(code, 0, "first cycle");
     sim.set_status(&job, Status::Done, None);
@@ -81,7 +87,12 @@ async fn output_rows(figures: &mut Vec<Figure>) {
     assert_eq!(columns, ["sku", "name", "price", "color", "size"]);
     figures.push(Figure {
         name: "output: peak RSS saving a done job's rows",
-        value: format!("{:.1} MiB ({rows} rows, {:.0} MiB file, in {:.2} s)", peak_kib as f64 / 1024.0, bytes as f64 / 1048576.0, elapsed.as_secs_f64()),
+        value: format!(
+            "{:.1} MiB ({rows} rows, {:.0} MiB file, in {:.2} s)",
+            peak_kib as f64 / 1024.0,
+            bytes as f64 / 1048576.0,
+            elapsed.as_secs_f64()
+        ),
         target: "< 64 MiB at 1,000,000 rows".into(),
         pass: peak_kib < 64 * 1024,
     });
@@ -90,14 +101,24 @@ async fn output_rows(figures: &mut Vec<Figure>) {
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes `--bench`; any other argument names scenarios to run.
-    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let wanted = |name: &str| only.is_empty() || only.iter().any(|o| name.contains(o.as_str()));
     let mut figures = Vec::new();
     if wanted("output") {
         output_rows(&mut figures).await;
     }
-    println!("\nsdm-watch system benchmark (scale {}, {} cores)", scale(), std::thread::available_parallelism().map_or(0, |n| n.get()));
-    println!("{:<46} {:<52} {:<28} result", "figure", "measured", "target");
+    println!(
+        "\nsdm-watch system benchmark (scale {}, {} cores)",
+        scale(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:<46} {:<52} {:<28} result",
+        "figure", "measured", "target"
+    );
     for figure in &figures {
         println!(
             "{:<46} {:<52} {:<28} {}",

@@ -284,3 +284,70 @@ async fn dates_from_the_api_keep_their_text_and_parse() {
     assert_eq!(jobs[0].created_at(), Some(created));
     assert!(jobs[0].completion_date.is_some());
 }
+
+#[tokio::test]
+async fn the_simulator_paginates_like_drf() {
+    let sim = Simulator::start().await.unwrap();
+    for _ in 0..60 {
+        sim.add_job(NewJob::new(Status::Done));
+    }
+    sim.set_max_page_size(50);
+    let http = reqwest::Client::new();
+    let get = |query: &str| {
+        let url = format!("{}jobs/{query}", sim.base_url());
+        let request = http
+            .get(url)
+            .header("authorization", format!("Token {}", sim.token()));
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, first) = get("").await;
+    assert_eq!(status, 200);
+    assert_eq!(first["count"], 60);
+    assert_eq!(
+        first["results"].as_array().unwrap().len(),
+        25,
+        "default page size"
+    );
+    assert_eq!(first["previous"], serde_json::Value::Null);
+    let next = first["next"].as_str().unwrap();
+    assert!(
+        next.starts_with(&format!("http://{}/api/v1/jobs/", sim.addr())) && next.contains("page=2"),
+        "{next}"
+    );
+    let (_, capped) = get("?page_size=1000").await;
+    assert_eq!(
+        capped["results"].as_array().unwrap().len(),
+        50,
+        "page size capped"
+    );
+    let (_, last) = get("?page=3").await;
+    assert_eq!(last["results"].as_array().unwrap().len(), 10);
+    assert_eq!(last["next"], serde_json::Value::Null);
+    assert!(last["previous"].as_str().unwrap().contains("page=2"));
+    let (status, past) = get("?page=4").await;
+    assert_eq!(
+        (status, past["detail"].as_str()),
+        (404, Some("Invalid page."))
+    );
+    let (status, bad) = get("?created_after=yesterday").await;
+    assert_eq!(status, 400);
+    assert!(bad["created_after"].is_array(), "{bad}");
+    let response = http
+        .get(format!("{}jobs/", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Token");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["detail"],
+        "Authentication credentials were not provided."
+    );
+}
