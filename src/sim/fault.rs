@@ -17,6 +17,8 @@ pub enum Fault {
     Drop,
     /// The right answer, after this long.
     Slow(Duration),
+    /// `302 Found` to this URL, as a misconfigured proxy or a hostile server might send.
+    Redirect(String),
 }
 
 impl Fault {

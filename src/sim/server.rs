@@ -64,6 +64,11 @@ async fn answer(
             body: json!({ "detail": "Simulated failure." }),
             headers: Vec::new(),
         },
+        Some(Fault::Redirect(location)) => Answer {
+            status: 302,
+            body: json!({ "detail": "Moved." }),
+            headers: vec![("location", location.clone())],
+        },
         Some(Fault::RateLimited { retry_after_secs }) => Answer {
             status: 429,
             body: json!({

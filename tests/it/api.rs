@@ -351,3 +351,45 @@ async fn the_simulator_paginates_like_drf() {
         "Authentication credentials were not provided."
     );
 }
+
+#[tokio::test]
+async fn redirects_are_followed_on_our_origin_only_and_never_carry_the_token_away() {
+    let sim = Simulator::start().await.unwrap();
+    sim.add_job(NewJob::new(Status::Done));
+    let foreign = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let foreign_addr = foreign.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = foreign.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let client = client(&sim);
+
+    // On our own origin a redirect is followed, with the token.
+    sim.inject([Fault::Redirect(format!(
+        "{}jobs/?page_size=100",
+        sim.base_url()
+    ))]);
+    assert_eq!(
+        client.list_jobs(&JobFilter::default()).await.unwrap().len(),
+        1
+    );
+    let requests = sim.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests.iter().all(|r| r.authorized));
+
+    // To another origin it is refused before anything is sent there.
+    sim.clear_requests();
+    sim.inject([Fault::Redirect(format!("http://{foreign_addr}/steal"))]);
+    let error = client.list_jobs(&JobFilter::default()).await.unwrap_err();
+    assert!(matches!(error, ApiError::ForeignOrigin { .. }), "{error:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "the foreign host was never contacted"
+    );
+    assert_eq!(sim.requests().len(), 1, "and it was not retried");
+}

@@ -6,5 +6,6 @@ mod config;
 mod helpers;
 mod ops;
 mod output;
+mod properties;
 mod smtp;
 mod watch;

@@ -646,6 +646,48 @@ async fn a_state_file_from_a_newer_version_is_refused_untouched() {
 }
 
 #[tokio::test]
+async fn a_corrupt_state_file_is_a_clear_error_and_is_left_untouched() {
+    let w = World::start().await;
+    let state = w.dir.path().join("state.db");
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&state, &garbage).unwrap();
+    for command in ["once", "state"] {
+        let output = sdm_watch(&w.standard(), &[command], &[]).await;
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{command}: {message}");
+        assert!(
+            message.contains(&state.display().to_string()),
+            "{command}: names the file: {message}"
+        );
+        assert!(message.contains("not a database"), "{command}: {message}");
+        assert!(!message.contains("panicked"), "{message}");
+        assert_eq!(
+            std::fs::read(&state).unwrap(),
+            garbage,
+            "{command}: the file is untouched"
+        );
+    }
+
+    // A state path whose directory cannot be made (a file is in the way).
+    let blocked = w.standard().replace(
+        &state.display().to_string(),
+        &w.dir
+            .path()
+            .join("state.db")
+            .join("state.db")
+            .display()
+            .to_string(),
+    );
+    let output = sdm_watch(&blocked, &["once"], &[]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("cannot create the state directory"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
 async fn demo_prints_signed_alerts_without_config_or_network() {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sdm-watch"))
         .arg("demo")
