@@ -125,10 +125,18 @@ struct FaultPlan {
     rng: Option<fastrand::Rng>,
     /// When set, only requests whose path contains this get faults.
     target: Option<String>,
+    /// How many faults were applied, for reports.
+    applied: u64,
 }
 
 impl FaultPlan {
     fn next(&mut self, path: &str) -> Option<Fault> {
+        let fault = self.pick(path);
+        self.applied += u64::from(fault.is_some());
+        fault
+    }
+
+    fn pick(&mut self, path: &str) -> Option<Fault> {
         if self
             .target
             .as_deref()
@@ -294,6 +302,11 @@ impl Simulator {
         plan.rate = rate;
         plan.palette = palette;
         plan.rng = Some(fastrand::Rng::with_seed(seed));
+    }
+
+    /// How many answers so far had a fault injected.
+    pub fn faults_injected(&self) -> u64 {
+        lock(&self.shared.faults).applied
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
