@@ -25,6 +25,8 @@ pub enum Reply {
     StatusRetryAfter(u16, u64),
     /// Never answers (the client's timeout decides).
     Hang,
+    /// This status, after a pause (a slow receiver).
+    After(Duration, u16),
 }
 
 /// A request as received.
@@ -189,7 +191,9 @@ async fn receive(
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         answered: match reply {
-            Reply::Status(status) | Reply::StatusRetryAfter(status, _) => status,
+            Reply::Status(status)
+            | Reply::StatusRetryAfter(status, _)
+            | Reply::After(_, status) => status,
             Reply::Hang => 0,
         },
     };
@@ -204,6 +208,10 @@ async fn receive(
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             (504, None)
+        }
+        Reply::After(pause, status) => {
+            tokio::time::sleep(pause).await;
+            (status, None)
         }
     };
     let mut response = Response::builder().status(status);

@@ -131,6 +131,12 @@ impl Daemon {
         );
     }
 
+    /// SIGKILL: no chance to clean up, as in a power cut.
+    pub async fn kill(mut self) {
+        self.signal("KILL");
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+
     pub async fn stop(mut self) -> Vec<String> {
         self.signal("TERM");
         let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait())

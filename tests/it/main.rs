@@ -4,6 +4,7 @@ mod api;
 mod chaos;
 mod cli;
 mod config;
+mod crash;
 mod helpers;
 mod ops;
 mod output;
