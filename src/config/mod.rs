@@ -190,6 +190,9 @@ pub struct WebhookConfig {
     pub events: Vec<Status>,
     pub projects: Vec<ProjectId>,
     pub headers: Vec<(String, String)>,
+    /// How long one delivery attempt may take.
+    #[serde(serialize_with = "human")]
+    pub timeout: Duration,
 }
 
 /// The HMAC key of a Standard Webhooks secret: the base64-decoded part after `whsec_`.
@@ -449,6 +452,7 @@ impl Config {
                 events,
                 projects: project_ids(&key("projects"), hook.projects)?,
                 headers,
+                timeout: positive(&key("timeout"), hook.timeout.0)?,
             });
         }
 

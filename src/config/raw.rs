@@ -201,6 +201,8 @@ pub struct RawWebhook {
     pub projects: Vec<ProjectId>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    #[serde(default = "thirty_seconds")]
+    pub timeout: HumanDuration,
 }
 
 #[derive(Debug, Deserialize)]

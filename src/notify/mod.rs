@@ -14,9 +14,6 @@ pub use worker::{DeliverySetup, Settled, Worker};
 
 use crate::config::Config;
 
-/// The longest one webhook attempt may take.
-pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// How one delivery attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Attempt {
@@ -65,7 +62,7 @@ impl Channels {
     pub fn from_config(config: &Config) -> anyhow::Result<Channels> {
         let mut by_name = BTreeMap::new();
         if !config.webhooks.is_empty() {
-            let http = webhook::http_client(WEBHOOK_TIMEOUT)?;
+            let http = webhook::http_client()?;
             for hook in &config.webhooks {
                 by_name.insert(
                     hook.name.clone(),

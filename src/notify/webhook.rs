@@ -39,6 +39,7 @@ impl WebhookSender {
         let mut request = self
             .http
             .post(self.config.url.clone())
+            .timeout(self.config.timeout)
             .header(CONTENT_TYPE, "application/json")
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string());
@@ -81,12 +82,12 @@ impl WebhookSender {
 }
 
 /// The HTTP client all webhooks share: no redirects (a receiver that moved should be
-/// reconfigured, and a POST must not silently turn into a GET), a bounded attempt.
-pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+/// reconfigured, and a POST must not silently turn into a GET). Each channel bounds its
+/// own attempts with its `timeout`.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()
 }

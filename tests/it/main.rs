@@ -7,6 +7,7 @@ mod config;
 mod crash;
 mod helpers;
 mod ops;
+mod outage;
 mod output;
 mod properties;
 mod smtp;

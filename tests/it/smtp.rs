@@ -1,6 +1,7 @@
 //! A real SMTP server on loopback (mailin-embedded) that keeps every message it accepts.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -136,12 +137,21 @@ fn decode_quoted_printable(text: &str) -> String {
 #[derive(Clone)]
 struct Collector {
     mails: Arc<Mutex<Vec<Mail>>>,
+    /// While true, every MAIL command gets a transient 451 (the server is "busy").
+    busy: Arc<AtomicBool>,
     from: String,
     to: Vec<String>,
     data: Vec<u8>,
 }
 
 impl Handler for Collector {
+    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, _from: &str) -> Response {
+        if self.busy.load(Ordering::SeqCst) {
+            return Response::custom(451, "Busy, try again later".to_owned());
+        }
+        OK
+    }
+
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
         self.from = from.to_owned();
         self.to = to.to_vec();
@@ -168,15 +178,21 @@ impl Handler for Collector {
 pub struct SmtpSink {
     pub addr: SocketAddr,
     mails: Arc<Mutex<Vec<Mail>>>,
+    busy: Arc<AtomicBool>,
 }
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    pub fn start_on(listener: std::net::TcpListener) -> SmtpSink {
         let addr = listener.local_addr().unwrap();
         let mails = Arc::new(Mutex::new(Vec::new()));
+        let busy = Arc::new(AtomicBool::new(false));
         let mut server = Server::new(Collector {
             mails: mails.clone(),
+            busy: busy.clone(),
             from: String::new(),
             to: Vec::new(),
             data: Vec::new(),
@@ -189,7 +205,12 @@ impl SmtpSink {
         std::thread::spawn(move || {
             let _ = server.serve();
         });
-        SmtpSink { addr, mails }
+        SmtpSink { addr, mails, busy }
+    }
+
+    /// While busy, every message is refused with a transient 451.
+    pub fn set_busy(&self, busy: bool) {
+        self.busy.store(busy, Ordering::SeqCst);
     }
 
     pub fn mails(&self) -> Vec<Mail> {
