@@ -93,6 +93,9 @@ pub struct ApiConfig {
     pub token: Secret,
     #[serde(serialize_with = "human")]
     pub timeout: Duration,
+    /// Extra trusted roots for the API's TLS certificate, besides the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<CaFile>,
     pub page_size: u32,
     pub max_requests_per_second: f64,
 }
@@ -193,6 +196,43 @@ pub struct WebhookConfig {
     /// How long one delivery attempt may take.
     #[serde(serialize_with = "human")]
     pub timeout: Duration,
+    /// Extra trusted roots for the receiver's TLS certificate, besides the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<CaFile>,
+}
+
+/// PEM certificates to trust besides the system's roots, read and checked at load.
+#[derive(Clone)]
+pub struct CaFile {
+    pub path: PathBuf,
+    pub certificates: Vec<reqwest::Certificate>,
+}
+
+impl CaFile {
+    fn load(key: &str, path: PathBuf) -> Result<CaFile, ConfigError> {
+        let pem = std::fs::read(&path).map_err(|e| {
+            ConfigError::invalid(key, format!("cannot read {}: {e}", path.display()))
+        })?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .ok()
+            .filter(|certificates| !certificates.is_empty())
+            .ok_or_else(|| {
+                ConfigError::invalid(key, format!("{} holds no PEM certificate", path.display()))
+            })?;
+        Ok(CaFile { path, certificates })
+    }
+}
+
+impl std::fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CaFile({})", self.path.display())
+    }
+}
+
+impl Serialize for CaFile {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.path.display())
+    }
 }
 
 /// The HMAC key of a Standard Webhooks secret: the base64-decoded part after `whsec_`.
@@ -326,6 +366,10 @@ impl Config {
             ));
         }
         let timeout = positive("api.timeout", api.timeout.0)?;
+        let ca_file = api
+            .ca_file
+            .map(|path| CaFile::load("api.ca_file", path))
+            .transpose()?;
         let page_size = match u32::try_from(api.page_size) {
             Ok(n @ 1..=1000) => n,
             _ => {
@@ -453,6 +497,10 @@ impl Config {
                 projects: project_ids(&key("projects"), hook.projects)?,
                 headers,
                 timeout: positive(&key("timeout"), hook.timeout.0)?,
+                ca_file: hook
+                    .ca_file
+                    .map(|path| CaFile::load(&key("ca_file"), path))
+                    .transpose()?,
             });
         }
 
@@ -495,6 +543,7 @@ impl Config {
                 base_url,
                 token,
                 timeout,
+                ca_file,
                 page_size,
                 max_requests_per_second: rate,
             },

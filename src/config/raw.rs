@@ -65,6 +65,7 @@ pub struct RawApi {
     pub token: Option<Secret>,
     pub token_file: Option<PathBuf>,
     pub timeout: HumanDuration,
+    pub ca_file: Option<PathBuf>,
     pub page_size: i64,
     pub max_requests_per_second: f64,
 }
@@ -76,6 +77,7 @@ impl Default for RawApi {
             token: None,
             token_file: None,
             timeout: secs(30),
+            ca_file: None,
             page_size: 100,
             max_requests_per_second: 5.0,
         }
@@ -203,6 +205,7 @@ pub struct RawWebhook {
     pub headers: BTreeMap<String, String>,
     #[serde(default = "thirty_seconds")]
     pub timeout: HumanDuration,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -62,11 +62,16 @@ impl Channels {
     pub fn from_config(config: &Config) -> anyhow::Result<Channels> {
         let mut by_name = BTreeMap::new();
         if !config.webhooks.is_empty() {
-            let http = webhook::http_client()?;
+            let shared = webhook::http_client(None)?;
             for hook in &config.webhooks {
+                // A channel that trusts a private CA gets a client of its own.
+                let http = match &hook.ca_file {
+                    Some(ca_file) => webhook::http_client(Some(ca_file))?,
+                    None => shared.clone(),
+                };
                 by_name.insert(
                     hook.name.clone(),
-                    Channel::Webhook(webhook::WebhookSender::new(http.clone(), hook.clone())),
+                    Channel::Webhook(webhook::WebhookSender::new(http, hook.clone())),
                 );
             }
         }

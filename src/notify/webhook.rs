@@ -9,7 +9,7 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use sha2::Sha256;
 
 use super::Attempt;
-use crate::config::{SigningKey, WebhookConfig};
+use crate::config::{CaFile, SigningKey, WebhookConfig};
 
 /// `v1,<signature>` of `<id>.<timestamp>.<body>` with `key`.
 pub fn sign(key: &SigningKey, id: &str, timestamp: i64, body: &str) -> String {
@@ -84,8 +84,12 @@ impl WebhookSender {
 /// The HTTP client all webhooks share: no redirects (a receiver that moved should be
 /// reconfigured, and a POST must not silently turn into a GET). Each channel bounds its
 /// own attempts with its `timeout`.
-pub fn http_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+pub fn http_client(ca_file: Option<&CaFile>) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(ca_file) = ca_file {
+        builder = builder.tls_certs_merge(ca_file.certificates.iter().cloned());
+    }
+    builder
         .user_agent(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())

@@ -43,6 +43,8 @@ pub struct SdmClient {
     /// `Token <key>`, marked sensitive so that reqwest never prints it.
     auth: HeaderValue,
     page_size: u32,
+    /// `api.timeout`, for each JSON request as a whole.
+    timeout: Duration,
     retry: RetryPolicy,
     limiter: RateLimiter,
     /// Requests sent, retries included, across clones.
@@ -53,9 +55,15 @@ impl SdmClient {
     pub fn new(api: &ApiConfig, retry: &RetryConfig) -> Result<Self, ApiError> {
         let origin = api.base_url.origin();
         let redirect_origin = origin.clone();
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(ca_file) = &api.ca_file {
+            builder = builder.tls_certs_merge(ca_file.certificates.iter().cloned());
+        }
+        // api.timeout bounds a whole JSON answer (set per request) but, for output data,
+        // only each wait for more bytes: a large download may take longer than one timeout.
+        let http = builder
             .user_agent(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
-            .timeout(api.timeout)
+            .read_timeout(api.timeout)
             .connect_timeout(api.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.url().origin() == redirect_origin && attempt.previous().len() < 5 {
@@ -84,6 +92,7 @@ impl SdmClient {
             origin,
             auth,
             page_size: api.page_size,
+            timeout: api.timeout,
             retry: RetryPolicy::new(retry),
             limiter: RateLimiter::new(api.max_requests_per_second),
             requests: Arc::new(AtomicU64::new(0)),
@@ -270,12 +279,11 @@ impl SdmClient {
         let endpoint = url.path().to_owned();
         self.limiter.acquire().await;
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let sent = self
-            .http
-            .get(url)
-            .header(AUTHORIZATION, self.auth.clone())
-            .send()
-            .await;
+        let mut request = self.http.get(url).header(AUTHORIZATION, self.auth.clone());
+        if kind != "data" {
+            request = request.timeout(self.timeout);
+        }
+        let sent = request.send().await;
         let code = match &sent {
             Ok(response) => response.status().as_u16().to_string(),
             Err(_) => "error".to_owned(),

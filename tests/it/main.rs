@@ -11,4 +11,5 @@ mod outage;
 mod output;
 mod properties;
 mod smtp;
+mod tls;
 mod watch;

@@ -133,7 +133,10 @@ async fn readers_never_see_a_half_written_file_during_a_slow_download() {
     step(&parts).await;
     let file = out.join(format!("{job}.json"));
     std::fs::write(&file, r#"[{"old": "content"}]"#).unwrap();
-    w.sim.set_data_chunk_delay(Some(Duration::from_millis(40)));
+    // About 32 chunks 100 ms apart: longer than the 2 s api.timeout, which must bound each
+    // wait for bytes, not the whole download.
+    w.sim.set_data_chunk_delay(Some(Duration::from_millis(100)));
+    let started = std::time::Instant::now();
     w.sim.set_status(&job, Status::Done, None);
 
     let cycle = tokio::spawn(async move {
@@ -159,6 +162,10 @@ async fn readers_never_see_a_half_written_file_during_a_slow_download() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     cycle.await.unwrap();
+    assert!(
+        started.elapsed() > Duration::from_secs(2),
+        "longer than api.timeout"
+    );
     assert!(
         reads > 20,
         "the download was slow enough to watch ({reads} reads)"
