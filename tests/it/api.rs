@@ -13,6 +13,20 @@ use time::macros::datetime;
 
 use crate::helpers::{client, client_with, config_text};
 
+/// A second listener that stands in for a foreign host and counts the connections it gets.
+async fn foreign_host() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let foreign = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = foreign.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = foreign.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (addr, connections)
+}
+
 fn list_requests(sim: &Simulator) -> usize {
     sim.requests()
         .iter()
@@ -183,16 +197,7 @@ async fn a_next_link_to_another_origin_is_refused_and_gets_no_token() {
     for _ in 0..30 {
         sim.add_job(NewJob::new(Status::Done));
     }
-    // A second listener stands in for the foreign host and counts what reaches it.
-    let foreign = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let foreign_addr = foreign.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counter = connections.clone();
-    tokio::spawn(async move {
-        while let Ok((_socket, _)) = foreign.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let (foreign_addr, connections) = foreign_host().await;
     sim.set_next_origin(Some(&format!("http://{foreign_addr}")));
 
     let error = client_with(&config_text(&sim, "page_size = 10", ""))
@@ -356,15 +361,7 @@ async fn the_simulator_paginates_like_drf() {
 async fn redirects_are_followed_on_our_origin_only_and_never_carry_the_token_away() {
     let sim = Simulator::start().await.unwrap();
     sim.add_job(NewJob::new(Status::Done));
-    let foreign = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let foreign_addr = foreign.local_addr().unwrap();
-    let connections = Arc::new(AtomicUsize::new(0));
-    let counter = connections.clone();
-    tokio::spawn(async move {
-        while let Ok((_socket, _)) = foreign.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let (foreign_addr, connections) = foreign_host().await;
     let client = client(&sim);
 
     // On our own origin a redirect is followed, with the token.
