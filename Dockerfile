@@ -5,6 +5,8 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The manifest names the benchmark target, so cargo wants its source present.
+COPY benches ./benches
 RUN cargo build --release --locked --bin sdm-watch
 
 FROM debian:bookworm-slim
