@@ -206,6 +206,8 @@ pub struct WebhookConfig {
 pub struct CaFile {
     pub path: PathBuf,
     pub certificates: Vec<reqwest::Certificate>,
+    /// The file's PEM text, for clients that take it whole (SMTP).
+    pub pem: Vec<u8>,
 }
 
 impl CaFile {
@@ -219,7 +221,11 @@ impl CaFile {
             .ok_or_else(|| {
                 ConfigError::invalid(key, format!("{} holds no PEM certificate", path.display()))
             })?;
-        Ok(CaFile { path, certificates })
+        Ok(CaFile {
+            path,
+            certificates,
+            pem,
+        })
     }
 }
 
@@ -283,6 +289,9 @@ pub struct SmtpConfig {
     pub from: Mailbox,
     #[serde(serialize_with = "human")]
     pub timeout: Duration,
+    /// Extra trusted roots for the SMTP server's TLS certificate, besides the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<CaFile>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -668,6 +677,10 @@ fn smtp(raw: raw::RawSmtp) -> Result<SmtpConfig, ConfigError> {
         password,
         from: mailbox("smtp.from", &raw.from)?,
         timeout: positive("smtp.timeout", raw.timeout.0)?,
+        ca_file: raw
+            .ca_file
+            .map(|path| CaFile::load("smtp.ca_file", path))
+            .transpose()?,
     })
 }
 

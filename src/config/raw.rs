@@ -221,6 +221,7 @@ pub struct RawSmtp {
     pub from: String,
     #[serde(default = "thirty_seconds")]
     pub timeout: HumanDuration,
+    pub ca_file: Option<PathBuf>,
 }
 
 fn thirty_seconds() -> HumanDuration {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::Attempt;
@@ -23,6 +24,15 @@ pub fn transport(smtp: &SmtpConfig) -> Result<Arc<SmtpTransport>, lettre::transp
         SmtpTls::None => SmtpTransport::builder_dangerous(&smtp.host),
     };
     let mut builder = builder.port(smtp.port).timeout(Some(smtp.timeout));
+    if let Some(ca_file) = smtp.ca_file.as_ref().filter(|_| smtp.tls != SmtpTls::None) {
+        let parameters = TlsParameters::builder(smtp.host.clone())
+            .add_root_certificate(Certificate::from_pem(&ca_file.pem)?)
+            .build()?;
+        builder = builder.tls(match smtp.tls {
+            SmtpTls::Tls => Tls::Wrapper(parameters),
+            _ => Tls::Required(parameters),
+        });
+    }
     if let (Some(username), Some(password)) = (&smtp.username, &smtp.password) {
         builder = builder.credentials(Credentials::new(
             username.clone(),

@@ -25,12 +25,15 @@ pub fn sign(key: &SigningKey, id: &str, timestamp: i64, body: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct WebhookSender {
     http: reqwest::Client,
-    config: WebhookConfig,
+    config: std::sync::Arc<WebhookConfig>,
 }
 
 impl WebhookSender {
     pub fn new(http: reqwest::Client, config: WebhookConfig) -> Self {
-        Self { http, config }
+        Self {
+            http,
+            config: std::sync::Arc::new(config),
+        }
     }
 
     /// One delivery attempt of `body` as alert `id`.

@@ -187,6 +187,21 @@ impl SmtpSink {
     }
 
     pub fn start_on(listener: std::net::TcpListener) -> SmtpSink {
+        Self::start_with(listener, SslConfig::None)
+    }
+
+    /// Offers STARTTLS with this certificate and key (PEM files).
+    pub fn start_tls(cert_path: &str, key_path: &str) -> SmtpSink {
+        Self::start_with(
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+            SslConfig::SelfSigned {
+                cert_path: cert_path.to_owned(),
+                key_path: key_path.to_owned(),
+            },
+        )
+    }
+
+    fn start_with(listener: std::net::TcpListener, ssl: SslConfig) -> SmtpSink {
         let addr = listener.local_addr().unwrap();
         let mails = Arc::new(Mutex::new(Vec::new()));
         let busy = Arc::new(AtomicBool::new(false));
@@ -199,7 +214,7 @@ impl SmtpSink {
         });
         server
             .with_name("localhost")
-            .with_ssl(SslConfig::None)
+            .with_ssl(ssl)
             .unwrap()
             .with_tcp_listener(listener);
         std::thread::spawn(move || {

@@ -12,6 +12,7 @@ use sdm_watch::sdm::JobFilter;
 use tokio_rustls::rustls;
 
 use crate::helpers::{client_with, sdm_watch, stdout};
+use crate::smtp::SmtpSink;
 
 /// An HTTPS server on loopback with a fresh self-signed certificate; answers every request
 /// with an empty job page. Returns its port, the certificate (PEM) and a request counter.
@@ -133,4 +134,43 @@ async fn webhooks_over_https_are_refused_unless_their_ca_is_configured() {
     .await;
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert_eq!(served.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn smtp_over_tls_is_refused_unless_its_ca_is_configured() {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let smtp = SmtpSink::start_tls(cert.to_str().unwrap(), key.to_str().unwrap());
+    let config = |ca: &str| {
+        format!(
+            "[api]\ntoken = \"t\"\n[http]\nlisten = \"\"\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\ntimeout = \"5s\"\nfrom = \"a@b.example\"\n{ca}[[email]]\nname = \"mail\"\nto = [\"ops@example.com\"]\n",
+            smtp.addr.port()
+        )
+    };
+    let output = sdm_watch(&config(""), &["test-alert"], &[]).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("FAILED  email mail"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(smtp.mails().is_empty());
+
+    let output = sdm_watch(
+        &config(&format!("ca_file = \"{}\"\n", cert.display())),
+        &["test-alert"],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert_eq!(
+        smtp.wait_for(1, std::time::Duration::from_secs(5))
+            .await
+            .len(),
+        1
+    );
 }
