@@ -286,3 +286,23 @@ async fn secret_files_may_live_in_the_systemd_credentials_directory() {
         "{message}"
     );
 }
+
+#[test]
+fn debug_output_of_the_whole_config_holds_no_secret() {
+    // Panic and error messages print values with Debug; none may carry a secret.
+    let config = crate::helpers::config(
+        "[api]\ntoken = \"tok-debug-secret\"\n\
+         [[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nsecret = \"whsec_c2VjcmV0LWRlYnVnLWtleQ==\"\n\
+         [smtp]\nhost = \"mail\"\nusername = \"u\"\npassword = \"smtp-debug-secret\"\nfrom = \"a@b.example\"\n",
+    );
+    let debug = format!("{config:?} {config:#?}");
+    for secret in [
+        "tok-debug-secret",
+        "smtp-debug-secret",
+        "c2VjcmV0LWRlYnVnLWtleQ",
+        "secret-debug-key",
+    ] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert!(debug.contains("[redacted]"));
+}

@@ -5,6 +5,7 @@ mod chaos;
 mod cli;
 mod config;
 mod crash;
+mod disk_full;
 mod helpers;
 mod ops;
 mod outage;

@@ -260,7 +260,7 @@ async fn tells_systemd_ready_status_and_stopping() {
 }
 
 #[tokio::test]
-async fn json_logs_parse_and_no_secret_appears_even_at_debug() {
+async fn json_logs_parse_and_no_secret_appears_even_at_trace_level() {
     let token = "tok-very-secret-4242";
     let sim = Simulator::start_with_token(token).await.unwrap();
     let hook = WebhookReceiver::start().await.unwrap();
@@ -281,14 +281,15 @@ async fn json_logs_parse_and_no_secret_appears_even_at_debug() {
         ),
     );
     let path = write(&dir, &text);
-    let daemon = Daemon::start(&path, &[("SDM_WATCH_LOG", "debug")]);
+    // trace: the most a log can say, every crate's included (hyper, rustls, lettre).
+    let daemon = Daemon::start(&path, &[("SDM_WATCH_LOG", "trace")]);
     daemon.wait_for_log("poll cycle done", 1).await;
     sim.set_status(&job, Status::Error, Some("boom"));
     hook.wait_for_delivered(1, Duration::from_secs(10)).await;
     daemon.wait_for_log("alert delivery failed", 1).await; // the e-mail to a closed port
     let log = daemon.stop().await;
 
-    assert!(log.len() > 10, "debug logging is on: {} lines", log.len());
+    assert!(log.len() > 10, "trace logging is on: {} lines", log.len());
     let mut summary = None;
     for line in &log {
         let entry: serde_json::Value =

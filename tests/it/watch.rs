@@ -481,6 +481,7 @@ async fn an_alert_not_delivered_before_the_end_is_delivered_after_restart() {
 
 #[tokio::test]
 async fn permanent_refusals_and_expired_alerts_are_dead_and_reported() {
+    let metrics = sdm_watch::ops::metrics::install().expect("the test binary's recorder");
     let w = World::start().await;
     let refused = w.sim.add_job(NewJob::new(Status::Running));
     let text = w.config(
@@ -518,6 +519,14 @@ async fn permanent_refusals_and_expired_alerts_are_dead_and_reported() {
         "{report}"
     );
 
+    let rendered = metrics.render();
+    for channel in ["gone", "flaky"] {
+        let series = format!("sdm_watch_alerts_total{{channel=\"{channel}\",outcome=\"dead\"}} 1");
+        assert!(
+            rendered.contains(&series),
+            "{series} not counted in\n{rendered}"
+        );
+    }
     let output = sdm_watch(&text, &["state", "--json"], &[]).await;
     let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(json["alerts_dead"], 2);
