@@ -23,14 +23,7 @@ async fn under_thirty_percent_faults_every_transition_is_alerted_once() {
         })
         .collect();
     let text = w
-        .config(
-            "",
-            "1h",
-            &format!(
-                "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\n",
-                w.hook.url("/ops")
-            ),
-        )
+        .config("", "1h", &w.ops_hook())
         .replace("timeout = \"2s\"", "timeout = \"1s\"")
         .replace("max_elapsed = \"5s\"", "max_elapsed = \"30s\"")
         .replace(

@@ -22,19 +22,10 @@ async fn killed_twenty_times_nothing_is_lost() {
                 .add_job(NewJob::new(Status::Running).name(format!("job {n}")))
         })
         .collect();
-    let text = w
-        .config(
-            "",
-            "1h",
-            &format!(
-                "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\n",
-                w.hook.url("/ops")
-            ),
-        )
-        .replace(
-            "max_requests_per_second = 10",
-            "max_requests_per_second = 10\npage_size = 10",
-        );
+    let text = w.config("", "1h", &w.ops_hook()).replace(
+        "max_requests_per_second = 10",
+        "max_requests_per_second = 10\npage_size = 10",
+    );
     // A slow receiver, so that kills also land while deliveries are in flight.
     w.hook
         .set_default(Reply::After(Duration::from_millis(150), 200));

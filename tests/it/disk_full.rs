@@ -48,19 +48,10 @@ async fn a_full_disk_fails_the_cycle_and_loses_nothing_committed() {
     let first: Vec<String> = (0..5)
         .map(|_| w.sim.add_job(NewJob::new(Status::Running)))
         .collect();
-    let text = w
-        .config(
-            "",
-            "1h",
-            &format!(
-                "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\n",
-                w.hook.url("/ops")
-            ),
-        )
-        .replace(
-            &w.dir.path().join("state.db").display().to_string(),
-            &disk.0.join("state.db").display().to_string(),
-        );
+    let text = w.config("", "1h", &w.ops_hook()).replace(
+        &w.dir.path().join("state.db").display().to_string(),
+        &disk.0.join("state.db").display().to_string(),
+    );
     let parts = w.parts(&text);
     step(&parts).await;
     for id in &first {

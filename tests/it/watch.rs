@@ -76,6 +76,14 @@ to = ["oncall@example.com", "lead@example.com"]
         )
     }
 
+    /// One webhook channel, `ops`, on the receiver's `/ops`.
+    pub fn ops_hook(&self) -> String {
+        format!(
+            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\n",
+            self.hook.url("/ops")
+        )
+    }
+
     fn standard(&self) -> String {
         self.config("", "1h", &self.standard_channels())
     }
@@ -240,14 +248,7 @@ async fn alert_existing_and_jobs_first_seen_later_alert_with_no_previous_status(
 async fn pending_running_pending_alerts_twice() {
     let w = World::start().await;
     let job = w.sim.add_job(NewJob::new(Status::Running));
-    let parts = w.parts(&w.config(
-        "",
-        "1h",
-        &format!(
-            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"",
-            w.hook.url("/ops")
-        ),
-    ));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
     step(&parts).await;
     for status in [Status::Pending, Status::Running, Status::Pending] {
         w.sim.set_status(&job, status, None);
@@ -325,14 +326,7 @@ async fn with_projects_configured_each_is_listed_and_alerts_name_it() {
     // The list rows carry no project; the per-project listing supplies it.
     let job = w.sim.add_job(NewJob::new(Status::Running).project(17));
     w.sim.add_job(NewJob::new(Status::Running).project(99));
-    let parts = w.parts(&w.config(
-        "projects = [17, 18]",
-        "1h",
-        &format!(
-            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"",
-            w.hook.url("/ops")
-        ),
-    ));
+    let parts = w.parts(&w.config("projects = [17, 18]", "1h", &w.ops_hook()));
     step(&parts).await;
     w.sim.set_status(&job, Status::Done, None);
     step(&parts).await;
@@ -405,14 +399,7 @@ async fn changes_while_stopped_alert_once_after_restart_and_never_again() {
     let ids: Vec<String> = (0..3)
         .map(|_| w.sim.add_job(NewJob::new(Status::Running)))
         .collect();
-    let text = w.config(
-        "",
-        "1h",
-        &format!(
-            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"",
-            w.hook.url("/ops")
-        ),
-    );
+    let text = w.config("", "1h", &w.ops_hook());
     {
         let parts = w.parts(&text);
         step(&parts).await;
@@ -449,14 +436,7 @@ async fn changes_while_stopped_alert_once_after_restart_and_never_again() {
 async fn an_alert_not_delivered_before_the_end_is_delivered_after_restart() {
     let w = World::start().await;
     let job = w.sim.add_job(NewJob::new(Status::Running));
-    let text = w.config(
-        "",
-        "1h",
-        &format!(
-            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"",
-            w.hook.url("/ops")
-        ),
-    );
+    let text = w.config("", "1h", &w.ops_hook());
     w.hook.set_default(Reply::Status(503));
     {
         let parts = w.parts(&text);
