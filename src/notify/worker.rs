@@ -91,12 +91,8 @@ impl Worker {
                                 .filter(|alert| !busy.contains(&alert.id))
                                 .take(room)
                             {
-                                let setup = self.current();
                                 let id = alert.id.clone();
-                                let handle = in_flight.spawn(async move {
-                                    let attempt = attempt(&setup.channels, &alert).await;
-                                    (alert, attempt)
-                                });
+                                let handle = self.spawn_attempt(&mut in_flight, alert);
                                 tasks.insert(handle.id(), id);
                             }
                             if in_flight.len() < self.concurrency {
@@ -164,11 +160,7 @@ impl Worker {
             let mut round = JoinSet::new();
             for alert in alerts {
                 tried.insert(alert.id.clone());
-                let setup = self.current();
-                round.spawn(async move {
-                    let attempt = attempt(&setup.channels, &alert).await;
-                    (alert, attempt)
-                });
+                self.spawn_attempt(&mut round, alert);
             }
             while let Some(joined) = round.join_next().await {
                 let Ok((alert, attempt)) = joined else {
@@ -200,39 +192,20 @@ impl Worker {
         Some(Instant::now() + Duration::from_millis((next - now).max(0) as u64))
     }
 
-    /// Records how an attempt ended: delivered, rescheduled with backoff, or dead.
+    /// Records how an attempt ended (delivered, rescheduled with backoff, or dead) and
+    /// refreshes the backlog gauge, in one trip to the store.
     async fn settle(&self, alert: &Alert, attempt: Attempt) -> Result<Outcome, StoreError> {
-        let outcome = self.record(alert, attempt).await?;
-        let label = match outcome {
-            Outcome::Delivered => "delivered",
-            Outcome::Retrying => "retry",
-            Outcome::Dead => "dead",
-        };
-        metrics::counter!(ALERTS, "channel" => alert.channel.clone(), "outcome" => label)
-            .increment(1);
-        self.store.run(|conn| set_outbox_pending(conn)).await?;
-        Ok(outcome)
-    }
-
-    async fn record(&self, alert: &Alert, attempt: Attempt) -> Result<Outcome, StoreError> {
         let setup = self.current();
         let attempts = alert.attempts + 1;
         let now = now_ms();
-        let id = alert.id.clone();
-        match attempt {
+        let (outcome, next, error) = match attempt {
             Attempt::Delivered => {
                 info!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, event = %alert.event, attempts, "alert delivered");
-                self.store
-                    .run(move |conn| outbox::mark_delivered(conn, &id, attempts, now))
-                    .await?;
-                Ok(Outcome::Delivered)
+                (Outcome::Delivered, now, None)
             }
             Attempt::Permanent { error } => {
                 error!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, error = %error, "alert failed for good; it is dead");
-                self.store
-                    .run(move |conn| outbox::mark_dead(conn, &id, attempts, &error, now))
-                    .await?;
-                Ok(Outcome::Dead)
+                (Outcome::Dead, now, Some(error))
             }
             Attempt::Retry { error, retry_after } => {
                 let expires = alert.created_ms + setup.max_age.as_millis() as i64;
@@ -242,27 +215,56 @@ impl Worker {
                         humantime::format_duration(setup.max_age)
                     );
                     error!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, error = %error, "alert expired; it is dead");
-                    self.store
-                        .run(move |conn| outbox::mark_dead(conn, &id, attempts, &error, now))
-                        .await?;
-                    return Ok(Outcome::Dead);
+                    (Outcome::Dead, now, Some(error))
+                } else {
+                    let wait = setup
+                        .backoff
+                        .after_attempt(attempts)
+                        .max(retry_after.unwrap_or_default());
+                    // The last try falls at max_age, not after it.
+                    let next = (now + wait.as_millis() as i64).min(expires);
+                    warn!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, retry_in_ms = next - now, error = %error, "alert delivery failed; will retry");
+                    (Outcome::Retrying, next, Some(error))
                 }
-                let wait = setup
-                    .backoff
-                    .after_attempt(attempts)
-                    .max(retry_after.unwrap_or_default());
-                // The last try falls at max_age, not after it.
-                let next = (now + wait.as_millis() as i64).min(expires);
-                warn!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, retry_in_ms = next - now, error = %error, "alert delivery failed; will retry");
-                self.store
-                    .run(move |conn| outbox::mark_retry(conn, &id, attempts, next, &error))
-                    .await?;
-                Ok(Outcome::Retrying)
             }
-        }
+        };
+        let id = alert.id.clone();
+        self.store
+            .run(move |conn| {
+                let error = error.as_deref().unwrap_or_default();
+                match outcome {
+                    Outcome::Delivered => outbox::mark_delivered(conn, &id, attempts, now)?,
+                    Outcome::Dead => outbox::mark_dead(conn, &id, attempts, error, now)?,
+                    Outcome::Retrying => outbox::mark_retry(conn, &id, attempts, next, error)?,
+                }
+                set_outbox_pending(conn)
+            })
+            .await?;
+        let label = match outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::Retrying => "retry",
+            Outcome::Dead => "dead",
+        };
+        metrics::counter!(ALERTS, "channel" => alert.channel.clone(), "outcome" => label)
+            .increment(1);
+        Ok(outcome)
+    }
+
+    /// Starts one delivery attempt with the channels current now.
+    fn spawn_attempt(
+        &self,
+        set: &mut JoinSet<(Alert, Attempt)>,
+        alert: Alert,
+    ) -> tokio::task::AbortHandle {
+        let setup = self.current();
+        set.spawn(async move {
+            let attempt = attempt(&setup.channels, &alert).await;
+            (alert, attempt)
+        })
     }
 }
 
+#[derive(Clone, Copy)]
 enum Outcome {
     Delivered,
     Retrying,

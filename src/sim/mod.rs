@@ -253,25 +253,6 @@ impl Simulator {
         *lock(&self.shared.data_chunk_delay) = delay;
     }
 
-    pub fn set_rows(&self, id: &str, rows: Vec<Row>) -> bool {
-        match self.state().job_mut(id) {
-            Some(job) => {
-                job.rows = rows;
-                true
-            }
-            None => false,
-        }
-    }
-
-    pub fn job(&self, id: &str) -> Option<SimJob> {
-        let state = self.state();
-        state.index.get(id).map(|&at| state.jobs[at].clone())
-    }
-
-    pub fn jobs(&self) -> Vec<SimJob> {
-        self.state().jobs.clone()
-    }
-
     pub fn set_order(&self, order: Order) {
         self.state().order = order;
     }

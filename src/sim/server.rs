@@ -108,24 +108,23 @@ async fn answer(
     }
 
     let chunk_delay = *lock(&shared.data_chunk_delay);
-    match fault {
-        Some(Fault::Drop) => Err(io::Error::other("simulated dropped connection")),
-        Some(Fault::Truncated) if rows.is_some() => {
-            let source = rows.unwrap_or(RowSource::Generated(0));
+    match (fault, rows) {
+        (Some(Fault::Drop), _) => Err(io::Error::other("simulated dropped connection")),
+        (Some(Fault::Truncated), Some(source)) => {
             let fail_after = source.len() / 2;
             respond(
                 &answer,
                 RowsBody::new(source, chunk_delay, Some(fail_after)).boxed(),
             )
         }
-        Some(Fault::NotJson) => Ok(Response::builder()
+        (Some(Fault::NotJson), _) => Ok(Response::builder()
             .status(200)
             .header(CONTENT_TYPE, "text/html")
             .body(full(Bytes::from_static(
                 b"<html><body><h1>502 Bad Gateway</h1></body></html>",
             )))
             .map_err(io::Error::other)?),
-        Some(Fault::Truncated) => {
+        (Some(Fault::Truncated), None) => {
             let body = Bytes::from(answer.body.to_string());
             let promised = body.len() as u64;
             let half = body.slice(..body.len() / 2);
@@ -138,8 +137,7 @@ async fn answer(
                 .boxed(),
             )
         }
-        None | Some(Fault::Slow(_)) if rows.is_some() => {
-            let source = rows.unwrap_or(RowSource::Generated(0));
+        (None | Some(Fault::Slow(_)), Some(source)) => {
             respond(&answer, RowsBody::new(source, chunk_delay, None).boxed())
         }
         _ => respond(&answer, full(Bytes::from(answer.body.to_string()))),
@@ -161,36 +159,18 @@ fn route(
     authorized: bool,
     has_auth: bool,
 ) -> Routed {
-    Routed::Json(
-        match route_json(shared, origin, method, path, query, authorized, has_auth) {
-            Ok(answer) => answer,
-            Err(source) => return Routed::Rows(source),
-        },
-    )
-}
-
-/// `Err` carries rows to stream instead of an answer.
-fn route_json(
-    shared: &Shared,
-    origin: &str,
-    method: &str,
-    path: &str,
-    query: &[(String, String)],
-    authorized: bool,
-    has_auth: bool,
-) -> Result<Answer, RowSource> {
     let unauthorized = |detail: &str| Answer {
         status: 401,
         body: json!({ "detail": detail }),
         headers: vec![("www-authenticate", "Token".to_owned())],
     };
     if !has_auth {
-        return Ok(unauthorized(
+        return Routed::Json(unauthorized(
             "Authentication credentials were not provided.",
         ));
     }
     if !authorized {
-        return Ok(unauthorized("Invalid token."));
+        return Routed::Json(unauthorized("Invalid token."));
     }
     let not_found = Answer {
         status: 404,
@@ -198,10 +178,10 @@ fn route_json(
         headers: Vec::new(),
     };
     let Some(rest) = path.strip_prefix("/api/v1/") else {
-        return Ok(not_found);
+        return Routed::Json(not_found);
     };
     if method != "GET" {
-        return Ok(Answer {
+        return Routed::Json(Answer {
             status: 405,
             body: json!({ "detail": format!("Method \"{method}\" not allowed.") }),
             headers: Vec::new(),
@@ -210,13 +190,13 @@ fn route_json(
     let segments: Vec<&str> = rest.split('/').collect();
     let state = lock(&shared.state);
     match segments.as_slice() {
-        ["jobs", ""] => Ok(state.list(origin, path, query)),
-        ["jobs", id, ""] => Ok(state.detail(id)),
+        ["jobs", ""] => Routed::Json(state.list(origin, path, query)),
+        ["jobs", id, ""] => Routed::Json(state.detail(id)),
         ["jobs", id, "data", format, ""] if format.parse::<u32>().is_ok() => match state.data(id) {
-            Ok(source) => Err(source),
-            Err(answer) => Ok(answer),
+            Ok(source) => Routed::Rows(source),
+            Err(answer) => Routed::Json(answer),
         },
-        _ => Ok(not_found),
+        _ => Routed::Json(not_found),
     }
 }
 
