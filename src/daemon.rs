@@ -21,9 +21,6 @@ use crate::sdm::SdmClient;
 use crate::store::Store;
 use crate::watch::{CycleError, CycleSummary, WatchSetup, Watcher};
 
-/// How many deliveries may be in flight at once.
-pub const DELIVERY_CONCURRENCY: usize = 16;
-
 /// The parts of a daemon, built from one config.
 pub struct Parts {
     pub store: Store,
@@ -51,12 +48,7 @@ impl Parts {
         let (watch_setup, watch_current) = watch::channel(Arc::new(watch_setup));
         let (delivery_setup, delivery_current) = watch::channel(Arc::new(delivery_setup));
         let wake = Arc::new(Notify::new());
-        let worker = Worker::new(
-            store.clone(),
-            wake.clone(),
-            delivery_current,
-            DELIVERY_CONCURRENCY,
-        );
+        let worker = Worker::new(store.clone(), wake.clone(), delivery_current);
         let watcher = Watcher::new(store.clone(), wake, watch_current);
         Ok(Parts {
             store,
@@ -84,6 +76,7 @@ fn setups(config: &Arc<Config>) -> anyhow::Result<(WatchSetup, DeliverySetup)> {
             channels,
             backoff: Backoff::new(&config.retry),
             max_age: config.delivery.max_age,
+            concurrency: config.delivery.concurrency,
         },
     ))
 }
@@ -149,6 +142,9 @@ pub async fn run(
         }
         None => None,
     };
+    if let Err(error) = watcher.prime_gauges().await {
+        warn!(error = %error, "cannot count the tracked jobs for the metrics");
+    }
     let (stop, stopped) = watch::channel(false);
     let worker = tokio::spawn(worker.run(stopped));
     info!(
@@ -247,6 +243,7 @@ fn report(result: &Result<CycleSummary, CycleError>, health: &Health) {
                 alerts_queued = summary.alerts_queued,
                 requests = summary.requests,
                 duration_ms = summary.duration.as_millis() as u64,
+                store_us = summary.store_time.as_micros() as u64,
                 "poll cycle done"
             );
             systemd::status(&format!(

@@ -131,6 +131,8 @@ pub struct StateConfig {
 pub struct DeliveryConfig {
     #[serde(serialize_with = "human")]
     pub max_age: Duration,
+    /// Alerts in flight at once, across channels.
+    pub concurrency: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -424,6 +426,15 @@ impl Config {
             return Err(ConfigError::invalid("state.path", "must not be empty"));
         }
         let max_age = positive("delivery.max_age", raw.delivery.max_age.0)?;
+        let concurrency = match usize::try_from(raw.delivery.concurrency) {
+            Ok(n @ 1..=256) => n,
+            _ => {
+                return Err(ConfigError::invalid(
+                    "delivery.concurrency",
+                    format!("must be between 1 and 256, got {}", raw.delivery.concurrency),
+                ));
+            }
+        };
         let listen = match raw.http.listen.trim() {
             "" => None,
             text => Some(text.parse::<SocketAddr>().map_err(|_| {
@@ -572,7 +583,10 @@ impl Config {
             state: StateConfig {
                 path: raw.state.path,
             },
-            delivery: DeliveryConfig { max_age },
+            delivery: DeliveryConfig {
+                max_age,
+                concurrency,
+            },
             http: HttpConfig { listen },
             log: LogConfig {
                 format: raw.log.format,

@@ -144,12 +144,14 @@ impl Default for RawState {
 #[serde(deny_unknown_fields, default)]
 pub struct RawDelivery {
     pub max_age: HumanDuration,
+    pub concurrency: i64,
 }
 
 impl Default for RawDelivery {
     fn default() -> Self {
         Self {
             max_age: secs(24 * 3600),
+            concurrency: 16,
         }
     }
 }

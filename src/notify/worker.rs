@@ -36,6 +36,8 @@ pub struct DeliverySetup {
     pub channels: Channels,
     pub backoff: Backoff,
     pub max_age: Duration,
+    /// Attempts in flight at once (`delivery.concurrency`).
+    pub concurrency: usize,
 }
 
 pub struct Worker {
@@ -44,26 +46,19 @@ pub struct Worker {
     wake: Arc<Notify>,
     /// The current channels and retry rules; each attempt takes what is current.
     setup: watch::Receiver<Arc<DeliverySetup>>,
-    concurrency: usize,
 }
 
 impl Worker {
-    pub fn new(
-        store: Store,
-        wake: Arc<Notify>,
-        setup: watch::Receiver<Arc<DeliverySetup>>,
-        concurrency: usize,
-    ) -> Self {
-        Self {
-            store,
-            wake,
-            setup,
-            concurrency: concurrency.max(1),
-        }
+    pub fn new(store: Store, wake: Arc<Notify>, setup: watch::Receiver<Arc<DeliverySetup>>) -> Self {
+        Self { store, wake, setup }
     }
 
     fn current(&self) -> Arc<DeliverySetup> {
         self.setup.borrow().clone()
+    }
+
+    fn concurrency(&self) -> usize {
+        self.setup.borrow().concurrency.max(1)
     }
 
     /// Delivers until `stop` turns true (or its sender goes), then lets deliveries in
@@ -80,8 +75,9 @@ impl Worker {
             notified.as_mut().enable();
 
             let mut next_look: Option<Instant> = None;
+            let concurrency = self.concurrency();
             if drain_until.is_none() {
-                let room = self.concurrency.saturating_sub(in_flight.len());
+                let room = concurrency.saturating_sub(in_flight.len());
                 if room > 0 {
                     let busy: HashSet<String> = tasks.values().cloned().collect();
                     match self.claim(room + busy.len()).await {
@@ -95,7 +91,7 @@ impl Worker {
                                 let handle = self.spawn_attempt(&mut in_flight, alert);
                                 tasks.insert(handle.id(), id);
                             }
-                            if in_flight.len() < self.concurrency {
+                            if in_flight.len() < concurrency {
                                 next_look = self.next_due().await;
                             }
                         }
@@ -111,17 +107,24 @@ impl Worker {
 
             tokio::select! {
                 Some(joined) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
-                    match joined {
-                        Ok((task, (alert, attempt))) => {
-                            tasks.remove(&task);
-                            if let Err(error) = self.settle(&alert, attempt).await {
-                                error!(alert_id = %alert.id, error = %error, "cannot record a delivery outcome; the alert stays queued");
+                    // Every attempt that has finished by now is recorded in one transaction:
+                    // under a burst that is one fsync for many alerts, not one each.
+                    let mut finished = Vec::new();
+                    let mut joined = Some(joined);
+                    while let Some(result) = joined.take().or_else(|| in_flight.try_join_next_with_id()) {
+                        match result {
+                            Ok((task, outcome)) => {
+                                tasks.remove(&task);
+                                finished.push(outcome);
+                            }
+                            Err(join_error) => {
+                                let id = tasks.remove(&join_error.id());
+                                error!(alert_id = ?id, error = %join_error, "a delivery task failed; the alert stays queued");
                             }
                         }
-                        Err(join_error) => {
-                            let id = tasks.remove(&join_error.id());
-                            error!(alert_id = ?id, error = %join_error, "a delivery task failed; the alert stays queued");
-                        }
+                    }
+                    if let Err(error) = self.settle(finished).await {
+                        error!(error = %error, "cannot record delivery outcomes; those alerts stay queued and are sent again");
                     }
                 }
                 _ = &mut notified => {}
@@ -147,12 +150,13 @@ impl Worker {
         let mut settled = Settled::default();
         let mut tried = HashSet::new();
         loop {
+            let concurrency = self.concurrency();
             let alerts: Vec<Alert> = self
-                .claim(self.concurrency + tried.len())
+                .claim(concurrency + tried.len())
                 .await?
                 .into_iter()
                 .filter(|alert| !tried.contains(&alert.id))
-                .take(self.concurrency)
+                .take(concurrency)
                 .collect();
             if alerts.is_empty() {
                 return Ok(settled);
@@ -162,11 +166,9 @@ impl Worker {
                 tried.insert(alert.id.clone());
                 self.spawn_attempt(&mut round, alert);
             }
-            while let Some(joined) = round.join_next().await {
-                let Ok((alert, attempt)) = joined else {
-                    continue;
-                };
-                match self.settle(&alert, attempt).await? {
+            let finished: Vec<_> = round.join_all().await;
+            for outcome in self.settle(finished).await? {
+                match outcome {
                     Outcome::Delivered => settled.delivered += 1,
                     Outcome::Retrying => settled.retrying += 1,
                     Outcome::Dead => settled.dead += 1,
@@ -192,62 +194,49 @@ impl Worker {
         Some(Instant::now() + Duration::from_millis((next - now).max(0) as u64))
     }
 
-    /// Records how an attempt ended (delivered, rescheduled with backoff, or dead) and
-    /// refreshes the backlog gauge, in one trip to the store.
-    async fn settle(&self, alert: &Alert, attempt: Attempt) -> Result<Outcome, StoreError> {
+    /// Records how attempts ended (delivered, rescheduled with backoff, or dead) and
+    /// refreshes the backlog gauge, in one transaction.
+    async fn settle(&self, finished: Vec<(Alert, Attempt)>) -> Result<Vec<Outcome>, StoreError> {
+        if finished.is_empty() {
+            return Ok(Vec::new());
+        }
         let setup = self.current();
-        let attempts = alert.attempts + 1;
         let now = now_ms();
-        let (outcome, next, error) = match attempt {
-            Attempt::Delivered => {
-                info!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, event = %alert.event, attempts, "alert delivered");
-                (Outcome::Delivered, now, None)
-            }
-            Attempt::Permanent { error } => {
-                error!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, error = %error, "alert failed for good; it is dead");
-                (Outcome::Dead, now, Some(error))
-            }
-            Attempt::Retry { error, retry_after } => {
-                let expires = alert.created_ms + setup.max_age.as_millis() as i64;
-                if now >= expires {
-                    let error = format!(
-                        "still undelivered after delivery.max_age ({}): {error}",
-                        humantime::format_duration(setup.max_age)
-                    );
-                    error!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, error = %error, "alert expired; it is dead");
-                    (Outcome::Dead, now, Some(error))
-                } else {
-                    let wait = setup
-                        .backoff
-                        .after_attempt(attempts)
-                        .max(retry_after.unwrap_or_default());
-                    // The last try falls at max_age, not after it.
-                    let next = (now + wait.as_millis() as i64).min(expires);
-                    warn!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, retry_in_ms = next - now, error = %error, "alert delivery failed; will retry");
-                    (Outcome::Retrying, next, Some(error))
-                }
-            }
-        };
-        let id = alert.id.clone();
-        self.store
+        let settled: Vec<Settlement> = finished
+            .into_iter()
+            .map(|(alert, attempt)| judge(alert, attempt, &setup, now))
+            .collect();
+        let settled = self
+            .store
             .run(move |conn| {
-                let error = error.as_deref().unwrap_or_default();
-                match outcome {
-                    Outcome::Delivered => outbox::mark_delivered(conn, &id, attempts, now)?,
-                    Outcome::Dead => outbox::mark_dead(conn, &id, attempts, error, now)?,
-                    Outcome::Retrying => outbox::mark_retry(conn, &id, attempts, next, error)?,
+                let tx = conn.transaction()?;
+                for s in &settled {
+                    let (id, attempts) = (&s.alert.id, s.alert.attempts + 1);
+                    let error = s.error.as_deref().unwrap_or_default();
+                    match s.outcome {
+                        Outcome::Delivered => outbox::mark_delivered(&tx, id, attempts, now)?,
+                        Outcome::Dead => outbox::mark_dead(&tx, id, attempts, error, now)?,
+                        Outcome::Retrying => outbox::mark_retry(&tx, id, attempts, s.next, error)?,
+                    }
                 }
-                set_outbox_pending(conn)
+                set_outbox_pending(&tx)?;
+                tx.commit()?;
+                Ok(settled)
             })
             .await?;
-        let label = match outcome {
-            Outcome::Delivered => "delivered",
-            Outcome::Retrying => "retry",
-            Outcome::Dead => "dead",
-        };
-        metrics::counter!(ALERTS, "channel" => alert.channel.clone(), "outcome" => label)
-            .increment(1);
-        Ok(outcome)
+        Ok(settled
+            .into_iter()
+            .map(|s| {
+                let label = match s.outcome {
+                    Outcome::Delivered => "delivered",
+                    Outcome::Retrying => "retry",
+                    Outcome::Dead => "dead",
+                };
+                metrics::counter!(ALERTS, "channel" => s.alert.channel, "outcome" => label)
+                    .increment(1);
+                s.outcome
+            })
+            .collect())
     }
 
     /// Starts one delivery attempt with the channels current now.
@@ -269,6 +258,57 @@ enum Outcome {
     Delivered,
     Retrying,
     Dead,
+}
+
+/// How one attempt ended, ready to record.
+struct Settlement {
+    alert: Alert,
+    outcome: Outcome,
+    /// When to try again, for `Retrying`.
+    next: i64,
+    error: Option<String>,
+}
+
+/// Decides what an attempt's result means for its alert (logging it), given the retry
+/// rules and the time now.
+fn judge(alert: Alert, attempt: Attempt, setup: &DeliverySetup, now: i64) -> Settlement {
+    let attempts = alert.attempts + 1;
+    let (outcome, next, error) = match attempt {
+        Attempt::Delivered => {
+            info!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, event = %alert.event, attempts, "alert delivered");
+            (Outcome::Delivered, now, None)
+        }
+        Attempt::Permanent { error } => {
+            error!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, error = %error, "alert failed for good; it is dead");
+            (Outcome::Dead, now, Some(error))
+        }
+        Attempt::Retry { error, retry_after } => {
+            let expires = alert.created_ms + setup.max_age.as_millis() as i64;
+            if now >= expires {
+                let error = format!(
+                    "still undelivered after delivery.max_age ({}): {error}",
+                    humantime::format_duration(setup.max_age)
+                );
+                error!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, error = %error, "alert expired; it is dead");
+                (Outcome::Dead, now, Some(error))
+            } else {
+                let wait = setup
+                    .backoff
+                    .after_attempt(attempts)
+                    .max(retry_after.unwrap_or_default());
+                // The last try falls at max_age, not after it.
+                let next = (now + wait.as_millis() as i64).min(expires);
+                warn!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, retry_in_ms = next - now, error = %error, "alert delivery failed; will retry");
+                (Outcome::Retrying, next, Some(error))
+            }
+        }
+    };
+    Settlement {
+        alert,
+        outcome,
+        next,
+        error,
+    }
 }
 
 async fn attempt(channels: &Channels, alert: &Alert) -> Attempt {

@@ -31,6 +31,59 @@ pub struct JobFilter {
     pub created_before: Option<OffsetDateTime>,
 }
 
+/// A listing read page by page; see [`SdmClient::pages`].
+pub struct Pages<'a> {
+    client: &'a SdmClient,
+    /// The page to read next; `None` once the last was read.
+    next: Option<Url>,
+    visited: HashSet<Url>,
+}
+
+impl Pages<'_> {
+    /// The next page's jobs, or `None` after the last page. Follows `next` on the
+    /// configured origin only, and refuses a link back to a page already read.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Job>>, ApiError> {
+        let Some(url) = self.next.take() else {
+            return Ok(None);
+        };
+        if self.visited.len() >= MAX_PAGES || !self.visited.insert(url.clone()) {
+            return Err(ApiError::Pagination {
+                endpoint: url.path().to_owned(),
+                reason: format!(
+                    "the next link leads back to a page already read, or past {MAX_PAGES} pages"
+                ),
+            });
+        }
+        let client = self.client;
+        let page: Page = client
+            .retry
+            .run("list jobs", || client.get_json("list", url.clone()))
+            .await?;
+        debug!(url = %url, jobs = page.results.len(), count = ?page.count, "read a page of jobs");
+        if let Some(next) = page.next.filter(|next| !next.is_empty()) {
+            let next_url = client.base.join(&next).map_err(|e| ApiError::Pagination {
+                endpoint: url.path().to_owned(),
+                reason: format!("the next link {next:?} is not a URL ({e})"),
+            })?;
+            if next_url.origin() != client.origin {
+                let error = ApiError::ForeignOrigin {
+                    url: next_url.to_string(),
+                    origin: client.origin.ascii_serialization(),
+                };
+                warn!(error = %error, "refused a pagination link");
+                return Err(error);
+            }
+            self.next = Some(next_url);
+        }
+        Ok(Some(page.results))
+    }
+
+    /// Pages read so far.
+    pub fn read(&self) -> usize {
+        self.visited.len()
+    }
+}
+
 /// Talks to one SDM organisation. Cheap to clone; clones share the connection pool and
 /// the rate cap.
 #[derive(Clone, Debug)]
@@ -134,39 +187,20 @@ impl SdmClient {
         filter: &JobFilter,
         mut on_page: impl FnMut(Vec<Job>),
     ) -> Result<usize, ApiError> {
-        let mut url = self.list_url(filter);
-        let mut visited = HashSet::new();
-        loop {
-            if visited.len() >= MAX_PAGES || !visited.insert(url.clone()) {
-                return Err(ApiError::Pagination {
-                    endpoint: url.path().to_owned(),
-                    reason: format!(
-                        "the next link leads back to a page already read, or past {MAX_PAGES} pages"
-                    ),
-                });
-            }
-            let page: Page = self
-                .retry
-                .run("list jobs", || self.get_json("list", url.clone()))
-                .await?;
-            debug!(url = %url, jobs = page.results.len(), count = ?page.count, "read a page of jobs");
-            on_page(page.results);
-            let Some(next) = page.next.filter(|next| !next.is_empty()) else {
-                return Ok(visited.len());
-            };
-            let next_url = self.base.join(&next).map_err(|e| ApiError::Pagination {
-                endpoint: url.path().to_owned(),
-                reason: format!("the next link {next:?} is not a URL ({e})"),
-            })?;
-            if next_url.origin() != self.origin {
-                let error = ApiError::ForeignOrigin {
-                    url: next_url.to_string(),
-                    origin: self.origin.ascii_serialization(),
-                };
-                warn!(error = %error, "refused a pagination link");
-                return Err(error);
-            }
-            url = next_url;
+        let mut pages = self.pages(filter);
+        while let Some(jobs) = pages.next_page().await? {
+            on_page(jobs);
+        }
+        Ok(pages.read())
+    }
+
+    /// The listing for `filter`, to be read one page at a time, so that a caller holds
+    /// no more than a page however long the listing.
+    pub fn pages(&self, filter: &JobFilter) -> Pages<'_> {
+        Pages {
+            client: self,
+            next: Some(self.list_url(filter)),
+            visited: HashSet::new(),
         }
     }
 

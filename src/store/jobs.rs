@@ -88,15 +88,19 @@ pub fn delete(conn: &Connection, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Jobs last seen `running` or `pending`: the ones that can still change.
+/// Jobs last seen in a status other than `done` or `error` (`running`, `pending`, or one
+/// this version does not know): the ones that can still change. Read through the partial
+/// index `jobs_active`, so the cost follows the active jobs, not the history.
 pub fn active(conn: &Connection) -> Result<Vec<TrackedJob>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE status IN ('running', 'pending') ORDER BY created_us"
-    ))?;
+    let mut statement = conn.prepare_cached(&active_query())?;
     let jobs = statement
         .query_map([], from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(jobs)
+}
+
+fn active_query() -> String {
+    format!("SELECT {COLUMNS} FROM jobs WHERE status NOT IN ('done', 'error') ORDER BY created_us")
 }
 
 /// How many tracked jobs are in each status.
@@ -123,4 +127,24 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreEr
     )?
     .execute([key, value])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_jobs_are_read_through_the_partial_index_not_a_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("state.db")).unwrap();
+        let conn = store.conn.lock().unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", active_query()))
+            .unwrap()
+            .query_map([], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(plan, ["SCAN jobs USING INDEX jobs_active"], "{plan:?}");
+    }
 }

@@ -1,9 +1,9 @@
-//! Poll cycles: which window to list, listing it (per project if configured), asking the
-//! detail endpoint where the listing cannot tell, and committing the outcome.
+//! Poll cycles: which listings to read, reading them a page at a time (per project if
+//! configured), asking the detail endpoint where the listings cannot tell, and committing
+//! each page's outcome as it comes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -15,13 +15,18 @@ use super::tracker::{self, Bookkeeping, Change, Rules};
 use crate::config::{Config, OutputConfig};
 use crate::ops::metrics as ops_metrics;
 use crate::output;
-use crate::sdm::{ApiError, Job, JobFilter, SdmClient, Status};
+use crate::sdm::{ApiError, Job, JobFilter, ProjectId, SdmClient, Status};
 use crate::store::jobs::{self, TrackedJob};
 use crate::store::{Store, StoreError, now_ms};
 
-/// How far before the oldest job it must cover a listing starts: the API's "after" is
-/// strict, a job may become visible a little after its `creation_date`, and clocks drift.
+/// How far before the oldest active job the active listings start: the API's "after" is
+/// strict, and a job may become visible a little after its `creation_date`.
 pub const WINDOW_MARGIN: Duration = Duration::from_secs(10 * 60);
+
+/// How far before the newest job ever listed the listing of new jobs starts. A job that
+/// becomes visible in a final status later than this after its `creation_date` would be
+/// missed; every job re-listed inside the margin costs a row of a page each cycle.
+pub const NEW_JOBS_MARGIN: Duration = Duration::from_secs(2 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CycleError {
@@ -34,11 +39,14 @@ pub enum CycleError {
 /// What one cycle did, for the log line and `once`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CycleSummary {
+    /// Rows read from the listings (a job listed twice counts twice).
     pub jobs_seen: usize,
     pub transitions: usize,
     pub alerts_queued: usize,
     pub requests: u64,
     pub duration: Duration,
+    /// Time spent waiting on the state store, reads and commits together.
+    pub store_time: Duration,
     pub first_cycle: bool,
 }
 
@@ -55,8 +63,6 @@ pub struct Watcher {
     wake: Arc<Notify>,
     /// The current config and client; each cycle takes whatever is current when it starts.
     setup: watch::Receiver<Arc<WatchSetup>>,
-    /// Whether the jobs_tracked gauges were ever set by this process.
-    gauges_set: AtomicBool,
 }
 
 /// What the store knows before a cycle.
@@ -64,56 +70,106 @@ struct Known {
     first_cycle: bool,
     newest_created_us: Option<i64>,
     floor_us: Option<i64>,
+    /// Jobs in a status that can still change.
     active: Vec<TrackedJob>,
+}
+
+/// One cycle's running totals.
+#[derive(Default)]
+struct Tally {
+    jobs_listed: usize,
+    transitions: usize,
+    alerts_queued: usize,
+    store_time: Duration,
+    newest_listed: Option<i64>,
+    /// The known active jobs that some listing showed.
+    seen_active: HashSet<String>,
+}
+
+/// What a cycle works with: the setup it started with and what the store knew.
+struct Context<'a> {
+    client: &'a SdmClient,
+    config: &'a Config,
+    first_cycle: bool,
+    rules: Rules<'a>,
+    now: OffsetDateTime,
 }
 
 impl Watcher {
     pub fn new(store: Store, wake: Arc<Notify>, setup: watch::Receiver<Arc<WatchSetup>>) -> Self {
-        Self {
-            store,
-            wake,
-            setup,
-            gauges_set: AtomicBool::new(false),
-        }
+        Self { store, wake, setup }
     }
 
-    /// One poll cycle: list, compare, commit, wake the worker.
+    /// Sets the `jobs_tracked` and `outbox_pending` gauges from the store; cycles then move
+    /// them by their own changes.
+    pub async fn prime_gauges(&self) -> Result<(), StoreError> {
+        self.store
+            .run(|conn| ops_metrics::set_store_gauges(conn))
+            .await
+    }
+
+    /// One poll cycle: read the listings page by page, committing each page's changes with
+    /// their alerts; ask for active jobs no listing showed; record the bookkeeping.
     pub async fn cycle(&self) -> Result<CycleSummary, CycleError> {
         let started = Instant::now();
         let setup = self.setup.borrow().clone();
         let client = &setup.client;
-        let config = &setup.config;
+        let config = &*setup.config;
         let requests_before = client.requests_sent();
-        let known = self.store.run(read_known).await?;
-        let now = OffsetDateTime::now_utc();
-        let created_after = window_start(&known, now, config.poll.lookback);
-        debug!(created_after = %created_after, first_cycle = known.first_cycle, "listing jobs");
-
-        let listed = list(client, config, created_after).await?;
-        let listed_ids: HashSet<String> = listed.iter().map(|job| job.id.clone()).collect();
-        let ids: Vec<String> = listed_ids.iter().cloned().collect();
-        let mut recorded = self
-            .store
-            .run(move |conn| jobs::get_many(conn, ids.iter().map(String::as_str)))
-            .await?;
-        let newest_listed = listed
-            .iter()
-            .filter_map(Job::created_at)
-            .map(tracker::micros)
-            .max();
-        let rules = Rules {
+        let mut tally = Tally::default();
+        let known = self.timed(&mut tally, read_known).await?;
+        let cx = Context {
+            client,
+            config,
             first_cycle: known.first_cycle,
-            alert_existing: config.poll.alert_existing,
-            notify_on: &config.poll.notify_on,
+            rules: Rules {
+                first_cycle: known.first_cycle,
+                alert_existing: config.poll.alert_existing,
+                notify_on: &config.poll.notify_on,
+            },
+            now: OffsetDateTime::now_utc(),
         };
-        let mut changes = tracker::plan(listed, &recorded, &rules);
+        let active_ids: HashSet<&str> = known.active.iter().map(|job| job.id.as_str()).collect();
+        let projects: Vec<Option<ProjectId>> = if config.poll.projects.is_empty() {
+            vec![None]
+        } else {
+            config.poll.projects.iter().copied().map(Some).collect()
+        };
 
-        // An active job the listing should have shown but did not: ask for it directly.
+        let listings = listings(&known, cx.now, config.poll.lookback);
+        for listing in &listings {
+            for &project in &projects {
+                let filter = JobFilter {
+                    project,
+                    ..listing.clone()
+                };
+                debug!(?filter, first_cycle = known.first_cycle, "listing jobs");
+                let mut pages = client.pages(&filter);
+                while let Some(mut jobs) = pages.next_page().await? {
+                    for job in &mut jobs {
+                        if let Some(project) = project {
+                            job.project.get_or_insert(project);
+                        }
+                        if active_ids.contains(job.id.as_str()) {
+                            tally.seen_active.insert(job.id.clone());
+                        }
+                        if let Some(created) = job.created_at().map(tracker::micros) {
+                            tally.newest_listed = tally.newest_listed.max(Some(created));
+                        }
+                    }
+                    tally.jobs_listed += jobs.len();
+                    self.take_page(&cx, jobs, &mut tally).await?;
+                }
+            }
+        }
+
+        // An active job no listing showed has changed in a way the listings cannot tell
+        // (it finished, or it is gone): ask for it directly.
+        let mut changes = Vec::new();
+        let mut recorded = HashMap::new();
         let mut removed = Vec::new();
-        let window_us = tracker::micros(created_after);
         for old in known.active.iter().filter(|old| {
-            !listed_ids.contains(&old.id)
-                && old.created_us.is_some_and(|created| created > window_us)
+            !tally.seen_active.contains(&old.id)
                 && (config.poll.projects.is_empty()
                     || old
                         .project
@@ -137,14 +193,88 @@ impl Watcher {
                 Ok(_) => {}
                 Err(ApiError::NotFound { .. }) => {
                     info!(job_id = %old.id, "a tracked job no longer exists; forgetting it");
-                    removed.push(old.id.clone());
+                    removed.push(old);
                 }
                 Err(error) => {
-                    warn!(job_id = %old.id, error = %error, "cannot read a job missing from the listing; will try next cycle");
+                    warn!(job_id = %old.id, error = %error, "cannot read a job missing from the listings; will try next cycle");
                 }
             }
         }
+        let newest = tally.newest_listed.max(known.newest_created_us);
+        let bookkeeping = Bookkeeping {
+            first_cycle_done: known.first_cycle,
+            newest_created_us: newest.filter(|_| newest != known.newest_created_us),
+            floor_us: listings
+                .first()
+                .and_then(|first| first.created_after)
+                .map(tracker::micros)
+                .filter(|_| known.first_cycle),
+        };
+        self.apply(&cx, changes, &recorded, removed, bookkeeping, &mut tally)
+            .await?;
+        if let Some(output) = &config.output {
+            expire_outputs(output).await;
+        }
+        Ok(CycleSummary {
+            jobs_seen: tally.jobs_listed,
+            transitions: tally.transitions,
+            alerts_queued: tally.alerts_queued,
+            requests: client.requests_sent() - requests_before,
+            duration: started.elapsed(),
+            store_time: tally.store_time,
+            first_cycle: known.first_cycle,
+        })
+    }
 
+    /// Compares one page of a listing with the records and commits what changed.
+    async fn take_page(
+        &self,
+        cx: &Context<'_>,
+        jobs: Vec<Job>,
+        tally: &mut Tally,
+    ) -> Result<(), CycleError> {
+        // A job twice on one page (the listing shifted under the server): the last wins.
+        let mut last: HashMap<String, Job> = HashMap::with_capacity(jobs.len());
+        let mut order = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if !last.contains_key(&job.id) {
+                order.push(job.id.clone());
+            }
+            last.insert(job.id.clone(), job);
+        }
+        let jobs: Vec<Job> = order.iter().filter_map(|id| last.remove(id)).collect();
+        let recorded = self
+            .timed(tally, move |conn| {
+                jobs::get_many(conn, order.iter().map(String::as_str))
+            })
+            .await?;
+        let changes = tracker::plan(jobs, &recorded, &cx.rules);
+        self.apply(
+            cx,
+            changes,
+            &recorded,
+            Vec::new(),
+            Bookkeeping::default(),
+            tally,
+        )
+        .await
+    }
+
+    /// Completes `changes` (error messages, output rows), then commits them with their
+    /// alerts, the removals and the bookkeeping in one transaction.
+    async fn apply(
+        &self,
+        cx: &Context<'_>,
+        mut changes: Vec<Change>,
+        recorded: &HashMap<String, TrackedJob>,
+        removed: Vec<&TrackedJob>,
+        bookkeeping: Bookkeeping,
+        tally: &mut Tally,
+    ) -> Result<(), CycleError> {
+        if changes.is_empty() && removed.is_empty() && bookkeeping == Bookkeeping::default() {
+            return Ok(());
+        }
+        let (client, config) = (cx.client, cx.config);
         // Error alerts carry the message from the detail endpoint.
         for change in changes.iter_mut().filter(|change| {
             change.alert && change.job.status == Status::Error && change.job.message.is_none()
@@ -161,43 +291,43 @@ impl Watcher {
                 }
             }
         }
-
         if let Some(output) = &config.output {
             // The first cycle records history silently; its done jobs are not fetched either.
-            if !known.first_cycle || config.poll.alert_existing {
+            if !cx.first_cycle || config.poll.alert_existing {
                 fetch_outputs(client, output, &mut changes).await;
             }
-            expire_outputs(output).await;
         }
 
         let now_ms = now_ms();
         let alerts: Vec<_> = changes
             .iter()
-            .flat_map(|change| tracker::alerts_for(change, config, now, now_ms))
+            .flat_map(|change| tracker::alerts_for(change, config, cx.now, now_ms))
             .collect();
         let records: Vec<TrackedJob> = changes
             .iter()
             .map(|change| tracker::record(&change.job, recorded.get(&change.job.id)))
             .collect();
-        let bookkeeping = Bookkeeping {
-            first_cycle_done: known.first_cycle,
-            newest_created_us: newest_listed
-                .into_iter()
-                .chain(known.newest_created_us)
-                .max(),
-            floor_us: known.first_cycle.then_some(window_us),
-        };
-        let summary = CycleSummary {
-            jobs_seen: listed_ids.len(),
-            transitions: changes.iter().filter(|c| c.is_transition()).count(),
-            alerts_queued: alerts.len(),
-            requests: 0,
-            duration: Duration::ZERO,
-            first_cycle: known.first_cycle,
-        };
+        // How the jobs_tracked gauges move once this is committed.
+        let mut moves: Vec<(Option<String>, Option<String>)> = changes
+            .iter()
+            .filter(|change| change.is_transition())
+            .map(|change| (change.previous.clone(), Some(change.job.status.to_string())))
+            .collect();
+        moves.extend(removed.iter().map(|old| (Some(old.status.clone()), None)));
+        let removed: Vec<String> = removed.into_iter().map(|old| old.id.clone()).collect();
+        let queued = alerts.len();
+        self.timed(tally, move |conn| {
+            tracker::commit(conn, &records, &alerts, &removed, &bookkeeping, now_ms)?;
+            if queued > 0 {
+                ops_metrics::set_outbox_pending(conn)?;
+            }
+            Ok(())
+        })
+        .await?;
+
         for change in changes.iter().filter(|c| c.is_transition()) {
             let from = change.previous.as_deref().unwrap_or("(new)");
-            if known.first_cycle && !change.alert {
+            if cx.first_cycle && !change.alert {
                 // The first cycle records the whole lookback; one line per job is noise.
                 debug!(job_id = %change.job.id, from, to = %change.job.status, "job recorded");
             } else {
@@ -205,58 +335,34 @@ impl Watcher {
             }
             metrics::counter!(ops_metrics::TRANSITIONS, "status" => change.job.status.to_string())
                 .increment(1);
+            tally.transitions += 1;
         }
-        let queued = !alerts.is_empty();
-        let refresh_gauges = !records.is_empty()
-            || !removed.is_empty()
-            || !self.gauges_set.swap(true, Ordering::Relaxed);
-        self.store
-            .run(move |conn| {
-                tracker::commit(conn, &records, &alerts, &removed, &bookkeeping, now_ms)?;
-                if refresh_gauges {
-                    ops_metrics::set_store_gauges(conn)?;
-                }
-                Ok(())
-            })
-            .await?;
-        if queued {
+        for (from, to) in moves {
+            if let Some(from) = from {
+                metrics::gauge!(ops_metrics::JOBS_TRACKED, "status" => from).decrement(1.0);
+            }
+            if let Some(to) = to {
+                metrics::gauge!(ops_metrics::JOBS_TRACKED, "status" => to).increment(1.0);
+            }
+        }
+        if queued > 0 {
+            tally.alerts_queued += queued;
             self.wake.notify_one();
         }
-        Ok(CycleSummary {
-            requests: client.requests_sent() - requests_before,
-            duration: started.elapsed(),
-            ..summary
-        })
+        Ok(())
     }
-}
 
-/// Every job created after `created_after`, once per configured project (filling in
-/// the project the listing rows may lack) or once for all.
-async fn list(
-    client: &SdmClient,
-    config: &Config,
-    created_after: OffsetDateTime,
-) -> Result<Vec<Job>, ApiError> {
-    let filter = JobFilter {
-        created_after: Some(created_after),
-        ..JobFilter::default()
-    };
-    let projects = &config.poll.projects;
-    if projects.is_empty() {
-        return client.list_jobs(&filter).await;
+    /// Runs `work` on the store, adding the wait to the cycle's store time.
+    async fn timed<T, F>(&self, tally: &mut Tally, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let started = Instant::now();
+        let result = self.store.run(work).await;
+        tally.store_time += started.elapsed();
+        result
     }
-    let mut jobs: HashMap<String, Job> = HashMap::new();
-    for &project in projects {
-        let filter = JobFilter {
-            project: Some(project),
-            ..filter.clone()
-        };
-        for mut job in client.list_jobs(&filter).await? {
-            job.project.get_or_insert(project);
-            jobs.insert(job.id.clone(), job);
-        }
-    }
-    Ok(jobs.into_values().collect())
 }
 
 /// Saves the rows of every job that just became done; a failure is noted on the change and
@@ -309,21 +415,43 @@ fn read_known(conn: &mut rusqlite::Connection) -> Result<Known, StoreError> {
     })
 }
 
-/// The `created_after` of a cycle: the lookback on the very first; afterwards, a margin
-/// before whichever is older, the oldest job still active or the newest job seen, both as
-/// the server dated them.
-fn window_start(known: &Known, now: OffsetDateTime, lookback: Duration) -> OffsetDateTime {
+/// The listings of a cycle. The very first lists everything created in the lookback.
+/// Later ones list what was created since a little before the newest job seen (new jobs,
+/// whatever their status) and, when an active job is older than that, the `running` and
+/// `pending` jobs since a little before the oldest such job. What they cost depends on how
+/// many jobs are new or active, not on how many the organisation keeps.
+fn listings(known: &Known, now: OffsetDateTime, lookback: Duration) -> Vec<JobFilter> {
+    let since = |at: OffsetDateTime| JobFilter {
+        created_after: Some(at),
+        ..JobFilter::default()
+    };
     if known.first_cycle {
-        return now - lookback;
+        return vec![since(now - lookback)];
     }
-    let oldest_active = known.active.iter().filter_map(|job| job.created_us).min();
-    let anchor = oldest_active
-        .into_iter()
-        .chain(known.newest_created_us)
-        .min()
-        .or(known.floor_us);
-    match anchor.and_then(tracker::from_micros) {
-        Some(anchor) => anchor - WINDOW_MARGIN,
+    let new_after = match known
+        .newest_created_us
+        .or(known.floor_us)
+        .and_then(tracker::from_micros)
+    {
+        Some(newest) => newest - NEW_JOBS_MARGIN,
         None => now - lookback,
+    };
+    let new_after_us = tracker::micros(new_after);
+    let oldest_uncovered = known
+        .active
+        .iter()
+        .filter_map(|job| job.created_us)
+        .filter(|&created| created <= new_after_us)
+        .min()
+        .and_then(tracker::from_micros);
+    let mut listings = vec![since(new_after)];
+    if let Some(oldest) = oldest_uncovered {
+        for status in [Status::Running, Status::Pending] {
+            listings.push(JobFilter {
+                status: Some(status),
+                ..since(oldest - WINDOW_MARGIN)
+            });
+        }
     }
+    listings
 }

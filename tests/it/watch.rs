@@ -244,6 +244,96 @@ async fn alert_existing_and_jobs_first_seen_later_alert_with_no_previous_status(
     assert_eq!(body["data"]["previous_status"], serde_json::Value::Null);
 }
 
+/// The listings of the last cycle: (status filter, page) of each list request, and how
+/// many detail requests there were.
+fn last_cycle_requests(sim: &Simulator) -> (Vec<(Option<String>, Option<String>)>, usize) {
+    let requests = sim.requests();
+    sim.clear_requests();
+    let listings = requests
+        .iter()
+        .filter(|r| r.path.ends_with("/jobs/"))
+        .map(|r| (r.param("status").map(str::to_owned), r.param("page").map(str::to_owned)))
+        .collect();
+    let details = requests.iter().filter(|r| !r.path.ends_with("/jobs/")).count();
+    (listings, details)
+}
+
+#[tokio::test]
+async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_watched() {
+    let w = World::start().await;
+    w.sim.set_max_page_size(10);
+    let now = time::OffsetDateTime::now_utc();
+    let minutes = |m: i64| now - time::Duration::minutes(m);
+    // Six days of finished jobs: a listing reaching back to the oldest active job would
+    // be 30 pages of 10 every cycle.
+    for i in 0..300 {
+        w.sim
+            .add_job(NewJob::new(Status::Done).created(minutes(10 + i * 28)));
+    }
+    let old_pending = w.sim.add_job(NewJob::new(Status::Pending).created(minutes(6 * 1440)));
+    let old_running = w.sim.add_job(NewJob::new(Status::Running).created(minutes(5 * 1440)));
+    let recent = w.sim.add_job(NewJob::new(Status::Running).created(minutes(1)));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    step(&parts).await;
+    assert!(w.hook.received().is_empty(), "the first cycle is silent");
+    w.sim.clear_requests();
+
+    // Quiet: new jobs since just before the newest, and the active ones by status.
+    step(&parts).await;
+    let none = || None::<String>;
+    let status = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        last_cycle_requests(&w.sim),
+        (
+            vec![(none(), none()), (status("running"), none()), (status("pending"), none())],
+            0
+        )
+    );
+
+    // Old jobs move: one shows up in another active listing, one leaves them (asked for
+    // directly); a recent one fails; a new one waits.
+    w.sim.set_status(&old_pending, Status::Running, None);
+    w.sim.set_status(&old_running, Status::Done, None);
+    w.sim.set_status(&recent, Status::Error, Some("Column 'sku' missing"));
+    let new = w.sim.add_job(NewJob::new(Status::Pending));
+    step(&parts).await;
+    let mut alerts: Vec<(String, String, String)> = w
+        .hook
+        .received()
+        .iter()
+        .map(|h| {
+            let data = &h.json()["data"];
+            (
+                data["job"]["id"].as_str().unwrap().to_owned(),
+                data["previous_status"].as_str().unwrap_or("(new)").to_owned(),
+                data["job"]["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    alerts.sort();
+    let mut want = vec![
+        (old_running.clone(), "running".into(), "done".into()),
+        (recent.clone(), "running".into(), "error".into()),
+        (new.clone(), "(new)".into(), "pending".into()),
+    ];
+    want.sort();
+    assert_eq!(alerts, want);
+    let error = w.hook.received().into_iter().find(|h| h.json()["data"]["job"]["id"] == recent.as_str()).unwrap();
+    assert_eq!(error.json()["data"]["job"]["message"], "Column 'sku' missing");
+    let (listings, details) = last_cycle_requests(&w.sim);
+    assert_eq!(listings.len(), 3, "{listings:?}");
+    assert_eq!(details, 2, "the job that left the active listings, and the error message");
+
+    // Once every active job is recent, one listing covers them all.
+    w.sim.set_status(&old_pending, Status::Done, None);
+    w.sim.set_status(&new, Status::Running, None);
+    step(&parts).await;
+    assert_eq!(w.hook.received().len(), 4, "old_pending's done alerted");
+    last_cycle_requests(&w.sim);
+    step(&parts).await;
+    assert_eq!(last_cycle_requests(&w.sim), (vec![(none(), none())], 0));
+}
+
 #[tokio::test]
 async fn pending_running_pending_alerts_twice() {
     let w = World::start().await;
