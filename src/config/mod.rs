@@ -431,7 +431,10 @@ impl Config {
             _ => {
                 return Err(ConfigError::invalid(
                     "delivery.concurrency",
-                    format!("must be between 1 and 256, got {}", raw.delivery.concurrency),
+                    format!(
+                        "must be between 1 and 256, got {}",
+                        raw.delivery.concurrency
+                    ),
                 ));
             }
         };

@@ -49,7 +49,11 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(store: Store, wake: Arc<Notify>, setup: watch::Receiver<Arc<DeliverySetup>>) -> Self {
+    pub fn new(
+        store: Store,
+        wake: Arc<Notify>,
+        setup: watch::Receiver<Arc<DeliverySetup>>,
+    ) -> Self {
         Self { store, wake, setup }
     }
 

@@ -3,7 +3,8 @@
 use rusqlite::Connection;
 
 /// Each entry takes the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE jobs (
     id              TEXT PRIMARY KEY,
     status          TEXT NOT NULL,
@@ -39,10 +40,12 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-"#, r#"
+"#,
+    r#"
 -- The jobs that can still change, read every cycle: a handful among a long history.
 CREATE INDEX jobs_active ON jobs (created_us) WHERE status NOT IN ('done', 'error');
-"#];
+"#,
+];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 

@@ -244,17 +244,27 @@ async fn alert_existing_and_jobs_first_seen_later_alert_with_no_previous_status(
     assert_eq!(body["data"]["previous_status"], serde_json::Value::Null);
 }
 
-/// The listings of the last cycle: (status filter, page) of each list request, and how
-/// many detail requests there were.
-fn last_cycle_requests(sim: &Simulator) -> (Vec<(Option<String>, Option<String>)>, usize) {
+/// A list request's status filter and page number.
+type Listing = (Option<String>, Option<String>);
+
+/// The listings of the last cycle, and how many detail requests there were.
+fn last_cycle_requests(sim: &Simulator) -> (Vec<Listing>, usize) {
     let requests = sim.requests();
     sim.clear_requests();
     let listings = requests
         .iter()
         .filter(|r| r.path.ends_with("/jobs/"))
-        .map(|r| (r.param("status").map(str::to_owned), r.param("page").map(str::to_owned)))
+        .map(|r| {
+            (
+                r.param("status").map(str::to_owned),
+                r.param("page").map(str::to_owned),
+            )
+        })
         .collect();
-    let details = requests.iter().filter(|r| !r.path.ends_with("/jobs/")).count();
+    let details = requests
+        .iter()
+        .filter(|r| !r.path.ends_with("/jobs/"))
+        .count();
     (listings, details)
 }
 
@@ -270,9 +280,15 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
         w.sim
             .add_job(NewJob::new(Status::Done).created(minutes(10 + i * 28)));
     }
-    let old_pending = w.sim.add_job(NewJob::new(Status::Pending).created(minutes(6 * 1440)));
-    let old_running = w.sim.add_job(NewJob::new(Status::Running).created(minutes(5 * 1440)));
-    let recent = w.sim.add_job(NewJob::new(Status::Running).created(minutes(1)));
+    let old_pending = w
+        .sim
+        .add_job(NewJob::new(Status::Pending).created(minutes(6 * 1440)));
+    let old_running = w
+        .sim
+        .add_job(NewJob::new(Status::Running).created(minutes(5 * 1440)));
+    let recent = w
+        .sim
+        .add_job(NewJob::new(Status::Running).created(minutes(1)));
     let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
     step(&parts).await;
     assert!(w.hook.received().is_empty(), "the first cycle is silent");
@@ -285,7 +301,11 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
     assert_eq!(
         last_cycle_requests(&w.sim),
         (
-            vec![(none(), none()), (status("running"), none()), (status("pending"), none())],
+            vec![
+                (none(), none()),
+                (status("running"), none()),
+                (status("pending"), none())
+            ],
             0
         )
     );
@@ -294,7 +314,8 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
     // directly); a recent one fails; a new one waits.
     w.sim.set_status(&old_pending, Status::Running, None);
     w.sim.set_status(&old_running, Status::Done, None);
-    w.sim.set_status(&recent, Status::Error, Some("Column 'sku' missing"));
+    w.sim
+        .set_status(&recent, Status::Error, Some("Column 'sku' missing"));
     let new = w.sim.add_job(NewJob::new(Status::Pending));
     step(&parts).await;
     let mut alerts: Vec<(String, String, String)> = w
@@ -305,7 +326,10 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
             let data = &h.json()["data"];
             (
                 data["job"]["id"].as_str().unwrap().to_owned(),
-                data["previous_status"].as_str().unwrap_or("(new)").to_owned(),
+                data["previous_status"]
+                    .as_str()
+                    .unwrap_or("(new)")
+                    .to_owned(),
                 data["job"]["status"].as_str().unwrap().to_owned(),
             )
         })
@@ -318,11 +342,22 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
     ];
     want.sort();
     assert_eq!(alerts, want);
-    let error = w.hook.received().into_iter().find(|h| h.json()["data"]["job"]["id"] == recent.as_str()).unwrap();
-    assert_eq!(error.json()["data"]["job"]["message"], "Column 'sku' missing");
+    let error = w
+        .hook
+        .received()
+        .into_iter()
+        .find(|h| h.json()["data"]["job"]["id"] == recent.as_str())
+        .unwrap();
+    assert_eq!(
+        error.json()["data"]["job"]["message"],
+        "Column 'sku' missing"
+    );
     let (listings, details) = last_cycle_requests(&w.sim);
     assert_eq!(listings.len(), 3, "{listings:?}");
-    assert_eq!(details, 2, "the job that left the active listings, and the error message");
+    assert_eq!(
+        details, 2,
+        "the job that left the active listings, and the error message"
+    );
 
     // Once every active job is recent, one listing covers them all.
     w.sim.set_status(&old_pending, Status::Done, None);
