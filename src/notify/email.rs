@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -16,14 +17,23 @@ use crate::config::{EmailConfig, SmtpConfig, SmtpTls};
 
 pub type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
 
-/// The pooled SMTP transport every e-mail channel shares.
-pub fn transport(smtp: &SmtpConfig) -> Result<Arc<SmtpTransport>, lettre::transport::smtp::Error> {
+/// The pooled SMTP transport every e-mail channel shares. The pool keeps as many idle
+/// connections as deliveries may run at once, so a burst reuses the connections it
+/// opened instead of dropping some and opening others.
+pub fn transport(
+    smtp: &SmtpConfig,
+    concurrency: usize,
+) -> Result<Arc<SmtpTransport>, lettre::transport::smtp::Error> {
     let builder = match smtp.tls {
         SmtpTls::Starttls => SmtpTransport::starttls_relay(&smtp.host)?,
         SmtpTls::Tls => SmtpTransport::relay(&smtp.host)?,
         SmtpTls::None => SmtpTransport::builder_dangerous(&smtp.host),
     };
-    let mut builder = builder.port(smtp.port).timeout(Some(smtp.timeout));
+    let pool = PoolConfig::new().max_size(u32::try_from(concurrency).unwrap_or(u32::MAX));
+    let mut builder = builder
+        .port(smtp.port)
+        .timeout(Some(smtp.timeout))
+        .pool_config(pool);
     if let Some(ca_file) = smtp.ca_file.as_ref().filter(|_| smtp.tls != SmtpTls::None) {
         let parameters = TlsParameters::builder(smtp.host.clone())
             .add_root_certificate(Certificate::from_pem(&ca_file.pem)?)

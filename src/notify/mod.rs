@@ -76,7 +76,7 @@ impl Channels {
             }
         }
         if let Some(smtp) = &config.smtp {
-            let transport = email::transport(smtp)?;
+            let transport = email::transport(smtp, config.delivery.concurrency)?;
             let attach_max_bytes = config
                 .output
                 .as_ref()

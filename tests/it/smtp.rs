@@ -1,7 +1,7 @@
 //! A real SMTP server on loopback (mailin-embedded) that keeps every message it accepts.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -139,12 +139,19 @@ struct Collector {
     mails: Arc<Mutex<Vec<Mail>>>,
     /// While true, every MAIL command gets a transient 451 (the server is "busy").
     busy: Arc<AtomicBool>,
+    /// EHLO/HELO greetings: one per SMTP connection (no STARTTLS in between).
+    greetings: Arc<AtomicUsize>,
     from: String,
     to: Vec<String>,
     data: Vec<u8>,
 }
 
 impl Handler for Collector {
+    fn helo(&mut self, _ip: std::net::IpAddr, _domain: &str) -> Response {
+        self.greetings.fetch_add(1, Ordering::SeqCst);
+        OK
+    }
+
     fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, _from: &str) -> Response {
         if self.busy.load(Ordering::SeqCst) {
             return Response::custom(451, "Busy, try again later".to_owned());
@@ -179,6 +186,7 @@ pub struct SmtpSink {
     pub addr: SocketAddr,
     mails: Arc<Mutex<Vec<Mail>>>,
     busy: Arc<AtomicBool>,
+    greetings: Arc<AtomicUsize>,
 }
 
 impl SmtpSink {
@@ -205,22 +213,42 @@ impl SmtpSink {
         let addr = listener.local_addr().unwrap();
         let mails = Arc::new(Mutex::new(Vec::new()));
         let busy = Arc::new(AtomicBool::new(false));
+        let greetings = Arc::new(AtomicUsize::new(0));
         let mut server = Server::new(Collector {
             mails: mails.clone(),
             busy: busy.clone(),
+            greetings: greetings.clone(),
             from: String::new(),
             to: Vec::new(),
             data: Vec::new(),
         });
+        // A thread per connection, as many as sdm-watch may keep open (the default of 4
+        // would hold the rest waiting, unlike a real relay).
         server
             .with_name("localhost")
+            .with_num_threads(64)
             .with_ssl(ssl)
             .unwrap()
             .with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
         });
-        SmtpSink { addr, mails, busy }
+        SmtpSink {
+            addr,
+            mails,
+            busy,
+            greetings,
+        }
+    }
+
+    /// SMTP sessions opened so far (EHLO or HELO greetings).
+    pub fn sessions(&self) -> usize {
+        self.greetings.load(Ordering::SeqCst)
+    }
+
+    /// Messages accepted so far.
+    pub fn count(&self) -> usize {
+        self.mails.lock().unwrap().len()
     }
 
     /// While busy, every message is refused with a transient 451.

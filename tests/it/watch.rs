@@ -370,6 +370,28 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
 }
 
 #[tokio::test]
+async fn a_burst_of_emails_goes_over_a_few_pooled_smtp_connections() {
+    let w = World::start().await;
+    let jobs: Vec<String> = (0..40)
+        .map(|_| w.sim.add_job(NewJob::new(Status::Running)))
+        .collect();
+    let email = "[[email]]\nname = \"oncall\"\nto = [\"oncall@example.com\"]\n";
+    let parts = w.parts(&w.config("", "1h", email));
+    step(&parts).await;
+    for job in &jobs {
+        w.sim.set_status(job, Status::Done, None);
+    }
+    step(&parts).await;
+    assert_eq!(w.smtp.count(), 40, "every alert mailed");
+    // 16 at a time share lettre's pool (at most 10 connections), reused across rounds.
+    assert!(
+        w.smtp.sessions() <= 16,
+        "{} SMTP sessions for 40 messages",
+        w.smtp.sessions()
+    );
+}
+
+#[tokio::test]
 async fn pending_running_pending_alerts_twice() {
     let w = World::start().await;
     let job = w.sim.add_job(NewJob::new(Status::Running));
