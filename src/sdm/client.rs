@@ -156,6 +156,11 @@ impl SdmClient {
         &self.base
     }
 
+    /// The page size asked of the list endpoint (`api.page_size`).
+    pub fn page_size(&self) -> u32 {
+        self.page_size
+    }
+
     /// Requests sent so far by this client and its clones, retries included.
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)

@@ -103,6 +103,17 @@ fn active_query() -> String {
     format!("SELECT {COLUMNS} FROM jobs WHERE status NOT IN ('done', 'error') ORDER BY created_us")
 }
 
+/// How many tracked jobs were created strictly between `after_us` and `before_us`.
+pub fn count_created_between(
+    conn: &Connection,
+    after_us: i64,
+    before_us: i64,
+) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM jobs WHERE created_us > ?1 AND created_us < ?2")?
+        .query_row([after_us, before_us], |row| row.get::<_, i64>(0))? as u64)
+}
+
 /// How many tracked jobs are in each status.
 pub fn count_by_status(conn: &Connection) -> Result<Vec<(String, u64)>, StoreError> {
     let mut statement =

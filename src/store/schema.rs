@@ -44,6 +44,9 @@ CREATE TABLE meta (
     r#"
 -- The jobs that can still change, read every cycle: a handful among a long history.
 CREATE INDEX jobs_active ON jobs (created_us) WHERE status NOT IN ('done', 'error');
+-- How many jobs were created between two dates, to choose between listing a range and
+-- asking for jobs one by one.
+CREATE INDEX jobs_by_created ON jobs (created_us);
 "#,
 ];
 

@@ -28,6 +28,10 @@ pub const WINDOW_MARGIN: Duration = Duration::from_secs(10 * 60);
 /// missed; every job re-listed inside the margin costs a row of a page each cycle.
 pub const NEW_JOBS_MARGIN: Duration = Duration::from_secs(2 * 60);
 
+/// How far beyond the first and last creation date a range listing reaches, so that a
+/// job is not lost to rounding of its date.
+const RANGE_MARGIN: Duration = Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum CycleError {
     #[error("the SDM API: {0}")]
@@ -143,38 +147,66 @@ impl Watcher {
                     project,
                     ..listing.clone()
                 };
-                debug!(?filter, first_cycle = known.first_cycle, "listing jobs");
-                let mut pages = client.pages(&filter);
-                while let Some(mut jobs) = pages.next_page().await? {
-                    for job in &mut jobs {
-                        if let Some(project) = project {
-                            job.project.get_or_insert(project);
-                        }
-                        if active_ids.contains(job.id.as_str()) {
-                            tally.seen_active.insert(job.id.clone());
-                        }
-                        if let Some(created) = job.created_at().map(tracker::micros) {
-                            tally.newest_listed = tally.newest_listed.max(Some(created));
-                        }
-                    }
-                    tally.jobs_listed += jobs.len();
-                    self.take_page(&cx, jobs, &mut tally).await?;
-                }
+                self.read_listing(&cx, &filter, &active_ids, &mut tally)
+                    .await?;
             }
         }
 
         // An active job no listing showed has changed in a way the listings cannot tell
-        // (it finished, or it is gone): ask for it directly.
+        // (it finished, or it is gone). Where many such jobs were created close together
+        // (a batch that finished), listing their creation dates costs fewer requests than
+        // asking for each; the rest are asked for one by one.
+        let vanished = |tally: &Tally| -> Vec<&TrackedJob> {
+            known
+                .active
+                .iter()
+                .filter(|old| {
+                    !tally.seen_active.contains(&old.id)
+                        && (config.poll.projects.is_empty()
+                            || old
+                                .project
+                                .is_some_and(|p| config.poll.projects.contains(&p)))
+                })
+                .collect()
+        };
+        let mut by_project: HashMap<Option<ProjectId>, Vec<i64>> = HashMap::new();
+        for old in vanished(&tally) {
+            if let Some(created) = old.created_us {
+                let project = old.project.filter(|_| !config.poll.projects.is_empty());
+                by_project.entry(project).or_default().push(created);
+            }
+        }
+        for (project, mut created) in by_project.into_iter().filter(|(_, c)| c.len() > 1) {
+            created.sort_unstable();
+            let page_size = client.page_size() as u64;
+            let ranges = self
+                .timed(&mut tally, move |conn| {
+                    recovery_ranges(&created, page_size, |after, before| {
+                        jobs::count_created_between(conn, after, before)
+                    })
+                })
+                .await?;
+            for (first, last) in ranges {
+                let (Some(first), Some(last)) =
+                    (tracker::from_micros(first), tracker::from_micros(last))
+                else {
+                    continue;
+                };
+                let filter = JobFilter {
+                    project,
+                    created_after: Some(first - RANGE_MARGIN),
+                    created_before: Some(last + RANGE_MARGIN),
+                    ..JobFilter::default()
+                };
+                self.read_listing(&cx, &filter, &active_ids, &mut tally)
+                    .await?;
+            }
+        }
+
         let mut changes = Vec::new();
         let mut recorded = HashMap::new();
         let mut removed = Vec::new();
-        for old in known.active.iter().filter(|old| {
-            !tally.seen_active.contains(&old.id)
-                && (config.poll.projects.is_empty()
-                    || old
-                        .project
-                        .is_some_and(|p| config.poll.projects.contains(&p)))
-        }) {
+        for old in vanished(&tally) {
             match client.job(&old.id).await {
                 Ok(detail) if detail.status.as_str() != old.status => {
                     let mut job = tracker::job_from_record(old);
@@ -224,6 +256,34 @@ impl Watcher {
             store_time: tally.store_time,
             first_cycle: known.first_cycle,
         })
+    }
+
+    /// Reads the listing for `filter` a page at a time, committing each page's changes.
+    async fn read_listing(
+        &self,
+        cx: &Context<'_>,
+        filter: &JobFilter,
+        active_ids: &HashSet<&str>,
+        tally: &mut Tally,
+    ) -> Result<(), CycleError> {
+        debug!(?filter, first_cycle = cx.first_cycle, "listing jobs");
+        let mut pages = cx.client.pages(filter);
+        while let Some(mut jobs) = pages.next_page().await? {
+            for job in &mut jobs {
+                if let Some(project) = filter.project {
+                    job.project.get_or_insert(project);
+                }
+                if active_ids.contains(job.id.as_str()) {
+                    tally.seen_active.insert(job.id.clone());
+                }
+                if let Some(created) = job.created_at().map(tracker::micros) {
+                    tally.newest_listed = tally.newest_listed.max(Some(created));
+                }
+            }
+            tally.jobs_listed += jobs.len();
+            self.take_page(cx, jobs, tally).await?;
+        }
+        Ok(())
     }
 
     /// Compares one page of a listing with the records and commits what changed.
@@ -454,4 +514,68 @@ fn listings(known: &Known, now: OffsetDateTime, lookback: Duration) -> Vec<JobFi
         }
     }
     listings
+}
+
+/// Which vanished active jobs to find by listing a range of creation dates rather than
+/// by asking for each: `created` are their creation dates (µs, sorted), `between` counts the
+/// tracked jobs created strictly between two dates. Consecutive vanished jobs share a
+/// range unless more than a page of other jobs lies between them; a range is kept only
+/// where its pages are fewer than its vanished jobs. Returns (first, last) of each range.
+fn recovery_ranges<E>(
+    created: &[i64],
+    page_size: u64,
+    mut between: impl FnMut(i64, i64) -> Result<u64, E>,
+) -> Result<Vec<(i64, i64)>, E> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    // Jobs a listing of created[start..=k] would return.
+    let mut jobs = 1;
+    for k in 0..created.len() {
+        let gap = match created.get(k + 1) {
+            Some(&next) => Some(between(created[k], next)?),
+            None => None,
+        };
+        match gap {
+            Some(gap) if gap < page_size => jobs += gap + 1,
+            _ => {
+                let members = (k + 1 - start) as u64;
+                if jobs.div_ceil(page_size) < members {
+                    ranges.push((created[start], created[k]));
+                }
+                start = k + 1;
+                jobs = 1;
+            }
+        }
+    }
+    Ok(ranges)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tracked jobs created at 0, 1, 2, ... µs: `between` counts the integers in between.
+    fn ranges(created: &[i64], page_size: u64) -> Vec<(i64, i64)> {
+        recovery_ranges::<()>(created, page_size, |after, before| {
+            Ok((before - after - 1).max(0) as u64)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_finished_batch_is_listed_and_stragglers_are_asked_for() {
+        // 500 jobs in a row, then one far older and one far newer: the batch is one range
+        // (5 pages of 100 instead of 500 requests), the others are asked for.
+        let mut created: Vec<i64> = (10_000..10_500).collect();
+        created.insert(0, 0);
+        created.push(90_000);
+        assert_eq!(ranges(&created, 100), [(10_000, 10_499)]);
+        // Sparse: a job every 150 among the history costs more to list than to ask for.
+        let sparse: Vec<i64> = (0..20).map(|i| i * 150).collect();
+        assert_eq!(ranges(&sparse, 100), []);
+        // Every 50th job: two pages per hundred jobs, so one range of them all.
+        let dense: Vec<i64> = (0..20).map(|i| i * 50).collect();
+        assert_eq!(ranges(&dense, 100), [(0, 950)]);
+        assert_eq!(ranges(&[42], 100), []);
+    }
 }

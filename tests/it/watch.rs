@@ -370,6 +370,38 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
 }
 
 #[tokio::test]
+async fn an_old_batch_finishing_together_is_found_by_listing_not_job_by_job() {
+    let w = World::start().await;
+    let now = time::OffsetDateTime::now_utc();
+    for i in 0..300 {
+        let created = now - time::Duration::minutes(10 + i * 28);
+        w.sim.add_job(NewJob::new(Status::Done).created(created));
+    }
+    let batch: Vec<String> = (0..150)
+        .map(|i| {
+            let created = now - time::Duration::days(3) + time::Duration::seconds(i);
+            w.sim.add_job(NewJob::new(Status::Running).created(created))
+        })
+        .collect();
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    step(&parts).await;
+    last_cycle_requests(&w.sim);
+    for job in &batch {
+        w.sim.set_status(job, Status::Done, None);
+    }
+    step(&parts).await;
+    assert_eq!(
+        w.hook.received().len(),
+        150,
+        "every job of the batch alerted"
+    );
+    let (listings, details) = last_cycle_requests(&w.sim);
+    assert_eq!(details, 0, "no job asked for one by one");
+    // New jobs, running, pending, then the batch's dates: two pages of 100.
+    assert_eq!(listings.len(), 5, "{listings:?}");
+}
+
+#[tokio::test]
 async fn a_burst_of_emails_goes_over_a_few_pooled_smtp_connections() {
     let w = World::start().await;
     let jobs: Vec<String> = (0..40)
