@@ -321,24 +321,37 @@ impl Watcher {
     }
 
     /// Completes `changes` (error messages, output rows), then commits them with their
-    /// alerts, the removals and the bookkeeping in one transaction.
+    /// alerts, the removals and the bookkeeping. Changes that need no further request are
+    /// committed first, so that their alerts do not wait for other jobs' requests.
     async fn apply(
         &self,
         cx: &Context<'_>,
-        mut changes: Vec<Change>,
+        changes: Vec<Change>,
         recorded: &HashMap<String, TrackedJob>,
         removed: Vec<&TrackedJob>,
         bookkeeping: Bookkeeping,
         tally: &mut Tally,
     ) -> Result<(), CycleError> {
-        if changes.is_empty() && removed.is_empty() && bookkeeping == Bookkeeping::default() {
-            return Ok(());
+        let (mut waiting, ready): (Vec<Change>, Vec<Change>) = changes
+            .into_iter()
+            .partition(|change| needs_message(change) || needs_output(cx, change));
+        if waiting.is_empty() {
+            return self
+                .commit(cx, ready, recorded, removed, bookkeeping, tally)
+                .await;
         }
-        let (client, config) = (cx.client, cx.config);
+        self.commit(
+            cx,
+            ready,
+            recorded,
+            Vec::new(),
+            Bookkeeping::default(),
+            tally,
+        )
+        .await?;
+        let client = cx.client;
         // Error alerts carry the message from the detail endpoint.
-        for change in changes.iter_mut().filter(|change| {
-            change.alert && change.job.status == Status::Error && change.job.message.is_none()
-        }) {
+        for change in waiting.iter_mut().filter(|change| needs_message(change)) {
             match client.job(&change.job.id).await {
                 Ok(detail) => {
                     change.job.message = detail.message;
@@ -351,13 +364,28 @@ impl Watcher {
                 }
             }
         }
-        if let Some(output) = &config.output {
-            // The first cycle records history silently; its done jobs are not fetched either.
-            if !cx.first_cycle || config.poll.alert_existing {
-                fetch_outputs(client, output, &mut changes).await;
-            }
+        if let Some(output) = &cx.config.output {
+            fetch_outputs(client, output, &mut waiting).await;
         }
+        self.commit(cx, waiting, recorded, removed, bookkeeping, tally)
+            .await
+    }
 
+    /// Commits `changes` with their alerts, the removals and the bookkeeping in one
+    /// transaction, then moves the gauges and wakes the delivery worker.
+    async fn commit(
+        &self,
+        cx: &Context<'_>,
+        changes: Vec<Change>,
+        recorded: &HashMap<String, TrackedJob>,
+        removed: Vec<&TrackedJob>,
+        bookkeeping: Bookkeeping,
+        tally: &mut Tally,
+    ) -> Result<(), CycleError> {
+        if changes.is_empty() && removed.is_empty() && bookkeeping == Bookkeeping::default() {
+            return Ok(());
+        }
+        let config = cx.config;
         let now_ms = now_ms();
         let alerts: Vec<_> = changes
             .iter()
@@ -423,6 +451,23 @@ impl Watcher {
         tally.store_time += started.elapsed();
         result
     }
+}
+
+/// An error alert still without its message, which only the detail endpoint has.
+fn needs_message(change: &Change) -> bool {
+    change.alert && change.job.status == Status::Error && change.job.message.is_none()
+}
+
+/// A job that just became done whose rows `[output]` wants saved before it alerts. The
+/// first cycle records history silently; its done jobs are not fetched either.
+fn needs_output(cx: &Context<'_>, change: &Change) -> bool {
+    let Some(output) = &cx.config.output else {
+        return false;
+    };
+    (!cx.first_cycle || cx.config.poll.alert_existing)
+        && change.is_transition()
+        && change.job.status == Status::Done
+        && output.format_for(change.job.project).is_some()
 }
 
 /// Saves the rows of every job that just became done; a failure is noted on the change and

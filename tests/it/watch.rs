@@ -8,7 +8,7 @@ use sdm_watch::daemon::{self, Parts};
 use sdm_watch::notify::webhook::sign;
 use sdm_watch::ops::signals::Control;
 use sdm_watch::sdm::Status;
-use sdm_watch::sim::{NewJob, ReceivedWebhook, Reply, Simulator, WebhookReceiver};
+use sdm_watch::sim::{Fault, NewJob, ReceivedWebhook, Reply, Simulator, WebhookReceiver};
 
 use crate::helpers::{Daemon, config, config_text, sdm_watch, stderr, stdout};
 use crate::smtp::SmtpSink;
@@ -399,6 +399,59 @@ async fn an_old_batch_finishing_together_is_found_by_listing_not_job_by_job() {
     assert_eq!(details, 0, "no job asked for one by one");
     // New jobs, running, pending, then the batch's dates: two pages of 100.
     assert_eq!(listings.len(), 5, "{listings:?}");
+}
+
+async fn pending_alerts(parts: &Parts) -> u64 {
+    parts
+        .store
+        .run(|conn| sdm_watch::store::outbox::count(conn, "pending"))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn alerts_needing_no_more_requests_do_not_wait_for_an_error_message() {
+    let w = World::start().await;
+    let failed = w.sim.add_job(NewJob::new(Status::Running));
+    let done = w.sim.add_job(NewJob::new(Status::Running));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    step(&parts).await;
+    w.sim
+        .set_status(&failed, Status::Error, Some("Column 'sku' missing"));
+    w.sim.set_status(&done, Status::Done, None);
+    // The error message is slow to come.
+    w.sim.set_fault_target(Some(&format!("/jobs/{failed}/")));
+    w.sim.inject([Fault::Slow(Duration::from_millis(1_500))]);
+    let cycle = parts.watcher.cycle();
+    tokio::pin!(cycle);
+    let early = tokio::select! {
+        result = &mut cycle => panic!("the cycle ended first: {result:?}"),
+        queued = async {
+            loop {
+                let queued = pending_alerts(&parts).await;
+                if queued > 0 {
+                    return queued;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        } => queued,
+    };
+    assert_eq!(
+        early, 1,
+        "the done alert, queued while the detail was pending"
+    );
+    cycle.await.unwrap();
+    assert_eq!(pending_alerts(&parts).await, 2);
+    parts.worker.deliver_due().await.unwrap();
+    let error = w
+        .hook
+        .received()
+        .into_iter()
+        .find(|h| h.json()["type"] == "job.error");
+    assert_eq!(
+        error.unwrap().json()["data"]["job"]["message"],
+        "Column 'sku' missing"
+    );
 }
 
 #[tokio::test]
