@@ -170,7 +170,13 @@ impl Worker {
                 tried.insert(alert.id.clone());
                 self.spawn_attempt(&mut round, alert);
             }
-            let finished: Vec<_> = round.join_all().await;
+            let mut finished = Vec::new();
+            while let Some(joined) = round.join_next().await {
+                // A task that failed leaves its alert queued for the next round.
+                if let Ok(outcome) = joined {
+                    finished.push(outcome);
+                }
+            }
             for outcome in self.settle(finished).await? {
                 match outcome {
                     Outcome::Delivered => settled.delivered += 1,

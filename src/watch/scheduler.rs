@@ -152,10 +152,7 @@ impl Watcher {
             }
         }
 
-        // An active job no listing showed has changed in a way the listings cannot tell
-        // (it finished, or it is gone). Where many such jobs were created close together
-        // (a batch that finished), listing their creation dates costs fewer requests than
-        // asking for each; the rest are asked for one by one.
+        // An active job no listing showed has finished, or is gone.
         let vanished = |tally: &Tally| -> Vec<&TrackedJob> {
             known
                 .active
@@ -169,69 +166,9 @@ impl Watcher {
                 })
                 .collect()
         };
-        let mut by_project: HashMap<Option<ProjectId>, Vec<i64>> = HashMap::new();
-        for old in vanished(&tally) {
-            if let Some(created) = old.created_us {
-                let project = old.project.filter(|_| !config.poll.projects.is_empty());
-                by_project.entry(project).or_default().push(created);
-            }
-        }
-        for (project, mut created) in by_project.into_iter().filter(|(_, c)| c.len() > 1) {
-            created.sort_unstable();
-            let page_size = client.page_size() as u64;
-            let ranges = self
-                .timed(&mut tally, move |conn| {
-                    recovery_ranges(&created, page_size, |after, before| {
-                        jobs::count_created_between(conn, after, before)
-                    })
-                })
-                .await?;
-            for (first, last) in ranges {
-                let (Some(first), Some(last)) =
-                    (tracker::from_micros(first), tracker::from_micros(last))
-                else {
-                    continue;
-                };
-                let filter = JobFilter {
-                    project,
-                    created_after: Some(first - RANGE_MARGIN),
-                    created_before: Some(last + RANGE_MARGIN),
-                    ..JobFilter::default()
-                };
-                self.read_listing(&cx, &filter, &active_ids, &mut tally)
-                    .await?;
-            }
-        }
-
-        let mut changes = Vec::new();
-        let mut recorded = HashMap::new();
-        let mut removed = Vec::new();
-        for old in vanished(&tally) {
-            match client.job(&old.id).await {
-                Ok(detail) if detail.status.as_str() != old.status => {
-                    let mut job = tracker::job_from_record(old);
-                    job.status = detail.status;
-                    job.message = detail.message;
-                    job.step = detail.step;
-                    let alert = config.poll.notify_on.contains(&job.status);
-                    changes.push(Change {
-                        job,
-                        previous: Some(old.status.clone()),
-                        alert,
-                        output: None,
-                    });
-                    recorded.insert(old.id.clone(), old.clone());
-                }
-                Ok(_) => {}
-                Err(ApiError::NotFound { .. }) => {
-                    info!(job_id = %old.id, "a tracked job no longer exists; forgetting it");
-                    removed.push(old);
-                }
-                Err(error) => {
-                    warn!(job_id = %old.id, error = %error, "cannot read a job missing from the listings; will try next cycle");
-                }
-            }
-        }
+        self.list_vanished_batches(&cx, &vanished(&tally), &active_ids, &mut tally)
+            .await?;
+        let (changes, recorded, removed) = ask_for_each(&cx, vanished(&tally)).await;
         let newest = tally.newest_listed.max(known.newest_created_us);
         let bookkeeping = Bookkeeping {
             first_cycle_done: known.first_cycle,
@@ -256,6 +193,51 @@ impl Watcher {
             store_time: tally.store_time,
             first_cycle: known.first_cycle,
         })
+    }
+
+    /// Where many vanished jobs were created close together (a batch that finished), lists
+    /// their range of creation dates, when that takes fewer requests than asking for each.
+    async fn list_vanished_batches(
+        &self,
+        cx: &Context<'_>,
+        vanished: &[&TrackedJob],
+        active_ids: &HashSet<&str>,
+        tally: &mut Tally,
+    ) -> Result<(), CycleError> {
+        let per_project = !cx.config.poll.projects.is_empty();
+        let mut by_project: HashMap<Option<ProjectId>, Vec<i64>> = HashMap::new();
+        for old in vanished {
+            if let Some(created) = old.created_us {
+                let project = old.project.filter(|_| per_project);
+                by_project.entry(project).or_default().push(created);
+            }
+        }
+        for (project, mut created) in by_project.into_iter().filter(|(_, c)| c.len() > 1) {
+            created.sort_unstable();
+            let page_size = u64::from(cx.client.page_size());
+            let ranges = self
+                .timed(tally, move |conn| {
+                    recovery_ranges(&created, page_size, |after, before| {
+                        jobs::count_created_between(conn, after, before)
+                    })
+                })
+                .await?;
+            for (first, last) in ranges {
+                let (Some(first), Some(last)) =
+                    (tracker::from_micros(first), tracker::from_micros(last))
+                else {
+                    continue;
+                };
+                let filter = JobFilter {
+                    project,
+                    created_after: Some(first - RANGE_MARGIN),
+                    created_before: Some(last + RANGE_MARGIN),
+                    ..JobFilter::default()
+                };
+                self.read_listing(cx, &filter, active_ids, tally).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads the listing for `filter` a page at a time, committing each page's changes.
@@ -451,6 +433,49 @@ impl Watcher {
         tally.store_time += started.elapsed();
         result
     }
+}
+
+/// Reads each of `vanished` from the detail endpoint: the changes, the records they
+/// replace, and the jobs the API no longer has (404). A job that cannot be read now is
+/// tried again next cycle.
+async fn ask_for_each<'a>(
+    cx: &Context<'_>,
+    vanished: Vec<&'a TrackedJob>,
+) -> (
+    Vec<Change>,
+    HashMap<String, TrackedJob>,
+    Vec<&'a TrackedJob>,
+) {
+    let mut changes = Vec::new();
+    let mut recorded = HashMap::new();
+    let mut removed = Vec::new();
+    for old in vanished {
+        match cx.client.job(&old.id).await {
+            Ok(detail) if detail.status.as_str() != old.status => {
+                let mut job = tracker::job_from_record(old);
+                job.status = detail.status;
+                job.message = detail.message;
+                job.step = detail.step;
+                let alert = cx.config.poll.notify_on.contains(&job.status);
+                changes.push(Change {
+                    job,
+                    previous: Some(old.status.clone()),
+                    alert,
+                    output: None,
+                });
+                recorded.insert(old.id.clone(), old.clone());
+            }
+            Ok(_) => {}
+            Err(ApiError::NotFound { .. }) => {
+                info!(job_id = %old.id, "a tracked job no longer exists; forgetting it");
+                removed.push(old);
+            }
+            Err(error) => {
+                warn!(job_id = %old.id, error = %error, "cannot read a job missing from the listings; will try next cycle");
+            }
+        }
+    }
+    (changes, recorded, removed)
 }
 
 /// An error alert still without its message, which only the detail endpoint has.

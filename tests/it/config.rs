@@ -64,6 +64,11 @@ async fn every_bad_config_exits_2_naming_the_key() {
             "retry.multiplier",
         ),
         (
+            "no delivery at a time",
+            "[api]\ntoken = \"t\"\n[delivery]\nconcurrency = 0",
+            "delivery.concurrency",
+        ),
+        (
             "a listen address that is not one",
             "[api]\ntoken = \"t\"\n[http]\nlisten = \"everywhere\"",
             "http.listen",
