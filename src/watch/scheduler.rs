@@ -90,6 +90,27 @@ struct Tally {
     seen_active: HashSet<String>,
 }
 
+/// What one step of a cycle commits together: changes with the records they replace,
+/// jobs to forget, and the bookkeeping (only the last step has any).
+struct Batch<'a> {
+    changes: Vec<Change>,
+    recorded: &'a HashMap<String, TrackedJob>,
+    removed: Vec<&'a TrackedJob>,
+    bookkeeping: Bookkeeping,
+}
+
+impl<'a> Batch<'a> {
+    /// Just changes.
+    fn of(changes: Vec<Change>, recorded: &'a HashMap<String, TrackedJob>) -> Self {
+        Batch {
+            changes,
+            recorded,
+            removed: Vec::new(),
+            bookkeeping: Bookkeeping::default(),
+        }
+    }
+}
+
 /// What a cycle works with: the setup it started with and what the store knew.
 struct Context<'a> {
     client: &'a SdmClient,
@@ -179,8 +200,13 @@ impl Watcher {
                 .map(tracker::micros)
                 .filter(|_| known.first_cycle),
         };
-        self.apply(&cx, changes, &recorded, removed, bookkeeping, &mut tally)
-            .await?;
+        let last = Batch {
+            changes,
+            recorded: &recorded,
+            removed,
+            bookkeeping,
+        };
+        self.apply(&cx, last, &mut tally).await?;
         if let Some(output) = &config.output {
             expire_outputs(output).await;
         }
@@ -291,15 +317,7 @@ impl Watcher {
             })
             .await?;
         let changes = tracker::plan(jobs, &recorded, &cx.rules);
-        self.apply(
-            cx,
-            changes,
-            &recorded,
-            Vec::new(),
-            Bookkeeping::default(),
-            tally,
-        )
-        .await
+        self.apply(cx, Batch::of(changes, &recorded), tally).await
     }
 
     /// Completes `changes` (error messages, output rows), then commits them with their
@@ -308,29 +326,28 @@ impl Watcher {
     async fn apply(
         &self,
         cx: &Context<'_>,
-        changes: Vec<Change>,
-        recorded: &HashMap<String, TrackedJob>,
-        removed: Vec<&TrackedJob>,
-        bookkeeping: Bookkeeping,
+        batch: Batch<'_>,
         tally: &mut Tally,
     ) -> Result<(), CycleError> {
+        let Batch {
+            changes,
+            recorded,
+            removed,
+            bookkeeping,
+        } = batch;
         let (mut waiting, ready): (Vec<Change>, Vec<Change>) = changes
             .into_iter()
             .partition(|change| needs_message(change) || needs_output(cx, change));
         if waiting.is_empty() {
-            return self
-                .commit(cx, ready, recorded, removed, bookkeeping, tally)
-                .await;
+            let batch = Batch {
+                changes: ready,
+                recorded,
+                removed,
+                bookkeeping,
+            };
+            return self.commit(cx, batch, tally).await;
         }
-        self.commit(
-            cx,
-            ready,
-            recorded,
-            Vec::new(),
-            Bookkeeping::default(),
-            tally,
-        )
-        .await?;
+        self.commit(cx, Batch::of(ready, recorded), tally).await?;
         let client = cx.client;
         // Error alerts carry the message from the detail endpoint.
         for change in waiting.iter_mut().filter(|change| needs_message(change)) {
@@ -349,21 +366,29 @@ impl Watcher {
         if let Some(output) = &cx.config.output {
             fetch_outputs(client, output, &mut waiting).await;
         }
-        self.commit(cx, waiting, recorded, removed, bookkeeping, tally)
-            .await
+        let batch = Batch {
+            changes: waiting,
+            recorded,
+            removed,
+            bookkeeping,
+        };
+        self.commit(cx, batch, tally).await
     }
 
-    /// Commits `changes` with their alerts, the removals and the bookkeeping in one
-    /// transaction, then moves the gauges and wakes the delivery worker.
+    /// Commits a batch in one transaction, then moves the gauges and wakes the delivery
+    /// worker.
     async fn commit(
         &self,
         cx: &Context<'_>,
-        changes: Vec<Change>,
-        recorded: &HashMap<String, TrackedJob>,
-        removed: Vec<&TrackedJob>,
-        bookkeeping: Bookkeeping,
+        batch: Batch<'_>,
         tally: &mut Tally,
     ) -> Result<(), CycleError> {
+        let Batch {
+            changes,
+            recorded,
+            removed,
+            bookkeeping,
+        } = batch;
         if changes.is_empty() && removed.is_empty() && bookkeeping == Bookkeeping::default() {
             return Ok(());
         }
