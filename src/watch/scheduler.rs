@@ -115,7 +115,6 @@ impl<'a> Batch<'a> {
 struct Context<'a> {
     client: &'a SdmClient,
     config: &'a Config,
-    first_cycle: bool,
     rules: Rules<'a>,
     now: OffsetDateTime,
 }
@@ -146,7 +145,6 @@ impl Watcher {
         let cx = Context {
             client,
             config,
-            first_cycle: known.first_cycle,
             rules: Rules {
                 first_cycle: known.first_cycle,
                 alert_existing: config.poll.alert_existing,
@@ -274,7 +272,7 @@ impl Watcher {
         active_ids: &HashSet<&str>,
         tally: &mut Tally,
     ) -> Result<(), CycleError> {
-        debug!(?filter, first_cycle = cx.first_cycle, "listing jobs");
+        debug!(?filter, first_cycle = cx.rules.first_cycle, "listing jobs");
         let mut pages = cx.client.pages(filter);
         while let Some(mut jobs) = pages.next_page().await? {
             for job in &mut jobs {
@@ -422,7 +420,7 @@ impl Watcher {
 
         for change in changes.iter().filter(|c| c.is_transition()) {
             let from = change.previous.as_deref().unwrap_or("(new)");
-            if cx.first_cycle && !change.alert {
+            if cx.rules.first_cycle && !change.alert {
                 // The first cycle records the whole lookback; one line per job is noise.
                 debug!(job_id = %change.job.id, from, to = %change.job.status, "job recorded");
             } else {
@@ -514,7 +512,7 @@ fn needs_output(cx: &Context<'_>, change: &Change) -> bool {
     let Some(output) = &cx.config.output else {
         return false;
     };
-    (!cx.first_cycle || cx.config.poll.alert_existing)
+    (!cx.rules.first_cycle || cx.rules.alert_existing)
         && change.is_transition()
         && change.job.status == Status::Done
         && output.format_for(change.job.project).is_some()

@@ -312,6 +312,7 @@ async fn json_logs_parse_and_no_secret_appears_even_at_trace_level() {
         "alerts_queued",
         "requests",
         "duration_ms",
+        "store_us",
     ] {
         assert!(summary[field].is_number(), "{field} missing from {summary}");
     }
