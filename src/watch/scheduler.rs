@@ -324,28 +324,26 @@ impl Watcher {
     async fn apply(
         &self,
         cx: &Context<'_>,
-        batch: Batch<'_>,
+        mut batch: Batch<'_>,
         tally: &mut Tally,
     ) -> Result<(), CycleError> {
-        let Batch {
-            changes,
-            recorded,
-            removed,
-            bookkeeping,
-        } = batch;
-        let (mut waiting, ready): (Vec<Change>, Vec<Change>) = changes
+        let (mut waiting, ready): (Vec<Change>, Vec<Change>) = std::mem::take(&mut batch.changes)
             .into_iter()
             .partition(|change| needs_message(change) || needs_output(cx, change));
         if waiting.is_empty() {
-            let batch = Batch {
-                changes: ready,
-                recorded,
-                removed,
-                bookkeeping,
-            };
-            return self.commit(cx, batch, tally).await;
+            return self
+                .commit(
+                    cx,
+                    Batch {
+                        changes: ready,
+                        ..batch
+                    },
+                    tally,
+                )
+                .await;
         }
-        self.commit(cx, Batch::of(ready, recorded), tally).await?;
+        self.commit(cx, Batch::of(ready, batch.recorded), tally)
+            .await?;
         let client = cx.client;
         // Error alerts carry the message from the detail endpoint.
         for change in waiting.iter_mut().filter(|change| needs_message(change)) {
@@ -364,13 +362,11 @@ impl Watcher {
         if let Some(output) = &cx.config.output {
             fetch_outputs(client, output, &mut waiting).await;
         }
-        let batch = Batch {
+        let rest = Batch {
             changes: waiting,
-            recorded,
-            removed,
-            bookkeeping,
+            ..batch
         };
-        self.commit(cx, batch, tally).await
+        self.commit(cx, rest, tally).await
     }
 
     /// Commits a batch in one transaction, then moves the gauges and wakes the delivery
