@@ -294,8 +294,22 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
     assert!(w.hook.received().is_empty(), "the first cycle is silent");
     w.sim.clear_requests();
 
-    // Quiet: new jobs since just before the newest, and the active ones by status.
+    // Quiet: new jobs since just before the newest, and the active ones by status; no
+    // record is rewritten.
+    let before = sdm_watch::store::now_ms();
     step(&parts).await;
+    let rewritten: i64 = parts
+        .store
+        .run(move |conn| {
+            Ok(conn.query_row(
+                "SELECT COUNT(*) FROM jobs WHERE changed_ms >= ?1",
+                [before],
+                |row| row.get(0),
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rewritten, 0, "a quiet cycle writes no job");
     let none = || None::<String>;
     let status = |s: &str| Some(s.to_owned());
     assert_eq!(
