@@ -83,7 +83,10 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
                 state_path: path.display().to_string(),
                 jobs: jobs::count_by_status(conn)?
                     .into_iter()
-                    .map(|(status, count)| StatusCount { status, count })
+                    .map(|(status, count)| StatusCount {
+                        status: status.to_string(),
+                        count,
+                    })
                     .collect(),
                 alerts_pending: outbox::count(conn, "pending")?,
                 alerts_dead: outbox::count(conn, "dead")?,

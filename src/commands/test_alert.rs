@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use crate::config::Config;
+use crate::notify::alerts::new_alert_id;
 use crate::notify::{AlertEvent, Attempt, Channels};
-use crate::watch::tracker::new_alert_id;
 
 /// Sends one test alert per selected channel and reports each. Returns whether all worked.
 pub async fn run(

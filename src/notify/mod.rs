@@ -1,6 +1,7 @@
 //! Alerts out: which channels an event goes to, the webhook and e-mail senders, and the
 //! worker that delivers the outbox. Knows nothing of the SDM API.
 
+pub mod alerts;
 pub mod email;
 pub mod payload;
 pub mod webhook;
@@ -109,23 +110,4 @@ impl Channels {
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
-}
-
-/// The channels that want an alert for a job entering `status` in `project`.
-pub fn route(config: &Config, status: &str, project: Option<i64>) -> Vec<String> {
-    let wants = |events: &[crate::sdm::Status], projects: &[i64]| {
-        events.iter().any(|event| event.as_str() == status)
-            && (projects.is_empty() || project.is_some_and(|p| projects.contains(&p)))
-    };
-    let webhooks = config
-        .webhooks
-        .iter()
-        .filter(|hook| wants(&hook.events, &hook.projects))
-        .map(|hook| hook.name.clone());
-    let emails = config
-        .emails
-        .iter()
-        .filter(|email| wants(&email.events, &email.projects))
-        .map(|email| email.name.clone());
-    webhooks.chain(emails).collect()
 }

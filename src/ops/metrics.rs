@@ -88,12 +88,12 @@ pub fn set_store_gauges(conn: &rusqlite::Connection) -> Result<(), crate::store:
     let counts = crate::store::jobs::count_by_status(conn)?;
     // Known statuses always appear, at zero when no job is in them any more.
     for status in crate::sdm::Status::KNOWN {
-        if !counts.iter().any(|(name, _)| name == status.as_str()) {
+        if !counts.iter().any(|(counted, _)| *counted == status) {
             metrics::gauge!(JOBS_TRACKED, "status" => status.to_string()).set(0.0);
         }
     }
     for (status, count) in counts {
-        metrics::gauge!(JOBS_TRACKED, "status" => status).set(count as f64);
+        metrics::gauge!(JOBS_TRACKED, "status" => status.to_string()).set(count as f64);
     }
     set_outbox_pending(conn)
 }

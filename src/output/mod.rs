@@ -8,7 +8,7 @@ mod summary;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tracing::{debug, warn};
 
@@ -21,7 +21,7 @@ pub use summary::summarise;
 const PARTIAL_FILE_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// A job's output, saved; serialised as the alert's `output` object.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Saved {
     pub format_id: u32,
     pub rows: u64,

@@ -4,10 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, DATE, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
@@ -37,11 +37,18 @@ pub struct Pages<'a> {
     /// The page to read next; `None` once the last was read.
     next: Option<Url>,
     visited: HashSet<Url>,
+    /// The `count` of the last page read.
+    count: Option<u64>,
+    /// A page reported a smaller `count` than the one before, or a page past the end
+    /// answered 404: jobs left the listing while it was read, so the rows after them moved
+    /// up and one may have slipped onto a page already read.
+    shrank: bool,
 }
 
 impl Pages<'_> {
     /// The next page's jobs, or `None` after the last page. Follows `next` on the
-    /// configured origin only, and refuses a link back to a page already read.
+    /// configured origin only, and refuses a link back to a page already read. A page past
+    /// the end (`404`, the listing shrank while it was read) ends the listing.
     pub async fn next_page(&mut self) -> Result<Option<Vec<Job>>, ApiError> {
         let Some(url) = self.next.take() else {
             return Ok(None);
@@ -55,12 +62,30 @@ impl Pages<'_> {
             });
         }
         let client = self.client;
-        let page: Page = client
+        let page: Page = match client
             .retry
             .run("list jobs", || client.get_json("list", url.clone()))
-            .await?;
+            .await
+        {
+            Ok(page) => page,
+            Err(ApiError::NotFound { detail, .. }) if self.visited.len() > 1 => {
+                debug!(url = %url, detail = %detail, "a page past the end: the listing shrank while it was read");
+                self.shrank = true;
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
         debug!(url = %url, jobs = page.results.len(), count = ?page.count, "read a page of jobs");
+        if let Some(count) = page.count {
+            self.shrank |= self.count.is_some_and(|before| count < before);
+            self.count = Some(count);
+        }
         if let Some(next) = page.next.filter(|next| !next.is_empty()) {
+            if !page.results.is_empty() {
+                client
+                    .served_page_size
+                    .store(page.results.len() as u32, Ordering::Relaxed);
+            }
             let next_url = client.base.join(&next).map_err(|e| ApiError::Pagination {
                 endpoint: url.path().to_owned(),
                 reason: format!("the next link {next:?} is not a URL ({e})"),
@@ -82,6 +107,20 @@ impl Pages<'_> {
     pub fn read(&self) -> usize {
         self.visited.len()
     }
+
+    /// Whether jobs left the listing while it was read (see [`Pages::next_page`]): a job
+    /// that was in it throughout may have been skipped, and a caller that must see every
+    /// one reads the listing again.
+    pub fn shrank(&self) -> bool {
+        self.shrank
+    }
+}
+
+/// The server's clock as its `Date` header last gave it, and when that answer arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerClock {
+    pub date: OffsetDateTime,
+    pub received: tokio::time::Instant,
 }
 
 /// Talks to one SDM organisation. Cheap to clone; clones share the connection pool and
@@ -102,6 +141,11 @@ pub struct SdmClient {
     limiter: RateLimiter,
     /// Requests sent, retries included, across clones.
     requests: Arc<AtomicU64>,
+    /// How many rows a full page of the list endpoint held (0 until one was read): the
+    /// server may cap `page_size` below what was asked.
+    served_page_size: Arc<AtomicU32>,
+    /// The last `Date` header received, across clones.
+    server_clock: Arc<std::sync::Mutex<Option<ServerClock>>>,
 }
 
 impl SdmClient {
@@ -149,7 +193,35 @@ impl SdmClient {
             retry: RetryPolicy::new(retry),
             limiter: RateLimiter::new(api.max_requests_per_second),
             requests: Arc::new(AtomicU64::new(0)),
+            served_page_size: Arc::new(AtomicU32::new(0)),
+            server_clock: Arc::new(std::sync::Mutex::new(None)),
         })
+    }
+
+    /// A clone (same connections, rate cap and counters) whose calls give up after
+    /// `max_elapsed` of retrying: for per-job calls that must not hold up a cycle.
+    pub fn with_max_elapsed(&self, max_elapsed: Duration) -> SdmClient {
+        SdmClient {
+            retry: self.retry.with_max_elapsed(max_elapsed),
+            ..self.clone()
+        }
+    }
+
+    /// Rows in a full page of the list endpoint: `api.page_size`, or less where the
+    /// server capped it.
+    pub fn effective_page_size(&self) -> u32 {
+        match self.served_page_size.load(Ordering::Relaxed) {
+            0 => self.page_size,
+            served => served.min(self.page_size),
+        }
+    }
+
+    /// The last `Date` the server sent, if any answer carried one.
+    pub fn server_clock(&self) -> Option<ServerClock> {
+        *self
+            .server_clock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn base_url(&self) -> &Url {
@@ -206,6 +278,8 @@ impl SdmClient {
             client: self,
             next: Some(self.list_url(filter)),
             visited: HashSet::new(),
+            count: None,
+            shrank: false,
         }
     }
 
@@ -329,7 +403,37 @@ impl SdmClient {
         };
         metrics::counter!(API_REQUESTS, "endpoint" => kind, "code" => code).increment(1);
         let response = sent.map_err(|e| transport(&endpoint, &e))?;
-        self.classify(&endpoint, response).await
+        self.note_date(&response);
+        let result = self.classify(&endpoint, response).await;
+        if let Err(ApiError::RateLimited {
+            retry_after: Some(wait),
+            ..
+        }) = &result
+        {
+            // The server asked this client, not this call, to wait: no request of any
+            // kind goes out before then.
+            self.limiter.defer(*wait).await;
+        }
+        result
+    }
+
+    fn note_date(&self, response: &Response) {
+        let Some(date) = response
+            .headers()
+            .get(DATE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| httpdate::parse_http_date(text).ok())
+        else {
+            return;
+        };
+        let clock = ServerClock {
+            date: OffsetDateTime::from(date),
+            received: tokio::time::Instant::now(),
+        };
+        *self
+            .server_clock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(clock);
     }
 
     /// Success passes through; every other answer becomes the error it means.

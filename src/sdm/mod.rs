@@ -6,7 +6,10 @@ mod error;
 mod model;
 mod retry;
 
-pub use client::{DataBody, JobFilter, Pages, SdmClient};
+pub use client::{DataBody, JobFilter, Pages, SdmClient, ServerClock};
 pub use error::ApiError;
-pub use model::{Job, JobDetail, Page, ProjectId, Row, Status, format_api_time, parse_api_time};
+pub use model::{
+    Job, JobDetail, Page, ProjectId, Row, Status, format_api_time, from_micros, micros,
+    parse_api_time,
+};
 pub use retry::{RateLimiter, RetryPolicy};

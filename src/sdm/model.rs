@@ -152,6 +152,15 @@ pub fn parse_api_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(&with_zone, &Rfc3339).ok()
 }
 
+/// Microseconds since the Unix epoch: how the store keeps creation dates.
+pub fn micros(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000) as i64
+}
+
+pub fn from_micros(us: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1_000).ok()
+}
+
 /// Formats a time the way the API's filters take it, with microseconds like the API's own dates.
 pub fn format_api_time(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);

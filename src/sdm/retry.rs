@@ -28,6 +28,14 @@ impl RetryPolicy {
         }
     }
 
+    /// The same schedule, giving up after `max_elapsed` (never later than this one does).
+    pub fn with_max_elapsed(&self, max_elapsed: Duration) -> Self {
+        Self {
+            backoff: self.backoff,
+            max_elapsed: max_elapsed.min(self.max_elapsed),
+        }
+    }
+
     /// Runs `call` until it succeeds, fails for good, or `max_elapsed` would be exceeded.
     pub async fn run<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, ApiError>
     where
@@ -74,6 +82,12 @@ impl RateLimiter {
             spacing: Duration::from_secs_f64(1.0 / per_second),
             next_slot: Arc::new(Mutex::new(Instant::now())),
         }
+    }
+
+    /// Lets no request go for `wait` from now (a `Retry-After` from the server).
+    pub async fn defer(&self, wait: Duration) {
+        let mut next = self.next_slot.lock().await;
+        *next = (*next).max(Instant::now() + wait);
     }
 
     /// Waits for this caller's turn.
@@ -160,6 +174,22 @@ mod tests {
             .await;
         assert!(matches!(result, Err(ApiError::Unauthorized { .. })));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deferral_holds_every_caller() {
+        let limiter = RateLimiter::new(10.0);
+        limiter.acquire().await;
+        let started = Instant::now();
+        limiter.defer(Duration::from_secs(3)).await;
+        limiter.acquire().await;
+        assert!(started.elapsed() >= Duration::from_secs(3));
+        // A shorter deferral never brings the next slot forward.
+        let before = Instant::now();
+        limiter.defer(Duration::from_secs(5)).await;
+        limiter.defer(Duration::from_secs(1)).await;
+        limiter.acquire().await;
+        assert!(before.elapsed() >= Duration::from_secs(5));
     }
 
     #[tokio::test(start_paused = true)]

@@ -53,10 +53,13 @@ pub struct NewJob {
     pub name: String,
     pub status: Status,
     pub project: Option<ProjectId>,
-    pub created: OffsetDateTime,
+    /// The `creation_date` the API reports; the simulator's clock when not given.
+    pub created: Option<OffsetDateTime>,
     pub message: Option<String>,
     pub rows: Vec<Row>,
     pub generated_rows: Option<usize>,
+    /// Listings show the job only this long after it is added.
+    pub visible_after: Option<std::time::Duration>,
 }
 
 impl NewJob {
@@ -65,10 +68,11 @@ impl NewJob {
             name: "Supplier feed".into(),
             status,
             project: None,
-            created: OffsetDateTime::now_utc(),
+            created: None,
             message: None,
             rows: Vec::new(),
             generated_rows: None,
+            visible_after: None,
         }
     }
 
@@ -83,7 +87,13 @@ impl NewJob {
     }
 
     pub fn created(mut self, at: OffsetDateTime) -> Self {
-        self.created = at;
+        self.created = Some(at);
+        self
+    }
+
+    /// Listings show the job only `delay` after it is added (on the simulator's clock).
+    pub fn visible_after(mut self, delay: std::time::Duration) -> Self {
+        self.visible_after = Some(delay);
         self
     }
 
@@ -104,8 +114,11 @@ impl NewJob {
     }
 }
 
+/// Runs after each answer is decided and before it is sent, with the request and the jobs:
+/// tests use it to change the listing between the pages a client reads.
+pub type RequestHook = Box<dyn FnMut(&RecordedRequest, &mut Jobs<'_>) + Send>;
+
 /// Everything the server task and the handle share.
-#[derive(Debug)]
 struct Shared {
     token: String,
     state: Mutex<SimState>,
@@ -113,10 +126,82 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     /// A pause between the chunks of a data answer, to make downloads slow.
     data_chunk_delay: Mutex<Option<std::time::Duration>>,
+    hook: Mutex<Option<RequestHook>>,
+}
+
+/// The simulator's jobs, changed in place: by the [`Simulator`] handle and by request hooks.
+pub struct Jobs<'a> {
+    state: &'a mut SimState,
+}
+
+impl Jobs<'_> {
+    /// The simulator's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.state.now()
+    }
+
+    pub fn add(&mut self, id: &str, job: NewJob) {
+        let now = self.state.now();
+        let created = truncate_to_micros(job.created.unwrap_or(now));
+        let finished = matches!(job.status, Status::Done | Status::Error);
+        self.state.insert(SimJob {
+            id: id.to_owned(),
+            name: job.name,
+            completion_date: finished.then(|| created.max(truncate_to_micros(now))),
+            status: job.status,
+            project: job.project,
+            creation_date: created,
+            step: 1,
+            message: job.message,
+            rows: job.rows,
+            generated_rows: job.generated_rows,
+            visible_from: job
+                .visible_after
+                .map(|delay| now + time::Duration::try_from(delay).unwrap_or_default()),
+        });
+    }
+
+    /// Moves a job to `status`; `message` is what the detail shows on error. False for an
+    /// unknown id.
+    pub fn set_status(&mut self, id: &str, status: Status, message: Option<&str>) -> bool {
+        let now = truncate_to_micros(self.state.now());
+        let Some(job) = self.state.job_mut(id) else {
+            return false;
+        };
+        job.completion_date = matches!(status, Status::Done | Status::Error).then_some(now);
+        job.status = status;
+        job.step += 1;
+        if let Some(message) = message {
+            job.message = Some(message.to_owned());
+        }
+        true
+    }
+
+    /// Deletes a job; false for an unknown id.
+    pub fn remove(&mut self, id: &str) -> bool {
+        self.state.remove(id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&SimJob> {
+        self.state.job(id)
+    }
+
+    /// Every job that listings show now.
+    pub fn visible(&self) -> Vec<SimJob> {
+        let state = &*self.state;
+        state
+            .jobs
+            .iter()
+            .filter(|job| state.visible(job))
+            .cloned()
+            .collect()
+    }
 }
 
 #[derive(Debug, Default)]
 struct FaultPlan {
+    /// Requests whose path contains the first part always get the second, before any other.
+    always: Vec<(String, Fault)>,
     /// Applied to the next requests in order, before any random ones.
     queued: VecDeque<Fault>,
     /// With probability `rate`, a request gets a fault drawn from `palette`.
@@ -137,6 +222,9 @@ impl FaultPlan {
     }
 
     fn pick(&mut self, path: &str) -> Option<Fault> {
+        if let Some((_, fault)) = self.always.iter().find(|(part, _)| path.contains(part)) {
+            return Some(fault.clone());
+        }
         if self
             .target
             .as_deref()
@@ -180,6 +268,7 @@ impl Simulator {
             faults: Mutex::new(FaultPlan::default()),
             requests: Mutex::new(Vec::new()),
             data_chunk_delay: Mutex::new(None),
+            hook: Mutex::new(None),
         });
         let (addr, server) = server::start(addr, shared.clone()).await?;
         Ok(Self {
@@ -206,6 +295,13 @@ impl Simulator {
         lock(&self.shared.state)
     }
 
+    /// Runs `change` on the jobs, under the simulator's lock.
+    pub fn with_jobs<T>(&self, change: impl FnOnce(&mut Jobs<'_>) -> T) -> T {
+        change(&mut Jobs {
+            state: &mut self.state(),
+        })
+    }
+
     /// Adds a job and returns its id.
     pub fn add_job(&self, job: NewJob) -> String {
         let id = uuid::Uuid::now_v7().to_string();
@@ -214,38 +310,54 @@ impl Simulator {
     }
 
     pub fn add_job_with_id(&self, id: &str, job: NewJob) {
-        let created = truncate_to_micros(job.created);
-        let finished = matches!(job.status, Status::Done | Status::Error);
-        self.state().insert(SimJob {
-            id: id.to_owned(),
-            name: job.name,
-            completion_date: finished
-                .then(|| created.max(truncate_to_micros(OffsetDateTime::now_utc()))),
-            status: job.status,
-            project: job.project,
-            creation_date: created,
-            step: 1,
-            message: job.message,
-            rows: job.rows,
-            generated_rows: job.generated_rows,
-        });
+        self.with_jobs(|jobs| jobs.add(id, job));
     }
 
     /// Moves a job to `status`; `message` is what the detail shows on error. Returns false
     /// for an unknown id.
     pub fn set_status(&self, id: &str, status: Status, message: Option<&str>) -> bool {
-        let mut state = self.state();
-        let Some(job) = state.job_mut(id) else {
-            return false;
-        };
-        job.completion_date = matches!(status, Status::Done | Status::Error)
-            .then(|| truncate_to_micros(OffsetDateTime::now_utc()));
-        job.status = status;
-        job.step += 1;
-        if let Some(message) = message {
-            job.message = Some(message.to_owned());
-        }
-        true
+        self.with_jobs(|jobs| jobs.set_status(id, status, message))
+    }
+
+    /// Deletes a job; false for an unknown id.
+    pub fn remove_job(&self, id: &str) -> bool {
+        self.with_jobs(|jobs| jobs.remove(id))
+    }
+
+    /// Every job that listings show now.
+    pub fn visible_jobs(&self) -> Vec<SimJob> {
+        self.with_jobs(|jobs| jobs.visible())
+    }
+
+    /// The simulator's clock: the real one plus whatever [`Simulator::advance`] added.
+    pub fn now(&self) -> OffsetDateTime {
+        self.state().now()
+    }
+
+    /// Moves the simulator's clock by `by` (negative to set it back).
+    pub fn advance(&self, by: time::Duration) {
+        self.state().clock_offset += by;
+    }
+
+    /// Whether list rows carry `project` (they do by default; the article's example has none).
+    pub fn set_list_project(&self, shown: bool) {
+        self.state().list_project = shown;
+    }
+
+    /// Runs `hook` after every answer is decided (see [`RequestHook`]); `None` removes it.
+    pub fn set_request_hook(&self, hook: Option<RequestHook>) {
+        *lock(&self.shared.hook) = hook;
+    }
+
+    /// Every request whose path contains `part` gets `fault`, until [`Simulator::clear_always`].
+    pub fn fail_always(&self, part: &str, fault: Fault) {
+        lock(&self.shared.faults)
+            .always
+            .push((part.to_owned(), fault));
+    }
+
+    pub fn clear_always(&self) {
+        lock(&self.shared.faults).always.clear();
     }
 
     /// Data answers pause this long between chunks (about 64 KiB each), or not at all.

@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, DATE, HeaderValue};
 use hyper::{Request, Response};
 use serde_json::json;
 use tokio::net::TcpListener;
 
 use super::state::{Answer, RowSource};
-use super::{Fault, RecordedRequest, Shared, lock};
+use super::{Fault, Jobs, RecordedRequest, Shared, lock};
 use crate::httpd::{self, Body, Running, full};
 
 /// Serves the simulated SDM API on `addr` (port 0 for a free one).
@@ -90,7 +90,7 @@ async fn answer(
             }
         },
     };
-    lock(&shared.requests).push(RecordedRequest {
+    let recorded = RecordedRequest {
         at,
         method,
         path,
@@ -101,7 +101,14 @@ async fn answer(
         } else {
             answer.status
         },
-    });
+    };
+    if let Some(hook) = lock(&shared.hook).as_mut() {
+        let mut state = lock(&shared.state);
+        hook(&recorded, &mut Jobs { state: &mut state });
+    }
+    lock(&shared.requests).push(recorded);
+    // The server's clock, which clients may use to place their listing windows.
+    let date = httpdate::fmt_http_date(lock(&shared.state).now().into());
     // Recorded first, so that a client that gives up on a slow answer still sees it counted.
     if let Some(Fault::Slow(delay)) = &fault {
         tokio::time::sleep(*delay).await;
@@ -114,11 +121,13 @@ async fn answer(
             let fail_after = source.len() / 2;
             respond(
                 &answer,
+                &date,
                 RowsBody::new(source, chunk_delay, Some(fail_after)).boxed(),
             )
         }
         (Some(Fault::NotJson), _) => Ok(Response::builder()
             .status(200)
+            .header(DATE, &date)
             .header(CONTENT_TYPE, "text/html")
             .body(full(Bytes::from_static(
                 b"<html><body><h1>502 Bad Gateway</h1></body></html>",
@@ -130,6 +139,7 @@ async fn answer(
             let half = body.slice(..body.len() / 2);
             respond(
                 &answer,
+                &date,
                 Truncated {
                     chunk: Some(half),
                     promised,
@@ -137,10 +147,12 @@ async fn answer(
                 .boxed(),
             )
         }
-        (None | Some(Fault::Slow(_)), Some(source)) => {
-            respond(&answer, RowsBody::new(source, chunk_delay, None).boxed())
-        }
-        _ => respond(&answer, full(Bytes::from(answer.body.to_string()))),
+        (None | Some(Fault::Slow(_)), Some(source)) => respond(
+            &answer,
+            &date,
+            RowsBody::new(source, chunk_delay, None).boxed(),
+        ),
+        _ => respond(&answer, &date, full(Bytes::from(answer.body.to_string()))),
     }
 }
 
@@ -200,9 +212,10 @@ fn route(
     }
 }
 
-fn respond(answer: &Answer, body: Body) -> Result<Response<Body>, io::Error> {
+fn respond(answer: &Answer, date: &str, body: Body) -> Result<Response<Body>, io::Error> {
     let mut response = Response::builder()
         .status(answer.status)
+        .header(DATE, date)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in &answer.headers {
         response = response.header(*name, value);

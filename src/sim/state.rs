@@ -23,6 +23,9 @@ pub struct SimJob {
     /// When set, the output is this many generated rows instead of `rows`, made as they
     /// are sent (for size and memory tests).
     pub generated_rows: Option<usize>,
+    /// Listings show the job only from this moment (the simulator's clock): some APIs
+    /// index new records a little after creating them.
+    pub visible_from: Option<OffsetDateTime>,
 }
 
 /// The order of the job listing. The real API's is undocumented, so clients must not
@@ -69,6 +72,12 @@ pub struct SimState {
     pub max_page_size: usize,
     /// When set, `next` links point at this origin instead of ours (to test the guard).
     pub next_origin: Option<String>,
+    /// Whether list rows carry `project`. The article's example has none; ours sends it
+    /// by default, when the job has one.
+    pub list_project: bool,
+    /// Added to the real clock to make the simulator's: its `Date` header, the dates of jobs
+    /// that are not given one, completion dates, and when late jobs become visible.
+    pub clock_offset: time::Duration,
 }
 
 impl SimState {
@@ -80,7 +89,14 @@ impl SimState {
             default_page_size: 25,
             max_page_size: 1000,
             next_origin: None,
+            list_project: true,
+            clock_offset: time::Duration::ZERO,
         }
+    }
+
+    /// The simulator's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.clock_offset
     }
 
     pub fn insert(&mut self, job: SimJob) {
@@ -96,6 +112,27 @@ impl SimState {
     pub fn job_mut(&mut self, id: &str) -> Option<&mut SimJob> {
         let at = *self.index.get(id)?;
         self.jobs.get_mut(at)
+    }
+
+    pub fn job(&self, id: &str) -> Option<&SimJob> {
+        self.index.get(id).map(|&at| &self.jobs[at])
+    }
+
+    /// Deletes a job; false if there was none.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let Some(at) = self.index.remove(id) else {
+            return false;
+        };
+        self.jobs.swap_remove(at);
+        if let Some(moved) = self.jobs.get(at) {
+            self.index.insert(moved.id.clone(), at);
+        }
+        true
+    }
+
+    /// Whether listings show `job` now.
+    pub fn visible(&self, job: &SimJob) -> bool {
+        job.visible_from.is_none_or(|from| from <= self.now())
     }
 
     /// `GET jobs/`, with `origin` (e.g. `http://127.0.0.1:4000`) for the page links.
@@ -151,6 +188,7 @@ impl SimState {
         let mut matching: Vec<&SimJob> = self
             .jobs
             .iter()
+            .filter(|job| self.visible(job))
             .filter(|job| status.as_ref().is_none_or(|status| &job.status == status))
             .filter(|job| project.is_none_or(|project| job.project == Some(project)))
             // The API's "after" and "before" are strict.
@@ -174,7 +212,7 @@ impl SimState {
             .iter()
             .skip((page - 1) * page_size)
             .take(page_size)
-            .map(|job| list_row(job))
+            .map(|job| list_row(job, self.list_project))
             .collect();
         let link_origin = self.next_origin.as_deref().unwrap_or(origin);
         let link = |target: usize| {
@@ -283,7 +321,7 @@ fn bad_request(field: &str, problem: &str) -> Answer {
     }
 }
 
-fn list_row(job: &SimJob) -> Value {
+fn list_row(job: &SimJob, with_project: bool) -> Value {
     let mut row = json!({
         "id": job.id,
         "name": job.name,
@@ -292,7 +330,7 @@ fn list_row(job: &SimJob) -> Value {
         "completion_date": job.completion_date.map(sim_time),
     });
     // The article's list example has no project field; ours sends it only when set.
-    if let Some(project) = job.project {
+    if let Some(project) = job.project.filter(|_| with_project) {
         row["project"] = json!(project);
     }
     row

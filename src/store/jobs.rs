@@ -1,18 +1,37 @@
-//! Tracked jobs: each job's last recorded status and details, and the watcher's bookkeeping.
+//! Tracked jobs: each job's last recorded status and details, and the per-job lookups that
+//! failed.
 
 use std::collections::HashMap;
 
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
+use crate::sdm::{ProjectId, Status};
+
+impl ToSql for Status {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Status {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value.as_str().map(Status::parse)
+    }
+}
 
 /// A job as last recorded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrackedJob {
     pub id: String,
-    pub status: String,
+    pub status: Status,
     pub name: Option<String>,
-    pub project: Option<i64>,
+    pub project: Option<ProjectId>,
+    /// Whether `project` is known: shown by the API, or learnt from a listing filtered by
+    /// project. Checked and `None` means the job is in none of the projects the
+    /// configuration names.
+    pub project_checked: bool,
     pub creation_date: Option<String>,
     pub completion_date: Option<String>,
     /// `creation_date` parsed, in microseconds since the epoch.
@@ -22,8 +41,27 @@ pub struct TrackedJob {
     pub step: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, status, name, project, creation_date, completion_date, created_us, message, step";
+/// A running or pending job, with its failed lookups if no listing showed it lately.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActiveJob {
+    pub job: TrackedJob,
+    pub lookup_attempts: u32,
+    /// When a lookup may be tried again (Unix ms); `None` when none failed.
+    pub lookup_next_ms: Option<i64>,
+}
+
+/// A job that could not be looked up, for `sdm-watch state`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailedLookup {
+    pub id: String,
+    pub status: Status,
+    pub attempts: u32,
+    pub next_ms: i64,
+    pub error: String,
+}
+
+const COLUMNS: &str = "id, status, name, project, project_checked, creation_date, \
+     completion_date, created_us, message, step";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<TrackedJob> {
     Ok(TrackedJob {
@@ -31,11 +69,12 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TrackedJob> {
         status: row.get(1)?,
         name: row.get(2)?,
         project: row.get(3)?,
-        creation_date: row.get(4)?,
-        completion_date: row.get(5)?,
-        created_us: row.get(6)?,
-        message: row.get(7)?,
-        step: row.get(8)?,
+        project_checked: row.get(4)?,
+        creation_date: row.get(5)?,
+        completion_date: row.get(6)?,
+        created_us: row.get(7)?,
+        message: row.get(8)?,
+        step: row.get(9)?,
     })
 }
 
@@ -55,23 +94,29 @@ pub fn get_many<'a>(
     Ok(found)
 }
 
-/// Records `job`, replacing what was known of it.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<TrackedJob>, StoreError> {
+    Ok(get_many(conn, [id])?.remove(id))
+}
+
+/// Records `job`, replacing what was known of it. Seeing a job ends its failed lookups.
 pub fn upsert(conn: &Connection, job: &TrackedJob, now_ms: i64) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO jobs (id, status, name, project, creation_date, completion_date, created_us,
-                           message, step, first_seen_ms, changed_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+        "INSERT INTO jobs (id, status, name, project, project_checked, creation_date,
+                           completion_date, created_us, message, step, first_seen_ms, changed_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
          ON CONFLICT (id) DO UPDATE SET
             status = excluded.status, name = excluded.name, project = excluded.project,
-            creation_date = excluded.creation_date, completion_date = excluded.completion_date,
-            created_us = excluded.created_us, message = excluded.message, step = excluded.step,
-            changed_ms = excluded.changed_ms",
+            project_checked = excluded.project_checked, creation_date = excluded.creation_date,
+            completion_date = excluded.completion_date, created_us = excluded.created_us,
+            message = excluded.message, step = excluded.step, changed_ms = excluded.changed_ms,
+            lookup_attempts = 0, lookup_next_ms = NULL, lookup_error = NULL",
     )?
     .execute(params![
         job.id,
         job.status,
         job.name,
         job.project,
+        job.project_checked,
         job.creation_date,
         job.completion_date,
         job.created_us,
@@ -88,34 +133,104 @@ pub fn delete(conn: &Connection, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Jobs last seen in a status other than `done` or `error` (`running`, `pending`, or one
-/// this version does not know): the ones that can still change. Read through the partial
-/// index `jobs_active`, so the cost follows the active jobs, not the history.
-pub fn active(conn: &Connection) -> Result<Vec<TrackedJob>, StoreError> {
+/// Jobs last seen `running` or `pending`, the ones every cycle re-reads. Read through the
+/// index `jobs_by_status`, so the cost follows the active jobs, not the history.
+pub fn active(conn: &Connection) -> Result<Vec<ActiveJob>, StoreError> {
     let mut statement = conn.prepare_cached(&active_query())?;
     let jobs = statement
-        .query_map([], from_row)?
+        .query_map([], |row| {
+            Ok(ActiveJob {
+                job: from_row(row)?,
+                lookup_attempts: row.get::<_, i64>(10)? as u32,
+                lookup_next_ms: row.get(11)?,
+            })
+        })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(jobs)
 }
 
 fn active_query() -> String {
-    format!("SELECT {COLUMNS} FROM jobs WHERE status NOT IN ('done', 'error') ORDER BY created_us")
+    format!(
+        "SELECT {COLUMNS}, lookup_attempts, lookup_next_ms FROM jobs
+         WHERE status IN ('running', 'pending')"
+    )
 }
 
-/// How many tracked jobs were created strictly between `after_us` and `before_us`.
-pub fn count_created_between(
+/// Records that looking `id` up failed: tried again from `next_ms`.
+pub fn lookup_failed(
     conn: &Connection,
-    after_us: i64,
-    before_us: i64,
-) -> Result<u64, StoreError> {
+    id: &str,
+    attempts: u32,
+    next_ms: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE jobs SET lookup_attempts = ?2, lookup_next_ms = ?3, lookup_error = ?4 WHERE id = ?1",
+    )?
+    .execute(params![id, attempts, next_ms, error])?;
+    Ok(())
+}
+
+/// Forgets the failed lookups of `id` (a listing showed it again).
+pub fn lookup_recovered(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE jobs SET lookup_attempts = 0, lookup_next_ms = NULL, lookup_error = NULL
+         WHERE id = ?1",
+    )?
+    .execute([id])?;
+    Ok(())
+}
+
+/// Jobs whose last lookup failed, most attempts first, at most `limit`.
+pub fn failed_lookups(conn: &Connection, limit: usize) -> Result<Vec<FailedLookup>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, status, lookup_attempts, lookup_next_ms, lookup_error FROM jobs
+         WHERE lookup_attempts > 0 ORDER BY lookup_attempts DESC, id LIMIT ?1",
+    )?;
+    let failed = statement
+        .query_map([limit as i64], |row| {
+            Ok(FailedLookup {
+                id: row.get(0)?,
+                status: row.get(1)?,
+                attempts: row.get::<_, i64>(2)? as u32,
+                next_ms: row.get::<_, Option<i64>>(3)?.unwrap_or_default(),
+                error: row.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(failed)
+}
+
+/// Records what a listing filtered by project showed: `project` is `id`'s project (or,
+/// `None`, the job is in none of the projects asked).
+pub fn set_project(
+    conn: &Connection,
+    id: &str,
+    project: Option<ProjectId>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE jobs SET project = ?2, project_checked = 1 WHERE id = ?1")?
+        .execute(params![id, project])?;
+    Ok(())
+}
+
+/// Forgets every "in none of the projects" finding: the projects named changed.
+pub fn uncheck_missing_projects(conn: &Connection) -> Result<usize, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT COUNT(*) FROM jobs WHERE created_us > ?1 AND created_us < ?2")?
-        .query_row([after_us, before_us], |row| row.get::<_, i64>(0))? as u64)
+        .prepare_cached(
+            "UPDATE jobs SET project_checked = 0 WHERE project IS NULL AND project_checked = 1",
+        )?
+        .execute([])?)
+}
+
+/// How many tracked jobs were created from `first_us` to `last_us`, both included.
+pub fn count_created_in(conn: &Connection, first_us: i64, last_us: i64) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM jobs WHERE created_us >= ?1 AND created_us <= ?2")?
+        .query_row([first_us, last_us], |row| row.get::<_, i64>(0))? as u64)
 }
 
 /// How many tracked jobs are in each status.
-pub fn count_by_status(conn: &Connection) -> Result<Vec<(String, u64)>, StoreError> {
+pub fn count_by_status(conn: &Connection) -> Result<Vec<(Status, u64)>, StoreError> {
     let mut statement =
         conn.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")?;
     let counts = statement
@@ -124,28 +239,12 @@ pub fn count_by_status(conn: &Connection) -> Result<Vec<(String, u64)>, StoreErr
     Ok(counts)
 }
 
-pub fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-        .query_row([key], |row| row.get(0))
-        .optional()?)
-}
-
-pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute([key, value])?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn active_jobs_are_read_through_the_partial_index_not_a_scan() {
+    fn active_jobs_are_read_through_the_status_index_not_a_scan() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("state.db")).unwrap();
         let conn = store.conn.lock().unwrap();
@@ -156,6 +255,10 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(plan, ["SCAN jobs USING INDEX jobs_active"], "{plan:?}");
+        assert_eq!(
+            plan,
+            ["SEARCH jobs USING INDEX jobs_by_status (status=?)"],
+            "{plan:?}"
+        );
     }
 }

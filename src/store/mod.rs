@@ -1,10 +1,14 @@
-//! The durable state: SQLite (WAL, `synchronous=FULL`) holding each job's last status and
-//! the alert outbox. Knows nothing of HTTP or the SDM API; every call runs off the async
-//! runtime's threads.
+//! The durable state: SQLite (WAL, `synchronous=FULL`) holding each job's last status,
+//! changes waiting for details, the alert outbox and the watcher's bookkeeping. Knows
+//! nothing of HTTP or the SDM API; every call runs off the async runtime's threads.
 
+pub mod bookkeeping;
+pub mod held;
 pub mod jobs;
 pub mod outbox;
 mod schema;
+
+pub use bookkeeping::Bookkeeping;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -48,6 +48,33 @@ CREATE INDEX jobs_active ON jobs (created_us) WHERE status NOT IN ('done', 'erro
 -- asking for jobs one by one.
 CREATE INDEX jobs_by_created ON jobs (created_us);
 "#,
+    r#"
+-- Only running and pending jobs are re-read every cycle (a status this version does not
+-- know is settled, like done and error); jobs_by_status finds them.
+DROP INDEX jobs_active;
+-- 1 when `project` is known to be the job's (or, NULL, known to be none of the projects
+-- the configuration names), learnt from a listing filtered by project.
+ALTER TABLE jobs ADD COLUMN project_checked INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET project_checked = 1 WHERE project IS NOT NULL;
+-- A job no listing showed that could not be looked up: retried on its own backoff.
+ALTER TABLE jobs ADD COLUMN lookup_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN lookup_next_ms INTEGER;
+ALTER TABLE jobs ADD COLUMN lookup_error TEXT;
+
+-- Changes that alert but wait for something only another request can tell (the error
+-- message, the project, the output rows); written with the job's new state, turned into
+-- alerts once complete or given up on.
+CREATE TABLE held (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id          TEXT NOT NULL,
+    change          TEXT NOT NULL,
+    held_ms         INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error      TEXT
+);
+CREATE INDEX held_by_job ON held (job_id);
+"#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

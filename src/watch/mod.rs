@@ -1,7 +1,11 @@
-//! The watch loop: the scheduler runs poll cycles, the tracker turns what they see into
-//! recorded states and queued alerts.
+//! The watch loop: what a cycle lists ([`plan`], pure), what the listings mean against the
+//! records ([`tracker`], pure), and the cycle that reads, looks up and commits ([`cycle`],
+//! with [`lookup`] for particular jobs and [`held`] for alerts that wait for details).
 
-mod scheduler;
+mod cycle;
+mod held;
+mod lookup;
+pub mod plan;
 pub mod tracker;
 
-pub use scheduler::{CycleError, CycleSummary, WINDOW_MARGIN, WatchSetup, Watcher};
+pub use cycle::{CycleError, CycleSummary, WatchSetup, Watcher, last_copies};

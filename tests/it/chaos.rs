@@ -94,6 +94,14 @@ async fn under_thirty_percent_faults_every_transition_is_alerted_once() {
         parts.worker.deliver_due().await.unwrap();
     }
     w.sim.set_fault_rate(0.0, Vec::new(), 0);
+    // An error whose message could not be read under faults is held and completed by a
+    // later cycle (it never held up the others).
+    for _ in 0..5 {
+        if parts.watcher.cycle().await.unwrap().alerts_held == 0 {
+            break;
+        }
+    }
+    parts.worker.deliver_due().await.unwrap();
     let delivered = w
         .hook
         .wait_for_delivered(expected.len(), Duration::from_secs(30))
@@ -115,7 +123,12 @@ async fn under_thirty_percent_faults_every_transition_is_alerted_once() {
     let mut want = expected.clone();
     want.sort();
     alerted.sort();
-    assert_eq!(alerted, want, "every transition alerted exactly once");
+    let missing: Vec<_> = difference(&want, &alerted);
+    let extra: Vec<_> = difference(&alerted, &want);
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "every transition alerted exactly once: missing {missing:?}, extra {extra:?}"
+    );
 
     let requests = w.sim.requests();
     let faults = w.sim.faults_injected();
@@ -141,4 +154,19 @@ async fn under_thirty_percent_faults_every_transition_is_alerted_once() {
         "the daemon saw every transition"
     );
     assert!((0.2..0.4).contains(&share), "fault share {share}");
+}
+
+/// What `left` has that `right` lacks, counting repeats.
+fn difference(left: &[(String, String)], right: &[(String, String)]) -> Vec<(String, String)> {
+    let mut right = right.to_vec();
+    let mut only = Vec::new();
+    for item in left {
+        match right.iter().position(|r| r == item) {
+            Some(at) => {
+                right.swap_remove(at);
+            }
+            None => only.push(item.clone()),
+        }
+    }
+    only
 }

@@ -205,6 +205,19 @@ async fn when_the_rows_cannot_be_fetched_the_alert_goes_out_without_them() {
     );
     w.sim.set_status(&job, Status::Done, None);
     step(&parts).await;
+    assert!(
+        w.hook.received().is_empty(),
+        "the alert waits while the rows may still come"
+    );
+    // Each cycle tries again; retry.max_elapsed (1 s) after the change, the alert goes
+    // out without them.
+    for _ in 0..10 {
+        if !w.hook.received().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        step(&parts).await;
+    }
 
     let hooks = w.hook.received();
     assert_eq!(hooks.len(), 1, "the alert went out");

@@ -1,0 +1,99 @@
+//! The watcher's bookkeeping, one typed record over the `meta` table: where its listing
+//! windows stand, and whether the very first cycle has completed.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::StoreError;
+
+const FIRST_CYCLE_DONE: &str = "first_cycle_done";
+const FLOOR_US: &str = "window_floor_us";
+const ANCHOR_US: &str = "window_anchor_us";
+const PROJECTS_CHECKED: &str = "projects_checked";
+/// Version 2's window edge (the newest creation date listed), read once on upgrade.
+const NEWEST_CREATED_US: &str = "newest_created_us";
+
+/// What the watcher remembers between cycles.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Bookkeeping {
+    /// A cycle has completed: from then on, changes alert.
+    pub first_cycle_done: bool,
+    /// `poll.lookback` before the very first cycle (µs): jobs created since are watched
+    /// whatever their status.
+    pub floor_us: Option<i64>,
+    /// When the last complete cycle began (µs, the earlier of the local and the server's
+    /// clock): the next listing of new jobs starts a margin before it.
+    pub anchor_us: Option<i64>,
+    /// The projects whose jobs were last checked for, as `17,18`: a job found in none of
+    /// them is checked again when the list changes.
+    pub projects_checked: Option<String>,
+}
+
+impl Bookkeeping {
+    pub fn read(conn: &Connection) -> Result<Bookkeeping, StoreError> {
+        let number = |key| -> Result<Option<i64>, StoreError> {
+            Ok(get(conn, key)?.and_then(|value| value.parse().ok()))
+        };
+        Ok(Bookkeeping {
+            first_cycle_done: get(conn, FIRST_CYCLE_DONE)?.is_some(),
+            floor_us: number(FLOOR_US)?,
+            anchor_us: number(ANCHOR_US)?.or(number(NEWEST_CREATED_US)?),
+            projects_checked: get(conn, PROJECTS_CHECKED)?,
+        })
+    }
+
+    /// Writes every field that is set (a field is never unset).
+    pub fn write(&self, conn: &Connection) -> Result<(), StoreError> {
+        if self.first_cycle_done {
+            set(conn, FIRST_CYCLE_DONE, "1")?;
+        }
+        if let Some(floor) = self.floor_us {
+            set(conn, FLOOR_US, &floor.to_string())?;
+        }
+        if let Some(anchor) = self.anchor_us {
+            set(conn, ANCHOR_US, &anchor.to_string())?;
+        }
+        if let Some(projects) = &self.projects_checked {
+            set(conn, PROJECTS_CHECKED, projects)?;
+        }
+        Ok(())
+    }
+}
+
+fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |row| row.get(0))
+        .optional()?)
+}
+
+fn set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([key, value])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_reads_version_2_window_edge_as_the_anchor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(&dir.path().join("state.db")).unwrap();
+        let conn = store.conn.lock().unwrap();
+        assert_eq!(Bookkeeping::read(&conn).unwrap(), Bookkeeping::default());
+        set(&conn, NEWEST_CREATED_US, "42").unwrap();
+        assert_eq!(Bookkeeping::read(&conn).unwrap().anchor_us, Some(42));
+        let written = Bookkeeping {
+            first_cycle_done: true,
+            floor_us: Some(1),
+            anchor_us: Some(2),
+            projects_checked: Some("17,18".into()),
+        };
+        written.write(&conn).unwrap();
+        assert_eq!(Bookkeeping::read(&conn).unwrap(), written);
+    }
+}

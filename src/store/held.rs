@@ -1,0 +1,95 @@
+//! Held changes: a change that alerts but waits for what only another request can tell
+//! (an error's message, the job's project, a done job's rows). Written in the transaction
+//! that records the job's new status, so that a crash loses neither; deleted in the one
+//! that queues its alerts.
+
+use rusqlite::{Connection, Row, params};
+
+use super::StoreError;
+
+/// A held change. `change` is the watcher's own JSON; the store does not read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Held {
+    /// Held changes of one job are turned into alerts in this order.
+    pub seq: i64,
+    pub job_id: String,
+    pub change: String,
+    /// When it was first held (Unix ms): it is given up on `retry.max_elapsed` later.
+    pub held_ms: i64,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub last_error: Option<String>,
+}
+
+const COLUMNS: &str = "seq, job_id, change, held_ms, attempts, next_attempt_ms, last_error";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Held> {
+    Ok(Held {
+        seq: row.get(0)?,
+        job_id: row.get(1)?,
+        change: row.get(2)?,
+        held_ms: row.get(3)?,
+        attempts: row.get::<_, i64>(4)? as u32,
+        next_attempt_ms: row.get(5)?,
+        last_error: row.get(6)?,
+    })
+}
+
+pub fn insert(
+    conn: &Connection,
+    job_id: &str,
+    change: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO held (job_id, change, held_ms, next_attempt_ms) VALUES (?1, ?2, ?3, ?3)",
+    )?
+    .execute(params![job_id, change, now_ms])?;
+    Ok(())
+}
+
+/// Whether `job_id` has a held change (a later change of the job is held behind it, so
+/// that its alerts keep their order).
+pub fn has_job(conn: &Connection, job_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM held WHERE job_id = ?1)")?
+        .query_row([job_id], |row| row.get(0))?)
+}
+
+/// Every held change, in order.
+pub fn all(conn: &Connection) -> Result<Vec<Held>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM held ORDER BY seq"))?;
+    let held = statement
+        .query_map([], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(held)
+}
+
+/// Records a failed attempt to complete `seq`, with what it learnt so far in `change`.
+pub fn attempt_failed(
+    conn: &Connection,
+    seq: i64,
+    change: &str,
+    attempts: u32,
+    next_attempt_ms: i64,
+    error: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE held SET change = ?2, attempts = ?3, next_attempt_ms = ?4, last_error = ?5
+         WHERE seq = ?1",
+    )?
+    .execute(params![seq, change, attempts, next_attempt_ms, error])?;
+    Ok(())
+}
+
+pub fn delete(conn: &Connection, seq: i64) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM held WHERE seq = ?1")?
+        .execute([seq])?;
+    Ok(())
+}
+
+pub fn count(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM held")?
+        .query_row([], |row| row.get::<_, i64>(0))? as u64)
+}

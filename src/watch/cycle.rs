@@ -1,0 +1,552 @@
+//! Poll cycles: the listings of [`super::plan`], read a page at a time, each page's changes
+//! committed with their alerts (or held, when an alert waits for details); then the jobs
+//! no listing showed are looked up, held changes completed, and the bookkeeping written
+//! last, so that a cycle cut short is simply done again.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::held::HeldChange;
+use super::plan;
+use super::tracker::{self, Change, Rules};
+use crate::config::Config;
+use crate::notify::alerts;
+use crate::ops::metrics as ops_metrics;
+use crate::output;
+use crate::sdm::{ApiError, Job, JobFilter, ProjectId, SdmClient, Status, from_micros, micros};
+use crate::store::jobs::{self, ActiveJob, TrackedJob};
+use crate::store::outbox::Alert;
+use crate::store::{Bookkeeping, Store, StoreError, held, now_ms, outbox};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error("the SDM API: {0}")]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one cycle did, for the log line and `once`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CycleSummary {
+    /// Jobs the listings showed (a job shown by two listings counts once).
+    pub jobs_seen: usize,
+    pub transitions: usize,
+    pub alerts_queued: usize,
+    /// Changes that alert but wait for a detail, the project or the rows, at the end.
+    pub alerts_held: usize,
+    pub requests: u64,
+    pub duration: Duration,
+    /// Time spent waiting on the state store, reads and commits together.
+    pub store_time: Duration,
+    pub first_cycle: bool,
+}
+
+/// What a cycle needs that a reload may replace.
+pub struct WatchSetup {
+    pub config: Arc<Config>,
+    pub client: SdmClient,
+}
+
+/// Runs poll cycles against one SDM organisation and one store.
+pub struct Watcher {
+    store: Store,
+    /// Poked after alerts are committed, so the delivery worker starts at once.
+    wake: Arc<Notify>,
+    /// The current config and client; each cycle takes whatever is current when it starts.
+    setup: watch::Receiver<Arc<WatchSetup>>,
+}
+
+/// One cycle's running totals.
+#[derive(Default)]
+pub(super) struct Tally {
+    /// The jobs listings showed, each once however many listings showed it (by a hash
+    /// of the id: the first cycle may list a hundred thousand).
+    pub jobs_listed: HashSet<u64>,
+    pub transitions: usize,
+    pub alerts_queued: usize,
+    pub store_time: Duration,
+}
+
+/// Whether a job is in `poll.projects` (always, when that list is empty).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Watched {
+    Yes,
+    No,
+    /// Its project is not known yet.
+    Unknown,
+}
+
+/// What a change alerting still waits for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Needs {
+    /// The project, for `poll.projects`, a channel's `projects` or `output.projects`.
+    pub project: bool,
+    /// An error's message, which only the detail endpoint has.
+    pub message: bool,
+    /// A done job's rows, for `[output]`.
+    pub output: bool,
+}
+
+impl Needs {
+    pub fn any(self) -> bool {
+        self.project || self.message || self.output
+    }
+}
+
+/// One cycle in progress: the setup it started with, what it has seen, its totals.
+pub(super) struct Cycle<'a> {
+    pub store: &'a Store,
+    wake: &'a Notify,
+    pub client: &'a SdmClient,
+    /// The client for calls about one job: a short retry budget, so that one failing job
+    /// cannot hold up the cycle (it is retried on its own backoff at later cycles).
+    pub quick: SdmClient,
+    pub config: &'a Arc<Config>,
+    pub rules: Rules<'a>,
+    /// Every project the configuration names (`poll.projects`, channels, `[output]`),
+    /// sorted: the projects a job must be told apart by.
+    pub interest: Vec<ProjectId>,
+    /// When the changes this cycle finds were detected.
+    pub now: OffsetDateTime,
+    /// `poll.lookback` before the very first cycle (µs).
+    pub floor_us: i64,
+    /// The tracked running and pending jobs, as the cycle began.
+    active_ids: HashSet<String>,
+    /// Those of them with failed lookups, forgotten once a listing shows them.
+    failed_lookups: HashSet<String>,
+    /// The tracked active jobs some listing of this cycle showed.
+    pub seen: HashSet<String>,
+    pub tally: Tally,
+}
+
+/// What committing one change writes besides the job's record.
+enum Outcome {
+    Nothing,
+    /// Its alerts, unless an earlier change of the job is still held: then it is held too.
+    Alert {
+        alerts: Vec<Alert>,
+        held: String,
+    },
+    /// It waits for details.
+    Hold(String),
+}
+
+impl Watcher {
+    pub fn new(store: Store, wake: Arc<Notify>, setup: watch::Receiver<Arc<WatchSetup>>) -> Self {
+        Self { store, wake, setup }
+    }
+
+    /// Sets the `jobs_tracked` and `outbox_pending` gauges from the store; cycles then move
+    /// them by their own changes.
+    pub async fn prime_gauges(&self) -> Result<(), StoreError> {
+        self.store
+            .run(|conn| ops_metrics::set_store_gauges(conn))
+            .await
+    }
+
+    /// One poll cycle (see [`super::plan`] for what it lists).
+    pub async fn cycle(&self) -> Result<CycleSummary, CycleError> {
+        let started = Instant::now();
+        let local_start = OffsetDateTime::now_utc();
+        let setup = self.setup.borrow().clone();
+        let config = &setup.config;
+        let client = &setup.client;
+        let requests_before = client.requests_sent();
+        let interest = projects_of_interest(config);
+        let checked_for = interest
+            .iter()
+            .map(ProjectId::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let read = Instant::now();
+        let (book, active) = self
+            .store
+            .run(move |conn| {
+                let mut book = Bookkeeping::read(conn)?;
+                if book.projects_checked.as_deref() != Some(checked_for.as_str()) {
+                    // "In none of the projects" was found for other projects: look again.
+                    let tx = conn.transaction()?;
+                    jobs::uncheck_missing_projects(&tx)?;
+                    Bookkeeping {
+                        projects_checked: Some(checked_for.clone()),
+                        ..Bookkeeping::default()
+                    }
+                    .write(&tx)?;
+                    tx.commit()?;
+                    book.projects_checked = Some(checked_for);
+                }
+                Ok((book, jobs::active(conn)?))
+            })
+            .await?;
+        let quick_budget = (config.retry.initial_interval * 3).min(config.retry.max_elapsed);
+        let mut cycle = Cycle {
+            store: &self.store,
+            wake: &self.wake,
+            client,
+            quick: client.with_max_elapsed(quick_budget),
+            config,
+            rules: Rules {
+                first_cycle: !book.first_cycle_done,
+                alert_existing: config.poll.alert_existing,
+                notify_on: &config.poll.notify_on,
+            },
+            interest,
+            now: local_start,
+            floor_us: book.floor_us.unwrap_or(i64::MIN),
+            active_ids: active.iter().map(|a| a.job.id.clone()).collect(),
+            failed_lookups: active
+                .iter()
+                .filter(|a| a.lookup_attempts > 0)
+                .map(|a| a.job.id.clone())
+                .collect(),
+            seen: HashSet::new(),
+            tally: Tally {
+                store_time: read.elapsed(),
+                ..Tally::default()
+            },
+        };
+
+        // Held changes whose wait is over go out even while the API is down.
+        cycle.complete_held(false).await?;
+        for filter in plan::active_listings() {
+            cycle.read_listing(&filter).await?;
+        }
+        let start = plan::cycle_start(local_start, started, client.server_clock());
+        let floor = match book.floor_us.and_then(from_micros) {
+            Some(floor) => floor,
+            None => {
+                // The very first attempt: the floor stays where it is, even if this
+                // attempt fails and the next comes much later.
+                let floor = start - config.poll.lookback;
+                let floor_us = micros(floor);
+                cycle
+                    .timed(move |conn| {
+                        Bookkeeping {
+                            floor_us: Some(floor_us),
+                            ..Bookkeeping::default()
+                        }
+                        .write(conn)
+                    })
+                    .await?;
+                floor
+            }
+        };
+        cycle.floor_us = micros(floor);
+        let new_jobs = JobFilter {
+            created_after: Some(plan::new_jobs_after(&book, floor)),
+            ..JobFilter::default()
+        };
+        cycle.read_listing(&new_jobs).await?;
+        cycle.look_up(&active).await?;
+        let held = cycle.complete_held(true).await?;
+        let anchor_us = micros(start);
+        cycle
+            .timed(move |conn| {
+                Bookkeeping {
+                    first_cycle_done: true,
+                    anchor_us: Some(anchor_us),
+                    ..Bookkeeping::default()
+                }
+                .write(conn)
+            })
+            .await?;
+        if let Some(output) = &config.output {
+            expire_outputs(output).await;
+        }
+        Ok(CycleSummary {
+            jobs_seen: cycle.tally.jobs_listed.len(),
+            transitions: cycle.tally.transitions,
+            alerts_queued: cycle.tally.alerts_queued,
+            alerts_held: held,
+            requests: client.requests_sent() - requests_before,
+            duration: started.elapsed(),
+            store_time: cycle.tally.store_time,
+            first_cycle: !book.first_cycle_done,
+        })
+    }
+}
+
+impl Cycle<'_> {
+    /// Reads the listing for `filter` a page at a time, committing each page's changes. A
+    /// listing that shrank while it was read is read again (see [`plan::READS`]).
+    pub async fn read_listing(&mut self, filter: &JobFilter) -> Result<(), CycleError> {
+        let client = self.client;
+        for read in 1..=plan::READS {
+            debug!(?filter, read, "listing jobs");
+            let mut pages = client.pages(filter);
+            while let Some(jobs) = pages.next_page().await? {
+                self.take_page(jobs, filter.project).await?;
+            }
+            if !pages.shrank() {
+                return Ok(());
+            }
+            debug!(?filter, read, "the listing shrank while it was read");
+        }
+        info!(
+            ?filter,
+            "the listing kept changing while it was read; a job it skipped is seen at a later cycle"
+        );
+        Ok(())
+    }
+
+    /// Compares one page of a listing with the records and commits what changed. A
+    /// listing filtered by `project` tells every job's project.
+    async fn take_page(
+        &mut self,
+        jobs: Vec<Job>,
+        project: Option<ProjectId>,
+    ) -> Result<(), CycleError> {
+        let mut jobs = last_copies(jobs);
+        let mut recovered = Vec::new();
+        for job in &mut jobs {
+            self.tally.jobs_listed.insert(id_hash(&job.id));
+            if project.is_some() {
+                job.project = project;
+            }
+            if self.active_ids.contains(&job.id) {
+                self.seen.insert(job.id.clone());
+            }
+            if self.failed_lookups.remove(&job.id) {
+                recovered.push(job.id.clone());
+            }
+        }
+        let ids: Vec<String> = jobs.iter().map(|job| job.id.clone()).collect();
+        let recorded = self
+            .timed(move |conn| jobs::get_many(conn, ids.iter().map(String::as_str)))
+            .await?;
+        let changes = tracker::plan(jobs, &recorded, &self.rules);
+        self.commit(changes, &recorded, Vec::new(), recovered).await
+    }
+
+    /// Commits `changes` (with the records they replace), their alerts or held changes, the
+    /// jobs to forget and the lookups that recovered, in one transaction; then moves the
+    /// gauges and wakes the delivery worker.
+    pub async fn commit(
+        &mut self,
+        changes: Vec<Change>,
+        recorded: &HashMap<String, TrackedJob>,
+        removed: Vec<TrackedJob>,
+        recovered: Vec<String>,
+    ) -> Result<(), CycleError> {
+        if changes.is_empty() && removed.is_empty() && recovered.is_empty() {
+            return Ok(());
+        }
+        let now_ms = now_ms();
+        let writes: Vec<(TrackedJob, Outcome)> = changes
+            .iter()
+            .map(|change| {
+                let record = tracker::record(&change.job, recorded.get(&change.job.id));
+                let outcome = self.outcome(change, &record, now_ms);
+                (record, outcome)
+            })
+            .collect();
+        let removed_ids: Vec<String> = removed.iter().map(|old| old.id.clone()).collect();
+        let (queued, held) = self
+            .timed(move |conn| {
+                let tx = conn.transaction()?;
+                let (mut queued, mut held) = (0, 0);
+                for (record, outcome) in &writes {
+                    jobs::upsert(&tx, record, now_ms)?;
+                    let hold = match outcome {
+                        Outcome::Nothing => continue,
+                        Outcome::Hold(change) => change,
+                        Outcome::Alert { alerts, held } => {
+                            if held::has_job(&tx, &record.id)? {
+                                held
+                            } else {
+                                for alert in alerts {
+                                    outbox::insert(&tx, alert)?;
+                                }
+                                queued += alerts.len();
+                                continue;
+                            }
+                        }
+                    };
+                    held::insert(&tx, &record.id, hold, now_ms)?;
+                    held += 1;
+                }
+                for id in &removed_ids {
+                    jobs::delete(&tx, id)?;
+                }
+                for id in &recovered {
+                    jobs::lookup_recovered(&tx, id)?;
+                }
+                if queued > 0 {
+                    ops_metrics::set_outbox_pending(&tx)?;
+                }
+                tx.commit()?;
+                Ok((queued, held))
+            })
+            .await?;
+
+        for change in changes.iter().filter(|c| c.is_transition()) {
+            let from = change.previous.as_ref().map_or("(new)", Status::as_str);
+            if self.rules.first_cycle && !change.alert {
+                // The first cycle records the whole lookback; one line per job is noise.
+                debug!(job_id = %change.job.id, from, to = %change.job.status, "job recorded");
+            } else {
+                info!(job_id = %change.job.id, from, to = %change.job.status, alert = change.alert, "job changed status");
+            }
+            metrics::counter!(ops_metrics::TRANSITIONS, "status" => change.job.status.to_string())
+                .increment(1);
+            if let Some(from) = &change.previous {
+                metrics::gauge!(ops_metrics::JOBS_TRACKED, "status" => from.to_string())
+                    .decrement(1.0);
+            }
+            metrics::gauge!(ops_metrics::JOBS_TRACKED, "status" => change.job.status.to_string())
+                .increment(1.0);
+            self.tally.transitions += 1;
+        }
+        for old in &removed {
+            info!(job_id = %old.id, "a tracked job no longer exists; forgetting it");
+            metrics::gauge!(ops_metrics::JOBS_TRACKED, "status" => old.status.to_string())
+                .decrement(1.0);
+        }
+        if held > 0 {
+            debug!(held, "alerts wait for details");
+        }
+        if queued > 0 {
+            self.tally.alerts_queued += queued;
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// What committing `change` (recorded as `record`) writes besides the record.
+    fn outcome(&self, change: &Change, record: &TrackedJob, now_ms: i64) -> Outcome {
+        if !change.alert {
+            return Outcome::Nothing;
+        }
+        let watched = self.watched(record);
+        if watched == Watched::No {
+            return Outcome::Nothing;
+        }
+        let held = HeldChange::new(change, self.now);
+        let json = held.to_json();
+        if self.needs(&change.job, record, watched).any() {
+            return Outcome::Hold(json);
+        }
+        let detected = held.detected(Some(record), None);
+        Outcome::Alert {
+            alerts: alerts::build(&detected, self.config, now_ms),
+            held: json,
+        }
+    }
+
+    /// Whether `record`'s job is one `poll.projects` watches.
+    pub fn watched(&self, record: &TrackedJob) -> Watched {
+        let projects = &self.config.poll.projects;
+        if projects.is_empty() {
+            Watched::Yes
+        } else if let Some(project) = record.project {
+            if projects.contains(&project) {
+                Watched::Yes
+            } else {
+                Watched::No
+            }
+        } else if record.project_checked {
+            Watched::No
+        } else {
+            Watched::Unknown
+        }
+    }
+
+    /// What an alert for `job` (recorded as `record`) waits for before it can be queued.
+    pub fn needs(&self, job: &Job, record: &TrackedJob, watched: Watched) -> Needs {
+        let project =
+            watched == Watched::Unknown || (!self.interest.is_empty() && !record.project_checked);
+        let output = job.status == Status::Done
+            && self.config.output.as_ref().is_some_and(|output| {
+                output.format_for(record.project).is_some()
+                    || (project && !output.projects.is_empty())
+            });
+        Needs {
+            project,
+            message: job.status == Status::Error && job.message.is_none(),
+            output,
+        }
+    }
+
+    /// Wakes the delivery worker: alerts were queued.
+    pub fn wake_worker(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs `work` on the store, adding the wait to the cycle's store time.
+    pub async fn timed<T, F>(&mut self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let started = Instant::now();
+        let result = self.store.run(work).await;
+        self.tally.store_time += started.elapsed();
+        result
+    }
+}
+
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
+}
+
+/// Every project the configuration names, sorted, without repeats.
+fn projects_of_interest(config: &Config) -> Vec<ProjectId> {
+    let mut projects: Vec<ProjectId> = config
+        .poll
+        .projects
+        .iter()
+        .chain(config.webhooks.iter().flat_map(|hook| &hook.projects))
+        .chain(config.emails.iter().flat_map(|email| &email.projects))
+        .chain(
+            config
+                .output
+                .iter()
+                .flat_map(|output| output.projects.keys()),
+        )
+        .copied()
+        .collect();
+    projects.sort_unstable();
+    projects.dedup();
+    projects
+}
+
+/// A job shown twice on one page (the listing shifted under the server): the last copy
+/// wins, in the place of the first.
+pub fn last_copies(jobs: Vec<Job>) -> Vec<Job> {
+    let mut at: HashMap<String, usize> = HashMap::with_capacity(jobs.len());
+    let mut kept: Vec<Job> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match at.get(&job.id) {
+            Some(&index) => kept[index] = job,
+            None => {
+                at.insert(job.id.clone(), kept.len());
+                kept.push(job);
+            }
+        }
+    }
+    kept
+}
+
+async fn expire_outputs(config: &crate::config::OutputConfig) {
+    let dir = config.dir.clone();
+    let retention = config.retention;
+    match tokio::task::spawn_blocking(move || output::remove_expired(&dir, retention)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(removed)) => info!(removed, "expired output files removed"),
+        Ok(Err(error)) => {
+            warn!(dir = %config.dir.display(), error = %error, "cannot clean the output directory")
+        }
+        Err(error) => warn!(error = %error, "output clean-up failed"),
+    }
+}
+
+/// The tracked active jobs, for [`Cycle::look_up`].
+pub(super) type Active = [ActiveJob];

@@ -1,0 +1,320 @@
+//! Changes held back until their alert is complete: an error's message (only the detail
+//! endpoint has it), the job's project (when rows do not carry it and the configuration
+//! names projects), a done job's rows (`[output]`). Each is tried once per cycle within a
+//! short budget and then on its own backoff, so that no job holds up a cycle or other
+//! jobs' alerts; `retry.max_elapsed` after it was held, its alert goes out with what is
+//! known. Alerts of one job are queued in the order their changes were found.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tracing::{debug, warn};
+
+use super::cycle::{Cycle, CycleError, Needs, Watched};
+use super::tracker::Change;
+use crate::backoff::Backoff;
+use crate::notify::alerts::{self, Detected};
+use crate::notify::payload::JobSnapshot;
+use crate::output::{self, Saved};
+use crate::sdm::{ApiError, Job, Status, from_micros, micros};
+use crate::store::held::{self, Held};
+use crate::store::jobs::{self, TrackedJob};
+use crate::store::now_ms;
+use crate::store::outbox::{self, Alert};
+
+/// A held change, as kept in the store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct HeldChange {
+    pub job: Job,
+    pub previous: Option<Status>,
+    /// When the change was detected (µs): the alert's `timestamp`.
+    pub detected_us: i64,
+    /// A done job's saved rows, once fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Saved>,
+    /// The job changed again before its message or rows came: they are no longer to be had.
+    #[serde(default)]
+    pub moved_on: bool,
+}
+
+impl HeldChange {
+    pub fn new(change: &Change, at: OffsetDateTime) -> Self {
+        Self {
+            job: change.job.clone(),
+            previous: change.previous.clone(),
+            detected_us: micros(at),
+            output: None,
+            moved_on: false,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The change as the alert tells it; the project is the record's, which a listing by
+    /// project may have completed since. `output_error` says why wanted rows are missing.
+    pub fn detected(&self, record: Option<&TrackedJob>, output_error: Option<String>) -> Detected {
+        let job = &self.job;
+        let output = match (&self.output, output_error) {
+            (Some(saved), _) => Some(Ok(serde_json::to_value(saved).unwrap_or_default())),
+            (None, Some(error)) => Some(Err(error)),
+            (None, None) => None,
+        };
+        Detected {
+            job: JobSnapshot {
+                id: job.id.clone(),
+                name: job.name.clone(),
+                status: job.status.to_string(),
+                creation_date: job.creation_date.clone(),
+                completion_date: job.completion_date.clone(),
+                project: record.and_then(|r| r.project).or(job.project),
+                step: job.step.clone(),
+                message: job.message.clone(),
+            },
+            status: job.status.clone(),
+            previous: self.previous.clone(),
+            output,
+            at: from_micros(self.detected_us).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        }
+    }
+}
+
+/// One held change being worked on.
+struct Item {
+    row: Held,
+    change: HeldChange,
+    /// Why this cycle's attempt failed.
+    error: Option<String>,
+    /// Whether this cycle tried to complete it.
+    attempted: bool,
+}
+
+impl Cycle<'_> {
+    /// Tries to complete the held changes that are due (with `network`; without, only those
+    /// whose wait is over go out) and queues the alerts of every one that is complete or
+    /// given up on. Returns how many are still held.
+    pub async fn complete_held(&mut self, network: bool) -> Result<usize, CycleError> {
+        let rows = self.timed(|conn| held::all(conn)).await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        let give_up_ms = self.config.retry.max_elapsed.as_millis() as i64;
+        let mut items: Vec<Item> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let change = match serde_json::from_str::<HeldChange>(&row.change) {
+                Ok(change) => change,
+                Err(error) => {
+                    warn!(job_id = %row.job_id, error = %error, "a held change cannot be read; dropping it");
+                    let seq = row.seq;
+                    self.timed(move |conn| held::delete(conn, seq)).await?;
+                    continue;
+                }
+            };
+            items.push(Item {
+                row,
+                change,
+                error: None,
+                attempted: false,
+            });
+        }
+        let last: HashMap<String, i64> = items
+            .iter()
+            .map(|item| (item.row.job_id.clone(), item.row.seq))
+            .collect();
+        let mut records = self.records(&items).await?;
+        let due = |item: &Item| network && item.row.next_attempt_ms <= now;
+
+        // The projects first: they decide whether rows are wanted.
+        let mut targets: Vec<(String, i64)> = Vec::new();
+        for item in items.iter_mut().filter(|item| due(item)) {
+            let record = records.get(&item.row.job_id);
+            if self.held_needs(item, record, &last).project {
+                item.attempted = true;
+                if let Some(created) = record.and_then(|r| r.created_us) {
+                    targets.push((item.row.job_id.clone(), created));
+                }
+            }
+        }
+        targets.sort();
+        targets.dedup();
+        if !targets.is_empty() {
+            if let Err(error) = self.resolve_projects(targets).await {
+                let CycleError::Api(error) = error else {
+                    return Err(error);
+                };
+                let error = format!("cannot learn the project: {}", crate::error_chain(&error));
+                for item in items.iter_mut().filter(|item| item.attempted) {
+                    item.error = Some(error.clone());
+                }
+            }
+            records = self.records(&items).await?;
+        }
+        for item in items.iter_mut().filter(|item| due(item)) {
+            let record = records.get(&item.row.job_id);
+            let needs = self.held_needs(item, record, &last);
+            item.attempted |= needs.any();
+            if needs.message {
+                self.fetch_message(item).await;
+            }
+            if needs.output
+                && let Some(config) = &self.config.output
+                && let Some(format_id) = config.format_for(record.and_then(|r| r.project))
+            {
+                match output::fetch(&self.quick, config, &item.row.job_id, format_id).await {
+                    Ok(saved) => item.change.output = Some(saved),
+                    Err(error) => {
+                        metrics::counter!(crate::ops::metrics::OUTPUT_FAILURES).increment(1);
+                        item.error = Some(format!(
+                            "cannot fetch the output: {}",
+                            crate::error_chain(&error)
+                        ));
+                    }
+                }
+            }
+        }
+        self.settle_held(items, &records, &last, now, give_up_ms)
+            .await
+    }
+
+    /// Queues the alerts of every held change that is complete or given up on, in order,
+    /// and records the failed attempts of the others, in one transaction.
+    async fn settle_held(
+        &mut self,
+        items: Vec<Item>,
+        records: &HashMap<String, TrackedJob>,
+        last: &HashMap<String, i64>,
+        now: i64,
+        give_up_ms: i64,
+    ) -> Result<usize, CycleError> {
+        let backoff = Backoff::new(&self.config.retry);
+        let mut released: Vec<(i64, Vec<Alert>)> = Vec::new();
+        let mut failed: Vec<(i64, String, u32, i64, String)> = Vec::new();
+        let mut waiting: HashSet<String> = HashSet::new();
+        for item in items {
+            let job_id = item.row.job_id.clone();
+            let record = records.get(&job_id);
+            let needs = self.held_needs(&item, record, last);
+            let expired = now >= item.row.held_ms + give_up_ms;
+            // A job's alerts keep their order: nothing passes a change still held.
+            if !waiting.contains(&job_id) && (!needs.any() || expired) {
+                if needs.any() {
+                    warn!(job_id = %job_id, event = %item.change.job.status, error = ?item.error.as_ref().or(item.row.last_error.as_ref()), "gave up waiting for an alert's details; it goes out with what is known");
+                }
+                let output_error = needs.output.then(|| {
+                    item.error
+                        .clone()
+                        .or(item.row.last_error.clone())
+                        .unwrap_or_else(|| "the rows could not be fetched in time".into())
+                });
+                let watched = record.map_or(Watched::Yes, |record| self.watched(record));
+                let alerts = if watched == Watched::No {
+                    Vec::new()
+                } else {
+                    alerts::build(
+                        &item.change.detected(record, output_error),
+                        self.config,
+                        now,
+                    )
+                };
+                released.push((item.row.seq, alerts));
+                continue;
+            }
+            waiting.insert(job_id.clone());
+            if item.attempted {
+                let attempts = item.row.attempts + 1;
+                let error = item
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "waiting for an earlier change of the job".into());
+                if attempts == 1 {
+                    warn!(job_id = %job_id, error = %error, "an alert waits for its details; retried on its own backoff");
+                } else {
+                    debug!(job_id = %job_id, attempts, error = %error, "an alert still waits for its details");
+                }
+                let next = now + backoff.after_attempt(attempts).as_millis() as i64;
+                failed.push((item.row.seq, item.change.to_json(), attempts, next, error));
+            }
+        }
+        let still_held = waiting.len();
+        if released.is_empty() && failed.is_empty() {
+            return Ok(still_held);
+        }
+        let queued: usize = released.iter().map(|(_, alerts)| alerts.len()).sum();
+        self.timed(move |conn| {
+            let tx = conn.transaction()?;
+            for (seq, alerts) in &released {
+                for alert in alerts {
+                    outbox::insert(&tx, alert)?;
+                }
+                held::delete(&tx, *seq)?;
+            }
+            for (seq, change, attempts, next, error) in &failed {
+                held::attempt_failed(&tx, *seq, change, *attempts, *next, error)?;
+            }
+            if queued > 0 {
+                crate::ops::metrics::set_outbox_pending(&tx)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await?;
+        if queued > 0 {
+            self.tally.alerts_queued += queued;
+            self.wake_worker();
+        }
+        Ok(still_held)
+    }
+
+    /// Reads the error message of a held error from the job's detail.
+    async fn fetch_message(&self, item: &mut Item) {
+        match self.quick.job(&item.row.job_id).await {
+            Ok(detail) if detail.status == Status::Error => {
+                item.change.job.message = Some(detail.message.unwrap_or_default());
+                if detail.step.is_some() {
+                    item.change.job.step = detail.step;
+                }
+            }
+            // The job moved on; the message of that error is gone with it.
+            Ok(_) | Err(ApiError::NotFound { .. }) => item.change.moved_on = true,
+            Err(error) => {
+                item.error = Some(format!(
+                    "cannot read the error message: {}",
+                    crate::error_chain(&error)
+                ))
+            }
+        }
+    }
+
+    /// What a held change still waits for. Only a job's latest change can still get its
+    /// message or rows; a job that is gone gets nothing more.
+    fn held_needs(
+        &self,
+        item: &Item,
+        record: Option<&TrackedJob>,
+        last: &HashMap<String, i64>,
+    ) -> Needs {
+        let Some(record) = record else {
+            return Needs::default();
+        };
+        let change = &item.change;
+        let mut needs = self.needs(&change.job, record, self.watched(record));
+        let current = last.get(&item.row.job_id) == Some(&item.row.seq)
+            && !change.moved_on
+            && record.status == change.job.status;
+        needs.message &= current;
+        needs.output &= current && change.output.is_none();
+        // Without a creation date there is no listing to learn the project from.
+        needs.project &= record.created_us.is_some();
+        needs
+    }
+
+    async fn records(&mut self, items: &[Item]) -> Result<HashMap<String, TrackedJob>, CycleError> {
+        let ids: Vec<String> = items.iter().map(|item| item.row.job_id.clone()).collect();
+        Ok(self
+            .timed(move |conn| jobs::get_many(conn, ids.iter().map(String::as_str)))
+            .await?)
+    }
+}
