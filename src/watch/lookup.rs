@@ -93,9 +93,7 @@ impl Cycle<'_> {
             if missing.is_empty() {
                 break;
             }
-            let mut dates: Vec<i64> = missing.values().copied().collect();
-            dates.sort_unstable();
-            dates.dedup();
+            let dates: Vec<i64> = missing.values().copied().collect();
             for (first, last) in self.ranges(dates).await? {
                 self.read_listing(&plan::range_listing(first, last, Some(project)))
                     .await?;
@@ -121,8 +119,10 @@ impl Cycle<'_> {
         Ok(())
     }
 
-    /// The creation-date ranges that list `dates` (sorted, no repeats) in fewest requests.
-    async fn ranges(&mut self, dates: Vec<i64>) -> Result<Vec<(i64, i64)>, CycleError> {
+    /// The creation-date ranges that list `dates` in fewest requests.
+    async fn ranges(&mut self, mut dates: Vec<i64>) -> Result<Vec<(i64, i64)>, CycleError> {
+        dates.sort_unstable();
+        dates.dedup();
         if dates.is_empty() {
             return Ok(Vec::new());
         }

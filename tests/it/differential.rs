@@ -1,0 +1,861 @@
+//! The differential test of detection: random API histories drive the simulator cycle by
+//! cycle, and the alerts the daemon queues must equal, job by job and channel by channel
+//! and in order, those of a naive reference poller that sees every job at every cycle.
+//!
+//! A history is jobs before the first cycle (old ones, from before `poll.lookback`, and
+//! recent ones), then, between cycles and between the pages of a cycle's listings, jobs
+//! created (with creation dates up to 10 minutes off and some visible up to 5 minutes
+//! late), finishing, failing, waiting, run again, deleted; statuses the daemon does not
+//! know; a server that caps the page size below `api.page_size`; article-shaped rows
+//! (no `project`); transient faults on every endpoint; a job whose detail always fails.
+//! The simulator's clock runs behind the real one and moves 60 s per cycle.
+//!
+//! The reference lists every job after each cycle, at any cost. The generator keeps to
+//! what SPEC.md guarantees, and so leaves out only what it permits: a job created before
+//! the previous cycle that goes from one settled status to another without being running
+//! or pending when a cycle looks. A job changed between the pages of a cycle is left
+//! alone until the next cycle has read it (a poller sees a change made during its read
+//! either then or at the next cycle; both tell the same story). Mid-read changes come one
+//! per request, so a listing that shrank shows it in its `count`.
+//!
+//! `SDM_WATCH_DIFF_CASES` sets the histories per test (1000 each, two tests);
+//! `SDM_WATCH_DIFF_SEED` picks other ones. A failing history is shrunk and printed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::test_runner::{
+    Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+};
+use sdm_watch::config::Config;
+use sdm_watch::sdm::{SdmClient, Status};
+use sdm_watch::sim::{Fault, Jobs, NewJob, Order, RecordedRequest, SimJob, Simulator, sim_time};
+use sdm_watch::store::{Store, held};
+use sdm_watch::watch::{WatchSetup, Watcher};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+const INTERVAL: time::Duration = time::Duration::seconds(60);
+const LOOKBACK_MINUTES: i64 = 60;
+/// A job created at most this long before the previous cycle is re-listed by the daemon
+/// whatever its status, so the generator may move it between settled statuses.
+const YOUNG: time::Duration = time::Duration::minutes(5);
+
+#[derive(Clone, Debug)]
+struct Setup {
+    page_size: u32,
+    /// The server's own page size limit, below `page_size` when set.
+    server_cap: Option<usize>,
+    oldest_first: bool,
+    /// List rows without `project`, as the article's example.
+    article_rows: bool,
+    alert_existing: bool,
+    /// `poll.projects = [1]`.
+    poll_projects: bool,
+    /// A webhook with `projects = [2]`.
+    channel_projects: bool,
+    notify_running: bool,
+    /// Transient faults on this share of requests (percent).
+    fault_percent: u8,
+    /// An initial job whose detail always answers 500.
+    broken_detail: Option<Index>,
+}
+
+#[derive(Clone, Debug)]
+struct InitialJob {
+    /// Created 2 hours to 3 days before the first cycle, else 1 to 45 minutes.
+    old: bool,
+    minutes: u16,
+    status: Status,
+    project: u8,
+    skew_seconds: i16,
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Create {
+        status: Status,
+        project: u8,
+        skew_seconds: i16,
+        late_seconds: u16,
+    },
+    Change {
+        job: Index,
+        to: Status,
+    },
+    /// A running or pending job finishes (or fails, or is cancelled).
+    Finish {
+        job: Index,
+        to: Status,
+    },
+    /// A settled job is run again.
+    Rerun {
+        job: Index,
+        to: Status,
+    },
+    Delete {
+        job: Index,
+    },
+}
+
+/// What happens before one cycle, and between the requests of it (after the n-th).
+#[derive(Clone, Debug)]
+struct Gap {
+    ops: Vec<Op>,
+    mid: Vec<(u8, Op)>,
+}
+
+#[derive(Clone, Debug)]
+struct History {
+    setup: Setup,
+    initial: Vec<InitialJob>,
+    gaps: Vec<Gap>,
+}
+
+fn status() -> impl Strategy<Value = Status> {
+    prop_oneof![
+        3 => Just(Status::Running),
+        2 => Just(Status::Pending),
+        3 => Just(Status::Done),
+        2 => Just(Status::Error),
+        1 => Just(Status::Other("cancelled".into())),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (status(), 0u8..4, -600i16..=600, prop_oneof![3 => Just(0u16), 1 => 1u16..=300])
+            .prop_map(|(status, project, skew_seconds, late_seconds)| Op::Create {
+                status,
+                project,
+                skew_seconds,
+                late_seconds,
+            }),
+        2 => (any::<Index>(), status()).prop_map(|(job, to)| Op::Change { job, to }),
+        3 => (any::<Index>(), settled_status()).prop_map(|(job, to)| Op::Finish { job, to }),
+        3 => (any::<Index>(), active_status()).prop_map(|(job, to)| Op::Rerun { job, to }),
+        1 => any::<Index>().prop_map(|job| Op::Delete { job }),
+    ]
+}
+
+fn settled_status() -> impl Strategy<Value = Status> {
+    prop_oneof![
+        3 => Just(Status::Done),
+        2 => Just(Status::Error),
+        1 => Just(Status::Other("cancelled".into())),
+    ]
+}
+
+fn active_status() -> impl Strategy<Value = Status> {
+    prop_oneof![3 => Just(Status::Running), 1 => Just(Status::Pending)]
+}
+
+/// A change between the pages of a listing: mostly jobs leaving or entering the active
+/// listings, which shifts them.
+fn mid_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => op(),
+        2 => (any::<Index>(), settled_status()).prop_map(|(job, to)| Op::Finish { job, to }),
+    ]
+}
+
+fn history() -> impl Strategy<Value = History> {
+    let setup = (
+        (
+            2u32..=6,
+            prop::option::weighted(0.3, 1usize..=5),
+            any::<bool>(),
+        ),
+        (any::<bool>(), any::<bool>(), prop::bool::weighted(0.3)),
+        (prop::bool::weighted(0.3), prop::bool::weighted(0.2)),
+        (
+            prop_oneof![3 => Just(0u8), 1 => Just(10u8)],
+            prop::option::weighted(0.2, any::<Index>()),
+        ),
+    )
+        .prop_map(
+            |(
+                (page_size, server_cap, oldest_first),
+                (article_rows, alert_existing, poll_projects),
+                (channel_projects, notify_running),
+                (fault_percent, broken_detail),
+            )| Setup {
+                page_size,
+                server_cap: server_cap.filter(|cap| *cap < page_size as usize),
+                oldest_first,
+                article_rows,
+                alert_existing,
+                poll_projects,
+                channel_projects,
+                notify_running,
+                fault_percent,
+                broken_detail,
+            },
+        );
+    let initial = prop::collection::vec(
+        (any::<bool>(), 1u16..4320, status(), 0u8..4, -600i16..=600).prop_map(
+            |(old, minutes, status, project, skew_seconds)| InitialJob {
+                old,
+                minutes,
+                status,
+                project,
+                skew_seconds,
+            },
+        ),
+        0..24,
+    );
+    let gap = (
+        prop::collection::vec(op(), 0..6),
+        prop::collection::vec((prop_oneof![4 => 1u8..4, 1 => 4u8..12], mid_op()), 0..4),
+    )
+        .prop_map(|(ops, mid)| Gap { ops, mid });
+    (setup, initial, prop::collection::vec(gap, 1..7)).prop_map(|(setup, initial, gaps)| History {
+        setup,
+        initial,
+        gaps,
+    })
+}
+
+fn project_of(pick: u8) -> Option<i64> {
+    (pick > 0).then_some(i64::from(pick))
+}
+
+fn settled(status: &Status) -> bool {
+    !matches!(status, Status::Running | Status::Pending)
+}
+
+/// The truth about one job, as the interpreter keeps it.
+struct TrueJob {
+    id: String,
+    /// When it was really created (its `creation_date` may be off).
+    created: OffsetDateTime,
+    status: Status,
+    deleted: bool,
+    /// No change until this cycle has run (a job changed mid-cycle waits for the next).
+    frozen_through: usize,
+    /// Changed in the current gap (an old settled job changes once, into running/pending).
+    touched: bool,
+    /// Listed and status at the last snapshot (after the last cycle).
+    visible_at_snapshot: bool,
+    status_at_snapshot: Status,
+}
+
+/// Applies a history's operations to the simulator and keeps the truth.
+struct Model {
+    jobs: Vec<TrueJob>,
+    /// The cycle about to run or running (1-based).
+    cycle: usize,
+    /// When the previous cycle began (the simulator's clock).
+    previous_start: Option<OffsetDateTime>,
+    /// Operations planned between the requests of this cycle: (after request n, op).
+    mid: Vec<(u8, Op)>,
+    requests: u32,
+    next_id: usize,
+    applied_mid: u64,
+}
+
+enum Phase {
+    Between,
+    Mid,
+}
+
+impl Model {
+    fn apply(&mut self, op: &Op, jobs: &mut Jobs<'_>, phase: Phase) -> bool {
+        let now = jobs.now();
+        let mid = matches!(phase, Phase::Mid);
+        match op {
+            Op::Create {
+                status,
+                project,
+                skew_seconds,
+                late_seconds,
+            } => {
+                let id = format!("job-{:04}", self.next_id);
+                self.next_id += 1;
+                let mut job = NewJob::new(status.clone())
+                    .name(format!("Feed {id}"))
+                    .created(now + time::Duration::seconds(i64::from(*skew_seconds)))
+                    .visible_after(Duration::from_secs(u64::from(*late_seconds)));
+                if let Some(project) = project_of(*project) {
+                    job = job.project(project);
+                }
+                if *status == Status::Error {
+                    job = job.message(format!("{id} failed before cycle {}", self.cycle));
+                }
+                jobs.add(&id, job);
+                self.jobs.push(TrueJob {
+                    id,
+                    created: now,
+                    status: status.clone(),
+                    deleted: false,
+                    frozen_through: if mid { self.cycle + 1 } else { 0 },
+                    touched: !mid,
+                    visible_at_snapshot: false,
+                    status_at_snapshot: status.clone(),
+                });
+                true
+            }
+            Op::Change { job, to } | Op::Finish { job, to } | Op::Rerun { job, to } => {
+                let wanted = |status: &Status| match op {
+                    Op::Finish { .. } => !settled(status),
+                    Op::Rerun { .. } => settled(status),
+                    _ => true,
+                };
+                let Some(at) = self.pick(job, mid, wanted) else {
+                    return false;
+                };
+                let young = self
+                    .previous_start
+                    .is_none_or(|start| self.jobs[at].created >= start - YOUNG);
+                let target = &mut self.jobs[at];
+                if target.status == *to {
+                    return false;
+                }
+                // An old job last seen settled changes only by running again (or waiting),
+                // and only once before a cycle looks: the rest is SPEC's permitted miss.
+                if target.visible_at_snapshot && !young && settled(&target.status_at_snapshot) {
+                    if target.touched || settled(to) {
+                        return false;
+                    }
+                }
+                let message = format!("{} failed before cycle {}", target.id, self.cycle);
+                jobs.set_status(&target.id, to.clone(), Some(&message));
+                target.status = to.clone();
+                target.touched = true;
+                if mid {
+                    target.frozen_through = self.cycle + 1;
+                }
+                true
+            }
+            Op::Delete { job } => {
+                let Some(at) = self.pick(job, mid, |_| true) else {
+                    return false;
+                };
+                let target = &mut self.jobs[at];
+                jobs.remove(&target.id);
+                target.deleted = true;
+                true
+            }
+        }
+    }
+
+    /// The job an operation names among those in a `wanted` status, if it may change now.
+    fn pick(&self, index: &Index, mid: bool, wanted: impl Fn(&Status) -> bool) -> Option<usize> {
+        let live: Vec<usize> = (0..self.jobs.len())
+            .filter(|&at| !self.jobs[at].deleted && wanted(&self.jobs[at].status))
+            .collect();
+        if live.is_empty() {
+            return None;
+        }
+        let at = live[index.index(live.len())];
+        let job = &self.jobs[at];
+        let frozen = job.frozen_through >= self.cycle;
+        // A change between pages needs a job that the last snapshot listed and that no
+        // one touched since: else the daemon may see it, first, as it was before.
+        let steady = job.visible_at_snapshot && !job.touched;
+        (!frozen && (!mid || steady)).then_some(at)
+    }
+
+    fn on_request(&mut self, _request: &RecordedRequest, jobs: &mut Jobs<'_>) {
+        self.requests += 1;
+        let due: Vec<Op> = self
+            .mid
+            .iter()
+            .filter(|(after, _)| u32::from(*after) == self.requests)
+            .map(|(_, op)| op.clone())
+            .collect();
+        self.mid
+            .retain(|(after, _)| u32::from(*after) != self.requests);
+        for op in due {
+            if self.apply(&op, jobs, Phase::Mid) {
+                self.applied_mid += 1;
+            }
+        }
+    }
+
+    /// After a cycle: what is listed now is what the next cycle's rules start from.
+    fn snapshot(&mut self, visible: &HashSet<String>, started: OffsetDateTime) {
+        for job in &mut self.jobs {
+            job.visible_at_snapshot = visible.contains(&job.id);
+            job.status_at_snapshot = job.status.clone();
+            job.touched = false;
+        }
+        self.previous_start = Some(started);
+    }
+}
+
+/// What an alert says, where the comparison looks.
+#[derive(Clone, Debug, PartialEq)]
+struct Told {
+    status: String,
+    previous: Option<String>,
+    name: Option<String>,
+    completion_date: Option<String>,
+    project: Option<i64>,
+    message: Option<String>,
+}
+
+/// The naive poller: sees every job after every cycle.
+struct Reference {
+    floor: OffsetDateTime,
+    first_done: bool,
+    known: HashMap<String, Status>,
+    told: BTreeMap<(String, String), Vec<Told>>,
+}
+
+impl Reference {
+    fn observe(&mut self, visible: &[SimJob], setup: &Setup) {
+        let ids: HashSet<&str> = visible.iter().map(|job| job.id.as_str()).collect();
+        self.known.retain(|id, _| ids.contains(id.as_str()));
+        let mut jobs: Vec<&SimJob> = visible.iter().collect();
+        jobs.sort_by(|a, b| a.id.cmp(&b.id));
+        for job in jobs {
+            let covered = job.creation_date > self.floor
+                || !settled(&job.status)
+                || self.known.contains_key(&job.id);
+            if !covered {
+                continue;
+            }
+            let previous = self.known.insert(job.id.clone(), job.status.clone());
+            if previous.as_ref() == Some(&job.status)
+                || !notify_on(setup).contains(&job.status)
+                || !(self.first_done || setup.alert_existing)
+                || (setup.poll_projects && job.project != Some(1))
+            {
+                continue;
+            }
+            let told = Told {
+                status: job.status.to_string(),
+                previous: previous.map(|p| p.to_string()),
+                name: Some(job.name.clone()),
+                completion_date: job.completion_date.map(sim_time),
+                project: payload_project(setup, job.project),
+                message: (job.status == Status::Error)
+                    .then(|| job.message.clone().unwrap_or_default()),
+            };
+            for channel in channels(setup, &job.status, job.project) {
+                self.told
+                    .entry((job.id.clone(), channel))
+                    .or_default()
+                    .push(told.clone());
+            }
+        }
+        self.first_done = true;
+    }
+}
+
+fn notify_on(setup: &Setup) -> Vec<Status> {
+    let mut statuses = vec![Status::Done, Status::Error, Status::Pending];
+    if setup.notify_running {
+        statuses.push(Status::Running);
+    }
+    statuses
+}
+
+/// The configured channels that want `status` of a job in `project`, in config order.
+fn channels(setup: &Setup, status: &Status, project: Option<i64>) -> Vec<String> {
+    let mut names = vec!["all".to_owned()];
+    if *status == Status::Error {
+        names.push("errors".to_owned());
+    }
+    if setup.channel_projects && project == Some(2) {
+        names.push("p2".to_owned());
+    }
+    names
+}
+
+/// The project an alert names: the row's, or what listings by project taught the daemon.
+fn payload_project(setup: &Setup, project: Option<i64>) -> Option<i64> {
+    if !setup.article_rows {
+        return project;
+    }
+    let mut interest = Vec::new();
+    if setup.poll_projects {
+        interest.push(1);
+    }
+    if setup.channel_projects {
+        interest.push(2);
+    }
+    project.filter(|p| interest.contains(p))
+}
+
+fn config_text(sim: &Simulator, setup: &Setup, state: &Path) -> String {
+    let notify: Vec<String> = notify_on(setup)
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect();
+    let mut text = format!(
+        r#"
+[api]
+base_url = "{base}"
+token = "{token}"
+timeout = "2s"
+page_size = {page_size}
+[poll]
+interval = "60s"
+lookback = "{LOOKBACK_MINUTES}m"
+notify_on = [{notify}]
+alert_existing = {alert_existing}
+projects = [{projects}]
+[retry]
+initial_interval = "1ms"
+max_interval = "5ms"
+max_elapsed = "400ms"
+[state]
+path = "{state}"
+[http]
+listen = ""
+[[webhook]]
+name = "all"
+url = "http://127.0.0.1:9/all"
+[[webhook]]
+name = "errors"
+url = "http://127.0.0.1:9/errors"
+events = ["error"]
+"#,
+        base = sim.base_url(),
+        token = sim.token(),
+        page_size = setup.page_size,
+        notify = notify.join(", "),
+        alert_existing = setup.alert_existing,
+        projects = if setup.poll_projects { "1" } else { "" },
+        state = state.display(),
+    );
+    if setup.channel_projects {
+        text.push_str(
+            "[[webhook]]\nname = \"p2\"\nurl = \"http://127.0.0.1:9/p2\"\nprojects = [2]\n",
+        );
+    }
+    text
+}
+
+static HISTORIES: AtomicU64 = AtomicU64::new(0);
+static ALERTS: AtomicU64 = AtomicU64::new(0);
+static MID_CHANGES: AtomicU64 = AtomicU64::new(0);
+static CYCLES: AtomicU64 = AtomicU64::new(0);
+
+/// Runs one history; `Err` says how the daemon and the reference differ.
+async fn run(history: &History) -> Result<(), String> {
+    let setup = &history.setup;
+    let sim = Simulator::start().await.map_err(|e| e.to_string())?;
+    sim.advance(-time::Duration::days(3));
+    sim.set_list_project(!setup.article_rows);
+    sim.set_order(if setup.oldest_first {
+        Order::OldestFirst
+    } else {
+        Order::NewestFirst
+    });
+    if let Some(cap) = setup.server_cap {
+        sim.set_max_page_size(cap);
+    }
+    let start = sim.now();
+    let model = Arc::new(Mutex::new(Model {
+        jobs: Vec::new(),
+        cycle: 1,
+        previous_start: None,
+        mid: Vec::new(),
+        requests: 0,
+        next_id: 0,
+        applied_mid: 0,
+    }));
+    {
+        let mut model = model.lock().unwrap();
+        sim.with_jobs(|jobs| {
+            for job in &history.initial {
+                let age = if job.old {
+                    time::Duration::minutes(120 + i64::from(job.minutes))
+                } else {
+                    time::Duration::minutes(1 + i64::from(job.minutes) % 45)
+                };
+                let id = format!("job-{:04}", model.next_id);
+                model.next_id += 1;
+                let created = start - age;
+                let mut new = NewJob::new(job.status.clone())
+                    .name(format!("Feed {id}"))
+                    .created(created + time::Duration::seconds(i64::from(job.skew_seconds)));
+                if let Some(project) = project_of(job.project) {
+                    new = new.project(project);
+                }
+                if job.status == Status::Error {
+                    new = new.message(format!("{id} failed long ago"));
+                }
+                jobs.add(&id, new);
+                model.jobs.push(TrueJob {
+                    id,
+                    created,
+                    status: job.status.clone(),
+                    deleted: false,
+                    frozen_through: 0,
+                    touched: false,
+                    visible_at_snapshot: false,
+                    status_at_snapshot: job.status.clone(),
+                });
+            }
+        });
+        if let Some(index) = &setup.broken_detail
+            && !model.jobs.is_empty()
+        {
+            let id = &model.jobs[index.index(model.jobs.len())].id;
+            sim.fail_always(&format!("/jobs/{id}/"), Fault::Status(500));
+        }
+    }
+    if setup.fault_percent > 0 {
+        let palette = vec![
+            Fault::Status(500),
+            Fault::Status(503),
+            Fault::RateLimited {
+                retry_after_secs: 0,
+            },
+            Fault::Truncated,
+            Fault::NotJson,
+            Fault::Drop,
+        ];
+        sim.set_fault_rate(f64::from(setup.fault_percent) / 100.0, palette, 7);
+    }
+    let dir = state_dir();
+    let text = config_text(&sim, setup, &dir.path().join("state.db"));
+    let mut config = Config::from_toml(&text, Path::new("differential.toml"))
+        .map_err(|e| format!("config: {e}"))?;
+    // The rate cap is the daemon's own; the simulator does not care.
+    config.api.max_requests_per_second = 100_000.0;
+    let client = SdmClient::new(&config.api, &config.retry).map_err(|e| e.to_string())?;
+    let store = Store::open(&dir.path().join("state.db")).map_err(|e| e.to_string())?;
+    let (_setup_sender, current) = tokio::sync::watch::channel(Arc::new(WatchSetup {
+        config: Arc::new(config),
+        client,
+    }));
+    let watcher = Watcher::new(store.clone(), Arc::new(Notify::new()), current);
+    let hook_model = model.clone();
+    sim.set_request_hook(Some(Box::new(move |request, jobs| {
+        hook_model.lock().unwrap().on_request(request, jobs)
+    })));
+
+    let mut reference = Reference {
+        floor: start - time::Duration::minutes(LOOKBACK_MINUTES),
+        first_done: false,
+        known: HashMap::new(),
+        told: BTreeMap::new(),
+    };
+    let cycles = history.gaps.len() + 1;
+    let mut extra = 0;
+    for cycle in 1.. {
+        if cycle > 1 {
+            sim.advance(INTERVAL);
+        }
+        {
+            let mut model = model.lock().unwrap();
+            model.cycle = cycle;
+            model.requests = 0;
+            if cycle <= cycles && cycle > 1 {
+                let gap = &history.gaps[cycle - 2];
+                // What did not fire during the last cycle happens before this one.
+                let mut ops: Vec<Op> = model.mid.drain(..).map(|(_, op)| op).collect();
+                ops.extend(gap.ops.iter().cloned());
+                sim.with_jobs(|jobs| {
+                    for op in &ops {
+                        model.apply(op, jobs, Phase::Between);
+                    }
+                });
+                // One change per request: two between the same pages could cancel out in
+                // the listing's count (see the module's comment).
+                let mut mid = gap.mid.clone();
+                mid.sort_by_key(|(after, _)| *after);
+                mid.dedup_by_key(|(after, _)| *after);
+                model.mid = mid;
+            } else {
+                model.mid.clear();
+            }
+        }
+        let started = sim.now();
+        watcher
+            .cycle()
+            .await
+            .map_err(|e| format!("cycle {cycle} failed: {}", sdm_watch::error_chain(&e)))?;
+        CYCLES.fetch_add(1, Ordering::Relaxed);
+        let visible = sim.visible_jobs();
+        let visible_ids: HashSet<String> = visible.iter().map(|job| job.id.clone()).collect();
+        model.lock().unwrap().snapshot(&visible_ids, started);
+        reference.observe(&visible, setup);
+        if cycle > cycles {
+            // Settling: held alerts complete or are given up on (retry.max_elapsed).
+            let held = store
+                .run(|conn| held::count(conn))
+                .await
+                .map_err(|e| e.to_string())?;
+            extra += 1;
+            if held == 0 || extra > 20 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(60)).await;
+        }
+    }
+    MID_CHANGES.fetch_add(model.lock().unwrap().applied_mid, Ordering::Relaxed);
+
+    let got = daemon_alerts(&store).await?;
+    compare(setup, &reference.told, &got).map_err(|error| {
+        format!(
+            "{error}\nrequests (cycles start at status=running page 1):\n{}",
+            request_log(&sim)
+        )
+    })?;
+    ALERTS.fetch_add(
+        got.values().map(|told| told.len() as u64).sum(),
+        Ordering::Relaxed,
+    );
+    HISTORIES.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The simulator's request log, one line a request, for a failing history.
+fn request_log(sim: &Simulator) -> String {
+    sim.requests()
+        .iter()
+        .map(|r| {
+            let query: Vec<String> = r.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("  {} {} {}", r.status, r.path, query.join("&"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The daemon's queued alerts by job and channel, in the order they were queued.
+async fn daemon_alerts(store: &Store) -> Result<BTreeMap<(String, String), Vec<Told>>, String> {
+    let rows: Vec<(String, String, String)> = store
+        .run(|conn| {
+            let mut statement =
+                conn.prepare("SELECT job_id, channel, payload FROM alerts ORDER BY rowid")?;
+            let rows = statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut got: BTreeMap<(String, String), Vec<Told>> = BTreeMap::new();
+    for (job, channel, payload) in rows {
+        let body: serde_json::Value = serde_json::from_str(&payload).map_err(|e| e.to_string())?;
+        let data = &body["data"];
+        let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
+        got.entry((job, channel)).or_default().push(Told {
+            status: text(&data["job"]["status"]).unwrap_or_default(),
+            previous: text(&data["previous_status"]),
+            name: text(&data["job"]["name"]),
+            completion_date: text(&data["job"]["completion_date"]),
+            project: data["job"]["project"].as_i64(),
+            message: text(&data["job"]["message"]),
+        });
+    }
+    Ok(got)
+}
+
+fn compare(
+    setup: &Setup,
+    want: &BTreeMap<(String, String), Vec<Told>>,
+    got: &BTreeMap<(String, String), Vec<Told>>,
+) -> Result<(), String> {
+    let story = |told: &[Told]| -> Vec<(String, Option<String>)> {
+        told.iter()
+            .map(|t| (t.status.clone(), t.previous.clone()))
+            .collect()
+    };
+    let keys: HashSet<&(String, String)> = want.keys().chain(got.keys()).collect();
+    let mut keys: Vec<_> = keys.into_iter().collect();
+    keys.sort();
+    for key in keys {
+        let (want, got) = (
+            want.get(key).map_or(&[][..], Vec::as_slice),
+            got.get(key).map_or(&[][..], Vec::as_slice),
+        );
+        if story(want) != story(got) {
+            return Err(format!(
+                "job {} on channel {}: the reference alerts {:?}, the daemon {:?}",
+                key.0,
+                key.1,
+                story(want),
+                story(got)
+            ));
+        }
+        for (want, got) in want.iter().zip(got) {
+            let message_ok = match (&want.message, &got.message) {
+                (Some(_), None) => setup.fault_percent > 0 || setup.broken_detail.is_some(),
+                (Some(_), Some(_)) if setup.fault_percent > 0 => true,
+                (want, got) => want == got,
+            };
+            if want.name != got.name
+                || want.completion_date != got.completion_date
+                || want.project != got.project
+                || !message_ok
+            {
+                return Err(format!(
+                    "job {} on channel {}: the reference tells {want:?}, the daemon {got:?}",
+                    key.0, key.1
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// State files on a tmpfs where there is one: thousands of histories, each committing.
+fn state_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("a temporary directory")
+}
+
+fn check(seed: u64) {
+    let cases: u32 = std::env::var("SDM_WATCH_DIFF_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
+    let seed = std::env::var("SDM_WATCH_DIFF_SEED")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or(seed, |base| base.wrapping_mul(31).wrapping_add(seed));
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut runner = TestRunner::new_with_rng(
+        ProptestConfig {
+            cases,
+            failure_persistence: None,
+            max_shrink_iters: 4096,
+            ..ProptestConfig::default()
+        },
+        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runner.run(&history(), |history| {
+        runtime.block_on(run(&history)).map_err(TestCaseError::fail)
+    });
+    match result {
+        Ok(()) => println!(
+            "differential (seed {seed}): {cases} histories pass; so far {} histories, {} cycles, {} alerts compared, {} changes between pages",
+            HISTORIES.load(Ordering::Relaxed),
+            CYCLES.load(Ordering::Relaxed),
+            ALERTS.load(Ordering::Relaxed),
+            MID_CHANGES.load(Ordering::Relaxed)
+        ),
+        Err(TestError::Fail(reason, history)) => {
+            panic!("the daemon and the reference differ: {reason}\nminimal history: {history:#?}")
+        }
+        Err(error) => panic!("{error}"),
+    }
+}
+
+#[test]
+fn detection_equals_a_poller_that_lists_everything_seed_1() {
+    check(1);
+}
+
+#[test]
+fn detection_equals_a_poller_that_lists_everything_seed_2() {
+    check(2);
+}
