@@ -318,10 +318,12 @@ impl Model {
                 }
                 // An old job last seen settled changes only by running again (or waiting),
                 // and only once before a cycle looks: the rest is SPEC's permitted miss.
-                if target.visible_at_snapshot && !young && settled(&target.status_at_snapshot) {
-                    if target.touched || settled(to) {
-                        return false;
-                    }
+                if target.visible_at_snapshot
+                    && !young
+                    && settled(&target.status_at_snapshot)
+                    && (target.touched || settled(to))
+                {
+                    return false;
                 }
                 let message = format!("{} failed before cycle {}", target.id, self.cycle);
                 jobs.set_status(&target.id, to.clone(), Some(&message));
