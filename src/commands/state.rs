@@ -5,9 +5,8 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::store::Store;
-use crate::store::jobs;
 use crate::store::outbox::{self, Alert};
+use crate::store::{Store, held, jobs};
 
 /// How many pending and dead alerts are listed one by one.
 const LISTED: usize = 50;
@@ -21,6 +20,29 @@ struct Report {
     alerts_delivered: u64,
     pending: Vec<AlertLine>,
     dead: Vec<AlertLine>,
+    /// Changes whose alerts wait for a detail, the project or output rows.
+    waiting: Vec<WaitingLine>,
+    /// Active jobs no listing showed that could not be looked up.
+    lookups_failing: Vec<LookupLine>,
+}
+
+#[derive(Serialize)]
+struct WaitingLine {
+    job_id: String,
+    event: String,
+    held_since: String,
+    attempts: u32,
+    next_attempt_at: String,
+    last_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LookupLine {
+    job_id: String,
+    status: String,
+    attempts: u32,
+    next_attempt_at: String,
+    last_error: String,
 }
 
 #[derive(Serialize)]
@@ -99,6 +121,30 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
                     .into_iter()
                     .map(AlertLine::from)
                     .collect(),
+                waiting: held::all(conn)?
+                    .into_iter()
+                    .map(|held| WaitingLine {
+                        event: serde_json::from_str::<serde_json::Value>(&held.change)
+                            .ok()
+                            .and_then(|change| change["job"]["status"].as_str().map(str::to_owned))
+                            .unwrap_or_default(),
+                        job_id: held.job_id,
+                        held_since: timestamp(held.held_ms),
+                        attempts: held.attempts,
+                        next_attempt_at: timestamp(held.next_attempt_ms),
+                        last_error: held.last_error,
+                    })
+                    .collect(),
+                lookups_failing: jobs::failed_lookups(conn, LISTED)?
+                    .into_iter()
+                    .map(|failed| LookupLine {
+                        job_id: failed.id,
+                        status: failed.status.to_string(),
+                        attempts: failed.attempts,
+                        next_attempt_at: timestamp(failed.next_ms),
+                        last_error: failed.error,
+                    })
+                    .collect(),
             })
         })
         .await?;
@@ -121,6 +167,39 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
     writeln!(out, "dead alerts: {}", report.alerts_dead)?;
     for alert in &report.dead {
         write_alert(out, alert, false)?;
+    }
+    writeln!(out, "alerts waiting for details: {}", report.waiting.len())?;
+    for waiting in &report.waiting {
+        writeln!(
+            out,
+            "  job {}  {}  since {}  attempts {}  next try {}",
+            waiting.job_id,
+            waiting.event,
+            waiting.held_since,
+            waiting.attempts,
+            waiting.next_attempt_at
+        )?;
+        if let Some(error) = &waiting.last_error {
+            writeln!(out, "      last error: {error}")?;
+        }
+    }
+    if !report.lookups_failing.is_empty() {
+        writeln!(
+            out,
+            "jobs that could not be looked up: {}",
+            report.lookups_failing.len()
+        )?;
+        for failed in &report.lookups_failing {
+            writeln!(
+                out,
+                "  job {}  last seen {}  attempts {}  next try {}\n      last error: {}",
+                failed.job_id,
+                failed.status,
+                failed.attempts,
+                failed.next_attempt_at,
+                failed.last_error
+            )?;
+        }
     }
     Ok(())
 }

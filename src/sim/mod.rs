@@ -200,7 +200,8 @@ impl Jobs<'_> {
 
 #[derive(Debug, Default)]
 struct FaultPlan {
-    /// Requests whose path contains the first part always get the second, before any other.
+    /// Requests whose path and query contain the first part always get the second, before
+    /// any other.
     always: Vec<(String, Fault)>,
     /// Applied to the next requests in order, before any random ones.
     queued: VecDeque<Fault>,
@@ -208,15 +209,16 @@ struct FaultPlan {
     rate: f64,
     palette: Vec<Fault>,
     rng: Option<fastrand::Rng>,
-    /// When set, only requests whose path contains this get faults.
+    /// When set, only requests whose path and query contain this get faults.
     target: Option<String>,
     /// How many faults were applied, for reports.
     applied: u64,
 }
 
 impl FaultPlan {
-    fn next(&mut self, path: &str) -> Option<Fault> {
-        let fault = self.pick(path);
+    /// The fault for a request to `target` (its path and query), if any.
+    fn next(&mut self, target: &str) -> Option<Fault> {
+        let fault = self.pick(target);
         self.applied += u64::from(fault.is_some());
         fault
     }
@@ -349,7 +351,8 @@ impl Simulator {
         *lock(&self.shared.hook) = hook;
     }
 
-    /// Every request whose path contains `part` gets `fault`, until [`Simulator::clear_always`].
+    /// Every request whose path and query contain `part` gets `fault`, until
+    /// [`Simulator::clear_always`].
     pub fn fail_always(&self, part: &str, fault: Fault) {
         lock(&self.shared.faults)
             .always

@@ -56,7 +56,11 @@ async fn answer(
     let authorized = auth == Some(format!("Token {}", shared.token).as_str());
     let has_auth = auth.is_some();
 
-    let fault = lock(&shared.faults).next(&path);
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(path.clone(), |target| target.as_str().to_owned());
+    let fault = lock(&shared.faults).next(&target);
     let mut rows = None;
     let answer = match &fault {
         Some(Fault::Status(status)) => Answer {

@@ -278,6 +278,7 @@ impl Cycle<'_> {
     /// listing that shrank while it was read is read again (see [`plan::READS`]).
     pub async fn read_listing(&mut self, filter: &JobFilter) -> Result<(), CycleError> {
         let client = self.client;
+        let seen_before = self.seen.clone();
         for read in 1..=plan::READS {
             debug!(?filter, read, "listing jobs");
             let mut pages = client.pages(filter);
@@ -287,6 +288,9 @@ impl Cycle<'_> {
             if !pages.shrank() {
                 return Ok(());
             }
+            // A job this read showed as active may have left since: only a read that did
+            // not shrink tells which tracked jobs are still there.
+            self.seen.clone_from(&seen_before);
             debug!(?filter, read, "the listing shrank while it was read");
         }
         info!(

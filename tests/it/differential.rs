@@ -257,6 +257,8 @@ struct Model {
     requests: u32,
     next_id: usize,
     applied_mid: u64,
+    /// (job, cycle) for each job changed, created or deleted between a cycle's requests.
+    changed_mid: HashSet<(String, usize)>,
 }
 
 enum Phase {
@@ -288,6 +290,9 @@ impl Model {
                     job = job.message(format!("{id} failed before cycle {}", self.cycle));
                 }
                 jobs.add(&id, job);
+                if mid {
+                    self.changed_mid.insert((id.clone(), self.cycle));
+                }
                 self.jobs.push(TrueJob {
                     id,
                     created: now,
@@ -331,6 +336,7 @@ impl Model {
                 target.touched = true;
                 if mid {
                     target.frozen_through = self.cycle + 1;
+                    self.changed_mid.insert((target.id.clone(), self.cycle));
                 }
                 true
             }
@@ -341,6 +347,9 @@ impl Model {
                 let target = &mut self.jobs[at];
                 jobs.remove(&target.id);
                 target.deleted = true;
+                if mid {
+                    self.changed_mid.insert((target.id.clone(), self.cycle));
+                }
                 true
             }
         }
@@ -391,9 +400,10 @@ impl Model {
     }
 }
 
-/// What an alert says, where the comparison looks.
+/// What an alert says, where the comparison looks, and the cycle that queued it.
 #[derive(Clone, Debug, PartialEq)]
 struct Told {
+    cycle: usize,
     status: String,
     previous: Option<String>,
     name: Option<String>,
@@ -411,7 +421,7 @@ struct Reference {
 }
 
 impl Reference {
-    fn observe(&mut self, visible: &[SimJob], setup: &Setup) {
+    fn observe(&mut self, visible: &[SimJob], setup: &Setup, cycle: usize) {
         let ids: HashSet<&str> = visible.iter().map(|job| job.id.as_str()).collect();
         self.known.retain(|id, _| ids.contains(id.as_str()));
         let mut jobs: Vec<&SimJob> = visible.iter().collect();
@@ -432,6 +442,7 @@ impl Reference {
                 continue;
             }
             let told = Told {
+                cycle,
                 status: job.status.to_string(),
                 previous: previous.map(|p| p.to_string()),
                 name: Some(job.name.clone()),
@@ -564,6 +575,7 @@ async fn run(history: &History) -> Result<(), String> {
         requests: 0,
         next_id: 0,
         applied_mid: 0,
+        changed_mid: HashSet::new(),
     }));
     {
         let mut model = model.lock().unwrap();
@@ -645,6 +657,8 @@ async fn run(history: &History) -> Result<(), String> {
     };
     let cycles = history.gaps.len() + 1;
     let mut extra = 0;
+    let mut queued = Vec::new();
+    let mut last_rowid = 0;
     for cycle in 1.. {
         if cycle > 1 {
             sim.advance(INTERVAL);
@@ -682,7 +696,8 @@ async fn run(history: &History) -> Result<(), String> {
         let visible = sim.visible_jobs();
         let visible_ids: HashSet<String> = visible.iter().map(|job| job.id.clone()).collect();
         model.lock().unwrap().snapshot(&visible_ids, started);
-        reference.observe(&visible, setup);
+        reference.observe(&visible, setup, cycle);
+        queued.extend(daemon_alerts(&store, &mut last_rowid, cycle).await?);
         if cycle > cycles {
             // Settling: held alerts complete or are given up on (retry.max_elapsed).
             let held = store
@@ -696,10 +711,13 @@ async fn run(history: &History) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(60)).await;
         }
     }
-    MID_CHANGES.fetch_add(model.lock().unwrap().applied_mid, Ordering::Relaxed);
-
-    let got = daemon_alerts(&store).await?;
-    compare(setup, &reference.told, &got).map_err(|error| {
+    let model = model.lock().unwrap();
+    MID_CHANGES.fetch_add(model.applied_mid, Ordering::Relaxed);
+    let mut got: BTreeMap<(String, String), Vec<Told>> = BTreeMap::new();
+    for (key, told) in queued {
+        got.entry(key).or_default().push(told);
+    }
+    compare(setup, &model.changed_mid, &reference.told, &got).map_err(|error| {
         format!(
             "{error}\nrequests (cycles start at status=running page 1):\n{}",
             request_log(&sim)
@@ -725,38 +743,53 @@ fn request_log(sim: &Simulator) -> String {
         .join("\n")
 }
 
-/// The daemon's queued alerts by job and channel, in the order they were queued.
-async fn daemon_alerts(store: &Store) -> Result<BTreeMap<(String, String), Vec<Told>>, String> {
-    let rows: Vec<(String, String, String)> = store
-        .run(|conn| {
-            let mut statement =
-                conn.prepare("SELECT job_id, channel, payload FROM alerts ORDER BY rowid")?;
+/// The alerts the daemon queued since `last_rowid` (which moves on), by job and channel,
+/// in the order they were queued, as queued by `cycle`.
+async fn daemon_alerts(
+    store: &Store,
+    last_rowid: &mut i64,
+    cycle: usize,
+) -> Result<Vec<((String, String), Told)>, String> {
+    let after = *last_rowid;
+    let rows: Vec<(i64, String, String, String)> = store
+        .run(move |conn| {
+            let mut statement = conn.prepare(
+                "SELECT rowid, job_id, channel, payload FROM alerts WHERE rowid > ?1 ORDER BY rowid",
+            )?;
             let rows = statement
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                .query_map([after], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
         .await
         .map_err(|e| e.to_string())?;
-    let mut got: BTreeMap<(String, String), Vec<Told>> = BTreeMap::new();
-    for (job, channel, payload) in rows {
+    let mut got = Vec::new();
+    for (rowid, job, channel, payload) in rows {
+        *last_rowid = rowid;
         let body: serde_json::Value = serde_json::from_str(&payload).map_err(|e| e.to_string())?;
         let data = &body["data"];
         let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
-        got.entry((job, channel)).or_default().push(Told {
-            status: text(&data["job"]["status"]).unwrap_or_default(),
-            previous: text(&data["previous_status"]),
-            name: text(&data["job"]["name"]),
-            completion_date: text(&data["job"]["completion_date"]),
-            project: data["job"]["project"].as_i64(),
-            message: text(&data["job"]["message"]),
-        });
+        got.push((
+            (job, channel),
+            Told {
+                cycle,
+                status: text(&data["job"]["status"]).unwrap_or_default(),
+                previous: text(&data["previous_status"]),
+                name: text(&data["job"]["name"]),
+                completion_date: text(&data["job"]["completion_date"]),
+                project: data["job"]["project"].as_i64(),
+                message: text(&data["job"]["message"]),
+            },
+        ));
     }
     Ok(got)
 }
 
 fn compare(
     setup: &Setup,
+    changed_mid: &HashSet<(String, usize)>,
     want: &BTreeMap<(String, String), Vec<Told>>,
     got: &BTreeMap<(String, String), Vec<Told>>,
 ) -> Result<(), String> {
@@ -788,6 +821,19 @@ fn compare(
                 (Some(_), Some(_)) if setup.fault_percent > 0 => true,
                 (want, got) => want == got,
             };
+            // The cycle that saw it, or the next for a job changed while that cycle read
+            // (or later, while faults keep a detail from coming).
+            let in_time = got.cycle == want.cycle
+                || (got.cycle == want.cycle + 1
+                    && changed_mid.contains(&(key.0.clone(), want.cycle)))
+                || (got.cycle > want.cycle
+                    && (setup.fault_percent > 0 || setup.broken_detail.is_some()));
+            if !in_time {
+                return Err(format!(
+                    "job {} on channel {}: the reference alerts {} at cycle {}, the daemon at cycle {}",
+                    key.0, key.1, want.status, want.cycle, got.cycle
+                ));
+            }
             if want.name != got.name
                 || want.completion_date != got.completion_date
                 || want.project != got.project

@@ -5,6 +5,7 @@ mod chaos;
 mod cli;
 mod config;
 mod crash;
+mod detection;
 mod differential;
 mod disk_full;
 mod helpers;
