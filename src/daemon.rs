@@ -241,6 +241,7 @@ fn report(result: &Result<CycleSummary, CycleError>, health: &Health) {
                 jobs_seen = summary.jobs_seen,
                 transitions = summary.transitions,
                 alerts_queued = summary.alerts_queued,
+                alerts_waiting = summary.alerts_held,
                 requests = summary.requests,
                 duration_ms = summary.duration.as_millis() as u64,
                 store_us = summary.store_time.as_micros() as u64,

@@ -165,10 +165,11 @@ async fn run(command: Command, config: Config, path: &std::path::Path) -> anyhow
             match cycle {
                 Ok(summary) => writeln!(
                     out,
-                    "poll cycle: {} jobs seen, {} transitions, {} alerts queued ({} requests, {} ms); {delivered}",
+                    "poll cycle: {} jobs seen, {} transitions, {} alerts queued, {} waiting for details ({} requests, {} ms); {delivered}",
                     summary.jobs_seen,
                     summary.transitions,
                     summary.alerts_queued,
+                    summary.alerts_held,
                     summary.requests,
                     summary.duration.as_millis()
                 )?,
