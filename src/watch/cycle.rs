@@ -61,7 +61,14 @@ pub struct Watcher {
     wake: Arc<Notify>,
     /// The current config and client; each cycle takes whatever is current when it starts.
     setup: watch::Receiver<Arc<WatchSetup>>,
+    /// When the last complete cycle of this process began (µs). The store has it too,
+    /// written only every [`ANCHOR_SAVED_EVERY`] so that a quiet cycle writes nothing; after
+    /// a restart the older stored one only starts the window earlier.
+    anchor_us: std::sync::Mutex<Option<i64>>,
 }
+
+/// How far the stored anchor of the listing window may lag the real one.
+const ANCHOR_SAVED_EVERY: time::Duration = time::Duration::minutes(5);
 
 /// One cycle's running totals.
 #[derive(Default)]
@@ -140,7 +147,12 @@ enum Outcome {
 
 impl Watcher {
     pub fn new(store: Store, wake: Arc<Notify>, setup: watch::Receiver<Arc<WatchSetup>>) -> Self {
-        Self { store, wake, setup }
+        Self {
+            store,
+            wake,
+            setup,
+            anchor_us: std::sync::Mutex::new(None),
+        }
     }
 
     /// Sets the `jobs_tracked` and `outbox_pending` gauges from the store; cycles then move
@@ -166,7 +178,7 @@ impl Watcher {
             .collect::<Vec<_>>()
             .join(",");
         let read = Instant::now();
-        let (book, active) = self
+        let (mut book, active) = self
             .store
             .run(move |conn| {
                 let mut book = Bookkeeping::read(conn)?;
@@ -185,6 +197,9 @@ impl Watcher {
                 Ok((book, jobs::active(conn)?))
             })
             .await?;
+        let stored_anchor = book.anchor_us;
+        let remembered = *self.anchor_us.lock().unwrap_or_else(|p| p.into_inner());
+        book.anchor_us = book.anchor_us.max(remembered);
         let quick_budget = (config.retry.initial_interval * 3).min(config.retry.max_elapsed);
         let mut cycle = Cycle {
             store: &self.store,
@@ -247,16 +262,22 @@ impl Watcher {
         cycle.look_up(&active).await?;
         let held = cycle.complete_held(true).await?;
         let anchor_us = micros(start);
-        cycle
-            .timed(move |conn| {
-                Bookkeeping {
-                    first_cycle_done: true,
-                    anchor_us: Some(anchor_us),
-                    ..Bookkeeping::default()
-                }
-                .write(conn)
-            })
-            .await?;
+        let save_anchor = stored_anchor.is_none_or(|stored| {
+            anchor_us - stored >= ANCHOR_SAVED_EVERY.whole_microseconds() as i64
+        });
+        if save_anchor || !book.first_cycle_done {
+            cycle
+                .timed(move |conn| {
+                    Bookkeeping {
+                        first_cycle_done: true,
+                        anchor_us: Some(anchor_us),
+                        ..Bookkeeping::default()
+                    }
+                    .write(conn)
+                })
+                .await?;
+        }
+        *self.anchor_us.lock().unwrap_or_else(|p| p.into_inner()) = Some(anchor_us);
         if let Some(output) = &config.output {
             expire_outputs(output).await;
         }

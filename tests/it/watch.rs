@@ -296,6 +296,22 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
 
     // Quiet: the active jobs by status, then the jobs created since a margin before the
     // last cycle; no record is rewritten.
+    let meta = || async {
+        parts
+            .store
+            .run(|conn| {
+                let mut statement = conn.prepare("SELECT key, value FROM meta ORDER BY key")?;
+                let rows = statement
+                    .query_map([], |row| {
+                        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .unwrap()
+    };
+    let bookkeeping = meta().await;
     let before = sdm_watch::store::now_ms();
     step(&parts).await;
     let rewritten: i64 = parts
@@ -310,6 +326,7 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
         .await
         .unwrap();
     assert_eq!(rewritten, 0, "a quiet cycle writes no job");
+    assert_eq!(meta().await, bookkeeping, "nor its bookkeeping");
     let none = || None::<String>;
     let status = |s: &str| Some(s.to_owned());
     let quiet = (
