@@ -5,29 +5,23 @@
 //! `cargo bench --bench system` runs every scenario at full size and prints a table;
 //! `cargo bench --bench system -- quiet burst` runs the named ones. With
 //! `SDM_WATCH_BENCH_SCALE=0.01` every size and duration shrinks: that only checks the
-//! benchmark still works (CI runs it so), its figures mean nothing.
+//! benchmark still works (CI runs it so), its figures mean nothing. `SDM_WATCH_BIN` runs
+//! the scenarios against another build (say, the one before a change). The harness (the
+//! daemon under test, the SMTP server, process accounting) is the tests' kit,
+//! `tests/it/helpers`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sdm_watch::sdm::Status;
+use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, ReceivedWebhook, Simulator, WebhookReceiver};
+use testkit::smtp::SmtpSink;
+use testkit::{Daemon, process};
 use time::OffsetDateTime;
 
-#[allow(dead_code)]
-#[path = "../tests/it/smtp.rs"]
-mod smtp;
-
-/// The binary measured: this build's, or `SDM_WATCH_BENCH_BIN` (an older build, for a
-/// before-and-after comparison under the same scenarios).
-fn bin() -> String {
-    std::env::var("SDM_WATCH_BENCH_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_sdm-watch").to_owned())
-}
 const DAY_S: f64 = 86_400.0;
 
 struct Figure {
@@ -109,45 +103,6 @@ fn webhook(receiver: &WebhookReceiver) -> String {
     )
 }
 
-/// Follows a child's peak RSS, `VmHWM` in /proc/PID/status, until it exits; joined after
-/// `reap`, the thread returns the peak in KiB. (Not wait4's `ru_maxrss`: std starts the
-/// child with vfork from this process, which holds the simulator's jobs, and the kernel
-/// folds that pre-exec memory into the child's maxrss. `VmHWM` is the high-water mark of
-/// the child's own address space after exec; it is read every 2 ms.)
-fn follow_peak(child: &Child) -> std::thread::JoinHandle<u64> {
-    let path = format!("/proc/{}/status", child.id());
-    std::thread::spawn(move || {
-        let mut peak = 0;
-        while let Some(kib) = std::fs::read_to_string(&path).ok().and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|n| n.parse::<u64>().ok())
-        }) {
-            // A zombie has no VmHWM line: the loop ends when the child exits.
-            peak = peak.max(kib);
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        peak
-    })
-}
-
-/// Waits for the child (with wait4, as std's handle would not know it was reaped); its
-/// exit status.
-fn reap(child: &Child) -> i32 {
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: `pid` is our own child, not yet waited for; the pointer is valid.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, std::ptr::null_mut()) };
-    assert_eq!(waited, pid, "wait4 failed");
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    }
-}
-
 /// What `sdm-watch once` did: exit status, wall time, peak RSS (KiB) and its stdout.
 struct Once {
     code: i32,
@@ -178,13 +133,13 @@ impl Once {
     }
 }
 
-// The child is reaped with wait4 (see `reap`), which clippy cannot see.
+// The child is reaped with wait4 (see `testkit::process::reap`), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
 async fn once(config: &Path) -> Once {
     let config = config.to_owned();
     tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let mut child = Command::new(bin())
+        let mut child = Command::new(testkit::cli::binary())
             .arg("--config")
             .arg(&config)
             .arg("once")
@@ -192,10 +147,10 @@ async fn once(config: &Path) -> Once {
             .stdout(Stdio::piped())
             .spawn()
             .expect("sdm-watch starts");
-        let peak = follow_peak(&child);
+        let peak = process::follow_peak(child.id());
         let mut stdout = String::new();
         std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
-        let code = reap(&child);
+        let code = process::reap(child.id(), Duration::from_secs(3600)).expect("once exits");
         let peak_kib = peak.join().unwrap();
         let once = Once {
             code,
@@ -208,95 +163,6 @@ async fn once(config: &Path) -> Once {
     })
     .await
     .unwrap()
-}
-
-/// The daemon (`sdm-watch run`), its log lines collected as they come.
-struct Daemon {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    peak: std::thread::JoinHandle<u64>,
-}
-
-impl Daemon {
-    // Reaped with wait4 by `stop`.
-    #[allow(clippy::zombie_processes)]
-    fn start(config: &Path) -> Daemon {
-        let mut child = Command::new(bin())
-            .arg("--config")
-            .arg(config)
-            .arg("run")
-            .env("SDM_WATCH_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sdm-watch starts");
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let peak = follow_peak(&child);
-        Daemon { child, lines, peak }
-    }
-
-    /// The log lines containing `needle`.
-    fn lines_with(&self, needle: &str) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|line| line.contains(needle))
-            .cloned()
-            .collect()
-    }
-
-    /// Waits until `count` lines contain `needle`; panics (with the log) after `timeout`.
-    async fn wait_for(&self, needle: &str, count: usize, timeout: Duration) -> Vec<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let found = self.lines_with(needle);
-            if found.len() >= count {
-                return found;
-            }
-            if Instant::now() > deadline {
-                let log = self.lines.lock().unwrap().join("\n");
-                panic!("no {count} lines with {needle:?} within {timeout:?}; the log:\n{log}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// CPU time (user + system) used so far.
-    fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        // The fields after the command name: state is the 3rd field, utime the 14th.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        // SAFETY: sysconf has no preconditions.
-        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        Duration::from_secs_f64(ticks as f64 / per_second)
-    }
-
-    /// SIGTERM, then the exit status and peak RSS in KiB.
-    async fn stop(self) -> (i32, u64) {
-        // SAFETY: kill with our own child's pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        tokio::task::spawn_blocking(move || {
-            let code = reap(&self.child);
-            (code, self.peak.join().unwrap())
-        })
-        .await
-        .unwrap()
-    }
 }
 
 /// The value of `key=` in a text log line.
@@ -450,7 +316,7 @@ async fn quiet(figures: &mut Vec<Figure>) {
 }
 
 fn api_time(at: OffsetDateTime) -> String {
-    sdm_watch::sdm::format_api_time(at)
+    sdm_watch::domain::time::format_api_time(at)
 }
 
 /// The simulator's `count` for a listing with `query`, read with one request.
@@ -569,20 +435,21 @@ async fn memory(figures: &mut Vec<Figure>) {
             "page_size = 1000",
             "[poll]\ninterval = \"1s\"\n",
         );
-        let daemon = Daemon::start(&config);
+        let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
         let quiet_cycles = 10;
         daemon
-            .wait_for("poll cycle done", 1, Duration::from_secs(600))
+            .wait_for_log_within("poll cycle done", 1, Duration::from_secs(600))
             .await;
-        let first_done_ms = sdm_watch::store::now_ms();
+        let first_done_ms = sdm_watch::domain::time::now_ms();
         let cycles = daemon
-            .wait_for(
+            .wait_for_log_within(
                 "poll cycle done",
                 1 + quiet_cycles,
                 Duration::from_secs(120),
             )
             .await;
-        let (code, peak_kib) = daemon.stop().await;
+        let stopped = daemon.finish().await;
+        let (code, peak_kib) = (stopped.code, stopped.peak_kib);
         assert_eq!(code, 0, "the daemon stopped cleanly");
         let mut store_us: Vec<u64> = cycles[1..]
             .iter()
@@ -690,17 +557,18 @@ async fn burst(figures: &mut Vec<Figure>) {
         "page_size = 1000",
         &format!("[poll]\ninterval = \"1s\"\n{}", webhook(&receiver)),
     );
-    let daemon = Daemon::start(&config);
+    let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
     daemon
-        .wait_for("poll cycle done", 1, Duration::from_secs(60))
+        .wait_for_log_within("poll cycle done", 1, Duration::from_secs(60))
         .await;
-    let rss_before = current_rss_kib(daemon.child.id());
+    let rss_before = daemon.rss_kib();
     let changed = Instant::now();
     for id in &ids {
         sim.set_status(id, Status::Done, None);
     }
     let all = arrivals.wait_for(total, Duration::from_secs(600)).await;
-    let (code, peak_kib) = daemon.stop().await;
+    let stopped = daemon.finish().await;
+    let (code, peak_kib) = (stopped.code, stopped.peak_kib);
     assert_eq!(code, 0);
     let seen = arrivals.seen.lock().unwrap().clone();
     let first = seen.iter().map(|(at, ..)| *at).min().unwrap();
@@ -731,7 +599,7 @@ async fn burst(figures: &mut Vec<Figure>) {
     let mails = scaled(1_000, 20);
     let sim = Simulator::start().await.unwrap();
     let (ids, _) = history(&sim, mails, 0.5, mails, false, RECENT);
-    let sink = smtp::SmtpSink::start();
+    let sink = SmtpSink::start();
     let dir = workdir();
     let config = write_config(
         dir.path(),
@@ -744,9 +612,9 @@ async fn burst(figures: &mut Vec<Figure>) {
             sink.addr.port()
         ),
     );
-    let daemon = Daemon::start(&config);
+    let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
     daemon
-        .wait_for("poll cycle done", 1, Duration::from_secs(60))
+        .wait_for_log_within("poll cycle done", 1, Duration::from_secs(60))
         .await;
     for id in &ids {
         sim.set_status(id, Status::Done, None);
@@ -760,7 +628,7 @@ async fn burst(figures: &mut Vec<Figure>) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let took = first.map_or(Duration::ZERO, |first| first.elapsed());
-    daemon.stop().await;
+    daemon.finish().await;
     let sessions = sink.sessions();
     figures.push(
         Figure::new(
@@ -776,16 +644,6 @@ async fn burst(figures: &mut Vec<Figure>) {
             sink.count() == mails && sessions <= 16,
         ),
     );
-}
-
-fn current_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Target 6: from a status change in the simulator to the webhook at the receiver.
@@ -809,9 +667,9 @@ async fn latency(figures: &mut Vec<Figure>) {
             webhook(&receiver)
         ),
     );
-    let daemon = Daemon::start(&config);
+    let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
     daemon
-        .wait_for("poll cycle done", 1, Duration::from_secs(60))
+        .wait_for_log_within("poll cycle done", 1, Duration::from_secs(60))
         .await;
     // Every second one running job ends (done, error or pending) and a new one starts:
     // six times the rate of 100,000 jobs a week.
@@ -831,7 +689,7 @@ async fn latency(figures: &mut Vec<Figure>) {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let all = arrivals.wait_for(changed.len(), interval * 3).await;
-    daemon.stop().await;
+    daemon.finish().await;
     let seen = arrivals.seen.lock().unwrap().clone();
     let mut latencies: Vec<f64> = changed
         .iter()
@@ -877,15 +735,15 @@ async fn idle(figures: &mut Vec<Figure>) {
         "",
         "[poll]\ninterval = \"1h\"\n",
     );
-    let daemon = Daemon::start(&config);
+    let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
     daemon
-        .wait_for("poll cycle done", 1, Duration::from_secs(60))
+        .wait_for_log_within("poll cycle done", 1, Duration::from_secs(60))
         .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = daemon.cpu();
     tokio::time::sleep(window).await;
     let used = daemon.cpu() - before;
-    daemon.stop().await;
+    daemon.finish().await;
     let per_minute_ms = used.as_secs_f64() * 1000.0 * 60.0 / window.as_secs_f64();
     figures.push(
         Figure::new(

@@ -4,8 +4,6 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
-use crate::config::RetryConfig;
-
 /// Waits growing from `initial` by `multiplier` up to `max`, each with random jitter.
 #[derive(Clone, Copy, Debug)]
 pub struct Backoff {
@@ -15,11 +13,11 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub fn new(config: &RetryConfig) -> Self {
+    pub fn new(initial: Duration, max: Duration, multiplier: f64) -> Self {
         Self {
-            initial: config.initial_interval,
-            max: config.max_interval,
-            multiplier: config.multiplier,
+            initial,
+            max,
+            multiplier,
         }
     }
 
@@ -49,11 +47,11 @@ mod tests {
     use super::*;
 
     fn backoff() -> Backoff {
-        Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_millis(1_000),
-            multiplier: 2.0,
-        }
+        Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_millis(1_000),
+            2.0,
+        )
     }
 
     #[test]

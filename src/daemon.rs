@@ -11,14 +11,15 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{error, info, warn};
 
-use crate::backoff::Backoff;
 use crate::config::Config;
+use crate::domain::time::clock;
 use crate::notify::{Channels, DeliverySetup, Settled, Worker};
 use crate::ops::health::Health;
 use crate::ops::signals::Control;
-use crate::ops::{http, metrics, systemd};
+use crate::ops::{http, systemd};
 use crate::sdm::SdmClient;
 use crate::store::Store;
+use crate::telemetry;
 use crate::watch::{CycleError, CycleSummary, WatchSetup, Watcher};
 
 /// The parts of a daemon, built from one config.
@@ -74,7 +75,7 @@ fn setups(config: &Arc<Config>) -> anyhow::Result<(WatchSetup, DeliverySetup)> {
         },
         DeliverySetup {
             channels,
-            backoff: Backoff::new(&config.retry),
+            backoff: config.retry.backoff(),
             max_age: config.delivery.max_age,
             concurrency: config.delivery.concurrency,
         },
@@ -106,7 +107,7 @@ impl Reloader {
         }
         let new = Arc::new(new);
         let (watch_setup, delivery_setup) = setups(&new)?;
-        metrics::register(&new);
+        register_series(&new);
         self.watch_setup.send_replace(Arc::new(watch_setup));
         self.delivery_setup.send_replace(Arc::new(delivery_setup));
         self.config = new;
@@ -122,8 +123,8 @@ pub async fn run(
     config_path: Option<PathBuf>,
     mut controls: mpsc::Receiver<Control>,
 ) -> anyhow::Result<()> {
-    let recorder = metrics::install();
-    metrics::register(&config);
+    let recorder = telemetry::install();
+    register_series(&config);
     let listen = config.http.listen;
     let Parts {
         store,
@@ -229,14 +230,23 @@ fn apply_reload(path: Option<&PathBuf>, reloader: &mut Reloader) {
     }
 }
 
+/// Makes every series `config` implies visible from the start.
+fn register_series(config: &Config) {
+    telemetry::register(&telemetry::Series {
+        notify_on: &config.poll.notify_on,
+        channels: config.channel_names(),
+        output: config.output.is_some(),
+    });
+}
+
 /// Logs a cycle's outcome and tells health, metrics and systemd.
 fn report(result: &Result<CycleSummary, CycleError>, health: &Health) {
     let now = time::OffsetDateTime::now_utc();
     match result {
         Ok(summary) => {
             health.cycle_succeeded();
-            ::metrics::counter!(metrics::POLL_CYCLES, "outcome" => "ok").increment(1);
-            ::metrics::gauge!(metrics::LAST_SUCCESSFUL_POLL).set(now.unix_timestamp() as f64);
+            metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "ok").increment(1);
+            metrics::gauge!(telemetry::LAST_SUCCESSFUL_POLL).set(now.unix_timestamp() as f64);
             info!(
                 jobs_seen = summary.jobs_seen,
                 transitions = summary.transitions,
@@ -249,27 +259,20 @@ fn report(result: &Result<CycleSummary, CycleError>, health: &Health) {
             );
             systemd::status(&format!(
                 "last cycle ok at {}: {} jobs seen, {} transitions, {} alerts queued",
-                hms(now),
+                clock(now),
                 summary.jobs_seen,
                 summary.transitions,
                 summary.alerts_queued
             ));
         }
         Err(error) => {
-            let error = crate::error_chain(error);
+            let error = crate::domain::error_chain(error);
             health.cycle_failed(error.clone());
-            ::metrics::counter!(metrics::POLL_CYCLES, "outcome" => "error").increment(1);
+            metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "error").increment(1);
             warn!(error = %error, "poll cycle failed; trying again at the next interval");
-            systemd::status(&format!("last cycle failed at {}: {error}", hms(now)));
+            systemd::status(&format!("last cycle failed at {}: {error}", clock(now)));
         }
     }
-}
-
-fn hms(at: time::OffsetDateTime) -> String {
-    at.format(time::macros::format_description!(
-        "[hour]:[minute]:[second]Z"
-    ))
-    .unwrap_or_default()
 }
 
 /// `sdm-watch once`: one cycle, then every alert that is due, whatever the cycle's fate.

@@ -1,17 +1,16 @@
 //! The `sdm-watch` command line: parses arguments, loads the configuration, sets up logging
-//! and calls into the library.
+//! and hands each command to `sdm_watch::commands`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use sdm_watch::commands;
-use sdm_watch::config::{self, Config};
-use sdm_watch::daemon;
+use sdm_watch::commands::{self, jobs};
+use sdm_watch::config::{self, Config, LogFormat};
+use sdm_watch::domain::Status;
+use sdm_watch::domain::time::OffsetDateTime;
 use sdm_watch::ops::{logging, signals};
-use sdm_watch::sdm::{JobFilter, SdmClient, Status, parse_api_time};
-use time::OffsetDateTime;
 
 #[derive(Parser)]
 #[command(
@@ -44,7 +43,7 @@ enum Command {
     Once,
     /// Validate the configuration and print it, secrets redacted (exit 2 names a bad key)
     Check,
-    /// Tracked jobs by status, alerts pending delivery, dead alerts
+    /// Tracked jobs by status, alerts pending delivery or waiting for details, dead alerts
     State {
         /// Print JSON
         #[arg(long)]
@@ -80,10 +79,10 @@ enum JobsCommand {
         #[arg(long)]
         project: Option<i64>,
         /// Only jobs created after this time (ISO 8601, e.g. 2026-11-28T10:00:00Z, or a date)
-        #[arg(long, value_parser = parse_time, value_name = "TIME")]
+        #[arg(long, value_parser = jobs::parse_time, value_name = "TIME")]
         created_after: Option<OffsetDateTime>,
         /// Only jobs created before this time (ISO 8601, or a date)
-        #[arg(long, value_parser = parse_time, value_name = "TIME")]
+        #[arg(long, value_parser = jobs::parse_time, value_name = "TIME")]
         created_before: Option<OffsetDateTime>,
         /// Print JSON instead of a table
         #[arg(long)]
@@ -109,25 +108,34 @@ enum JobsCommand {
     },
 }
 
-/// An ISO 8601 time, or a plain date meaning midnight UTC.
-fn parse_time(text: &str) -> Result<OffsetDateTime, String> {
-    parse_api_time(text)
-        .or_else(|| parse_api_time(&format!("{text}T00:00:00Z")))
-        .ok_or_else(|| format!("{text:?} is not a time like 2026-11-28T10:00:00Z or 2026-11-28"))
+impl From<JobsCommand> for jobs::Request {
+    fn from(command: JobsCommand) -> Self {
+        match command {
+            JobsCommand::List {
+                status,
+                project,
+                created_after,
+                created_before,
+                json,
+            } => jobs::Request::List {
+                status: status.as_deref().map(Status::parse),
+                project,
+                created_after,
+                created_before,
+                json,
+            },
+            JobsCommand::Show { id, json } => jobs::Request::Show { id, json },
+            JobsCommand::Data { id, format_id, csv } => jobs::Request::Data { id, format_id, csv },
+        }
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Demo = cli.command {
-        logging::init(sdm_watch::config::LogFormat::Text);
-        return match commands::demo::run(signals::listen()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("sdm-watch: {error:#}");
-                ExitCode::FAILURE
-            }
-        };
+        logging::init(LogFormat::Text);
+        return exit(commands::demo::run(signals::listen()).await.map(|()| true));
     }
     let config = match Config::load(&cli.config) {
         Ok(config) => config,
@@ -137,7 +145,38 @@ async fn main() -> ExitCode {
         }
     };
     logging::init(config.log.format);
-    match run(cli.command, config, &cli.config).await {
+    exit(dispatch(cli.command, config, &cli.config).await)
+}
+
+/// Runs `command`; `Ok(false)` is a failure already reported on stdout.
+async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Result<bool> {
+    let mut out = std::io::stdout().lock();
+    let all_ok = match command {
+        Command::Run => commands::run::run(config, path).await.map(|()| true),
+        Command::Once => commands::once::run(&config, &mut out).await.map(|()| true),
+        Command::Check => commands::check::run(&config, path, &mut out)
+            .map(|()| true)
+            .map_err(Into::into),
+        Command::State { json } => commands::state::run(&config, json, &mut out)
+            .await
+            .map(|()| true),
+        Command::TestAlert { channel } => {
+            commands::test_alert::run(&config, channel.as_deref(), &mut out).await
+        }
+        Command::Healthcheck { ready } => commands::healthcheck::run(&config, ready, &mut out)
+            .await
+            .map(|()| true),
+        Command::Jobs(command) => commands::jobs::run(&config, command.into(), &mut out)
+            .await
+            .map(|()| true),
+        Command::Demo => commands::demo::run(signals::listen()).await.map(|()| true),
+    };
+    out.flush()?;
+    all_ok
+}
+
+fn exit(result: anyhow::Result<bool>) -> ExitCode {
+    match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
@@ -145,78 +184,4 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Runs `command`; `Ok(false)` is a failure already reported on stdout.
-async fn run(command: Command, config: Config, path: &std::path::Path) -> anyhow::Result<bool> {
-    let mut out = std::io::stdout().lock();
-    let config = &config;
-    match command {
-        Command::Demo => commands::demo::run(signals::listen()).await?,
-        Command::Run => {
-            daemon::run(config.clone(), Some(path.to_owned()), signals::listen()).await?
-        }
-        Command::Once => {
-            let (cycle, settled) = daemon::once(config.clone()).await?;
-            let delivered = format!(
-                "deliveries: {} delivered, {} to retry, {} dead",
-                settled.delivered, settled.retrying, settled.dead
-            );
-            match cycle {
-                Ok(summary) => writeln!(
-                    out,
-                    "poll cycle: {} jobs seen, {} transitions, {} alerts queued, {} waiting for details ({} requests, {} ms); {delivered}",
-                    summary.jobs_seen,
-                    summary.transitions,
-                    summary.alerts_queued,
-                    summary.alerts_held,
-                    summary.requests,
-                    summary.duration.as_millis()
-                )?,
-                Err(error) => {
-                    writeln!(out, "{delivered}")?;
-                    out.flush()?;
-                    return Err(anyhow::Error::new(error).context("the poll cycle failed"));
-                }
-            }
-        }
-        Command::State { json } => commands::state::run(config, json, &mut out).await?,
-        Command::TestAlert { channel } => {
-            let all_ok = commands::test_alert::run(config, channel.as_deref(), &mut out).await?;
-            out.flush()?;
-            return Ok(all_ok);
-        }
-        Command::Check => commands::check::run(config, path, &mut out)?,
-        Command::Healthcheck { ready } => {
-            commands::healthcheck::run(config, ready, &mut out).await?
-        }
-        Command::Jobs(command) => {
-            let client = SdmClient::new(&config.api, &config.retry)?;
-            match command {
-                JobsCommand::List {
-                    status,
-                    project,
-                    created_after,
-                    created_before,
-                    json,
-                } => {
-                    let filter = JobFilter {
-                        status: status.as_deref().map(Status::parse),
-                        project,
-                        created_after,
-                        created_before,
-                    };
-                    commands::jobs::list(&client, &filter, json, &mut out).await?
-                }
-                JobsCommand::Show { id, json } => {
-                    commands::jobs::show(&client, &id, json, &mut out).await?
-                }
-                JobsCommand::Data { id, format_id, csv } => {
-                    commands::jobs::data(&client, &id, format_id, csv, &mut out).await?
-                }
-            }
-        }
-    }
-    out.flush()?;
-    Ok(true)
 }

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde_json::Value;
 
-use crate::sdm::Row;
+use crate::domain::Row;
 
 /// Every column that appears in any row, in the order first seen.
 pub fn columns<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<String> {
@@ -31,12 +31,22 @@ pub fn write_csv(out: &mut impl Write, columns: &[String], rows: &[Row]) -> io::
     Ok(())
 }
 
+/// Why output rows could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RowsError {
+    #[error("cannot read the rows: {0}")]
+    Io(#[from] io::Error),
+    #[error("not a JSON array of rows: {0}")]
+    NotRows(serde_json::Error),
+    #[error("unexpected data after the rows: {0}")]
+    Trailing(serde_json::Error),
+}
+
 /// CSV of a JSON array of rows (as the API sends and sdm-watch saves them).
-pub fn csv_from_json(json: &[u8]) -> Result<Vec<u8>, String> {
-    let rows: Vec<Row> =
-        serde_json::from_slice(json).map_err(|e| format!("not a JSON array of rows: {e}"))?;
+pub fn csv_from_json(json: &[u8]) -> Result<Vec<u8>, RowsError> {
+    let rows: Vec<Row> = serde_json::from_slice(json).map_err(RowsError::NotRows)?;
     let mut csv = Vec::new();
-    write_csv(&mut csv, &columns(&rows), &rows).map_err(|e| e.to_string())?;
+    write_csv(&mut csv, &columns(&rows), &rows)?;
     Ok(csv)
 }
 

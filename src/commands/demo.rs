@@ -10,9 +10,9 @@ use tokio::sync::mpsc;
 
 use crate::config::{Config, SigningKey};
 use crate::daemon;
+use crate::domain::Status;
 use crate::notify::webhook::sign;
 use crate::ops::signals::Control;
-use crate::sdm::Status;
 use crate::sim::{NewJob, ReceivedWebhook, Simulator, WebhookReceiver};
 
 /// How often the scripted jobs move on.

@@ -18,7 +18,7 @@ pub async fn run(config: &Config, ready: bool, out: &mut impl Write) -> anyhow::
         .get(&url)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("{url}: {}", crate::error_chain(&e.without_url())))?;
+        .map_err(|e| anyhow::anyhow!("{url}: {}", crate::domain::error_chain(&e.without_url())))?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     if !status.is_success() {

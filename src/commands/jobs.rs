@@ -4,8 +4,64 @@ use std::io::Write;
 
 use anyhow::Context as _;
 
+use crate::config::Config;
+use crate::domain::Status;
+use crate::domain::time::{self, parse_api_time};
 use crate::rows;
 use crate::sdm::{Job, JobDetail, JobFilter, SdmClient};
+
+/// What `sdm-watch jobs` was asked.
+pub enum Request {
+    List {
+        status: Option<Status>,
+        project: Option<i64>,
+        created_after: Option<time::OffsetDateTime>,
+        created_before: Option<time::OffsetDateTime>,
+        json: bool,
+    },
+    Show {
+        id: String,
+        json: bool,
+    },
+    Data {
+        id: String,
+        format_id: u32,
+        csv: bool,
+    },
+}
+
+/// Answers `request` against the API `config` names.
+pub async fn run(config: &Config, request: Request, out: &mut impl Write) -> anyhow::Result<()> {
+    let client = SdmClient::new(&config.api, &config.retry)?;
+    match request {
+        Request::List {
+            status,
+            project,
+            created_after,
+            created_before,
+            json,
+        } => {
+            let filter = JobFilter {
+                status,
+                project,
+                created_after,
+                created_before,
+            };
+            list(&client, &filter, json, out).await
+        }
+        Request::Show { id, json } => show(&client, &id, json, out).await,
+        Request::Data { id, format_id, csv } => data(&client, &id, format_id, csv, out).await,
+    }
+}
+
+/// An ISO 8601 time, or a plain date meaning midnight UTC (for `--created-after`).
+pub fn parse_time(text: &str) -> anyhow::Result<time::OffsetDateTime> {
+    parse_api_time(text)
+        .or_else(|| parse_api_time(&format!("{text}T00:00:00Z")))
+        .ok_or_else(|| {
+            anyhow::anyhow!("{text:?} is not a time like 2026-11-28T10:00:00Z or 2026-11-28")
+        })
+}
 
 /// Prints every job matching `filter`, as a table or JSON.
 pub async fn list(
@@ -121,12 +177,8 @@ fn write_table(out: &mut impl Write, jobs: &[Job]) -> std::io::Result<()> {
 
 /// `2026-11-28T10:01:00.123456Z` as `2026-11-28 10:01:00`; anything unexpected verbatim.
 fn short_date(text: Option<&str>) -> String {
-    match text.and_then(crate::sdm::parse_api_time) {
-        Some(at) => at
-            .format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second]"
-            ))
-            .unwrap_or_else(|_| "-".into()),
+    match text.and_then(parse_api_time) {
+        Some(at) => time::table(at),
         None => text.unwrap_or("-").to_owned(),
     }
 }

@@ -4,5 +4,7 @@ pub mod check;
 pub mod demo;
 pub mod healthcheck;
 pub mod jobs;
+pub mod once;
+pub mod run;
 pub mod state;
 pub mod test_alert;

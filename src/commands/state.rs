@@ -5,7 +5,8 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::store::outbox::{self, Alert};
+use crate::domain::time::short_ms as timestamp;
+use crate::store::outbox::{self, Alert, AlertState};
 use crate::store::{Store, held, jobs};
 
 /// How many pending and dead alerts are listed one by one.
@@ -69,25 +70,13 @@ impl From<Alert> for AlertLine {
             id: alert.id,
             channel: alert.channel,
             job_id: alert.job_id,
-            event: alert.event,
+            event: alert.event.to_string(),
             attempts: alert.attempts,
             queued_at: timestamp(alert.created_ms),
             next_attempt_at: timestamp(alert.next_attempt_ms),
             last_error: alert.last_error,
         }
     }
-}
-
-fn timestamp(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|at| {
-            at.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]:[second]Z"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
 }
 
 pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
@@ -110,14 +99,14 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
                         count,
                     })
                     .collect(),
-                alerts_pending: outbox::count(conn, "pending")?,
-                alerts_dead: outbox::count(conn, "dead")?,
-                alerts_delivered: outbox::count(conn, "delivered")?,
-                pending: outbox::list(conn, "pending", LISTED)?
+                alerts_pending: outbox::count(conn, AlertState::Pending)?,
+                alerts_dead: outbox::count(conn, AlertState::Dead)?,
+                alerts_delivered: outbox::count(conn, AlertState::Delivered)?,
+                pending: outbox::list(conn, AlertState::Pending, LISTED)?
                     .into_iter()
                     .map(AlertLine::from)
                     .collect(),
-                dead: outbox::list(conn, "dead", LISTED)?
+                dead: outbox::list(conn, AlertState::Dead, LISTED)?
                     .into_iter()
                     .map(AlertLine::from)
                     .collect(),

@@ -2,12 +2,20 @@
 //! alert (with its own id) per channel.
 
 use time::OffsetDateTime;
-use url::Url;
 
 use super::payload::{AlertEvent, JobSnapshot};
 use crate::config::Config;
-use crate::sdm::{ProjectId, Status};
+use crate::domain::{ProjectId, Status};
 use crate::store::outbox::Alert;
+
+/// A done job's rows, as an alert tells them.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// The alert's `output` object.
+    Saved(serde_json::Value),
+    /// Wanted but not had: `output: null`, and this as `output_error`.
+    Missing(String),
+}
 
 /// A change worth telling, as the watcher detected it.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,8 +23,10 @@ pub struct Detected {
     pub job: JobSnapshot,
     pub status: Status,
     pub previous: Option<Status>,
-    /// For a done job with `[output]`: the alert's `output` object, or why there is none.
-    pub output: Option<Result<serde_json::Value, String>>,
+    /// The job's page in the API.
+    pub url: String,
+    /// For a done job with `[output]`.
+    pub output: Option<Output>,
     /// When the change was detected.
     pub at: OffsetDateTime,
 }
@@ -30,12 +40,12 @@ pub fn build(detected: &Detected, config: &Config, now_ms: i64) -> Vec<Alert> {
     let mut event = AlertEvent::new(
         detected.job.clone(),
         detected.previous.as_ref().map(|status| status.to_string()),
-        job_url(&config.api.base_url, &detected.job.id),
+        detected.url.clone(),
         detected.at,
     );
     match &detected.output {
-        Some(Ok(output)) => event.data.output = Some(output.clone()),
-        Some(Err(error)) => {
+        Some(Output::Saved(output)) => event.data.output = Some(output.clone()),
+        Some(Output::Missing(error)) => {
             event.data.output = Some(serde_json::Value::Null);
             event.data.output_error = Some(error.clone());
         }
@@ -49,7 +59,7 @@ pub fn build(detected: &Detected, config: &Config, now_ms: i64) -> Vec<Alert> {
                 new_alert_id(),
                 channel,
                 &detected.job.id,
-                detected.status.as_str(),
+                detected.status.clone(),
                 payload.clone(),
                 now_ms,
             )
@@ -74,15 +84,6 @@ pub fn route(config: &Config, status: &Status, project: Option<ProjectId>) -> Ve
         .filter(|email| wants(&email.events, &email.projects))
         .map(|email| email.name.clone());
     webhooks.chain(emails).collect()
-}
-
-/// The API's URL of a job: `<api.base_url>jobs/<id>/`.
-pub fn job_url(base: &Url, id: &str) -> String {
-    let mut url = base.clone();
-    if let Ok(mut segments) = url.path_segments_mut() {
-        segments.pop_if_empty().push("jobs").push(id).push("");
-    }
-    url.to_string()
 }
 
 /// `msg_` and a time-ordered UUID, in the style of Standard Webhooks message ids.

@@ -121,11 +121,11 @@ impl EmailSender {
             Err(error) if error.is_permanent() => Attempt::Permanent {
                 error: format!(
                     "the SMTP server refused the message: {}",
-                    crate::error_chain(&error)
+                    crate::domain::error_chain(&error)
                 ),
             },
             Err(error) => Attempt::Retry {
-                error: format!("SMTP: {}", crate::error_chain(&error)),
+                error: format!("SMTP: {}", crate::domain::error_chain(&error)),
                 retry_after: None,
             },
         }
@@ -160,7 +160,7 @@ async fn attachment(event: &AlertEvent, max_bytes: u64) -> Attached {
     }
     let csv = match tokio::fs::read(file).await {
         Ok(json) => crate::rows::csv_from_json(&json),
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(crate::rows::RowsError::Io(error)),
     };
     match csv {
         Ok(csv) => {

@@ -59,7 +59,7 @@ impl WebhookSender {
                 return Attempt::Retry {
                     error: format!(
                         "request failed: {}",
-                        crate::error_chain(&error.without_url())
+                        crate::domain::error_chain(&error.without_url())
                     ),
                     retry_after: None,
                 };
@@ -73,8 +73,7 @@ impl WebhookSender {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(crate::domain::retry_after);
         let error = format!("the receiver answered {status}");
         if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {
             Attempt::Retry { error, retry_after }

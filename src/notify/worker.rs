@@ -12,9 +12,11 @@ use tracing::{error, info, warn};
 
 use super::{Attempt, Channels};
 use crate::backoff::Backoff;
-use crate::ops::metrics::{ALERTS, set_outbox_pending};
+use crate::domain::time::now_ms;
+use crate::store::gauges::set_outbox_pending;
 use crate::store::outbox::{self, Alert};
-use crate::store::{Store, StoreError, now_ms};
+use crate::store::{Store, StoreError};
+use crate::telemetry::ALERTS;
 
 /// Shutdown waits this long for deliveries in flight; what is still sending then stays
 /// queued and goes out after the restart. Shorter than systemd's default stop timeout.

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::store::now_ms;
+use crate::domain::time::now_ms;
 
 /// Shared between the scheduler, which reports cycles, and the HTTP endpoints.
 #[derive(Debug)]
@@ -40,7 +40,7 @@ impl Health {
     }
 
     /// Ready when the last cycle succeeded within three intervals; otherwise why not.
-    pub fn readiness(&self) -> Result<(), String> {
+    pub fn readiness(&self) -> Result<(), NotReady> {
         let last = self.last_success_ms.load(Ordering::Relaxed);
         let interval = self.interval_ms.load(Ordering::Relaxed) as i64;
         let error = self
@@ -52,15 +52,22 @@ impl Health {
             .map(|error| format!("; last error: {error}"))
             .unwrap_or_default();
         if last == 0 {
-            return Err(format!("no poll cycle has succeeded yet{because}"));
+            return Err(NotReady(format!(
+                "no poll cycle has succeeded yet{because}"
+            )));
         }
         let age = now_ms() - last;
         if age > 3 * interval {
-            return Err(format!(
+            return Err(NotReady(format!(
                 "the last successful poll cycle was {}s ago, more than three intervals{because}",
                 age / 1000
-            ));
+            )));
         }
         Ok(())
     }
 }
+
+/// Why the daemon is not ready, as `/readyz` says it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotReady(String);

@@ -3,6 +3,5 @@
 pub mod health;
 pub mod http;
 pub mod logging;
-pub mod metrics;
 pub mod signals;
 pub mod systemd;

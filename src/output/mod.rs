@@ -3,6 +3,7 @@
 //! summarised (row count, columns in first-seen order) without holding the rows in memory,
 //! and removed after `output.retention`.
 
+mod error;
 mod summary;
 
 use std::path::{Path, PathBuf};
@@ -13,8 +14,9 @@ use tokio::io::AsyncWriteExt;
 use tracing::{debug, warn};
 
 use crate::config::OutputConfig;
-use crate::sdm::{ApiError, DataBody, SdmClient};
+use crate::sdm::{DataBody, SdmClient};
 
+pub use error::OutputError;
 pub use summary::summarise;
 
 /// Leftover partial downloads (from a crash) older than this are removed with expired files.
@@ -51,7 +53,7 @@ pub async fn fetch(
     config: &OutputConfig,
     job_id: &str,
     format_id: u32,
-) -> Result<Saved, ApiError> {
+) -> Result<Saved, OutputError> {
     let target = file_for(&config.dir, job_id);
     let (partial, rows, columns) = client
         .job_data_with(job_id, format_id, |body| {
@@ -75,9 +77,9 @@ pub async fn fetch(
         .await?;
     publish(&partial, &target)
         .await
-        .map_err(|e| ApiError::Sink {
-            endpoint: format!("jobs/{job_id}/data/{format_id}/"),
-            reason: format!("cannot move it to {}: {e}", target.display()),
+        .map_err(|source| OutputError::Save {
+            path: target.clone(),
+            source,
         })?;
     debug!(job_id, rows, file = %target.display(), "output saved");
     Ok(Saved {
@@ -97,11 +99,10 @@ fn partial_path(target: &Path) -> PathBuf {
 }
 
 /// Writes the body to `partial` as it arrives, then makes it durable.
-async fn receive(mut body: DataBody, partial: &Path) -> Result<(), ApiError> {
-    let endpoint = body.endpoint().to_owned();
-    let sink = |e: std::io::Error| ApiError::Sink {
-        endpoint: endpoint.clone(),
-        reason: format!("{}: {e}", partial.display()),
+async fn receive(mut body: DataBody, partial: &Path) -> Result<(), OutputError> {
+    let sink = |source: std::io::Error| OutputError::Save {
+        path: partial.to_owned(),
+        source,
     };
     let mut file = tokio::fs::File::create(partial).await.map_err(sink)?;
     while let Some(chunk) = body.chunk().await? {
@@ -115,17 +116,15 @@ async fn receive(mut body: DataBody, partial: &Path) -> Result<(), ApiError> {
 async fn summarise_off_thread(
     path: PathBuf,
     endpoint: &str,
-) -> Result<(u64, Vec<String>), ApiError> {
-    let summary = tokio::task::spawn_blocking(move || summarise(&path))
-        .await
-        .map_err(|e| ApiError::Sink {
-            endpoint: endpoint.to_owned(),
-            reason: e.to_string(),
-        })?;
-    summary.map_err(|e| ApiError::Undecodable {
+) -> Result<(u64, Vec<String>), OutputError> {
+    let unreadable = |source| OutputError::Unreadable {
         endpoint: endpoint.to_owned(),
-        reason: e,
-    })
+        source,
+    };
+    tokio::task::spawn_blocking(move || summarise(&path))
+        .await
+        .map_err(|e| unreadable(crate::rows::RowsError::Io(std::io::Error::other(e))))?
+        .map_err(unreadable)
 }
 
 /// Renames `partial` over `target` and syncs the directory, so that the new name survives

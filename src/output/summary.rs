@@ -8,6 +8,8 @@ use std::path::Path;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::rows::RowsError;
+
 #[derive(Default)]
 struct Summary {
     rows: u64,
@@ -16,17 +18,15 @@ struct Summary {
 }
 
 /// Row count and columns of the JSON array of objects at `path`.
-pub fn summarise(path: &Path) -> Result<(u64, Vec<String>), String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+pub fn summarise(path: &Path) -> Result<(u64, Vec<String>), RowsError> {
+    let file = std::fs::File::open(path)?;
     let mut reader =
         serde_json::Deserializer::from_reader(BufReader::with_capacity(64 * 1024, file));
     let mut summary = Summary::default();
     (&mut reader)
         .deserialize_seq(&mut summary)
-        .map_err(|e| format!("not a JSON array of rows: {e}"))?;
-    reader
-        .end()
-        .map_err(|e| format!("unexpected data after the rows: {e}"))?;
+        .map_err(RowsError::NotRows)?;
+    reader.end().map_err(RowsError::Trailing)?;
     Ok((summary.rows, summary.columns))
 }
 

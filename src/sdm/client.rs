@@ -1,7 +1,7 @@
 //! The HTTP client for the three jobs endpoints: token auth, pagination that stays on the
 //! configured origin, status classification, retries and the rate cap.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -14,10 +14,12 @@ use time::OffsetDateTime;
 use tracing::{debug, warn};
 use url::{Origin, Url};
 
-use super::model::{Job, JobDetail, Page, ProjectId, Row, Status, format_api_time};
-use super::{ApiError, RateLimiter, RetryPolicy};
+use super::model::{Job, JobDetail, Page, job_url, last_copies};
+use super::{ApiError, RateLimiter, RetryPolicy, Retryable};
 use crate::config::{ApiConfig, RetryConfig};
-use crate::ops::metrics::API_REQUESTS;
+use crate::domain::time::format_api_time;
+use crate::domain::{ProjectId, Row, Status};
+use crate::telemetry::API_REQUESTS;
 
 /// A listing stops here even if the server keeps offering pages.
 const MAX_PAGES: usize = 100_000;
@@ -172,7 +174,10 @@ impl SdmClient {
             .build()
             .map_err(|e| ApiError::Transport {
                 endpoint: api.base_url.to_string(),
-                reason: format!("cannot build the HTTP client: {}", crate::error_chain(&e)),
+                reason: format!(
+                    "cannot build the HTTP client: {}",
+                    crate::domain::error_chain(&e)
+                ),
             })?;
         let mut auth =
             HeaderValue::from_str(&format!("Token {}", api.token.expose())).map_err(|_| {
@@ -190,7 +195,7 @@ impl SdmClient {
             auth,
             page_size: api.page_size,
             timeout: api.timeout,
-            retry: RetryPolicy::new(retry),
+            retry: RetryPolicy::new(retry.backoff(), retry.max_elapsed),
             limiter: RateLimiter::new(api.max_requests_per_second),
             requests: Arc::new(AtomicU64::new(0)),
             served_page_size: Arc::new(AtomicU32::new(0)),
@@ -242,20 +247,8 @@ impl SdmClient {
     /// (the listing shifted while we read it) is returned once, as last seen.
     pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, ApiError> {
         let mut jobs: Vec<Job> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        self.for_each_page(filter, |page| {
-            for job in page {
-                match index.get(&job.id) {
-                    Some(&at) => jobs[at] = job,
-                    None => {
-                        index.insert(job.id.clone(), jobs.len());
-                        jobs.push(job);
-                    }
-                }
-            }
-        })
-        .await?;
-        Ok(jobs)
+        self.for_each_page(filter, |page| jobs.extend(page)).await?;
+        Ok(last_copies(jobs))
     }
 
     /// Calls `on_page` with each page's jobs, following `next` on our own origin only.
@@ -329,36 +322,28 @@ impl SdmClient {
     }
 
     fn job_url(&self, id: &str, rest: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut segments) = url.path_segments_mut() {
-            segments
-                .pop_if_empty()
-                .push("jobs")
-                .push(id)
-                .extend(rest)
-                .push("");
-        }
-        url
+        job_url(&self.base, id, rest)
     }
 
     /// Streams a done job's output into `consume`, which may write it wherever it likes;
     /// the download is retried as a whole, so `consume` must start afresh each time.
-    pub async fn job_data_with<T, F, Fut>(
+    pub async fn job_data_with<T, E, F, Fut>(
         &self,
         id: &str,
         format_id: u32,
         consume: F,
-    ) -> Result<T, ApiError>
+    ) -> Result<T, E>
     where
+        E: Retryable + From<ApiError>,
         F: Fn(DataBody) -> Fut,
-        Fut: Future<Output = Result<T, ApiError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let url = self.job_url(id, &["data", &format_id.to_string()]);
         let consume = &consume;
         let url = &url;
         self.retry
             .run("job data", move || async move {
-                let response = self.send("data", url.clone()).await?;
+                let response = self.send("data", url.clone()).await.map_err(E::from)?;
                 consume(DataBody {
                     response,
                     endpoint: url.path().to_owned(),
@@ -447,7 +432,7 @@ impl SdmClient {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(parse_retry_after);
+            .and_then(crate::domain::retry_after);
         if status.is_redirection() {
             let location = response
                 .headers()
@@ -532,24 +517,11 @@ async fn detail(response: Response) -> String {
     }
 }
 
-/// `Retry-After` as seconds or as an HTTP date.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
-}
-
 fn transport(endpoint: &str, error: &reqwest::Error) -> ApiError {
     let reason = if error.is_timeout() {
-        format!("timed out ({})", crate::error_chain(error))
+        format!("timed out ({})", crate::domain::error_chain(error))
     } else {
-        crate::error_chain(error)
+        crate::domain::error_chain(error)
     };
     ApiError::Transport {
         endpoint: endpoint.to_owned(),
@@ -560,19 +532,4 @@ fn transport(endpoint: &str, error: &reqwest::Error) -> ApiError {
 fn preview(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(120)]);
     text.into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
-        let later = std::time::SystemTime::now() + Duration::from_secs(120);
-        let waited = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
-        assert!(waited > Duration::from_secs(100) && waited <= Duration::from_secs(120));
-        assert_eq!(parse_retry_after("soon"), None);
-    }
 }

@@ -39,9 +39,6 @@ pub enum ApiError {
         "refused to follow a link to {url}: it is not on the origin of api.base_url ({origin})"
     )]
     ForeignOrigin { url: String, origin: String },
-    /// A local failure (disk full, permissions) while keeping an answer: not retried.
-    #[error("the answer from {endpoint} could not be saved: {reason}")]
-    Sink { endpoint: String, reason: String },
     #[error("pagination from {endpoint} went wrong: {reason}")]
     Pagination { endpoint: String, reason: String },
     #[error("gave up after {attempts} attempts over {}s: {last}", elapsed.as_secs())]
@@ -81,6 +78,24 @@ impl ApiError {
         match self {
             ApiError::GaveUp { last, .. } => last.root(),
             other => other,
+        }
+    }
+}
+
+impl super::Retryable for ApiError {
+    fn is_retryable(&self) -> bool {
+        ApiError::is_retryable(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        ApiError::retry_after(self)
+    }
+
+    fn gave_up(self, attempts: u32, elapsed: Duration) -> Self {
+        ApiError::GaveUp {
+            attempts,
+            elapsed,
+            last: Box::new(self),
         }
     }
 }

@@ -8,8 +8,5 @@ mod retry;
 
 pub use client::{DataBody, JobFilter, Pages, SdmClient, ServerClock};
 pub use error::ApiError;
-pub use model::{
-    Job, JobDetail, Page, ProjectId, Row, Status, format_api_time, from_micros, micros,
-    parse_api_time,
-};
-pub use retry::{RateLimiter, RetryPolicy};
+pub use model::{Job, JobDetail, Page, job_url, last_copies};
+pub use retry::{RateLimiter, RetryPolicy, Retryable};

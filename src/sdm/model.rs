@@ -1,77 +1,12 @@
 //! What the SDM API returns, parsed tolerantly: unknown fields are ignored, every field the
 //! article does not promise is optional, and dates keep the exact text the API sent.
 
-use std::fmt;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use url::Url;
 
-/// A job's status. The API documents four; anything else is kept as sent rather than
-/// failing a whole page.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Status {
-    Running,
-    Done,
-    Error,
-    Pending,
-    Other(String),
-}
-
-impl Status {
-    pub const KNOWN: [Status; 4] = [
-        Status::Running,
-        Status::Done,
-        Status::Error,
-        Status::Pending,
-    ];
-
-    pub fn parse(text: &str) -> Status {
-        match text {
-            "running" => Status::Running,
-            "done" => Status::Done,
-            "error" => Status::Error,
-            "pending" => Status::Pending,
-            other => Status::Other(other.to_owned()),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            Status::Running => "running",
-            Status::Done => "done",
-            Status::Error => "error",
-            Status::Pending => "pending",
-            Status::Other(text) => text,
-        }
-    }
-
-    /// Running and pending jobs can still change; done and error are final.
-    pub fn is_active(&self) -> bool {
-        matches!(self, Status::Running | Status::Pending)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for Status {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Status {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(|text| Status::parse(&text))
-    }
-}
-
-/// A project id. The API shows integers; a numeric string is accepted too.
-pub type ProjectId = i64;
+use crate::domain::time::parse_api_time;
+use crate::domain::{ProjectId, Status};
 
 fn project_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<ProjectId>, D::Error> {
     #[derive(Deserialize)]
@@ -137,38 +72,36 @@ pub struct Page {
     pub results: Vec<Job>,
 }
 
-/// One output row: column name to value, with empty columns left out by the API.
-pub type Row = serde_json::Map<String, serde_json::Value>;
-
-/// Reads the API's ISO 8601 dates: any number of fraction digits (`.12Z`, `.109159Z`,
-/// none), `Z` or an offset; a date without an offset is taken as UTC.
-pub fn parse_api_time(text: &str) -> Option<OffsetDateTime> {
-    let text = text.trim();
-    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Some(at);
+/// A job shown twice (a listing shifted under the server while it was read): the last
+/// copy wins, in the place of the first.
+pub fn last_copies(jobs: Vec<Job>) -> Vec<Job> {
+    let mut at: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(jobs.len());
+    let mut kept: Vec<Job> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match at.get(&job.id) {
+            Some(&index) => kept[index] = job,
+            None => {
+                at.insert(job.id.clone(), kept.len());
+                kept.push(job);
+            }
+        }
     }
-    // No offset: RFC 3339 insists on one, so read it as UTC.
-    let with_zone = format!("{text}Z");
-    OffsetDateTime::parse(&with_zone, &Rfc3339).ok()
+    kept
 }
 
-/// Microseconds since the Unix epoch: how the store keeps creation dates.
-pub fn micros(at: OffsetDateTime) -> i64 {
-    (at.unix_timestamp_nanos() / 1_000) as i64
-}
-
-pub fn from_micros(us: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1_000).ok()
-}
-
-/// Formats a time the way the API's filters take it, with microseconds like the API's own dates.
-pub fn format_api_time(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
-    at.format(&format)
-        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+/// A job's URL: `<base>jobs/<id>/`, then `rest` (`data/3`), each segment escaped.
+pub fn job_url(base: &Url, id: &str, rest: &[&str]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments
+            .pop_if_empty()
+            .push("jobs")
+            .push(id)
+            .extend(rest)
+            .push("");
+    }
+    url
 }
 
 #[cfg(test)]
@@ -176,28 +109,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_with_zero_to_nine_fraction_digits_parse() {
-        let base = parse_api_time("2022-04-14T08:48:37Z").unwrap();
-        for (text, nanos) in [
-            ("2022-04-14T08:48:37Z", 0),
-            ("2022-04-14T08:48:37.1Z", 100_000_000),
-            ("2022-04-14T08:48:37.12Z", 120_000_000),
-            ("2022-04-14T08:48:37.109159Z", 109_159_000),
-            ("2022-04-14T08:48:37.123456789Z", 123_456_789),
-            ("2022-04-14T08:48:37.5", 500_000_000),
-            ("2022-04-14T10:48:37.5+02:00", 500_000_000),
-        ] {
-            let at = parse_api_time(text).unwrap_or_else(|| panic!("{text} did not parse"));
-            assert_eq!((at - base).whole_nanoseconds(), nanos, "{text}");
-        }
-        assert_eq!(parse_api_time("yesterday"), None);
+    fn the_last_copy_of_a_job_wins_in_the_place_of_the_first() {
+        let job = |id: &str, status: Status| Job {
+            id: id.into(),
+            name: None,
+            status,
+            creation_date: None,
+            completion_date: None,
+            project: None,
+            step: None,
+            message: None,
+        };
+        let kept = last_copies(vec![
+            job("a", Status::Running),
+            job("b", Status::Running),
+            job("a", Status::Done),
+        ]);
+        let kept: Vec<(&str, &Status)> = kept.iter().map(|j| (j.id.as_str(), &j.status)).collect();
+        assert_eq!(kept, [("a", &Status::Done), ("b", &Status::Running)]);
     }
 
     #[test]
-    fn formatted_times_read_back_exactly_to_the_microsecond() {
-        let at = parse_api_time("2022-04-14T08:48:37.109159Z").unwrap();
-        assert_eq!(format_api_time(at), "2022-04-14T08:48:37.109159Z");
-        assert_eq!(parse_api_time(&format_api_time(at)), Some(at));
+    fn job_urls_escape_the_id() {
+        let base = Url::parse("https://sdm.example/api/v1/").unwrap();
+        assert_eq!(
+            job_url(&base, "a/b", &["data", "3"]).as_str(),
+            "https://sdm.example/api/v1/jobs/a%2Fb/data/3/"
+        );
     }
 
     #[test]

@@ -9,9 +9,15 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use tracing::warn;
 
-use super::ApiError;
 use crate::backoff::Backoff;
-use crate::config::RetryConfig;
+
+/// An error a retried call can end with: whether another try may help, how long the
+/// server asked to wait, and how to say that the tries ran out.
+pub trait Retryable: std::fmt::Display + Sized {
+    fn is_retryable(&self) -> bool;
+    fn retry_after(&self) -> Option<Duration>;
+    fn gave_up(self, attempts: u32, elapsed: Duration) -> Self;
+}
 
 /// How often and how long to retry, from `[retry]`.
 #[derive(Clone, Debug)]
@@ -21,10 +27,10 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    pub fn new(config: &RetryConfig) -> Self {
+    pub fn new(backoff: Backoff, max_elapsed: Duration) -> Self {
         Self {
-            backoff: Backoff::new(config),
-            max_elapsed: config.max_elapsed,
+            backoff,
+            max_elapsed,
         }
     }
 
@@ -37,10 +43,11 @@ impl RetryPolicy {
     }
 
     /// Runs `call` until it succeeds, fails for good, or `max_elapsed` would be exceeded.
-    pub async fn run<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, ApiError>
+    pub async fn run<T, E, F, Fut>(&self, what: &str, mut call: F) -> Result<T, E>
     where
+        E: Retryable,
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, ApiError>>,
+        Fut: Future<Output = Result<T, E>>,
     {
         let started = Instant::now();
         let mut delays = self.backoff.delays();
@@ -56,11 +63,7 @@ impl RetryPolicy {
             let wait = backoff.max(error.retry_after().unwrap_or_default());
             let elapsed = started.elapsed();
             if elapsed + wait > self.max_elapsed {
-                return Err(ApiError::GaveUp {
-                    attempts,
-                    elapsed,
-                    last: Box::new(error),
-                });
+                return Err(error.gave_up(attempts, elapsed));
             }
             warn!(call = what, attempt = attempts, retry_in_ms = wait.as_millis() as u64, error = %error, "API call failed; retrying");
             tokio::time::sleep(wait).await;
@@ -107,14 +110,17 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
+    use crate::sdm::ApiError;
 
     fn policy(initial_ms: u64, max_ms: u64, elapsed_ms: u64) -> RetryPolicy {
-        RetryPolicy::new(&RetryConfig {
-            initial_interval: Duration::from_millis(initial_ms),
-            max_interval: Duration::from_millis(max_ms),
-            multiplier: 2.0,
-            max_elapsed: Duration::from_millis(elapsed_ms),
-        })
+        RetryPolicy::new(
+            Backoff::new(
+                Duration::from_millis(initial_ms),
+                Duration::from_millis(max_ms),
+                2.0,
+            ),
+            Duration::from_millis(elapsed_ms),
+        )
     }
 
     fn server_error(retry_after: Option<Duration>) -> ApiError {
@@ -129,7 +135,7 @@ mod tests {
     async fn retry_after_is_a_floor_on_the_wait() {
         let calls = AtomicU32::new(0);
         let started = Instant::now();
-        let result = policy(10, 100, 60_000)
+        let result: Result<(), ApiError> = policy(10, 100, 60_000)
             .run("test", || async {
                 if calls.fetch_add(1, Ordering::SeqCst) == 0 {
                     Err(server_error(Some(Duration::from_secs(7))))
@@ -147,7 +153,7 @@ mod tests {
     async fn gives_up_before_max_elapsed_is_exceeded() {
         let calls = AtomicU32::new(0);
         let started = Instant::now();
-        let result: Result<(), _> = policy(100, 400, 3_000)
+        let result: Result<(), ApiError> = policy(100, 400, 3_000)
             .run("test", || async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(server_error(None))
@@ -162,7 +168,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn permanent_errors_are_not_retried() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), _> = policy(10, 100, 60_000)
+        let result: Result<(), ApiError> = policy(10, 100, 60_000)
             .run("test", || async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err(ApiError::Unauthorized {

@@ -19,7 +19,7 @@ pub use fault::Fault;
 pub use receiver::{ReceivedWebhook, Reply, WebhookReceiver};
 pub use state::{Order, RowSource, SimJob, generated_row, sim_time};
 
-use crate::sdm::{ProjectId, Row, Status};
+use crate::domain::{ProjectId, Row, Status};
 use state::SimState;
 
 /// The token the simulator accepts unless told otherwise.

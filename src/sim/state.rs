@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::sdm::{ProjectId, Row, Status, parse_api_time};
+use crate::domain::time::parse_api_time;
+use crate::domain::{ProjectId, Row, Status};
 
 /// A job as the simulator holds it.
 #[derive(Clone, Debug)]

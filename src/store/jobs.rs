@@ -3,23 +3,10 @@
 
 use std::collections::HashMap;
 
-use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
-use crate::sdm::{ProjectId, Status};
-
-impl ToSql for Status {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for Status {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        value.as_str().map(Status::parse)
-    }
-}
+use crate::domain::{ProjectId, Status};
 
 /// A job as last recorded.
 #[derive(Clone, Debug, PartialEq)]

@@ -3,6 +3,7 @@
 //! nothing of HTTP or the SDM API; every call runs off the async runtime's threads.
 
 pub mod bookkeeping;
+pub mod gauges;
 pub mod held;
 pub mod jobs;
 pub mod outbox;
@@ -13,7 +14,10 @@ pub use bookkeeping::Bookkeeping;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
+
+use crate::domain::Status;
 
 /// The store could not do what was asked. Messages name the file.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +123,15 @@ impl Store {
     }
 }
 
-/// Milliseconds since the Unix epoch, the store's clock.
-pub fn now_ms() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000
+/// A status is stored as the API writes it.
+impl ToSql for Status {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for Status {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value.as_str().map(Status::parse)
+    }
 }

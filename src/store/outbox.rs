@@ -1,9 +1,48 @@
 //! The alert outbox: alerts are written in the same transaction as the status change that
 //! causes them, then claimed, attempted and settled by the delivery worker.
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Row, params};
 
 use super::StoreError;
+use crate::domain::Status;
+
+/// Where an alert stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertState {
+    /// Waiting for its (next) delivery attempt.
+    Pending,
+    Delivered,
+    /// Refused for good, or still undelivered after `delivery.max_age`; kept and reported.
+    Dead,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Pending => "pending",
+            AlertState::Delivered => "delivered",
+            AlertState::Dead => "dead",
+        }
+    }
+}
+
+impl ToSql for AlertState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.as_str()))
+    }
+}
+
+impl FromSql for AlertState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value.as_str()? {
+            "pending" => Ok(AlertState::Pending),
+            "delivered" => Ok(AlertState::Delivered),
+            "dead" => Ok(AlertState::Dead),
+            _ => Err(FromSqlError::InvalidType),
+        }
+    }
+}
 
 /// An alert as queued. `payload` is the exact JSON body a webhook receives.
 #[derive(Clone, Debug, PartialEq)]
@@ -11,7 +50,8 @@ pub struct Alert {
     pub id: String,
     pub channel: String,
     pub job_id: String,
-    pub event: String,
+    /// The status the job entered.
+    pub event: Status,
     pub payload: String,
     pub created_ms: i64,
     pub attempts: u32,
@@ -24,7 +64,7 @@ impl Alert {
         id: String,
         channel: &str,
         job_id: &str,
-        event: &str,
+        event: Status,
         payload: String,
         now_ms: i64,
     ) -> Self {
@@ -32,7 +72,7 @@ impl Alert {
             id,
             channel: channel.to_owned(),
             job_id: job_id.to_owned(),
-            event: event.to_owned(),
+            event,
             payload,
             created_ms: now_ms,
             attempts: 0,
@@ -141,8 +181,8 @@ pub fn mark_dead(
     Ok(())
 }
 
-/// Alerts in `state` ('pending', 'dead' or 'delivered'), newest first, at most `limit`.
-pub fn list(conn: &Connection, state: &str, limit: usize) -> Result<Vec<Alert>, StoreError> {
+/// Alerts in `state`, newest first, at most `limit`.
+pub fn list(conn: &Connection, state: AlertState, limit: usize) -> Result<Vec<Alert>, StoreError> {
     let mut statement = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM alerts WHERE state = ?1 ORDER BY created_ms DESC LIMIT ?2"
     ))?;
@@ -152,7 +192,7 @@ pub fn list(conn: &Connection, state: &str, limit: usize) -> Result<Vec<Alert>, 
     Ok(alerts)
 }
 
-pub fn count(conn: &Connection, state: &str) -> Result<u64, StoreError> {
+pub fn count(conn: &Connection, state: AlertState) -> Result<u64, StoreError> {
     Ok(conn
         .prepare_cached("SELECT COUNT(*) FROM alerts WHERE state = ?1")?
         .query_row([state], |row| row.get::<_, i64>(0))? as u64)

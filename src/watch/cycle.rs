@@ -16,13 +16,15 @@ use super::held::HeldChange;
 use super::plan;
 use super::tracker::{self, Change, Rules};
 use crate::config::Config;
+use crate::domain::time::{from_micros, micros, now_ms};
+use crate::domain::{ProjectId, Status};
 use crate::notify::alerts;
-use crate::ops::metrics as ops_metrics;
 use crate::output;
-use crate::sdm::{ApiError, Job, JobFilter, ProjectId, SdmClient, Status, from_micros, micros};
+use crate::sdm::{ApiError, Job, JobFilter, SdmClient};
 use crate::store::jobs::{self, ActiveJob, TrackedJob};
 use crate::store::outbox::Alert;
-use crate::store::{Bookkeeping, Store, StoreError, held, now_ms, outbox};
+use crate::store::{Bookkeeping, Store, StoreError, gauges, held, outbox};
+use crate::telemetry::{JOBS_TRACKED, TRANSITIONS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CycleError {
@@ -158,9 +160,7 @@ impl Watcher {
     /// Sets the `jobs_tracked` and `outbox_pending` gauges from the store; cycles then move
     /// them by their own changes.
     pub async fn prime_gauges(&self) -> Result<(), StoreError> {
-        self.store
-            .run(|conn| ops_metrics::set_store_gauges(conn))
-            .await
+        self.store.run(|conn| gauges::set_all(conn)).await
     }
 
     /// One poll cycle (see [`super::plan`] for what it lists).
@@ -404,7 +404,7 @@ impl Cycle<'_> {
                     jobs::lookup_recovered(&tx, id)?;
                 }
                 if queued > 0 {
-                    ops_metrics::set_outbox_pending(&tx)?;
+                    gauges::set_outbox_pending(&tx)?;
                 }
                 tx.commit()?;
                 Ok((queued, held))
@@ -419,20 +419,16 @@ impl Cycle<'_> {
             } else {
                 info!(job_id = %change.job.id, from, to = %change.job.status, alert = change.alert, "job changed status");
             }
-            metrics::counter!(ops_metrics::TRANSITIONS, "status" => change.job.status.to_string())
-                .increment(1);
+            metrics::counter!(TRANSITIONS, "status" => change.job.status.to_string()).increment(1);
             if let Some(from) = &change.previous {
-                metrics::gauge!(ops_metrics::JOBS_TRACKED, "status" => from.to_string())
-                    .decrement(1.0);
+                metrics::gauge!(JOBS_TRACKED, "status" => from.to_string()).decrement(1.0);
             }
-            metrics::gauge!(ops_metrics::JOBS_TRACKED, "status" => change.job.status.to_string())
-                .increment(1.0);
+            metrics::gauge!(JOBS_TRACKED, "status" => change.job.status.to_string()).increment(1.0);
             self.tally.transitions += 1;
         }
         for old in &removed {
             info!(job_id = %old.id, "a tracked job no longer exists; forgetting it");
-            metrics::gauge!(ops_metrics::JOBS_TRACKED, "status" => old.status.to_string())
-                .decrement(1.0);
+            metrics::gauge!(JOBS_TRACKED, "status" => old.status.to_string()).decrement(1.0);
         }
         if held > 0 {
             debug!(held, "alerts wait for details");
@@ -458,7 +454,7 @@ impl Cycle<'_> {
         if self.needs(&change.job, record, watched).any() {
             return Outcome::Hold(json);
         }
-        let detected = held.detected(Some(record), None);
+        let detected = held.detected(Some(record), self.job_url(&record.id), None);
         Outcome::Alert {
             alerts: alerts::build(&detected, self.config, now_ms),
             held: json,
@@ -497,6 +493,11 @@ impl Cycle<'_> {
             message: job.status == Status::Error && job.message.is_none(),
             output,
         }
+    }
+
+    /// The job's page in the API, for alerts.
+    pub fn job_url(&self, id: &str) -> String {
+        crate::sdm::job_url(&self.config.api.base_url, id, &[]).to_string()
     }
 
     /// Wakes the delivery worker: alerts were queued.

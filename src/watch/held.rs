@@ -13,14 +13,14 @@ use tracing::{debug, warn};
 
 use super::cycle::{Cycle, CycleError, Needs, Watched};
 use super::tracker::Change;
-use crate::backoff::Backoff;
-use crate::notify::alerts::{self, Detected};
+use crate::domain::Status;
+use crate::domain::time::{from_micros, micros, now_ms};
+use crate::notify::alerts::{self, Detected, Output};
 use crate::notify::payload::JobSnapshot;
 use crate::output::{self, Saved};
-use crate::sdm::{ApiError, Job, Status, from_micros, micros};
+use crate::sdm::{ApiError, Job};
 use crate::store::held::{self, Held};
 use crate::store::jobs::{self, TrackedJob};
-use crate::store::now_ms;
 use crate::store::outbox::{self, Alert};
 
 /// A held change, as kept in the store.
@@ -53,13 +53,21 @@ impl HeldChange {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 
-    /// The change as the alert tells it; the project is the record's, which a listing by
-    /// project may have completed since. `output_error` says why wanted rows are missing.
-    pub fn detected(&self, record: Option<&TrackedJob>, output_error: Option<String>) -> Detected {
+    /// The change as the alert tells it, for the job at `url`; the project is the
+    /// record's, which a listing by project may have completed since. `output_error` says
+    /// why wanted rows are missing.
+    pub fn detected(
+        &self,
+        record: Option<&TrackedJob>,
+        url: String,
+        output_error: Option<String>,
+    ) -> Detected {
         let job = &self.job;
         let output = match (&self.output, output_error) {
-            (Some(saved), _) => Some(Ok(serde_json::to_value(saved).unwrap_or_default())),
-            (None, Some(error)) => Some(Err(error)),
+            (Some(saved), _) => Some(Output::Saved(
+                serde_json::to_value(saved).unwrap_or_default(),
+            )),
+            (None, Some(error)) => Some(Output::Missing(error)),
             (None, None) => None,
         };
         Detected {
@@ -75,6 +83,7 @@ impl HeldChange {
             },
             status: job.status.clone(),
             previous: self.previous.clone(),
+            url,
             output,
             at: from_micros(self.detected_us).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         }
@@ -145,7 +154,10 @@ impl Cycle<'_> {
                 let CycleError::Api(error) = error else {
                     return Err(error);
                 };
-                let error = format!("cannot learn the project: {}", crate::error_chain(&error));
+                let error = format!(
+                    "cannot learn the project: {}",
+                    crate::domain::error_chain(&error)
+                );
                 for item in items.iter_mut().filter(|item| item.attempted) {
                     item.error = Some(error.clone());
                 }
@@ -166,10 +178,10 @@ impl Cycle<'_> {
                 match output::fetch(&self.quick, config, &item.row.job_id, format_id).await {
                     Ok(saved) => item.change.output = Some(saved),
                     Err(error) => {
-                        metrics::counter!(crate::ops::metrics::OUTPUT_FAILURES).increment(1);
+                        metrics::counter!(crate::telemetry::OUTPUT_FAILURES).increment(1);
                         item.error = Some(format!(
                             "cannot fetch the output: {}",
-                            crate::error_chain(&error)
+                            crate::domain::error_chain(&error)
                         ));
                     }
                 }
@@ -189,7 +201,7 @@ impl Cycle<'_> {
         now: i64,
         give_up_ms: i64,
     ) -> Result<usize, CycleError> {
-        let backoff = Backoff::new(&self.config.retry);
+        let backoff = self.config.retry.backoff();
         let mut released: Vec<(i64, Vec<Alert>)> = Vec::new();
         let mut failed: Vec<(i64, String, u32, i64, String)> = Vec::new();
         let mut waiting: HashSet<String> = HashSet::new();
@@ -213,8 +225,9 @@ impl Cycle<'_> {
                 let alerts = if watched == Watched::No {
                     Vec::new()
                 } else {
+                    let url = self.job_url(&job_id);
                     alerts::build(
-                        &item.change.detected(record, output_error),
+                        &item.change.detected(record, url, output_error),
                         self.config,
                         now,
                     )
@@ -255,7 +268,7 @@ impl Cycle<'_> {
                 held::attempt_failed(&tx, *seq, change, *attempts, *next, error)?;
             }
             if queued > 0 {
-                crate::ops::metrics::set_outbox_pending(&tx)?;
+                crate::store::gauges::set_outbox_pending(&tx)?;
             }
             tx.commit()?;
             Ok(())
@@ -282,7 +295,7 @@ impl Cycle<'_> {
             Err(error) => {
                 item.error = Some(format!(
                     "cannot read the error message: {}",
-                    crate::error_chain(&error)
+                    crate::domain::error_chain(&error)
                 ))
             }
         }

@@ -10,10 +10,9 @@ use tracing::{debug, warn};
 use super::cycle::{Active, Cycle, CycleError, Watched};
 use super::plan;
 use super::tracker;
-use crate::backoff::Backoff;
+use crate::domain::time::now_ms;
 use crate::sdm::ApiError;
 use crate::store::jobs;
-use crate::store::now_ms;
 
 impl Cycle<'_> {
     /// Looks up every watched active job that no listing of this cycle showed: by listing
@@ -38,7 +37,7 @@ impl Cycle<'_> {
             .into_iter()
             .filter(|a| !self.seen.contains(&a.job.id))
             .collect();
-        let backoff = Backoff::new(&self.config.retry);
+        let backoff = self.config.retry.backoff();
         for active in missing {
             let old = &active.job;
             match self.quick.job(&old.id).await {
@@ -64,7 +63,7 @@ impl Cycle<'_> {
                 Err(error) => {
                     let attempts = active.lookup_attempts + 1;
                     let wait = backoff.after_attempt(attempts);
-                    let error = crate::error_chain(&error);
+                    let error = crate::domain::error_chain(&error);
                     if attempts == 1 {
                         warn!(job_id = %old.id, error = %error, retry_in_ms = wait.as_millis() as u64, "cannot look up a job no listing showed; it is retried on its own backoff");
                     } else {

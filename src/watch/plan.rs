@@ -17,7 +17,9 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use crate::sdm::{JobFilter, ProjectId, ServerClock, Status, from_micros};
+use crate::domain::time::from_micros;
+use crate::domain::{ProjectId, Status};
+use crate::sdm::{JobFilter, ServerClock};
 use crate::store::Bookkeeping;
 use crate::store::jobs::{ActiveJob, TrackedJob};
 
@@ -217,14 +219,14 @@ mod tests {
         let floor = OffsetDateTime::UNIX_EPOCH + time::Duration::days(10);
         let anchor = floor + time::Duration::days(3);
         let mut book = Bookkeeping {
-            anchor_us: Some(crate::sdm::micros(anchor)),
+            anchor_us: Some(crate::domain::time::micros(anchor)),
             ..Bookkeeping::default()
         };
         // A first cycle that failed and is tried again still starts at the floor.
         assert_eq!(new_jobs_after(&book, floor), floor);
         book.first_cycle_done = true;
         assert_eq!(new_jobs_after(&book, floor), anchor - RECHECK);
-        book.anchor_us = Some(crate::sdm::micros(floor));
+        book.anchor_us = Some(crate::domain::time::micros(floor));
         assert_eq!(new_jobs_after(&book, floor), floor);
     }
 

@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::sdm::{Job, Status};
+use crate::domain::Status;
+use crate::sdm::Job;
 use crate::store::jobs::TrackedJob;
 
 /// A job whose record must change, and whether the change alerts.
@@ -92,7 +93,7 @@ pub fn record(job: &Job, old: Option<&TrackedJob>) -> TrackedJob {
         project_checked: job.project.is_some() || old.is_some_and(|old| old.project_checked),
         creation_date: job.creation_date.clone(),
         completion_date: job.completion_date.clone(),
-        created_us: job.created_at().map(crate::sdm::micros),
+        created_us: job.created_at().map(crate::domain::time::micros),
         message: job.message.clone().or_else(|| {
             // A message belongs to the error it came with.
             old.filter(|old| old.status == job.status)

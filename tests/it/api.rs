@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use sdm_watch::sdm::{ApiError, JobFilter, Status};
+use sdm_watch::domain::Status;
+use sdm_watch::sdm::{ApiError, JobFilter};
 use sdm_watch::sim::{Fault, NewJob, Order, Simulator};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use crate::helpers::{client, client_with, config_text};
+use testkit::config::{client, client_with, config_text};
 
 /// A second listener that stands in for a foreign host and counts the connections it gets.
 async fn foreign_host() -> (std::net::SocketAddr, Arc<AtomicUsize>) {

@@ -7,10 +7,10 @@ use std::collections::{HashMap, HashSet};
 
 use std::time::Duration;
 
-use sdm_watch::sdm::Status;
+use sdm_watch::domain::Status;
 use sdm_watch::sim::{Fault, NewJob};
 
-use crate::watch::World;
+use testkit::World;
 
 #[tokio::test]
 async fn under_thirty_percent_faults_every_transition_is_alerted_once() {

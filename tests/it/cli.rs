@@ -1,10 +1,11 @@
 //! `sdm-watch jobs ...` through the real binary against the simulator.
 
-use sdm_watch::sdm::Status;
+use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Simulator};
 use time::macros::datetime;
 
-use crate::helpers::{config_text, sdm_watch, stderr, stdout};
+use testkit::cli::{sdm_watch, stderr, stdout};
+use testkit::config::config_text;
 
 #[tokio::test]
 async fn jobs_list_prints_a_table_and_json_with_filters() {

@@ -1,6 +1,6 @@
 //! Bad configurations, through the real binary: exit status 2, one line naming the key.
 
-use crate::helpers::{sdm_watch, stderr, stdout};
+use testkit::cli::{sdm_watch, stderr, stdout};
 
 const VALID: &str = r#"
 [api]
@@ -295,7 +295,7 @@ async fn secret_files_may_live_in_the_systemd_credentials_directory() {
 #[test]
 fn debug_output_of_the_whole_config_holds_no_secret() {
     // Panic and error messages print values with Debug; none may carry a secret.
-    let config = crate::helpers::config(
+    let config = testkit::config::config(
         "[api]\ntoken = \"tok-debug-secret\"\n\
          [[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nsecret = \"whsec_c2VjcmV0LWRlYnVnLWtleQ==\"\n\
          [smtp]\nhost = \"mail\"\nusername = \"u\"\npassword = \"smtp-debug-secret\"\nfrom = \"a@b.example\"\n",

@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sdm_watch::sdm::Status;
+use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Reply};
 
-use crate::helpers::Daemon;
-use crate::watch::World;
+use testkit::Daemon;
+use testkit::World;
 
 #[tokio::test]
 async fn killed_twenty_times_nothing_is_lost() {

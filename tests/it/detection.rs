@@ -7,11 +7,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use sdm_watch::daemon::Parts;
-use sdm_watch::sdm::Status;
+use sdm_watch::domain::Status;
 use sdm_watch::sim::{Fault, NewJob, ReceivedWebhook};
 
-use crate::helpers::{sdm_watch, stderr, stdout};
-use crate::watch::{World, step};
+use testkit::cli::{sdm_watch, stderr, stdout};
+use testkit::{World, step};
 
 /// A world whose API answers in the article's shapes.
 async fn article_world() -> World {

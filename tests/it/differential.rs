@@ -33,7 +33,8 @@ use proptest::test_runner::{
     Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
 use sdm_watch::config::Config;
-use sdm_watch::sdm::{SdmClient, Status};
+use sdm_watch::domain::Status;
+use sdm_watch::sdm::SdmClient;
 use sdm_watch::sim::{Fault, Jobs, NewJob, Order, RecordedRequest, SimJob, Simulator, sim_time};
 use sdm_watch::store::{Store, held};
 use sdm_watch::watch::{WatchSetup, Watcher};
@@ -688,10 +689,12 @@ async fn run(history: &History) -> Result<(), String> {
             }
         }
         let started = sim.now();
-        watcher
-            .cycle()
-            .await
-            .map_err(|e| format!("cycle {cycle} failed: {}", sdm_watch::error_chain(&e)))?;
+        watcher.cycle().await.map_err(|e| {
+            format!(
+                "cycle {cycle} failed: {}",
+                sdm_watch::domain::error_chain(&e)
+            )
+        })?;
         CYCLES.fetch_add(1, Ordering::Relaxed);
         let visible = sim.visible_jobs();
         let visible_ids: HashSet<String> = visible.iter().map(|job| job.id.clone()).collect();

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use sdm_watch::sdm::Status;
+use sdm_watch::domain::Status;
 use sdm_watch::sim::NewJob;
 
-use crate::watch::{World, step};
+use testkit::{World, step};
 
 /// An 8 MiB tmpfs, unmounted when dropped. Needs root, as the project's machines and CI are.
 struct SmallDisk(PathBuf);

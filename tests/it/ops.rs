@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sdm_watch::sdm::Status;
+use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Simulator, WebhookReceiver};
 
-use crate::helpers::{Daemon, config_text, sdm_watch, stderr};
+use testkit::Daemon;
+use testkit::cli::{sdm_watch, stderr};
+use testkit::config::config_text;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

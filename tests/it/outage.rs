@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
-use sdm_watch::sdm::Status;
+use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Reply, Simulator, WebhookReceiver};
 
-use crate::helpers::{Daemon, config_text, sdm_watch, stdout};
-use crate::smtp::SmtpSink;
+use testkit::Daemon;
+use testkit::cli::{sdm_watch, stdout};
+use testkit::config::config_text;
+use testkit::smtp::SmtpSink;
 
 fn free_listener() -> std::net::TcpListener {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap()

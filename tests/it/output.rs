@@ -3,10 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use sdm_watch::sdm::{Row, Status};
+use sdm_watch::domain::{Row, Status};
 use sdm_watch::sim::{Fault, NewJob, generated_row};
 
-use crate::watch::{World, step};
+use testkit::{World, step};
 
 fn rows(value: serde_json::Value) -> Vec<Row> {
     value

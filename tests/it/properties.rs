@@ -6,7 +6,9 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use sdm_watch::config::Config;
-use sdm_watch::sdm::{JobDetail, Page, Row, parse_api_time};
+use sdm_watch::domain::Row;
+use sdm_watch::domain::time::parse_api_time;
+use sdm_watch::sdm::{JobDetail, Page};
 use serde_json::{Value, json};
 
 fn json_value() -> impl Strategy<Value = Value> {

@@ -11,8 +11,9 @@ use hyper_util::rt::TokioIo;
 use sdm_watch::sdm::JobFilter;
 use tokio_rustls::rustls;
 
-use crate::helpers::{client_with, sdm_watch, stdout};
-use crate::smtp::SmtpSink;
+use testkit::cli::{sdm_watch, stdout};
+use testkit::config::client_with;
+use testkit::smtp::SmtpSink;
 
 /// An HTTPS server on loopback with a fresh self-signed certificate; answers every request
 /// with an empty job page. Returns its port, the certificate (PEM) and a request counter.

@@ -5,103 +5,15 @@ use std::time::Duration;
 
 use sdm_watch::config::SigningKey;
 use sdm_watch::daemon::{self, Parts};
+use sdm_watch::domain::Status;
 use sdm_watch::notify::webhook::sign;
 use sdm_watch::ops::signals::Control;
-use sdm_watch::sdm::Status;
-use sdm_watch::sim::{Fault, NewJob, ReceivedWebhook, Reply, Simulator, WebhookReceiver};
+use sdm_watch::sim::{Fault, NewJob, ReceivedWebhook, Reply, Simulator};
 
-use crate::helpers::{Daemon, config, config_text, sdm_watch, stderr, stdout};
-use crate::smtp::SmtpSink;
-
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-pub struct World {
-    pub sim: Simulator,
-    pub hook: WebhookReceiver,
-    pub smtp: SmtpSink,
-    pub dir: tempfile::TempDir,
-}
-
-impl World {
-    pub async fn start() -> World {
-        World {
-            sim: Simulator::start().await.unwrap(),
-            hook: WebhookReceiver::start().await.unwrap(),
-            smtp: SmtpSink::start(),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// A webhook `ops` and an e-mail `oncall`, both for every notify_on status.
-    pub fn config(&self, poll: &str, max_age: &str, channels: &str) -> String {
-        config_text(
-            &self.sim,
-            "",
-            &format!(
-                r#"
-[poll]
-interval = "1s"
-{poll}
-[state]
-path = "{state}"
-[delivery]
-max_age = "{max_age}"
-[smtp]
-host = "127.0.0.1"
-port = {port}
-tls = "none"
-from = "sdm-watch <sdm-watch@example.com>"
-{channels}
-"#,
-                state = self.dir.path().join("state.db").display(),
-                port = self.smtp.addr.port(),
-            ),
-        )
-    }
-
-    pub fn standard_channels(&self) -> String {
-        format!(
-            r#"
-[[webhook]]
-name = "ops"
-url = "{}"
-secret = "{SECRET}"
-headers = {{ "X-Team" = "data" }}
-
-[[email]]
-name = "oncall"
-to = ["oncall@example.com", "lead@example.com"]
-"#,
-            self.hook.url("/ops")
-        )
-    }
-
-    /// One webhook channel, `ops`, on the receiver's `/ops`.
-    pub fn ops_hook(&self) -> String {
-        format!(
-            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\n",
-            self.hook.url("/ops")
-        )
-    }
-
-    fn standard(&self) -> String {
-        self.config("", "1h", &self.standard_channels())
-    }
-
-    pub fn parts(&self, text: &str) -> Parts {
-        Parts::build(config(text)).expect("daemon parts build")
-    }
-}
-
-/// One cycle, then every due delivery.
-pub async fn step(parts: &Parts) {
-    parts.watcher.cycle().await.expect("cycle succeeds");
-    parts
-        .worker
-        .deliver_due()
-        .await
-        .expect("deliveries recorded");
-}
+use testkit::Daemon;
+use testkit::cli::{sdm_watch, stderr, stdout};
+use testkit::config::config;
+use testkit::{SECRET, World, step};
 
 fn key() -> SigningKey {
     SigningKey::parse(SECRET).unwrap()
@@ -312,7 +224,7 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
             .unwrap()
     };
     let bookkeeping = meta().await;
-    let before = sdm_watch::store::now_ms();
+    let before = sdm_watch::domain::time::now_ms();
     step(&parts).await;
     let rewritten: i64 = parts
         .store
@@ -436,7 +348,9 @@ async fn an_old_batch_finishing_together_is_found_by_listing_not_job_by_job() {
 async fn pending_alerts(parts: &Parts) -> u64 {
     parts
         .store
-        .run(|conn| sdm_watch::store::outbox::count(conn, "pending"))
+        .run(|conn| {
+            sdm_watch::store::outbox::count(conn, sdm_watch::store::outbox::AlertState::Pending)
+        })
         .await
         .unwrap()
 }
@@ -725,7 +639,7 @@ async fn an_alert_not_delivered_before_the_end_is_delivered_after_restart() {
 
 #[tokio::test]
 async fn permanent_refusals_and_expired_alerts_are_dead_and_reported() {
-    let metrics = sdm_watch::ops::metrics::install().expect("the test binary's recorder");
+    let metrics = sdm_watch::telemetry::install().expect("the test binary's recorder");
     let w = World::start().await;
     let refused = w.sim.add_job(NewJob::new(Status::Running));
     let text = w.config(

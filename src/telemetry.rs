@@ -1,12 +1,13 @@
-//! Prometheus metrics through the `metrics` facade; the exporter renders them for
-//! `/metrics`. Every name starts with `sdm_watch_`.
+//! Prometheus metrics through the `metrics` facade: every series' name (all start with
+//! `sdm_watch_`), its description, and the process-wide recorder whose handle renders
+//! `/metrics`. A leaf: modules record through the names here; who counts what is theirs.
 
 use std::sync::OnceLock;
 
 use metrics::{describe_counter, describe_gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::config::Config;
+use crate::domain::Status;
 
 pub const POLL_CYCLES: &str = "sdm_watch_poll_cycles_total";
 pub const API_REQUESTS: &str = "sdm_watch_api_requests_total";
@@ -56,50 +57,31 @@ fn describe() {
     );
 }
 
-/// Makes every series the config implies visible at zero from the start, so that
-/// dashboards and alert rules see them before the first event.
-pub fn register(config: &Config) {
+/// The series a configuration implies, so that they are there from the start.
+pub struct Series<'a> {
+    pub notify_on: &'a [Status],
+    pub channels: Vec<&'a str>,
+    pub output: bool,
+}
+
+/// Makes every series in `series` visible at zero from the start, so that dashboards and
+/// alert rules see them before the first event.
+pub fn register(series: &Series<'_>) {
     for outcome in ["ok", "error"] {
         metrics::counter!(POLL_CYCLES, "outcome" => outcome).increment(0);
     }
-    for status in &config.poll.notify_on {
+    for status in series.notify_on {
         metrics::counter!(TRANSITIONS, "status" => status.to_string()).increment(0);
     }
-    let channels = config
-        .webhooks
-        .iter()
-        .map(|hook| hook.name.clone())
-        .chain(config.emails.iter().map(|email| email.name.clone()));
-    for channel in channels {
+    for channel in &series.channels {
         for outcome in ["delivered", "retry", "dead"] {
-            metrics::counter!(ALERTS, "channel" => channel.clone(), "outcome" => outcome)
+            metrics::counter!(ALERTS, "channel" => channel.to_string(), "outcome" => outcome)
                 .increment(0);
         }
     }
-    if config.output.is_some() {
+    if series.output {
         metrics::counter!(OUTPUT_FAILURES).increment(0);
     }
     metrics::gauge!(OUTBOX_PENDING).increment(0.0);
     metrics::gauge!(LAST_SUCCESSFUL_POLL).increment(0.0);
-}
-
-/// Sets `jobs_tracked{status}` and `outbox_pending` from the store.
-pub fn set_store_gauges(conn: &rusqlite::Connection) -> Result<(), crate::store::StoreError> {
-    let counts = crate::store::jobs::count_by_status(conn)?;
-    // Known statuses always appear, at zero when no job is in them any more.
-    for status in crate::sdm::Status::KNOWN {
-        if !counts.iter().any(|(counted, _)| *counted == status) {
-            metrics::gauge!(JOBS_TRACKED, "status" => status.to_string()).set(0.0);
-        }
-    }
-    for (status, count) in counts {
-        metrics::gauge!(JOBS_TRACKED, "status" => status.to_string()).set(count as f64);
-    }
-    set_outbox_pending(conn)
-}
-
-pub fn set_outbox_pending(conn: &rusqlite::Connection) -> Result<(), crate::store::StoreError> {
-    let pending = crate::store::outbox::count(conn, "pending")?;
-    metrics::gauge!(OUTBOX_PENDING).set(pending as f64);
-    Ok(())
 }

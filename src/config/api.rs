@@ -1,0 +1,114 @@
+//! `[api]`: where the SDM API is, the token, and how hard to use it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::Secret;
+use super::error::{ConfigError, Section};
+use super::value::{CaFile, HumanDuration, human, positive, secret, secs};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawApi {
+    pub base_url: String,
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    pub timeout: HumanDuration,
+    pub ca_file: Option<PathBuf>,
+    pub page_size: i64,
+    pub max_requests_per_second: f64,
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        Self {
+            base_url: "https://sdm.akeneo.cloud/api/v1/".into(),
+            token: None,
+            token_file: None,
+            timeout: secs(30),
+            ca_file: None,
+            page_size: 100,
+            max_requests_per_second: 5.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiConfig {
+    /// Always ends in `/`, so that `jobs/` joins below it.
+    pub base_url: Url,
+    pub token: Secret,
+    #[serde(serialize_with = "human")]
+    pub timeout: Duration,
+    /// Extra trusted roots for the API's TLS certificate, besides the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<CaFile>,
+    pub page_size: u32,
+    pub max_requests_per_second: f64,
+}
+
+impl ApiConfig {
+    pub(super) fn parse(raw: RawApi) -> Result<ApiConfig, ConfigError> {
+        let api = Section::new("api");
+        let token = secret(&api.key("token"), raw.token, raw.token_file)?.ok_or_else(|| {
+            api.invalid(
+                "token",
+                "missing: set api.token, api.token_file or SDM_WATCH_API__TOKEN",
+            )
+        })?;
+        if token
+            .expose()
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(api.invalid("token", "contains spaces or control characters"));
+        }
+        let page_size = match u32::try_from(raw.page_size) {
+            Ok(n @ 1..=1000) => n,
+            _ => {
+                return Err(api.invalid(
+                    "page_size",
+                    format!("must be between 1 and 1000, got {}", raw.page_size),
+                ));
+            }
+        };
+        let rate = raw.max_requests_per_second;
+        if !(rate > 0.0 && rate <= 10.0) {
+            return Err(api.invalid(
+                "max_requests_per_second",
+                format!("must be above 0 and at most 10 (the API's fair-use limit), got {rate}"),
+            ));
+        }
+        Ok(ApiConfig {
+            base_url: base_url(&api, &raw.base_url)?,
+            token,
+            timeout: positive(&api.key("timeout"), raw.timeout.0)?,
+            ca_file: raw
+                .ca_file
+                .map(|path| CaFile::load(&api.key("ca_file"), path))
+                .transpose()?,
+            page_size,
+            max_requests_per_second: rate,
+        })
+    }
+}
+
+fn base_url(api: &Section, text: &str) -> Result<Url, ConfigError> {
+    let problem = |why: &str| api.invalid("base_url", format!("{text:?} {why}"));
+    let mut url = Url::parse(text).map_err(|e| problem(&format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(problem("is not an http(s) URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(problem("must not have a query or fragment"));
+    }
+    if !url.path().ends_with('/') {
+        // Without it, joining "jobs/" would replace the last path segment.
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}

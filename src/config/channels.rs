@@ -1,0 +1,229 @@
+//! `[[webhook]]` and `[[email]]`: the channels alerts go to, each with its name, the
+//! events and projects it wants, and how to reach it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine as _;
+use lettre::message::Mailbox;
+use serde::{Deserialize, Serialize, Serializer};
+use url::Url;
+
+use super::Secret;
+use super::error::{ConfigError, Section};
+use super::smtp::thirty_seconds;
+use super::value::{
+    CaFile, HumanDuration, displays, human, mailbox, positive, project_ids, secret, statuses,
+};
+use crate::domain::{ProjectId, Status};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub name: String,
+    pub url: String,
+    pub secret: Option<Secret>,
+    pub secret_file: Option<PathBuf>,
+    pub events: Option<Vec<Status>>,
+    #[serde(default)]
+    pub projects: Vec<ProjectId>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default = "thirty_seconds")]
+    pub timeout: HumanDuration,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    pub name: String,
+    pub to: Vec<String>,
+    pub events: Option<Vec<Status>>,
+    #[serde(default)]
+    pub projects: Vec<ProjectId>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: Url,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SigningKey>,
+    pub events: Vec<Status>,
+    pub projects: Vec<ProjectId>,
+    pub headers: Vec<(String, String)>,
+    /// How long one delivery attempt may take.
+    #[serde(serialize_with = "human")]
+    pub timeout: Duration,
+    /// Extra trusted roots for the receiver's TLS certificate, besides the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<CaFile>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EmailConfig {
+    pub name: String,
+    #[serde(serialize_with = "displays")]
+    pub to: Vec<Mailbox>,
+    pub events: Vec<Status>,
+    pub projects: Vec<ProjectId>,
+}
+
+/// Why a Standard Webhooks secret cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningKeyError {
+    #[error("must start with \"whsec_\" (Standard Webhooks secret format)")]
+    Prefix,
+    #[error("the part after \"whsec_\" is not valid base64")]
+    Base64,
+    #[error("the part after \"whsec_\" is empty")]
+    Empty,
+}
+
+/// The HMAC key of a Standard Webhooks secret: the base64-decoded part after `whsec_`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey(Vec<u8>);
+
+impl SigningKey {
+    pub fn parse(secret: &str) -> Result<Self, SigningKeyError> {
+        let encoded = secret
+            .strip_prefix("whsec_")
+            .ok_or(SigningKeyError::Prefix)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| SigningKeyError::Base64)?;
+        if bytes.is_empty() {
+            return Err(SigningKeyError::Empty);
+        }
+        Ok(SigningKey(bytes))
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for SigningKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}
+
+/// Channel names, unique across webhooks and e-mails.
+#[derive(Default)]
+pub(super) struct Names(HashSet<String>);
+
+impl Names {
+    fn claim(&mut self, section: &Section, name: &str) -> Result<String, ConfigError> {
+        if name.trim().is_empty() {
+            return Err(section.invalid("name", "must not be empty"));
+        }
+        if !self.0.insert(name.to_owned()) {
+            return Err(section.invalid(
+                "name",
+                format!("{name:?} is used by another channel; names must be unique"),
+            ));
+        }
+        Ok(name.to_owned())
+    }
+}
+
+impl WebhookConfig {
+    pub(super) fn parse(
+        index: usize,
+        raw: RawWebhook,
+        notify_on: &[Status],
+        names: &mut Names,
+    ) -> Result<WebhookConfig, ConfigError> {
+        let hook = Section::new(format!("webhook[{index}]"));
+        let name = names.claim(&hook, &raw.name)?;
+        let url = Url::parse(&raw.url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+            .ok_or_else(|| hook.invalid("url", format!("{:?} is not an http(s) URL", raw.url)))?;
+        let secret = secret(&hook.key("secret"), raw.secret, raw.secret_file)?
+            .map(|secret| {
+                SigningKey::parse(secret.expose())
+                    .map_err(|problem| hook.invalid("secret", problem.to_string()))
+            })
+            .transpose()?;
+        let events = match raw.events {
+            Some(events) => statuses(&hook.key("events"), events, notify_on)?,
+            None => notify_on.to_vec(),
+        };
+        let mut headers = Vec::new();
+        for (header, value) in raw.headers {
+            let lower = header.to_ascii_lowercase();
+            let problem = if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                Some("is not a valid header name")
+            } else if reqwest::header::HeaderValue::from_str(&value).is_err() {
+                Some("has a value that is not a valid header value")
+            } else if lower.starts_with("webhook-")
+                || matches!(lower.as_str(), "content-type" | "content-length" | "host")
+            {
+                Some("is set by sdm-watch itself and cannot be overridden")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(hook.invalid("headers", format!("{header:?} {problem}")));
+            }
+            headers.push((header, value));
+        }
+        Ok(WebhookConfig {
+            name,
+            url,
+            secret,
+            events,
+            projects: project_ids(&hook.key("projects"), raw.projects)?,
+            headers,
+            timeout: positive(&hook.key("timeout"), raw.timeout.0)?,
+            ca_file: raw
+                .ca_file
+                .map(|path| CaFile::load(&hook.key("ca_file"), path))
+                .transpose()?,
+        })
+    }
+}
+
+impl EmailConfig {
+    pub(super) fn parse(
+        index: usize,
+        raw: RawEmail,
+        notify_on: &[Status],
+        has_smtp: bool,
+        names: &mut Names,
+    ) -> Result<EmailConfig, ConfigError> {
+        let email = Section::new(format!("email[{index}]"));
+        let name = names.claim(&email, &raw.name)?;
+        if !has_smtp {
+            return Err(email.invalid("name", "an [[email]] channel needs an [smtp] section"));
+        }
+        if raw.to.is_empty() {
+            return Err(email.invalid("to", "needs at least one address"));
+        }
+        let to = raw
+            .to
+            .iter()
+            .map(|address| mailbox(&email.key("to"), address))
+            .collect::<Result<Vec<_>, _>>()?;
+        let events = match raw.events {
+            Some(events) => statuses(&email.key("events"), events, notify_on)?,
+            None => notify_on.to_vec(),
+        };
+        Ok(EmailConfig {
+            name,
+            to,
+            events,
+            projects: project_ids(&email.key("projects"), raw.projects)?,
+        })
+    }
+}

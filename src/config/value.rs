@@ -1,0 +1,224 @@
+//! Values that several sections share, read from text once: durations, secrets (inline or
+//! from a file), statuses, project ids, e-mail addresses, trusted CA files; and how they
+//! print in `check`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::message::Mailbox;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::Secret;
+use super::error::ConfigError;
+use crate::domain::{ProjectId, Status};
+
+/// A humantime duration such as `"30s"` or `"7d"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = HumanDuration;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration string such as \"30s\", \"5m\" or \"7d\"")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<HumanDuration, E> {
+                humantime::parse_duration(text)
+                    .map(HumanDuration)
+                    .map_err(|e| {
+                        E::custom(format!(
+                            "{text:?} is not a duration ({e}); write e.g. \"30s\", \"5m\", \"7d\""
+                        ))
+                    })
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+pub(super) fn secs(n: u64) -> HumanDuration {
+    HumanDuration(Duration::from_secs(n))
+}
+
+pub(super) fn positive(key: &str, value: Duration) -> Result<Duration, ConfigError> {
+    if value.is_zero() {
+        return Err(ConfigError::invalid(key, "must be longer than zero"));
+    }
+    Ok(value)
+}
+
+/// A secret given inline or as `<key>_file`, never both; a file's content is trimmed.
+pub(super) fn secret(
+    key: &str,
+    inline: Option<Secret>,
+    file: Option<PathBuf>,
+) -> Result<Option<Secret>, ConfigError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            key,
+            format!("set either {key} or {key}_file, not both"),
+        )),
+        (Some(secret), None) if secret.expose().trim().is_empty() => {
+            Err(ConfigError::invalid(key, "is empty"))
+        }
+        (Some(secret), None) => Ok(Some(Secret::new(secret.expose().trim()))),
+        (None, Some(path)) => {
+            let file_key = format!("{key}_file");
+            let path = expand_credentials_directory(&file_key, &path)?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::invalid(&file_key, format!("cannot read {}: {e}", path.display()))
+            })?;
+            let text = text.trim();
+            if text.is_empty() {
+                return Err(ConfigError::invalid(
+                    file_key,
+                    format!("{} is empty", path.display()),
+                ));
+            }
+            Ok(Some(Secret::new(text)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// `$CREDENTIALS_DIRECTORY/x` or `${CREDENTIALS_DIRECTORY}/x` becomes the directory where
+/// systemd put the unit's `LoadCredential=` files.
+fn expand_credentials_directory(key: &str, path: &Path) -> Result<PathBuf, ConfigError> {
+    let text = path.to_string_lossy();
+    let rest = text
+        .strip_prefix("${CREDENTIALS_DIRECTORY}")
+        .or_else(|| text.strip_prefix("$CREDENTIALS_DIRECTORY"));
+    let Some(rest) = rest else {
+        return Ok(path.to_owned());
+    };
+    let directory = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+        ConfigError::invalid(
+            key,
+            format!(
+                "{text} uses $CREDENTIALS_DIRECTORY, which is not set (systemd sets it for units with LoadCredential=)"
+            ),
+        )
+    })?;
+    Ok(PathBuf::from(directory).join(rest.trim_start_matches('/')))
+}
+
+/// A non-empty list of statuses, each one of `allowed`, duplicates dropped.
+pub(super) fn statuses(
+    key: &str,
+    values: Vec<Status>,
+    allowed: &[Status],
+) -> Result<Vec<Status>, ConfigError> {
+    if values.is_empty() {
+        return Err(ConfigError::invalid(key, "must name at least one status"));
+    }
+    let mut result: Vec<Status> = Vec::new();
+    for status in values {
+        if !allowed.contains(&status) {
+            let allowed: Vec<&str> = allowed.iter().map(Status::as_str).collect();
+            let why = if Status::KNOWN.contains(&status) {
+                "is not in poll.notify_on, so it would never be alerted"
+            } else {
+                "is not a job status"
+            };
+            return Err(ConfigError::invalid(
+                key,
+                format!(
+                    "{status:?} {why} (allowed: {})",
+                    allowed.join(", "),
+                    status = status.as_str()
+                ),
+            ));
+        }
+        if !result.contains(&status) {
+            result.push(status);
+        }
+    }
+    Ok(result)
+}
+
+pub(super) fn project_ids(key: &str, ids: Vec<ProjectId>) -> Result<Vec<ProjectId>, ConfigError> {
+    if let Some(bad) = ids.iter().find(|id| **id <= 0) {
+        return Err(ConfigError::invalid(
+            key,
+            format!("project ids are positive integers, got {bad}"),
+        ));
+    }
+    let mut ids = ids;
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+pub(super) fn mailbox(key: &str, text: &str) -> Result<Mailbox, ConfigError> {
+    text.parse()
+        .map_err(|e| ConfigError::invalid(key, format!("{text:?} is not an e-mail address ({e})")))
+}
+
+/// PEM certificates to trust besides the system's roots, read and checked at load.
+#[derive(Clone)]
+pub struct CaFile {
+    pub path: PathBuf,
+    pub certificates: Vec<reqwest::Certificate>,
+    /// The file's PEM text, for clients that take it whole (SMTP).
+    pub pem: Vec<u8>,
+}
+
+impl CaFile {
+    pub(super) fn load(key: &str, path: PathBuf) -> Result<CaFile, ConfigError> {
+        let pem = std::fs::read(&path).map_err(|e| {
+            ConfigError::invalid(key, format!("cannot read {}: {e}", path.display()))
+        })?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .ok()
+            .filter(|certificates| !certificates.is_empty())
+            .ok_or_else(|| {
+                ConfigError::invalid(key, format!("{} holds no PEM certificate", path.display()))
+            })?;
+        Ok(CaFile {
+            path,
+            certificates,
+            pem,
+        })
+    }
+}
+
+impl std::fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CaFile({})", self.path.display())
+    }
+}
+
+impl Serialize for CaFile {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.path.display())
+    }
+}
+
+pub(super) fn human<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&humantime::format_duration(*value).to_string())
+}
+
+pub(super) fn human_option<S: Serializer>(
+    value: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(duration) => human(duration, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+pub(super) fn display<S: Serializer>(value: &Mailbox, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+pub(super) fn displays<S: Serializer>(
+    values: &[Mailbox],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(values.iter().map(ToString::to_string))
+}

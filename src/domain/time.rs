@@ -1,0 +1,122 @@
+//! The clock and every date format sdm-watch reads or writes: the API's dates (any number
+//! of fraction digits), its filters, the store's microseconds and milliseconds, alert
+//! timestamps, and the short forms operators read in tables and status lines.
+
+pub use time::OffsetDateTime;
+use time::UtcOffset;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+
+/// Milliseconds since the Unix epoch, now: the store's clock.
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Microseconds since the Unix epoch: how the store keeps creation dates.
+pub fn micros(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000) as i64
+}
+
+pub fn from_micros(us: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).ok()
+}
+
+pub fn from_millis(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
+/// Reads the API's ISO 8601 dates: any number of fraction digits (`.12Z`, `.109159Z`,
+/// none), `Z` or an offset; a date without an offset is taken as UTC.
+pub fn parse_api_time(text: &str) -> Option<OffsetDateTime> {
+    let text = text.trim();
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(at);
+    }
+    // No offset: RFC 3339 insists on one, so read it as UTC.
+    OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339).ok()
+}
+
+/// A time the way the API's filters take it, with microseconds like the API's own dates.
+pub fn format_api_time(at: OffsetDateTime) -> String {
+    let at = at.to_offset(UtcOffset::UTC);
+    at.format(format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    ))
+    .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// RFC 3339 in UTC to the second, as alert timestamps are written.
+pub fn rfc3339_seconds(at: OffsetDateTime) -> String {
+    at.to_offset(UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
+        .unwrap_or_default()
+}
+
+/// `2026-11-28 10:01:00Z`, for reports.
+pub fn short(at: OffsetDateTime) -> String {
+    format!("{}Z", table(at))
+}
+
+/// `2026-11-28 10:01:00` in UTC, for the columns of a table.
+pub fn table(at: OffsetDateTime) -> String {
+    at.to_offset(UtcOffset::UTC)
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default()
+}
+
+/// [`short`] of a store time in milliseconds; the number itself if it is out of range.
+pub fn short_ms(ms: i64) -> String {
+    from_millis(ms).map_or_else(|| ms.to_string(), short)
+}
+
+/// `10:01:00Z`, for one-line status messages.
+pub fn clock(at: OffsetDateTime) -> String {
+    at.to_offset(UtcOffset::UTC)
+        .format(format_description!("[hour]:[minute]:[second]Z"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_with_zero_to_nine_fraction_digits_parse() {
+        let base = parse_api_time("2022-04-14T08:48:37Z").unwrap();
+        for (text, nanos) in [
+            ("2022-04-14T08:48:37Z", 0),
+            ("2022-04-14T08:48:37.1Z", 100_000_000),
+            ("2022-04-14T08:48:37.12Z", 120_000_000),
+            ("2022-04-14T08:48:37.109159Z", 109_159_000),
+            ("2022-04-14T08:48:37.123456789Z", 123_456_789),
+            ("2022-04-14T08:48:37.5", 500_000_000),
+            ("2022-04-14T10:48:37.5+02:00", 500_000_000),
+        ] {
+            let at = parse_api_time(text).unwrap_or_else(|| panic!("{text} did not parse"));
+            assert_eq!((at - base).whole_nanoseconds(), nanos, "{text}");
+        }
+        assert_eq!(parse_api_time("yesterday"), None);
+    }
+
+    #[test]
+    fn formatted_times_read_back_exactly_to_the_microsecond() {
+        let at = parse_api_time("2022-04-14T08:48:37.109159Z").unwrap();
+        assert_eq!(format_api_time(at), "2022-04-14T08:48:37.109159Z");
+        assert_eq!(parse_api_time(&format_api_time(at)), Some(at));
+        assert_eq!(from_micros(micros(at)), Some(at));
+    }
+
+    #[test]
+    fn short_forms() {
+        let at = parse_api_time("2026-11-28T10:01:00.5+01:00").unwrap();
+        assert_eq!(rfc3339_seconds(at), "2026-11-28T09:01:00Z");
+        assert_eq!(short(at), "2026-11-28 09:01:00Z");
+        assert_eq!(table(at), "2026-11-28 09:01:00");
+        assert_eq!(clock(at), "09:01:00Z");
+        assert_eq!(short_ms(0), "1970-01-01 00:00:00Z");
+    }
+}

@@ -1,0 +1,45 @@
+//! Configs for a simulator, and API clients built from them.
+
+use std::path::Path;
+
+use sdm_watch::config::Config;
+use sdm_watch::sdm::SdmClient;
+use sdm_watch::sim::Simulator;
+
+/// A config for `sim` with fast retries. `api_extra` is more `[api]` keys; `extra` is
+/// appended TOML and must open with a section header.
+pub fn config_text(sim: &Simulator, api_extra: &str, extra: &str) -> String {
+    format!(
+        r#"
+[api]
+base_url = "{base}"
+token = "{token}"
+timeout = "2s"
+max_requests_per_second = 10
+{api_extra}
+[retry]
+initial_interval = "50ms"
+max_interval = "200ms"
+max_elapsed = "5s"
+
+[http]
+listen = ""
+{extra}
+"#,
+        base = sim.base_url(),
+        token = sim.token(),
+    )
+}
+
+pub fn config(text: &str) -> Config {
+    Config::from_toml(text, Path::new("test.toml")).expect("test config is valid")
+}
+
+pub fn client_with(text: &str) -> SdmClient {
+    let config = config(text);
+    SdmClient::new(&config.api, &config.retry).expect("client builds")
+}
+
+pub fn client(sim: &Simulator) -> SdmClient {
+    client_with(&config_text(sim, "", ""))
+}

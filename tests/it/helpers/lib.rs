@@ -1,0 +1,15 @@
+//! sdm-watch's test kit, shared by the integration tests (`tests/it`) and the system
+//! benchmark (`benches/system.rs`): a world of the simulated API, a webhook receiver and
+//! a real SMTP server ([`World`]); configs pointing at a simulator ([`config`]); the real
+//! binary, run once ([`cli`]) or as a daemon ([`Daemon`]); free ports ([`ports`]).
+
+pub mod cli;
+pub mod config;
+mod daemon;
+pub mod ports;
+pub mod process;
+pub mod smtp;
+mod world;
+
+pub use daemon::Daemon;
+pub use world::{SECRET, World, step};

@@ -1,0 +1,101 @@
+//! The world a test runs in, and the one step most watch tests take.
+
+use sdm_watch::daemon::Parts;
+use sdm_watch::sim::{Simulator, WebhookReceiver};
+
+use crate::config::{config, config_text};
+use crate::smtp::SmtpSink;
+
+/// The webhook secret of [`World::standard_channels`]: the Standard Webhooks test vector's.
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A simulated SDM API, a webhook receiver, a real SMTP server and a directory for state,
+/// all on loopback and private to one test.
+pub struct World {
+    pub sim: Simulator,
+    pub hook: WebhookReceiver,
+    pub smtp: SmtpSink,
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    pub async fn start() -> World {
+        World {
+            sim: Simulator::start().await.unwrap(),
+            hook: WebhookReceiver::start().await.unwrap(),
+            smtp: SmtpSink::start(),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A webhook `ops` and an e-mail `oncall`, both for every notify_on status.
+    pub fn config(&self, poll: &str, max_age: &str, channels: &str) -> String {
+        config_text(
+            &self.sim,
+            "",
+            &format!(
+                r#"
+[poll]
+interval = "1s"
+{poll}
+[state]
+path = "{state}"
+[delivery]
+max_age = "{max_age}"
+[smtp]
+host = "127.0.0.1"
+port = {port}
+tls = "none"
+from = "sdm-watch <sdm-watch@example.com>"
+{channels}
+"#,
+                state = self.dir.path().join("state.db").display(),
+                port = self.smtp.addr.port(),
+            ),
+        )
+    }
+
+    pub fn standard_channels(&self) -> String {
+        format!(
+            r#"
+[[webhook]]
+name = "ops"
+url = "{}"
+secret = "{SECRET}"
+headers = {{ "X-Team" = "data" }}
+
+[[email]]
+name = "oncall"
+to = ["oncall@example.com", "lead@example.com"]
+"#,
+            self.hook.url("/ops")
+        )
+    }
+
+    /// One webhook channel, `ops`, on the receiver's `/ops`.
+    pub fn ops_hook(&self) -> String {
+        format!(
+            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\n",
+            self.hook.url("/ops")
+        )
+    }
+
+    /// [`World::standard_channels`] with an hour's `max_age`.
+    pub fn standard(&self) -> String {
+        self.config("", "1h", &self.standard_channels())
+    }
+
+    pub fn parts(&self, text: &str) -> Parts {
+        Parts::build(config(text)).expect("daemon parts build")
+    }
+}
+
+/// One cycle, then every due delivery.
+pub async fn step(parts: &Parts) {
+    parts.watcher.cycle().await.expect("cycle succeeds");
+    parts
+        .worker
+        .deliver_due()
+        .await
+        .expect("deliveries recorded");
+}
