@@ -5,8 +5,10 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-# The manifest names the benchmark target, so cargo wants its source present.
+# The manifest names the benchmark target and the test kit (a workspace member), so
+# cargo wants their sources present.
 COPY benches ./benches
+COPY tests/it/helpers ./tests/it/helpers
 RUN cargo build --release --locked --bin sdm-watch
 
 FROM debian:bookworm-slim

@@ -1,7 +1,6 @@
 //! The HTTP client for the three jobs endpoints: token auth, pagination that stays on the
 //! configured origin, status classification, retries and the rate cap.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -11,18 +10,15 @@ use reqwest::header::{AUTHORIZATION, DATE, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
-use tracing::{debug, warn};
 use url::{Origin, Url};
 
-use super::model::{Job, JobDetail, Page, job_url, last_copies};
+use super::model::{Job, JobDetail, job_url, last_copies};
+use super::pages::{Pages, ServerClock};
 use super::{ApiError, RateLimiter, RetryPolicy, Retryable};
 use crate::config::{ApiConfig, RetryConfig};
 use crate::domain::time::format_api_time;
 use crate::domain::{ProjectId, Row, Status};
 use crate::telemetry::API_REQUESTS;
-
-/// A listing stops here even if the server keeps offering pages.
-const MAX_PAGES: usize = 100_000;
 
 /// The filters of `GET jobs/`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -33,119 +29,27 @@ pub struct JobFilter {
     pub created_before: Option<OffsetDateTime>,
 }
 
-/// A listing read page by page; see [`SdmClient::pages`].
-pub struct Pages<'a> {
-    client: &'a SdmClient,
-    /// The page to read next; `None` once the last was read.
-    next: Option<Url>,
-    visited: HashSet<Url>,
-    /// The `count` of the last page read.
-    count: Option<u64>,
-    /// A page reported a smaller `count` than the one before, or a page past the end
-    /// answered 404: jobs left the listing while it was read, so the rows after them moved
-    /// up and one may have slipped onto a page already read.
-    shrank: bool,
-}
-
-impl Pages<'_> {
-    /// The next page's jobs, or `None` after the last page. Follows `next` on the
-    /// configured origin only, and refuses a link back to a page already read. A page past
-    /// the end (`404`, the listing shrank while it was read) ends the listing.
-    pub async fn next_page(&mut self) -> Result<Option<Vec<Job>>, ApiError> {
-        let Some(url) = self.next.take() else {
-            return Ok(None);
-        };
-        if self.visited.len() >= MAX_PAGES || !self.visited.insert(url.clone()) {
-            return Err(ApiError::Pagination {
-                endpoint: url.path().to_owned(),
-                reason: format!(
-                    "the next link leads back to a page already read, or past {MAX_PAGES} pages"
-                ),
-            });
-        }
-        let client = self.client;
-        let page: Page = match client
-            .retry
-            .run("list jobs", || client.get_json("list", url.clone()))
-            .await
-        {
-            Ok(page) => page,
-            Err(ApiError::NotFound { detail, .. }) if self.visited.len() > 1 => {
-                debug!(url = %url, detail = %detail, "a page past the end: the listing shrank while it was read");
-                self.shrank = true;
-                return Ok(None);
-            }
-            Err(error) => return Err(error),
-        };
-        debug!(url = %url, jobs = page.results.len(), count = ?page.count, "read a page of jobs");
-        if let Some(count) = page.count {
-            self.shrank |= self.count.is_some_and(|before| count < before);
-            self.count = Some(count);
-        }
-        if let Some(next) = page.next.filter(|next| !next.is_empty()) {
-            if !page.results.is_empty() {
-                client
-                    .served_page_size
-                    .store(page.results.len() as u32, Ordering::Relaxed);
-            }
-            let next_url = client.base.join(&next).map_err(|e| ApiError::Pagination {
-                endpoint: url.path().to_owned(),
-                reason: format!("the next link {next:?} is not a URL ({e})"),
-            })?;
-            if next_url.origin() != client.origin {
-                let error = ApiError::ForeignOrigin {
-                    url: next_url.to_string(),
-                    origin: client.origin.ascii_serialization(),
-                };
-                warn!(error = %error, "refused a pagination link");
-                return Err(error);
-            }
-            self.next = Some(next_url);
-        }
-        Ok(Some(page.results))
-    }
-
-    /// Pages read so far.
-    pub fn read(&self) -> usize {
-        self.visited.len()
-    }
-
-    /// Whether jobs left the listing while it was read (see [`Pages::next_page`]): a job
-    /// that was in it throughout may have been skipped, and a caller that must see every
-    /// one reads the listing again.
-    pub fn shrank(&self) -> bool {
-        self.shrank
-    }
-}
-
-/// The server's clock as its `Date` header last gave it, and when that answer arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServerClock {
-    pub date: OffsetDateTime,
-    pub received: tokio::time::Instant,
-}
-
 /// Talks to one SDM organisation. Cheap to clone; clones share the connection pool and
 /// the rate cap.
 #[derive(Clone, Debug)]
 pub struct SdmClient {
     http: reqwest::Client,
     /// Ends in `/`; every request URL is built below it.
-    base: Url,
+    pub(super) base: Url,
     /// Only links on this origin are followed, so the token never leaves for another host.
-    origin: Origin,
+    pub(super) origin: Origin,
     /// `Token <key>`, marked sensitive so that reqwest never prints it.
     auth: HeaderValue,
     page_size: u32,
     /// `api.timeout`, for each JSON request as a whole.
     timeout: Duration,
-    retry: RetryPolicy,
+    pub(super) retry: RetryPolicy,
     limiter: RateLimiter,
     /// Requests sent, retries included, across clones.
     requests: Arc<AtomicU64>,
     /// How many rows a full page of the list endpoint held (0 until one was read): the
     /// server may cap `page_size` below what was asked.
-    served_page_size: Arc<AtomicU32>,
+    pub(super) served_page_size: Arc<AtomicU32>,
     /// The last `Date` header received, across clones.
     server_clock: Arc<std::sync::Mutex<Option<ServerClock>>>,
 }
@@ -267,13 +171,7 @@ impl SdmClient {
     /// The listing for `filter`, to be read one page at a time, so that a caller holds
     /// no more than a page however long the listing.
     pub fn pages(&self, filter: &JobFilter) -> Pages<'_> {
-        Pages {
-            client: self,
-            next: Some(self.list_url(filter)),
-            visited: HashSet::new(),
-            count: None,
-            shrank: false,
-        }
+        Pages::new(self, self.list_url(filter))
     }
 
     /// `GET jobs/{id}/`.
@@ -354,7 +252,7 @@ impl SdmClient {
     }
 
     /// One request, no retry, decoded as JSON.
-    async fn get_json<T: DeserializeOwned>(
+    pub(super) async fn get_json<T: DeserializeOwned>(
         &self,
         kind: &'static str,
         url: Url,

@@ -3,7 +3,7 @@
 //! no listing showed are looked up, held changes completed, and the bookkeeping written
 //! last, so that a cycle cut short is simply done again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,19 +12,15 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use super::held::HeldChange;
 use super::plan;
-use super::tracker::{self, Change, Rules};
+use super::tracker::{self, Rules};
 use crate::config::Config;
-use crate::domain::time::{from_micros, micros, now_ms};
-use crate::domain::{ProjectId, Status};
-use crate::notify::alerts;
+use crate::domain::ProjectId;
+use crate::domain::time::{from_micros, micros};
 use crate::output;
 use crate::sdm::{ApiError, Job, JobFilter, SdmClient};
-use crate::store::jobs::{self, ActiveJob, TrackedJob};
-use crate::store::outbox::Alert;
-use crate::store::{Bookkeeping, Store, StoreError, gauges, held, outbox};
-use crate::telemetry::{JOBS_TRACKED, TRANSITIONS};
+use crate::store::jobs::{self, ActiveJob};
+use crate::store::{Bookkeeping, Store, StoreError, gauges};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CycleError {
@@ -83,32 +79,6 @@ pub(super) struct Tally {
     pub store_time: Duration,
 }
 
-/// Whether a job is in `poll.projects` (always, when that list is empty).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Watched {
-    Yes,
-    No,
-    /// Its project is not known yet.
-    Unknown,
-}
-
-/// What a change alerting still waits for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Needs {
-    /// The project, for `poll.projects`, a channel's `projects` or `output.projects`.
-    pub project: bool,
-    /// An error's message, which only the detail endpoint has.
-    pub message: bool,
-    /// A done job's rows, for `[output]`.
-    pub output: bool,
-}
-
-impl Needs {
-    pub fn any(self) -> bool {
-        self.project || self.message || self.output
-    }
-}
-
 /// One cycle in progress: the setup it started with, what it has seen, its totals.
 pub(super) struct Cycle<'a> {
     pub store: &'a Store,
@@ -133,18 +103,6 @@ pub(super) struct Cycle<'a> {
     /// The tracked active jobs some listing of this cycle showed.
     pub seen: HashSet<String>,
     pub tally: Tally,
-}
-
-/// What committing one change writes besides the job's record.
-enum Outcome {
-    Nothing,
-    /// Its alerts, unless an earlier change of the job is still held: then it is held too.
-    Alert {
-        alerts: Vec<Alert>,
-        held: String,
-    },
-    /// It waits for details.
-    Hold(String),
 }
 
 impl Watcher {
@@ -328,7 +286,7 @@ impl Cycle<'_> {
         jobs: Vec<Job>,
         project: Option<ProjectId>,
     ) -> Result<(), CycleError> {
-        let mut jobs = last_copies(jobs);
+        let mut jobs = crate::sdm::last_copies(jobs);
         let mut recovered = Vec::new();
         for job in &mut jobs {
             self.tally.jobs_listed.insert(id_hash(&job.id));
@@ -348,151 +306,6 @@ impl Cycle<'_> {
             .await?;
         let changes = tracker::plan(jobs, &recorded, &self.rules);
         self.commit(changes, &recorded, Vec::new(), recovered).await
-    }
-
-    /// Commits `changes` (with the records they replace), their alerts or held changes, the
-    /// jobs to forget and the lookups that recovered, in one transaction; then moves the
-    /// gauges and wakes the delivery worker.
-    pub async fn commit(
-        &mut self,
-        changes: Vec<Change>,
-        recorded: &HashMap<String, TrackedJob>,
-        removed: Vec<TrackedJob>,
-        recovered: Vec<String>,
-    ) -> Result<(), CycleError> {
-        if changes.is_empty() && removed.is_empty() && recovered.is_empty() {
-            return Ok(());
-        }
-        let now_ms = now_ms();
-        let writes: Vec<(TrackedJob, Outcome)> = changes
-            .iter()
-            .map(|change| {
-                let record = tracker::record(&change.job, recorded.get(&change.job.id));
-                let outcome = self.outcome(change, &record, now_ms);
-                (record, outcome)
-            })
-            .collect();
-        let removed_ids: Vec<String> = removed.iter().map(|old| old.id.clone()).collect();
-        let (queued, held) = self
-            .timed(move |conn| {
-                let tx = conn.transaction()?;
-                let (mut queued, mut held) = (0, 0);
-                for (record, outcome) in &writes {
-                    jobs::upsert(&tx, record, now_ms)?;
-                    let hold = match outcome {
-                        Outcome::Nothing => continue,
-                        Outcome::Hold(change) => change,
-                        Outcome::Alert { alerts, held } => {
-                            if held::has_job(&tx, &record.id)? {
-                                held
-                            } else {
-                                for alert in alerts {
-                                    outbox::insert(&tx, alert)?;
-                                }
-                                queued += alerts.len();
-                                continue;
-                            }
-                        }
-                    };
-                    held::insert(&tx, &record.id, hold, now_ms)?;
-                    held += 1;
-                }
-                for id in &removed_ids {
-                    jobs::delete(&tx, id)?;
-                }
-                for id in &recovered {
-                    jobs::lookup_recovered(&tx, id)?;
-                }
-                if queued > 0 {
-                    gauges::set_outbox_pending(&tx)?;
-                }
-                tx.commit()?;
-                Ok((queued, held))
-            })
-            .await?;
-
-        for change in changes.iter().filter(|c| c.is_transition()) {
-            let from = change.previous.as_ref().map_or("(new)", Status::as_str);
-            if self.rules.first_cycle && !change.alert {
-                // The first cycle records the whole lookback; one line per job is noise.
-                debug!(job_id = %change.job.id, from, to = %change.job.status, "job recorded");
-            } else {
-                info!(job_id = %change.job.id, from, to = %change.job.status, alert = change.alert, "job changed status");
-            }
-            metrics::counter!(TRANSITIONS, "status" => change.job.status.to_string()).increment(1);
-            if let Some(from) = &change.previous {
-                metrics::gauge!(JOBS_TRACKED, "status" => from.to_string()).decrement(1.0);
-            }
-            metrics::gauge!(JOBS_TRACKED, "status" => change.job.status.to_string()).increment(1.0);
-            self.tally.transitions += 1;
-        }
-        for old in &removed {
-            info!(job_id = %old.id, "a tracked job no longer exists; forgetting it");
-            metrics::gauge!(JOBS_TRACKED, "status" => old.status.to_string()).decrement(1.0);
-        }
-        if held > 0 {
-            debug!(held, "alerts wait for details");
-        }
-        if queued > 0 {
-            self.tally.alerts_queued += queued;
-            self.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    /// What committing `change` (recorded as `record`) writes besides the record.
-    fn outcome(&self, change: &Change, record: &TrackedJob, now_ms: i64) -> Outcome {
-        if !change.alert {
-            return Outcome::Nothing;
-        }
-        let watched = self.watched(record);
-        if watched == Watched::No {
-            return Outcome::Nothing;
-        }
-        let held = HeldChange::new(change, self.now);
-        let json = held.to_json();
-        if self.needs(&change.job, record, watched).any() {
-            return Outcome::Hold(json);
-        }
-        let detected = held.detected(Some(record), self.job_url(&record.id), None);
-        Outcome::Alert {
-            alerts: alerts::build(&detected, self.config, now_ms),
-            held: json,
-        }
-    }
-
-    /// Whether `record`'s job is one `poll.projects` watches.
-    pub fn watched(&self, record: &TrackedJob) -> Watched {
-        let projects = &self.config.poll.projects;
-        if projects.is_empty() {
-            Watched::Yes
-        } else if let Some(project) = record.project {
-            if projects.contains(&project) {
-                Watched::Yes
-            } else {
-                Watched::No
-            }
-        } else if record.project_checked {
-            Watched::No
-        } else {
-            Watched::Unknown
-        }
-    }
-
-    /// What an alert for `job` (recorded as `record`) waits for before it can be queued.
-    pub fn needs(&self, job: &Job, record: &TrackedJob, watched: Watched) -> Needs {
-        let project =
-            watched == Watched::Unknown || (!self.interest.is_empty() && !record.project_checked);
-        let output = job.status == Status::Done
-            && self.config.output.as_ref().is_some_and(|output| {
-                output.format_for(record.project).is_some()
-                    || (project && !output.projects.is_empty())
-            });
-        Needs {
-            project,
-            message: job.status == Status::Error && job.message.is_none(),
-            output,
-        }
     }
 
     /// The job's page in the API, for alerts.
@@ -544,22 +357,8 @@ fn projects_of_interest(config: &Config) -> Vec<ProjectId> {
     projects
 }
 
-/// A job shown twice on one page (the listing shifted under the server): the last copy
-/// wins, in the place of the first.
-pub fn last_copies(jobs: Vec<Job>) -> Vec<Job> {
-    let mut at: HashMap<String, usize> = HashMap::with_capacity(jobs.len());
-    let mut kept: Vec<Job> = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        match at.get(&job.id) {
-            Some(&index) => kept[index] = job,
-            None => {
-                at.insert(job.id.clone(), kept.len());
-                kept.push(job);
-            }
-        }
-    }
-    kept
-}
+/// The tracked active jobs, for [`Cycle::look_up`].
+pub(super) type Active = [ActiveJob];
 
 async fn expire_outputs(config: &crate::config::OutputConfig) {
     let dir = config.dir.clone();
@@ -573,6 +372,3 @@ async fn expire_outputs(config: &crate::config::OutputConfig) {
         Err(error) => warn!(error = %error, "output clean-up failed"),
     }
 }
-
-/// The tracked active jobs, for [`Cycle::look_up`].
-pub(super) type Active = [ActiveJob];

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::{debug, warn};
 
-use super::cycle::{Cycle, CycleError, Needs, Watched};
+use super::commit::{Needs, Watched};
+use super::cycle::{Cycle, CycleError};
 use super::tracker::Change;
 use crate::domain::Status;
 use crate::domain::time::{from_micros, micros, now_ms};

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use tracing::{debug, warn};
 
-use super::cycle::{Active, Cycle, CycleError, Watched};
+use super::commit::Watched;
+use super::cycle::{Active, Cycle, CycleError};
 use super::plan;
 use super::tracker;
 use crate::domain::time::now_ms;

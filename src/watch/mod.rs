@@ -1,11 +1,13 @@
 //! The watch loop: what a cycle lists ([`plan`], pure), what the listings mean against the
-//! records ([`tracker`], pure), and the cycle that reads, looks up and commits ([`cycle`],
-//! with [`lookup`] for particular jobs and [`held`] for alerts that wait for details).
+//! records ([`tracker`], pure), and the cycle that reads ([`cycle`]), commits (`commit`),
+//! looks up particular jobs (`lookup`) and completes alerts that wait for details
+//! (`held`).
 
+mod commit;
 mod cycle;
 mod held;
 mod lookup;
 pub mod plan;
 pub mod tracker;
 
-pub use cycle::{CycleError, CycleSummary, WatchSetup, Watcher, last_copies};
+pub use cycle::{CycleError, CycleSummary, WatchSetup, Watcher};

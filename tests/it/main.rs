@@ -1,6 +1,7 @@
 //! One integration-test binary: the SDM simulator for the API, real processes for the CLI.
 
 mod api;
+mod architecture;
 mod chaos;
 mod cli;
 mod config;

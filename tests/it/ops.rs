@@ -7,17 +7,9 @@ use std::time::Duration;
 use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Simulator, WebhookReceiver};
 
-use testkit::Daemon;
 use testkit::cli::{sdm_watch, stderr};
 use testkit::config::config_text;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use testkit::{Daemon, ports};
 
 fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
     let path = dir.path().join("config.toml");
@@ -122,7 +114,7 @@ async fn readiness_follows_the_api_and_metrics_move() {
     let hook = WebhookReceiver::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let job = sim.add_job(NewJob::new(Status::Running));
-    let listen = format!("127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", ports::free());
     let text = daemon_config(
         &sim,
         &dir,

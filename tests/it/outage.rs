@@ -7,14 +7,10 @@ use std::time::Duration;
 use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Reply, Simulator, WebhookReceiver};
 
-use testkit::Daemon;
 use testkit::cli::{sdm_watch, stdout};
 use testkit::config::config_text;
 use testkit::smtp::SmtpSink;
-
-fn free_listener() -> std::net::TcpListener {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap()
-}
+use testkit::{Daemon, ports};
 
 async fn metric(base: &str, name: &str) -> f64 {
     let text = reqwest::get(format!("{base}/metrics"))
@@ -42,8 +38,8 @@ async fn alerts_wait_out_a_receiver_outage_and_are_all_delivered() {
     let hook_addr = hook.addr();
     let hook_url = hook.url("/ops");
     hook.stop().await;
-    let smtp_port = free_listener().local_addr().unwrap().port();
-    let http = free_listener().local_addr().unwrap();
+    let smtp_port = ports::listener().local_addr().unwrap().port();
+    let http = ports::listener().local_addr().unwrap();
     let text = config_text(
         &sim,
         "",

@@ -191,7 +191,7 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
-        Self::start_on(std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        Self::start_on(crate::ports::listener())
     }
 
     pub fn start_on(listener: std::net::TcpListener) -> SmtpSink {
@@ -201,7 +201,7 @@ impl SmtpSink {
     /// Offers STARTTLS with this certificate and key (PEM files).
     pub fn start_tls(cert_path: &str, key_path: &str) -> SmtpSink {
         Self::start_with(
-            std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+            crate::ports::listener(),
             SslConfig::SelfSigned {
                 cert_path: cert_path.to_owned(),
                 key_path: key_path.to_owned(),

@@ -1,0 +1,119 @@
+//! A listing read page by page: following `next` on the configured origin only, ending at
+//! a page past the end, and telling whether the listing shrank while it was read.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use time::OffsetDateTime;
+use tracing::{debug, warn};
+use url::Url;
+
+use super::ApiError;
+use super::client::SdmClient;
+use super::model::Job;
+use super::model::Page;
+
+/// A listing stops here even if the server keeps offering pages.
+const MAX_PAGES: usize = 100_000;
+
+/// A listing read page by page; see [`SdmClient::pages`].
+pub struct Pages<'a> {
+    client: &'a SdmClient,
+    /// The page to read next; `None` once the last was read.
+    next: Option<Url>,
+    visited: HashSet<Url>,
+    /// The `count` of the last page read.
+    count: Option<u64>,
+    /// A page reported a smaller `count` than the one before, or a page past the end
+    /// answered 404: jobs left the listing while it was read, so the rows after them moved
+    /// up and one may have slipped onto a page already read.
+    shrank: bool,
+}
+
+impl<'a> Pages<'a> {
+    pub(super) fn new(client: &'a SdmClient, first: Url) -> Self {
+        Pages {
+            client,
+            next: Some(first),
+            visited: HashSet::new(),
+            count: None,
+            shrank: false,
+        }
+    }
+
+    /// The next page's jobs, or `None` after the last page. Follows `next` on the
+    /// configured origin only, and refuses a link back to a page already read. A page past
+    /// the end (`404`, the listing shrank while it was read) ends the listing.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Job>>, ApiError> {
+        let Some(url) = self.next.take() else {
+            return Ok(None);
+        };
+        if self.visited.len() >= MAX_PAGES || !self.visited.insert(url.clone()) {
+            return Err(ApiError::Pagination {
+                endpoint: url.path().to_owned(),
+                reason: format!(
+                    "the next link leads back to a page already read, or past {MAX_PAGES} pages"
+                ),
+            });
+        }
+        let client = self.client;
+        let page: Page = match client
+            .retry
+            .run("list jobs", || client.get_json("list", url.clone()))
+            .await
+        {
+            Ok(page) => page,
+            Err(ApiError::NotFound { detail, .. }) if self.visited.len() > 1 => {
+                debug!(url = %url, detail = %detail, "a page past the end: the listing shrank while it was read");
+                self.shrank = true;
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
+        debug!(url = %url, jobs = page.results.len(), count = ?page.count, "read a page of jobs");
+        if let Some(count) = page.count {
+            self.shrank |= self.count.is_some_and(|before| count < before);
+            self.count = Some(count);
+        }
+        if let Some(next) = page.next.filter(|next| !next.is_empty()) {
+            if !page.results.is_empty() {
+                client
+                    .served_page_size
+                    .store(page.results.len() as u32, Ordering::Relaxed);
+            }
+            let next_url = client.base.join(&next).map_err(|e| ApiError::Pagination {
+                endpoint: url.path().to_owned(),
+                reason: format!("the next link {next:?} is not a URL ({e})"),
+            })?;
+            if next_url.origin() != client.origin {
+                let error = ApiError::ForeignOrigin {
+                    url: next_url.to_string(),
+                    origin: client.origin.ascii_serialization(),
+                };
+                warn!(error = %error, "refused a pagination link");
+                return Err(error);
+            }
+            self.next = Some(next_url);
+        }
+        Ok(Some(page.results))
+    }
+
+    /// Pages read so far.
+    pub fn read(&self) -> usize {
+        self.visited.len()
+    }
+
+    /// Whether jobs left the listing while it was read (see [`Pages::next_page`]): a job
+    /// that was in it throughout may have been skipped, and a caller that must see every
+    /// one reads the listing again.
+    pub fn shrank(&self) -> bool {
+        self.shrank
+    }
+}
+
+/// The server's clock as its `Date` header last gave it, and when that answer arrived.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerClock {
+    pub date: OffsetDateTime,
+    pub received: tokio::time::Instant,
+}

@@ -1,0 +1,192 @@
+//! The architecture test: every `crate::` path in `src/` must point where the code map in
+//! `ARCHITECTURE.md` allows, the map must have no cycle, and every module must be in it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// The code map: module -> the modules it may import, from `ARCHITECTURE.md`'s table.
+fn code_map() -> BTreeMap<String, BTreeSet<String>> {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("ARCHITECTURE.md")).unwrap();
+    let mut map = BTreeMap::new();
+    for line in text.lines() {
+        // | `module` | what it owns | may import |
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 5 || !cells[1].starts_with('`') {
+            continue;
+        }
+        let module = cells[1].trim_matches('`').to_owned();
+        let allowed = cells[3]
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect();
+        map.insert(module, allowed);
+    }
+    map
+}
+
+/// The modules `lib.rs` declares.
+fn declared_modules() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("src/lib.rs")).unwrap();
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("pub mod "))
+        .filter_map(|rest| rest.split(';').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// The top-level module a file of `src/` belongs to (`src/watch/cycle.rs` -> `watch`).
+fn module_of(path: &Path) -> Option<String> {
+    let relative = path.strip_prefix(Path::new(ROOT).join("src")).ok()?;
+    let first = relative.components().next()?.as_os_str().to_str()?;
+    let module = first.strip_suffix(".rs").unwrap_or(first);
+    (!matches!(module, "lib" | "main")).then(|| module.to_owned())
+}
+
+/// The top-level modules a line of code names through `crate::` (`crate::a::b`,
+/// `crate::{a, b::c}`), comments left out.
+fn imports(line: &str) -> Vec<String> {
+    let code = line.trim_start();
+    if code.starts_with("//") {
+        return Vec::new();
+    }
+    let code = code.split(" //").next().unwrap_or(code);
+    let mut found = Vec::new();
+    let mut rest = code;
+    while let Some(at) = rest.find("crate::") {
+        let after = &rest[at + "crate::".len()..];
+        let preceded_by_word = rest[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        if !preceded_by_word {
+            if let Some(group) = after.strip_prefix('{') {
+                let inside = group.split('}').next().unwrap_or("");
+                found.extend(
+                    inside
+                        .split(',')
+                        .filter_map(|item| first_segment(item.trim())),
+                );
+            } else if let Some(name) = first_segment(after) {
+                found.push(name);
+            }
+        }
+        rest = after;
+    }
+    found
+}
+
+fn first_segment(path: &str) -> Option<String> {
+    let name: String = path
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty() && name != "self").then_some(name)
+}
+
+#[test]
+fn every_import_follows_the_code_map() {
+    let map = code_map();
+    let mut files = Vec::new();
+    rust_files(&Path::new(ROOT).join("src"), &mut files);
+    files.sort();
+    let mut wrong = Vec::new();
+    for file in &files {
+        let Some(module) = module_of(file) else {
+            continue;
+        };
+        let Some(allowed) = map.get(&module) else {
+            wrong.push(format!(
+                "{}: module `{module}` is not in ARCHITECTURE.md's code map",
+                file.display()
+            ));
+            continue;
+        };
+        let text = std::fs::read_to_string(file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            for target in imports(line) {
+                if target != module && !allowed.contains(&target) {
+                    wrong.push(format!(
+                        "{}:{}: `{module}` imports `{target}`, against the code map (it may import: {})",
+                        file.strip_prefix(ROOT).unwrap_or(file).display(),
+                        number + 1,
+                        allowed.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_code_map_names_every_module_and_has_no_cycle() {
+    let map = code_map();
+    let declared = declared_modules();
+    let mapped: BTreeSet<String> = map.keys().cloned().collect();
+    assert_eq!(
+        mapped, declared,
+        "ARCHITECTURE.md's code map and lib.rs's modules differ"
+    );
+    for (module, allowed) in &map {
+        for target in allowed {
+            assert!(
+                map.contains_key(target),
+                "`{module}` may import `{target}`, which is not a module"
+            );
+        }
+    }
+    // Peel off modules that import nothing left, then modules nothing left imports: what
+    // remains lies on a cycle.
+    let mut left = map.clone();
+    loop {
+        let ready: Vec<String> = left
+            .iter()
+            .filter(|(module, allowed)| {
+                allowed.iter().all(|target| !left.contains_key(target))
+                    || !left.values().any(|others| others.contains(*module))
+            })
+            .map(|(module, _)| module.clone())
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        for module in ready {
+            left.remove(&module);
+        }
+    }
+    assert!(
+        left.is_empty(),
+        "the code map has a cycle among: {}",
+        left.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
+}
+
+#[test]
+fn the_import_reader_reads_what_the_code_writes() {
+    assert_eq!(imports("use crate::store::{held, jobs};"), ["store"]);
+    assert_eq!(
+        imports("use crate::{config, domain::Status};"),
+        ["config", "domain"]
+    );
+    assert_eq!(
+        imports("    let x = crate::domain::error_chain(&e); // crate::sim is fine here"),
+        ["domain"]
+    );
+    assert_eq!(imports("//! See crate::watch."), Vec::<String>::new());
+    assert_eq!(imports("use sdm_watch_crate::x;"), Vec::<String>::new());
+}
