@@ -4,15 +4,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::{Notify, mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::domain::time::clock;
+use crate::domain::{Clock, SystemClock};
 use crate::notify::{Channels, DeliverySetup, Settled, Worker};
 use crate::ops::health::Health;
 use crate::ops::signals::Control;
@@ -39,6 +39,12 @@ pub struct Reloader {
 
 impl Parts {
     pub fn build(config: Config) -> anyhow::Result<Parts> {
+        Self::build_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// As [`Parts::build`], reading the time from `clock`: the watcher for its reminders and
+    /// the alerts it queues, the worker for digest windows, retries and expiry.
+    pub fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Parts> {
         let config = Arc::new(config);
         let store = Store::open(&config.state.path)?;
         if let Some(output) = &config.output {
@@ -49,8 +55,9 @@ impl Parts {
         let (watch_setup, watch_current) = watch::channel(Arc::new(watch_setup));
         let (delivery_setup, delivery_current) = watch::channel(Arc::new(delivery_setup));
         let wake = Arc::new(Notify::new());
-        let worker = Worker::new(store.clone(), wake.clone(), delivery_current);
-        let watcher = Watcher::new(store.clone(), wake, watch_current);
+        let worker =
+            Worker::new(store.clone(), wake.clone(), delivery_current).with_clock(clock.clone());
+        let watcher = Watcher::new(store.clone(), wake, watch_current).with_clock(clock);
         Ok(Parts {
             store,
             watcher,
@@ -78,6 +85,11 @@ fn setups(config: &Arc<Config>) -> anyhow::Result<(WatchSetup, DeliverySetup)> {
             backoff: config.retry.backoff(),
             max_age: config.delivery.max_age,
             concurrency: config.delivery.concurrency,
+            groupings: config
+                .channel_names()
+                .into_iter()
+                .filter_map(|channel| Some((channel.to_owned(), config.grouping(channel)?)))
+                .collect(),
         },
     ))
 }
@@ -156,7 +168,9 @@ pub async fn run(
     systemd::ready();
     systemd::spawn_watchdog();
 
-    let mut ticker = ticker(reloader.config().poll.interval, Instant::now());
+    // The cadence: `poll.interval`, or `poll.active_interval` while a job runs.
+    let mut next_cycle = Instant::now();
+    let mut running = false;
     'running: loop {
         let mut reload = false;
         tokio::select! {
@@ -164,13 +178,21 @@ pub async fn run(
                 Some(Control::Reload) => reload = true,
                 Some(Control::Shutdown) | None => break 'running,
             },
-            _ = ticker.tick() => {
+            _ = tokio::time::sleep_until(next_cycle) => {
+                let started = Instant::now();
                 let cycle = watcher.cycle();
                 tokio::pin!(cycle);
                 loop {
                     tokio::select! {
                         result = &mut cycle => {
                             report(&result, &health);
+                            if let Ok(summary) = &result {
+                                running = summary.running;
+                            }
+                            // A cycle longer than the cadence is followed at once, not
+                            // by a burst of catching up.
+                            let cadence = reloader.config().poll.cadence(running);
+                            next_cycle = (started + cadence).max(Instant::now());
                             break;
                         }
                         control = controls.recv() => match control {
@@ -183,12 +205,13 @@ pub async fn run(
             }
         }
         if reload {
-            let interval = reloader.config().poll.interval;
+            let cadence = reloader.config().poll.cadence(running);
             apply_reload(config_path.as_ref(), &mut reloader);
-            let new_interval = reloader.config().poll.interval;
-            if new_interval != interval {
-                health.set_interval(new_interval);
-                ticker = ticker_for(new_interval);
+            let poll = &reloader.config().poll;
+            health.set_interval(poll.interval);
+            if poll.cadence(running) != cadence {
+                // The next cycle comes one new interval from now.
+                next_cycle = Instant::now() + poll.cadence(running);
             }
         }
     }
@@ -198,17 +221,6 @@ pub async fn run(
     worker.await.context("the delivery worker failed")?;
     info!("stopped");
     Ok(())
-}
-
-fn ticker(period: Duration, start: Instant) -> tokio::time::Interval {
-    let mut ticker = tokio::time::interval_at(start, period);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    ticker
-}
-
-/// After a reload the next cycle comes one new interval from now.
-fn ticker_for(period: Duration) -> tokio::time::Interval {
-    ticker(period, Instant::now() + period)
 }
 
 fn apply_reload(path: Option<&PathBuf>, reloader: &mut Reloader) {
@@ -232,9 +244,23 @@ fn apply_reload(path: Option<&PathBuf>, reloader: &mut Reloader) {
 
 /// Makes every series `config` implies visible from the start.
 fn register_series(config: &Config) {
+    let mut reminders = Vec::new();
+    if config.poll.remind_pending_every.is_some() {
+        reminders.push("pending_reminder");
+    }
+    if config.poll.running_longer_than.is_some() {
+        reminders.push("running_long");
+    }
+    let channels = config.channel_names();
     telemetry::register(&telemetry::Series {
         notify_on: &config.poll.notify_on,
-        channels: config.channel_names(),
+        digest_channels: channels
+            .iter()
+            .copied()
+            .filter(|channel| config.grouping(channel).is_some())
+            .collect(),
+        channels,
+        reminders,
         output: config.output.is_some(),
     });
 }

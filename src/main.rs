@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use sdm_watch::commands::{self, jobs};
 use sdm_watch::config::{self, Config, LogFormat};
-use sdm_watch::domain::Status;
 use sdm_watch::domain::time::OffsetDateTime;
+use sdm_watch::domain::{Event, Status};
 use sdm_watch::ops::{logging, signals};
+use sdm_watch::store::outbox::{self, AlertState};
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +67,103 @@ enum Command {
     /// Query the SDM jobs API directly
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// The alerts in the store: list them, show one, queue dead ones again
+    #[command(subcommand)]
+    Alerts(AlertsCommand),
+    /// Mute matching alerts for a while (the running daemon applies it from its next cycle)
+    #[command(subcommand)]
+    Silence(SilenceCommand),
+}
+
+#[derive(Subcommand)]
+enum AlertsCommand {
+    /// Alerts in the store, newest first
+    List {
+        /// Only alerts in this state
+        #[arg(long, value_parser = ["pending", "delivered", "dead", "silenced"])]
+        state: Option<String>,
+        /// Only alerts of this channel
+        #[arg(long, value_name = "NAME")]
+        channel: Option<String>,
+        /// Only alerts queued since this time (ISO 8601, or a date)
+        #[arg(long, value_parser = jobs::parse_time, value_name = "TIME")]
+        since: Option<OffsetDateTime>,
+        /// At most this many
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// One alert: its body, and every attempt with its time and outcome
+    Show {
+        /// The alert's id (msg_...)
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue dead alerts again: the same id, attempts from zero, delivery.max_age from now
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["ids", "dead"])))]
+    Retry {
+        /// The alerts' ids
+        #[arg(conflicts_with = "dead")]
+        ids: Vec<String>,
+        /// Every dead alert (narrowed by --channel and --since)
+        #[arg(long)]
+        dead: bool,
+        /// With --dead: only this channel's
+        #[arg(long, value_name = "NAME", requires = "dead")]
+        channel: Option<String>,
+        /// With --dead: only alerts queued since this time
+        #[arg(long, value_parser = jobs::parse_time, value_name = "TIME", requires = "dead")]
+        since: Option<OffsetDateTime>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SilenceCommand {
+    /// Mute alerts that match every kind of matcher given (values of one kind are
+    /// alternatives); prints the silence's id
+    Add {
+        /// Jobs of this project (repeat for more)
+        #[arg(long = "project", value_name = "P")]
+        projects: Vec<i64>,
+        /// This job (repeat for more)
+        #[arg(long = "job", value_name = "ID")]
+        jobs: Vec<String>,
+        /// This event (repeat for more)
+        #[arg(long = "event", value_name = "E", value_parser = [
+            "done", "error", "pending", "running", "pending_reminder", "running_long"
+        ])]
+        events: Vec<String>,
+        /// Mute every alert (needed when no matcher is given)
+        #[arg(long)]
+        all: bool,
+        /// For this long (e.g. 2h, 30m)
+        #[arg(long = "for", value_parser = humantime::parse_duration, value_name = "D",
+              required_unless_present = "until", conflicts_with = "until")]
+        lasts: Option<std::time::Duration>,
+        /// Until this time (ISO 8601)
+        #[arg(long, value_parser = jobs::parse_time, value_name = "T")]
+        until: Option<OffsetDateTime>,
+        /// Why (shown by silence list)
+        #[arg(long, required = true)]
+        reason: String,
+    },
+    /// Silences in force (with --all, also those ended in the last week)
+    List {
+        #[arg(long)]
+        all: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now
+    End {
+        /// The silence's id (sil_...)
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,15 +268,100 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
             .await
             .map(|()| true),
         Command::Demo => commands::demo::run(signals::listen()).await.map(|()| true),
+        Command::Alerts(command) => alerts(&config, command, &mut out).await,
+        Command::Silence(command) => silence(&config, command, &mut out).await,
     };
     out.flush()?;
     all_ok
+}
+
+async fn alerts(
+    config: &Config,
+    command: AlertsCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    use commands::alerts::{self, Retry};
+    match command {
+        AlertsCommand::List {
+            state,
+            channel,
+            since,
+            limit,
+            json,
+        } => {
+            let query = outbox::Query {
+                state: state.as_deref().and_then(AlertState::parse),
+                channel,
+                since_ms: since.map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64),
+                limit,
+            };
+            alerts::list(config, query, json, out).await.map(|()| true)
+        }
+        AlertsCommand::Show { id, json } => {
+            alerts::show(config, &id, json, out).await.map(|()| true)
+        }
+        AlertsCommand::Retry {
+            ids,
+            dead,
+            channel,
+            since,
+        } => {
+            let which = if dead {
+                Retry::Dead { channel, since }
+            } else {
+                Retry::Ids(ids)
+            };
+            alerts::retry(config, which, out).await
+        }
+    }
+}
+
+async fn silence(
+    config: &Config,
+    command: SilenceCommand,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    use commands::silence::{self, Lasts, NewSilence};
+    match command {
+        SilenceCommand::Add {
+            projects,
+            jobs,
+            events,
+            all,
+            lasts,
+            until,
+            reason,
+        } => {
+            let lasts = match (lasts, until) {
+                (Some(duration), _) => Lasts::For(duration),
+                (None, Some(until)) => Lasts::Until(until),
+                (None, None) => unreachable!("clap requires --for or --until"),
+            };
+            let new = NewSilence {
+                projects,
+                jobs,
+                events: events.iter().map(|event| Event::parse(event)).collect(),
+                all,
+                lasts,
+                reason,
+            };
+            silence::add(config, new, out).await.map(|()| true)
+        }
+        SilenceCommand::List { all, json } => {
+            silence::list(config, all, json, out).await.map(|()| true)
+        }
+        SilenceCommand::End { id } => silence::end(config, &id, out).await.map(|()| true),
+    }
 }
 
 fn exit(result: anyhow::Result<bool>) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
+        Err(error) if error.is::<commands::UsageError>() => {
+            eprintln!("sdm-watch: {error:#}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("sdm-watch: {error:#}");
             ExitCode::FAILURE

@@ -17,6 +17,8 @@ pub const ALERTS: &str = "sdm_watch_alerts_total";
 pub const OUTBOX_PENDING: &str = "sdm_watch_outbox_pending";
 pub const OUTPUT_FAILURES: &str = "sdm_watch_output_fetch_failures_total";
 pub const LAST_SUCCESSFUL_POLL: &str = "sdm_watch_last_successful_poll_timestamp_seconds";
+pub const REMINDERS: &str = "sdm_watch_reminders_total";
+pub const DIGESTS: &str = "sdm_watch_digests_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -45,7 +47,7 @@ fn describe() {
     );
     describe_counter!(
         ALERTS,
-        "Alert delivery attempts by channel and outcome (delivered, retry, dead)."
+        "Alerts by channel and outcome: delivery attempts (delivered, retry, dead), and alerts silenced."
     );
     describe_gauge!(
         OUTBOX_PENDING,
@@ -55,12 +57,21 @@ fn describe() {
         LAST_SUCCESSFUL_POLL,
         "Unix time of the last successful poll cycle."
     );
+    describe_counter!(
+        REMINDERS,
+        "Reminders queued, by kind (pending_reminder, running_long)."
+    );
+    describe_counter!(DIGESTS, "Digests sent, by channel.");
 }
 
 /// The series a configuration implies, so that they are there from the start.
 pub struct Series<'a> {
     pub notify_on: &'a [Status],
     pub channels: Vec<&'a str>,
+    /// The channels that gather digests.
+    pub digest_channels: Vec<&'a str>,
+    /// The reminder kinds enabled (`pending_reminder`, `running_long`).
+    pub reminders: Vec<&'a str>,
     pub output: bool,
 }
 
@@ -74,10 +85,16 @@ pub fn register(series: &Series<'_>) {
         metrics::counter!(TRANSITIONS, "status" => status.to_string()).increment(0);
     }
     for channel in &series.channels {
-        for outcome in ["delivered", "retry", "dead"] {
+        for outcome in ["delivered", "retry", "dead", "silenced"] {
             metrics::counter!(ALERTS, "channel" => channel.to_string(), "outcome" => outcome)
                 .increment(0);
         }
+    }
+    for channel in &series.digest_channels {
+        metrics::counter!(DIGESTS, "channel" => channel.to_string()).increment(0);
+    }
+    for kind in &series.reminders {
+        metrics::counter!(REMINDERS, "kind" => kind.to_string()).increment(0);
     }
     if series.output {
         metrics::counter!(OUTPUT_FAILURES).increment(0);

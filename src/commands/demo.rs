@@ -52,6 +52,7 @@ token = "{token}"
 [poll]
 interval = "2s"
 lookback = "1d"
+remind_pending_every = "5s"
 [retry]
 initial_interval = "200ms"
 max_interval = "2s"
@@ -64,11 +65,18 @@ listen = ""
 name = "terminal"
 url = "{hook}"
 secret = "{secret}"
+[[webhook]]
+name = "digest"
+url = "{digest_hook}"
+secret = "{secret}"
+events = ["done", "error"]
+group_wait = "15s"
 "#,
             base = sim.base_url(),
             token = sim.token(),
             state = dir.path().join("state.db").display(),
             hook = receiver.url("/sdm-watch"),
+            digest_hook = receiver.url("/digest"),
         ),
         Path::new("(demo)"),
     )?;
@@ -83,7 +91,9 @@ secret = "{secret}"
         dir.path().join("state.db").display()
     );
     println!(
-        "Jobs move every {}s; each alert is printed as the receiver got it. Ctrl-C stops.\n",
+        "Jobs move every {}s; each alert is printed as the receiver got it; a second channel\n\
+         gathers done and error alerts into a digest every 15s; a job left pending is reminded\n\
+         of every 5s. Ctrl-C stops.\n",
         STEP.as_secs()
     );
 
@@ -124,8 +134,9 @@ async fn script(sim: Simulator) {
                 .project(17),
         );
         tokio::time::sleep(STEP).await;
+        // Waiting for someone long enough to be reminded of, twice.
         sim.set_status(&catalog, Status::Pending, None);
-        tokio::time::sleep(STEP).await;
+        tokio::time::sleep(STEP * 4).await;
         sim.set_status(&catalog, Status::Running, None);
         tokio::time::sleep(STEP).await;
         sim.set_status(&catalog, Status::Done, None);
@@ -145,17 +156,57 @@ fn print_alert(webhook: &ReceivedWebhook, key: &SigningKey) {
         _ => false,
     };
     let body = webhook.json();
+    if body["type"] == "digest" {
+        let mut out = std::io::stdout().lock();
+        let alerts = body["data"]["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "\n>>> digest {id} ({} alerts: {}), signature {}",
+            alerts.len(),
+            body["data"]["counts"],
+            if verified { "verified" } else { "INVALID" },
+        );
+        for alert in alerts {
+            let _ = writeln!(
+                out,
+                "    {} {:?} -> {}",
+                alert["type"].as_str().unwrap_or("?"),
+                alert["job"]["name"].as_str().unwrap_or("?"),
+                alert["job"]["status"].as_str().unwrap_or("?"),
+            );
+        }
+        return;
+    }
     let job = &body["data"]["job"];
+    let data = &body["data"];
     let mut line = format!(
-        "{} {:?} ({}): {} -> {}",
+        "{} {:?} ({}): ",
         body["type"].as_str().unwrap_or("?"),
         job["name"].as_str().unwrap_or("?"),
         job["id"].as_str().unwrap_or("?"),
-        body["data"]["previous_status"].as_str().unwrap_or("(new)"),
-        job["status"].as_str().unwrap_or("?"),
     );
-    if let Some(message) = job["message"].as_str() {
-        line.push_str(&format!(": {message}"));
+    if let Some(number) = data["reminder"].as_u64() {
+        line.push_str(&format!(
+            "still pending (reminder {number}, pending since {})",
+            data["pending_since"].as_str().unwrap_or("?")
+        ));
+    } else if let Some(seconds) = data["running_for_seconds"].as_u64() {
+        line.push_str(&format!(
+            "still running after {seconds} s (since {})",
+            data["running_since"].as_str().unwrap_or("?")
+        ));
+    } else {
+        line.push_str(&format!(
+            "{} -> {}",
+            data["previous_status"].as_str().unwrap_or("(new)"),
+            job["status"].as_str().unwrap_or("?"),
+        ));
+        if let Some(message) = job["message"].as_str() {
+            line.push_str(&format!(": {message}"));
+        }
     }
     let pretty = serde_json::to_string_pretty(&body).unwrap_or_default();
     let mut out = std::io::stdout().lock();

@@ -1,10 +1,34 @@
 //! What each subcommand does, over the library's modules; `main.rs` only dispatches here.
 
+pub mod alerts;
 pub mod check;
 pub mod demo;
 pub mod healthcheck;
 pub mod jobs;
 pub mod once;
 pub mod run;
+pub mod silence;
 pub mod state;
 pub mod test_alert;
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// A command was used wrongly (exit status 2, like a bad configuration); the message
+/// names the option at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// The store of `config`, which must exist already: a command that reads it before the
+/// daemon ever ran says so rather than creating an empty one.
+pub fn existing_store(config: &Config) -> anyhow::Result<Store> {
+    let path = &config.state.path;
+    if !path.exists() {
+        anyhow::bail!(
+            "no state file at {} yet: sdm-watch has not run with this configuration",
+            path.display()
+        );
+    }
+    Ok(Store::open(path)?)
+}

@@ -5,12 +5,20 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::domain::time::short_ms as timestamp;
+use crate::domain::time::{now_ms, short_ms as timestamp};
 use crate::store::outbox::{self, Alert, AlertState};
-use crate::store::{Store, held, jobs};
+use crate::store::{held, jobs, silences};
 
 /// How many pending and dead alerts are listed one by one.
 const LISTED: usize = 50;
+
+fn listed(state: AlertState) -> outbox::Query {
+    outbox::Query {
+        state: Some(state),
+        limit: LISTED,
+        ..outbox::Query::default()
+    }
+}
 
 #[derive(Serialize)]
 struct Report {
@@ -19,6 +27,9 @@ struct Report {
     alerts_pending: u64,
     alerts_dead: u64,
     alerts_delivered: u64,
+    alerts_silenced: u64,
+    /// Silences in force now.
+    silences: usize,
     pending: Vec<AlertLine>,
     dead: Vec<AlertLine>,
     /// Changes whose alerts wait for a detail, the project or output rows.
@@ -81,13 +92,7 @@ impl From<Alert> for AlertLine {
 
 pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
     let path = config.state.path.clone();
-    if !path.exists() {
-        anyhow::bail!(
-            "no state file at {} yet: sdm-watch has not run with this configuration",
-            path.display()
-        );
-    }
-    let store = Store::open(&path)?;
+    let store = super::existing_store(config)?;
     let report = store
         .run(move |conn| {
             Ok(Report {
@@ -102,11 +107,13 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
                 alerts_pending: outbox::count(conn, AlertState::Pending)?,
                 alerts_dead: outbox::count(conn, AlertState::Dead)?,
                 alerts_delivered: outbox::count(conn, AlertState::Delivered)?,
-                pending: outbox::list(conn, AlertState::Pending, LISTED)?
+                alerts_silenced: outbox::count(conn, AlertState::Silenced)?,
+                silences: silences::active(conn, now_ms())?.len(),
+                pending: outbox::list(conn, &listed(AlertState::Pending))?
                     .into_iter()
                     .map(AlertLine::from)
                     .collect(),
-                dead: outbox::list(conn, AlertState::Dead, LISTED)?
+                dead: outbox::list(conn, &listed(AlertState::Dead))?
                     .into_iter()
                     .map(AlertLine::from)
                     .collect(),
@@ -157,6 +164,11 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
     for alert in &report.dead {
         write_alert(out, alert, false)?;
     }
+    writeln!(
+        out,
+        "alerts silenced: {} ({} silences in force; see sdm-watch silence list)",
+        report.alerts_silenced, report.silences
+    )?;
     writeln!(out, "alerts waiting for details: {}", report.waiting.len())?;
     for waiting in &report.waiting {
         writeln!(

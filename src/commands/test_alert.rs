@@ -4,7 +4,7 @@ use std::io::Write;
 
 use crate::config::Config;
 use crate::notify::alerts::new_alert_id;
-use crate::notify::{AlertEvent, Attempt, Channels};
+use crate::notify::{AlertEvent, Attempt, Channels, Message};
 
 /// Sends one test alert per selected channel and reports each. Returns whether all worked.
 pub async fn run(
@@ -33,7 +33,11 @@ pub async fn run(
         .filter(|(name, _)| only.is_none_or(|only| only == *name))
     {
         let id = new_alert_id();
-        match channel.send(&id, &payload).await {
+        let message = Message::Alert {
+            id: id.clone(),
+            payload: payload.clone(),
+        };
+        match channel.send(&message).await {
             Attempt::Delivered => writeln!(out, "ok      {} {name} (alert {id})", channel.kind())?,
             Attempt::Retry { error, .. } | Attempt::Permanent { error } => {
                 all_ok = false;

@@ -14,9 +14,9 @@ use super::Secret;
 use super::error::{ConfigError, Section};
 use super::smtp::thirty_seconds;
 use super::value::{
-    CaFile, HumanDuration, displays, human, mailbox, positive, project_ids, secret, statuses,
+    CaFile, HumanDuration, displays, events, human, mailbox, positive, project_ids, secret, secs,
 };
-use crate::domain::{ProjectId, Status};
+use crate::domain::{Event, ProjectId};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +25,11 @@ pub struct RawWebhook {
     pub url: String,
     pub secret: Option<Secret>,
     pub secret_file: Option<PathBuf>,
-    pub events: Option<Vec<Status>>,
+    pub events: Option<Vec<Event>>,
+    #[serde(default = "no_wait")]
+    pub group_wait: HumanDuration,
+    #[serde(default = "hundred")]
+    pub group_max: i64,
     #[serde(default)]
     pub projects: Vec<ProjectId>,
     #[serde(default)]
@@ -40,9 +44,50 @@ pub struct RawWebhook {
 pub struct RawEmail {
     pub name: String,
     pub to: Vec<String>,
-    pub events: Option<Vec<Status>>,
+    pub events: Option<Vec<Event>>,
+    #[serde(default = "no_wait")]
+    pub group_wait: HumanDuration,
+    #[serde(default = "hundred")]
+    pub group_max: i64,
     #[serde(default)]
     pub projects: Vec<ProjectId>,
+}
+
+fn no_wait() -> HumanDuration {
+    secs(0)
+}
+
+fn hundred() -> i64 {
+    100
+}
+
+/// Alerts of one channel gathered into digests: those queued within `wait` of the first
+/// go out together, at most `max` in one message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Grouping {
+    #[serde(rename = "group_wait", serialize_with = "human")]
+    pub wait: Duration,
+    #[serde(rename = "group_max")]
+    pub max: usize,
+}
+
+impl Grouping {
+    fn parse(
+        section: &Section,
+        wait: HumanDuration,
+        max: i64,
+    ) -> Result<Option<Grouping>, ConfigError> {
+        let max = usize::try_from(max)
+            .ok()
+            .filter(|max| (1..=10_000).contains(max))
+            .ok_or_else(|| {
+                section.invalid(
+                    "group_max",
+                    format!("must be between 1 and 10000 alerts in one digest, got {max}"),
+                )
+            })?;
+        Ok((!wait.0.is_zero()).then_some(Grouping { wait: wait.0, max }))
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -51,8 +96,11 @@ pub struct WebhookConfig {
     pub url: Url,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<SigningKey>,
-    pub events: Vec<Status>,
+    pub events: Vec<Event>,
     pub projects: Vec<ProjectId>,
+    /// `None` (`group_wait = "0s"`): one message per alert.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub grouping: Option<Grouping>,
     pub headers: Vec<(String, String)>,
     /// How long one delivery attempt may take.
     #[serde(serialize_with = "human")]
@@ -67,8 +115,10 @@ pub struct EmailConfig {
     pub name: String,
     #[serde(serialize_with = "displays")]
     pub to: Vec<Mailbox>,
-    pub events: Vec<Status>,
+    pub events: Vec<Event>,
     pub projects: Vec<ProjectId>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub grouping: Option<Grouping>,
 }
 
 /// Why a Standard Webhooks secret cannot be used.
@@ -140,7 +190,7 @@ impl WebhookConfig {
     pub(super) fn parse(
         index: usize,
         raw: RawWebhook,
-        notify_on: &[Status],
+        allowed: &[Event],
         names: &mut Names,
     ) -> Result<WebhookConfig, ConfigError> {
         let hook = Section::new(format!("webhook[{index}]"));
@@ -156,8 +206,8 @@ impl WebhookConfig {
             })
             .transpose()?;
         let events = match raw.events {
-            Some(events) => statuses(&hook.key("events"), events, notify_on)?,
-            None => notify_on.to_vec(),
+            Some(chosen) => events(&hook.key("events"), chosen, allowed)?,
+            None => allowed.to_vec(),
         };
         let mut headers = Vec::new();
         for (header, value) in raw.headers {
@@ -185,6 +235,7 @@ impl WebhookConfig {
             events,
             projects: project_ids(&hook.key("projects"), raw.projects)?,
             headers,
+            grouping: Grouping::parse(&hook, raw.group_wait, raw.group_max)?,
             timeout: positive(&hook.key("timeout"), raw.timeout.0)?,
             ca_file: raw
                 .ca_file
@@ -198,7 +249,7 @@ impl EmailConfig {
     pub(super) fn parse(
         index: usize,
         raw: RawEmail,
-        notify_on: &[Status],
+        allowed: &[Event],
         has_smtp: bool,
         names: &mut Names,
     ) -> Result<EmailConfig, ConfigError> {
@@ -216,14 +267,15 @@ impl EmailConfig {
             .map(|address| mailbox(&email.key("to"), address))
             .collect::<Result<Vec<_>, _>>()?;
         let events = match raw.events {
-            Some(events) => statuses(&email.key("events"), events, notify_on)?,
-            None => notify_on.to_vec(),
+            Some(chosen) => events(&email.key("events"), chosen, allowed)?,
+            None => allowed.to_vec(),
         };
         Ok(EmailConfig {
             name,
             to,
             events,
             projects: project_ids(&email.key("projects"), raw.projects)?,
+            grouping: Grouping::parse(&email, raw.group_wait, raw.group_max)?,
         })
     }
 }

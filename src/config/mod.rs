@@ -23,7 +23,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use api::ApiConfig;
-pub use channels::{EmailConfig, SigningKey, SigningKeyError, WebhookConfig};
+pub use channels::{EmailConfig, Grouping, SigningKey, SigningKeyError, WebhookConfig};
 pub use delivery::DeliveryConfig;
 pub use error::ConfigError;
 pub use http::{HttpConfig, LogConfig, LogFormat};
@@ -114,20 +114,19 @@ impl Config {
         let http = HttpConfig::parse(raw.http)?;
         let output = raw.output.map(OutputConfig::parse).transpose()?;
         let mut names = channels::Names::default();
+        let events = poll.events();
         let webhooks = raw
             .webhook
             .into_iter()
             .enumerate()
-            .map(|(i, hook)| WebhookConfig::parse(i, hook, &poll.notify_on, &mut names))
+            .map(|(i, hook)| WebhookConfig::parse(i, hook, &events, &mut names))
             .collect::<Result<Vec<_>, _>>()?;
         let smtp = raw.smtp.map(SmtpConfig::parse).transpose()?;
         let emails = raw
             .email
             .into_iter()
             .enumerate()
-            .map(|(i, email)| {
-                EmailConfig::parse(i, email, &poll.notify_on, smtp.is_some(), &mut names)
-            })
+            .map(|(i, email)| EmailConfig::parse(i, email, &events, smtp.is_some(), &mut names))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Config {
             api,
@@ -153,6 +152,15 @@ impl Config {
             .map(|hook| hook.name.as_str())
             .chain(self.emails.iter().map(|email| email.name.as_str()))
             .collect()
+    }
+
+    /// How `channel` gathers its alerts into digests, if it does.
+    pub fn grouping(&self, channel: &str) -> Option<Grouping> {
+        let hook = self.webhooks.iter().find(|hook| hook.name == channel);
+        let email = self.emails.iter().find(|email| email.name == channel);
+        hook.map(|hook| hook.grouping)
+            .or(email.map(|email| email.grouping))
+            .flatten()
     }
 
     /// The effective configuration as TOML, every secret shown as `[redacted]`.

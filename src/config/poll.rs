@@ -6,27 +6,34 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ConfigError, Section};
-use super::value::{HumanDuration, human, positive, project_ids, secs, statuses};
-use crate::domain::{ProjectId, Status};
+use super::value::{HumanDuration, human, human_or_zero, positive, project_ids, secs, statuses};
+use crate::domain::{Event, ProjectId, Status};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPoll {
     pub interval: HumanDuration,
+    /// Default: 10 s, or `interval` if that is shorter.
+    pub active_interval: Option<HumanDuration>,
     pub lookback: HumanDuration,
     pub projects: Vec<ProjectId>,
     pub notify_on: Vec<Status>,
     pub alert_existing: bool,
+    pub remind_pending_every: HumanDuration,
+    pub running_longer_than: HumanDuration,
 }
 
 impl Default for RawPoll {
     fn default() -> Self {
         Self {
             interval: secs(60),
+            active_interval: None,
             lookback: secs(7 * 24 * 3600),
             projects: Vec::new(),
             notify_on: vec![Status::Done, Status::Error, Status::Pending],
             alert_existing: false,
+            remind_pending_every: secs(0),
+            running_longer_than: secs(0),
         }
     }
 }
@@ -35,11 +42,20 @@ impl Default for RawPoll {
 pub struct PollConfig {
     #[serde(serialize_with = "human")]
     pub interval: Duration,
+    /// The cadence while any tracked job is `running`.
+    #[serde(serialize_with = "human")]
+    pub active_interval: Duration,
     #[serde(serialize_with = "human")]
     pub lookback: Duration,
     pub projects: Vec<ProjectId>,
     pub notify_on: Vec<Status>,
     pub alert_existing: bool,
+    /// How often a job still `pending` is reminded of; `None`: never.
+    #[serde(serialize_with = "human_or_zero")]
+    pub remind_pending_every: Option<Duration>,
+    /// After how long a job still `running` alerts, once; `None`: never.
+    #[serde(serialize_with = "human_or_zero")]
+    pub running_longer_than: Option<Duration>,
 }
 
 impl PollConfig {
@@ -48,12 +64,55 @@ impl PollConfig {
         if raw.interval.0 < Duration::from_secs(1) {
             return Err(poll.invalid("interval", "must be at least 1s"));
         }
+        let active_interval = raw
+            .active_interval
+            .map_or(raw.interval.0.min(Duration::from_secs(10)), |d| d.0);
+        if active_interval < Duration::from_secs(1) {
+            return Err(poll.invalid("active_interval", "must be at least 1s"));
+        }
+        if active_interval > raw.interval.0 {
+            return Err(poll.invalid(
+                "active_interval",
+                format!(
+                    "{} is longer than poll.interval ({}): it is the faster cadence, used while jobs run",
+                    humantime::format_duration(active_interval),
+                    humantime::format_duration(raw.interval.0)
+                ),
+            ));
+        }
+        let never_if_zero = |d: HumanDuration| (!d.0.is_zero()).then_some(d.0);
         Ok(PollConfig {
             interval: raw.interval.0,
+            active_interval,
             lookback: positive(&poll.key("lookback"), raw.lookback.0)?,
             projects: project_ids(&poll.key("projects"), raw.projects)?,
             notify_on: statuses(&poll.key("notify_on"), raw.notify_on, &Status::KNOWN)?,
             alert_existing: raw.alert_existing,
+            remind_pending_every: never_if_zero(raw.remind_pending_every),
+            running_longer_than: never_if_zero(raw.running_longer_than),
         })
+    }
+
+    /// How long after a cycle began the next begins: `active_interval` while a tracked
+    /// job is `running`, else `interval`.
+    pub fn cadence(&self, running: bool) -> Duration {
+        if running {
+            self.active_interval
+        } else {
+            self.interval
+        }
+    }
+
+    /// The events a channel may ask for: the `notify_on` statuses and the reminders that
+    /// are enabled. A channel that names none gets them all.
+    pub fn events(&self) -> Vec<Event> {
+        let mut events: Vec<Event> = self.notify_on.iter().cloned().map(Event::from).collect();
+        if self.remind_pending_every.is_some() {
+            events.push(Event::PendingReminder);
+        }
+        if self.running_longer_than.is_some() {
+            events.push(Event::RunningLong);
+        }
+        events
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::Secret;
 use super::error::ConfigError;
-use crate::domain::{ProjectId, Status};
+use crate::domain::{Event, ProjectId, Status};
 
 /// A humantime duration such as `"30s"` or `"7d"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +104,48 @@ fn expand_credentials_directory(key: &str, path: &Path) -> Result<PathBuf, Confi
         )
     })?;
     Ok(PathBuf::from(directory).join(rest.trim_start_matches('/')))
+}
+
+/// A non-empty list of events a channel wants, each one of `allowed` (see
+/// [`super::PollConfig::events`]), duplicates dropped.
+pub(super) fn events(
+    key: &str,
+    values: Vec<Event>,
+    allowed: &[Event],
+) -> Result<Vec<Event>, ConfigError> {
+    if values.is_empty() {
+        return Err(ConfigError::invalid(key, "must name at least one event"));
+    }
+    let mut result: Vec<Event> = Vec::new();
+    for event in values {
+        if !allowed.contains(&event) {
+            let why = match &event {
+                Event::PendingReminder => {
+                    "is not enabled: set poll.remind_pending_every to a period".to_owned()
+                }
+                Event::RunningLong => {
+                    "is not enabled: set poll.running_longer_than to a duration".to_owned()
+                }
+                Event::Entered(status) if Status::KNOWN.contains(status) => {
+                    "is not in poll.notify_on, so it would never be alerted".to_owned()
+                }
+                Event::Entered(_) => "is neither a job status nor a reminder".to_owned(),
+            };
+            let allowed: Vec<&str> = allowed.iter().map(Event::as_str).collect();
+            return Err(ConfigError::invalid(
+                key,
+                format!(
+                    "{:?} {why} (allowed: {})",
+                    event.as_str(),
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        if !result.contains(&event) {
+            result.push(event);
+        }
+    }
+    Ok(result)
 }
 
 /// A non-empty list of statuses, each one of `allowed`, duplicates dropped.
@@ -210,6 +252,14 @@ pub(super) fn human_option<S: Serializer>(
         Some(duration) => human(duration, serializer),
         None => serializer.serialize_none(),
     }
+}
+
+/// A period that may be off, printed as the key is written: `"0s"` for off.
+pub(super) fn human_or_zero<S: Serializer>(
+    value: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    human(&value.unwrap_or(Duration::ZERO), serializer)
 }
 
 pub(super) fn display<S: Serializer>(value: &Mailbox, serializer: S) -> Result<S::Ok, S::Error> {

@@ -1,12 +1,16 @@
 //! The words every other module speaks, and nothing else: a job's status, project and
-//! output rows, the clock and the date formats, `Retry-After`, an error's causes on one
-//! line. A leaf: it imports nothing of the crate, so that every module may import it.
+//! output rows, what an alert is about (an event), the clock and the date formats,
+//! `Retry-After`, an error's causes on one line. A leaf: it imports nothing of the crate, so that every module may import it.
 
+pub mod clock;
+mod event;
 mod status;
 pub mod time;
 
 use std::time::Duration;
 
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use event::Event;
 pub use status::Status;
 
 /// A project id. The API shows integers; a numeric string is accepted too.

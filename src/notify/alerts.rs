@@ -1,12 +1,16 @@
-//! Alerts from a detected change: one payload, routed to every channel that wants it, one
-//! alert (with its own id) per channel.
+//! Alerts from a detected change or a reminder: one payload, routed to every channel that
+//! wants it, one alert (with its own id) per channel, silenced where a silence says so.
 
 use time::OffsetDateTime;
 
 use super::payload::{AlertEvent, JobSnapshot};
 use crate::config::Config;
-use crate::domain::{ProjectId, Status};
-use crate::store::outbox::Alert;
+use crate::domain::time::rfc3339_seconds;
+use crate::domain::{Event, ProjectId, Status};
+use crate::store::outbox::{Alert, AlertState};
+use crate::store::silences::Silence;
+use crate::telemetry::ALERTS;
+use tracing::info;
 
 /// A done job's rows, as an alert tells them.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,60 +21,131 @@ pub enum Output {
     Missing(String),
 }
 
-/// A change worth telling, as the watcher detected it.
+/// What a reminder adds to its alert.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reminder {
+    /// `data.pending_since` and `data.reminder` (1, 2, ...).
+    Pending { since: OffsetDateTime, number: u32 },
+    /// `data.running_since` and `data.running_for_seconds`.
+    RunningLong {
+        since: OffsetDateTime,
+        for_seconds: u64,
+    },
+}
+
+/// Something worth telling, as the watcher found it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Detected {
     pub job: JobSnapshot,
-    pub status: Status,
+    pub event: Event,
+    /// For a status change: the status before, `None` for a first sighting; for a
+    /// reminder, the status itself (nothing changed).
     pub previous: Option<Status>,
     /// The job's page in the API.
     pub url: String,
     /// For a done job with `[output]`.
     pub output: Option<Output>,
-    /// When the change was detected.
+    pub reminder: Option<Reminder>,
+    /// When it was detected.
     pub at: OffsetDateTime,
 }
 
-/// One alert per channel that wants `detected`, all sharing one payload.
-pub fn build(detected: &Detected, config: &Config, now_ms: i64) -> Vec<Alert> {
-    let channels = route(config, &detected.status, detected.job.project);
+impl Detected {
+    /// The alert's body: SPEC's payload.
+    pub fn payload(&self) -> AlertEvent {
+        let mut event = AlertEvent::new(
+            self.job.clone(),
+            self.previous.as_ref().map(Status::to_string),
+            self.url.clone(),
+            self.at,
+        );
+        event.kind = format!("job.{}", self.event);
+        match &self.output {
+            Some(Output::Saved(output)) => event.data.output = Some(output.clone()),
+            Some(Output::Missing(error)) => {
+                event.data.output = Some(serde_json::Value::Null);
+                event.data.output_error = Some(error.clone());
+            }
+            None => {}
+        }
+        match &self.reminder {
+            Some(Reminder::Pending { since, number }) => {
+                event.data.pending_since = Some(rfc3339_seconds(*since));
+                event.data.reminder = Some(*number);
+            }
+            Some(Reminder::RunningLong { since, for_seconds }) => {
+                event.data.running_since = Some(rfc3339_seconds(*since));
+                event.data.running_for_seconds = Some(*for_seconds);
+            }
+            None => {}
+        }
+        event
+    }
+}
+
+/// One alert per channel that wants `detected`, all sharing one payload; an alert that
+/// one of `silences` matches is recorded silenced. Alerts of channels that gather digests
+/// are marked so.
+pub fn build(
+    detected: &Detected,
+    config: &Config,
+    silences: &[Silence],
+    now_ms: i64,
+) -> Vec<Alert> {
+    let channels = route(config, &detected.event, detected.job.project);
     if channels.is_empty() {
         return Vec::new();
     }
-    let mut event = AlertEvent::new(
-        detected.job.clone(),
-        detected.previous.as_ref().map(|status| status.to_string()),
-        detected.url.clone(),
-        detected.at,
-    );
-    match &detected.output {
-        Some(Output::Saved(output)) => event.data.output = Some(output.clone()),
-        Some(Output::Missing(error)) => {
-            event.data.output = Some(serde_json::Value::Null);
-            event.data.output_error = Some(error.clone());
-        }
-        None => {}
-    }
-    let payload = event.to_json();
+    let payload = detected.payload().to_json();
+    let silence = silences.iter().find(|s| {
+        s.matches(
+            &detected.job.id,
+            detected.job.project,
+            &detected.event,
+            now_ms,
+        )
+    });
     channels
         .iter()
         .map(|channel| {
-            Alert::new(
+            let mut alert = Alert::new(
                 new_alert_id(),
                 channel,
                 &detected.job.id,
-                detected.status.clone(),
+                detected.event.clone(),
                 payload.clone(),
                 now_ms,
-            )
+            );
+            alert.grouped = config.grouping(channel).is_some();
+            if let Some(silence) = silence {
+                alert.state = AlertState::Silenced;
+                alert.silence_id = Some(silence.id.clone());
+            }
+            alert
         })
         .collect()
 }
 
-/// The channels that want an alert for a job entering `status` in `project`.
-pub fn route(config: &Config, status: &Status, project: Option<ProjectId>) -> Vec<String> {
-    let wants = |events: &[Status], projects: &[ProjectId]| {
-        events.contains(status)
+/// Logs and counts the alerts among `alerts` that were recorded silenced, once they are
+/// committed; returns how many of `alerts` went into the queue.
+pub fn note_committed(alerts: &[Alert]) -> usize {
+    let mut queued = 0;
+    for alert in alerts {
+        if alert.state == AlertState::Silenced {
+            info!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, event = %alert.event, silence = ?alert.silence_id, "alert silenced");
+            metrics::counter!(ALERTS, "channel" => alert.channel.clone(), "outcome" => "silenced")
+                .increment(1);
+        } else {
+            queued += 1;
+        }
+    }
+    queued
+}
+
+/// The channels that want an alert about `event` of a job in `project`.
+pub fn route(config: &Config, event: &Event, project: Option<ProjectId>) -> Vec<String> {
+    let wants = |events: &[Event], projects: &[ProjectId]| {
+        events.contains(event)
             && (projects.is_empty() || project.is_some_and(|p| projects.contains(&p)))
     };
     let webhooks = config
@@ -89,4 +164,9 @@ pub fn route(config: &Config, status: &Status, project: Option<ProjectId>) -> Ve
 /// `msg_` and a time-ordered UUID, in the style of Standard Webhooks message ids.
 pub fn new_alert_id() -> String {
     format!("msg_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// A digest's id: `dgst_` and a time-ordered UUID.
+pub fn new_digest_id() -> String {
+    format!("dgst_{}", uuid::Uuid::now_v7().simple())
 }

@@ -11,8 +11,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::Attempt;
 use super::payload::AlertEvent;
+use super::{Attempt, Digest, Message as Outgoing};
 use crate::config::{EmailConfig, SmtpConfig, SmtpTls};
 
 pub type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
@@ -77,36 +77,21 @@ impl EmailSender {
         }
     }
 
-    /// One delivery attempt of alert `id` with body `payload` (the webhook JSON).
-    pub async fn send(&self, id: &str, payload: &str) -> Attempt {
-        let event: AlertEvent = match serde_json::from_str(payload) {
-            Ok(event) => event,
-            Err(error) => {
-                return Attempt::Permanent {
-                    error: format!("the queued alert cannot be read: {error}"),
-                };
-            }
-        };
-        let mut message = Message::builder()
-            .from(self.from.clone())
-            .subject(subject(&event))
-            .message_id(Some(format!("<{id}@sdm-watch>")));
-        for to in &self.to {
-            message = message.to(to.clone());
-        }
-        let attachment = attachment(&event, self.attach_max_bytes).await;
-        let text = body(id, &event, attachment.note.as_deref());
-        let built = match attachment.csv {
-            Some((name, csv)) => {
-                let csv_type = ContentType::parse("text/csv; charset=utf-8")
-                    .unwrap_or(ContentType::TEXT_PLAIN);
-                message.multipart(
-                    MultiPart::mixed()
-                        .singlepart(SinglePart::plain(text))
-                        .singlepart(Attachment::new(name).body(csv, csv_type)),
-                )
-            }
-            None => message.header(ContentType::TEXT_PLAIN).body(text),
+    /// One delivery attempt of `outgoing`: an alert's e-mail, or a digest's.
+    pub async fn send(&self, outgoing: &Outgoing) -> Attempt {
+        let built = match outgoing {
+            Outgoing::Alert { id, payload } => match serde_json::from_str(payload) {
+                Ok(event) => self.alert_message(id, &event).await,
+                Err(error) => {
+                    return Attempt::Permanent {
+                        error: format!("the queued alert cannot be read: {error}"),
+                    };
+                }
+            },
+            Outgoing::Digest(digest) => self
+                .builder(&digest.id, &format!("[sdm-watch] {}", digest.summary()))
+                .header(ContentType::TEXT_PLAIN)
+                .body(digest_body(digest)),
         };
         let message = match built {
             Ok(message) => message,
@@ -128,6 +113,39 @@ impl EmailSender {
                 error: format!("SMTP: {}", crate::domain::error_chain(&error)),
                 retry_after: None,
             },
+        }
+    }
+
+    fn builder(&self, id: &str, subject: &str) -> lettre::message::MessageBuilder {
+        let mut message = Message::builder()
+            .from(self.from.clone())
+            .subject(subject)
+            .message_id(Some(format!("<{id}@sdm-watch>")));
+        for to in &self.to {
+            message = message.to(to.clone());
+        }
+        message
+    }
+
+    async fn alert_message(
+        &self,
+        id: &str,
+        event: &AlertEvent,
+    ) -> Result<Message, lettre::error::Error> {
+        let message = self.builder(id, &subject(event));
+        let attachment = attachment(event, self.attach_max_bytes).await;
+        let text = body(id, event, attachment.note.as_deref());
+        match attachment.csv {
+            Some((name, csv)) => {
+                let csv_type = ContentType::parse("text/csv; charset=utf-8")
+                    .unwrap_or(ContentType::TEXT_PLAIN);
+                message.multipart(
+                    MultiPart::mixed()
+                        .singlepart(SinglePart::plain(text))
+                        .singlepart(Attachment::new(name).body(csv, csv_type)),
+                )
+            }
+            None => message.header(ContentType::TEXT_PLAIN).body(text),
         }
     }
 }
@@ -181,7 +199,62 @@ pub fn subject(event: &AlertEvent) -> String {
     if event.data.test {
         return format!("[sdm-watch] TEST: {name}");
     }
-    format!("[sdm-watch] {}: {name}", job.status)
+    let what = event.kind.strip_prefix("job.").unwrap_or(&job.status);
+    format!("[sdm-watch] {what}: {name}")
+}
+
+/// What happened, in one sentence.
+fn headline(event: &AlertEvent) -> String {
+    let job = &event.data.job;
+    let name = job.name.as_deref().unwrap_or(&job.id);
+    let data = &event.data;
+    match event.kind.as_str() {
+        "job.pending_reminder" => format!(
+            "Job \"{name}\" is still pending (reminder {}; pending since {}).",
+            data.reminder.unwrap_or(1),
+            data.pending_since.as_deref().unwrap_or("?")
+        ),
+        "job.running_long" => format!(
+            "Job \"{name}\" has been running for {} (since {}).",
+            humantime::format_duration(std::time::Duration::from_secs(
+                data.running_for_seconds.unwrap_or(0)
+            )),
+            data.running_since.as_deref().unwrap_or("?")
+        ),
+        _ => format!(
+            "Job \"{name}\" is now {}{}.",
+            job.status,
+            data.previous_status
+                .as_deref()
+                .map(|p| format!(" (was {p})"))
+                .unwrap_or_else(|| " (first seen in this status)".into()),
+        ),
+    }
+}
+
+/// A digest's plain-text body: a line or two per alert, in the order they were queued.
+pub fn digest_body(digest: &Digest) -> String {
+    let mut text = format!("{}.\n\n", digest.summary());
+    for event in digest.events() {
+        let job = &event.data.job;
+        let _ = writeln!(text, "- {}", headline(&event));
+        let project = job
+            .project
+            .map(|p| format!(", project {p}"))
+            .unwrap_or_default();
+        let _ = writeln!(text, "  job {}{project}", job.id);
+        if let Some(message) = &job.message {
+            let _ = writeln!(text, "  error: {message}");
+        }
+        let _ = writeln!(text, "  {}", event.data.url);
+    }
+    let _ = writeln!(
+        text,
+        "\nDigest {}, by sdm-watch {}.",
+        digest.id,
+        env!("CARGO_PKG_VERSION")
+    );
+    text
 }
 
 /// The plain-text body: everything an operator needs without opening SDM. `attachment`
@@ -194,15 +267,7 @@ pub fn body(id: &str, event: &AlertEvent, attachment: Option<&str>) -> String {
         text.push_str("THIS IS A TEST ALERT from `sdm-watch test-alert`; no job changed.\n\n");
     }
     let previous = event.data.previous_status.as_deref();
-    let _ = writeln!(
-        text,
-        "Job \"{}\" is now {}{}.\n",
-        job.name.as_deref().unwrap_or(&job.id),
-        job.status,
-        previous
-            .map(|p| format!(" (was {p})"))
-            .unwrap_or_else(|| " (first seen in this status)".into()),
-    );
+    let _ = writeln!(text, "{}\n", headline(event));
     let mut field = |label: &str, value: &str| {
         let _ = writeln!(text, "{label:<18}{value}");
     };

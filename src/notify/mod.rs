@@ -2,7 +2,9 @@
 //! worker that delivers the outbox. Knows nothing of the SDM API.
 
 pub mod alerts;
+mod delivery;
 pub mod email;
+mod message;
 pub mod payload;
 pub mod webhook;
 mod worker;
@@ -10,6 +12,7 @@ mod worker;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use message::{Digest, Message};
 pub use payload::{AlertEvent, JobSnapshot};
 pub use worker::{DeliverySetup, Settled, Worker};
 
@@ -38,10 +41,10 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub async fn send(&self, id: &str, payload: &str) -> Attempt {
+    pub async fn send(&self, message: &Message) -> Attempt {
         match self {
-            Channel::Webhook(sender) => sender.send(id, payload).await,
-            Channel::Email(sender) => sender.send(id, payload).await,
+            Channel::Webhook(sender) => sender.send(message).await,
+            Channel::Email(sender) => sender.send(message).await,
         }
     }
 

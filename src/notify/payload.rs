@@ -2,6 +2,8 @@
 //! rendered from too. It is built once, when the alert is queued, and never changes after.
 
 use serde::{Deserialize, Serialize};
+
+use crate::domain::time::rfc3339_seconds;
 use serde_json::Value;
 
 /// `{"type": "job.error", "timestamp": ..., "data": {...}}`.
@@ -25,6 +27,17 @@ pub struct AlertData {
     pub output: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_error: Option<String>,
+    /// `job.pending_reminder`: when the watcher first saw the job pending in this stretch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_since: Option<String>,
+    /// `job.pending_reminder`: 1 for the first reminder of the stretch, then 2, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder: Option<u32>,
+    /// `job.running_long`: when the watcher first saw the job running in this stretch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_for_seconds: Option<u64>,
     /// Set only on `sdm-watch test-alert`'s alerts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
@@ -59,6 +72,10 @@ impl AlertEvent {
                 url,
                 output: None,
                 output_error: None,
+                pending_since: None,
+                reminder: None,
+                running_since: None,
+                running_for_seconds: None,
                 test: false,
             },
         }
@@ -89,12 +106,4 @@ impl AlertEvent {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
-}
-
-fn rfc3339_seconds(at: time::OffsetDateTime) -> String {
-    at.to_offset(time::UtcOffset::UTC)
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-        ))
-        .unwrap_or_default()
 }

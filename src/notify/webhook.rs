@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use sha2::Sha256;
 
-use super::Attempt;
+use super::{Attempt, Message};
 use crate::config::{CaFile, SigningKey, WebhookConfig};
 
 /// `v1,<signature>` of `<id>.<timestamp>.<body>` with `key`.
@@ -36,8 +36,9 @@ impl WebhookSender {
         }
     }
 
-    /// One delivery attempt of `body` as alert `id`.
-    pub async fn send(&self, id: &str, body: &str) -> Attempt {
+    /// One delivery attempt of `message`.
+    pub async fn send(&self, message: &Message) -> Attempt {
+        let (id, body) = (message.id(), message.body());
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut request = self
             .http
@@ -47,12 +48,12 @@ impl WebhookSender {
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string());
         if let Some(key) = &self.config.secret {
-            request = request.header("webhook-signature", sign(key, id, timestamp, body));
+            request = request.header("webhook-signature", sign(key, id, timestamp, &body));
         }
         for (name, value) in &self.config.headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        let response = match request.body(body.to_owned()).send().await {
+        let response = match request.body(body.into_owned()).send().await {
             Ok(response) => response,
             Err(error) => {
                 // Without the URL: webhook URLs often carry a token in their path.

@@ -1,5 +1,6 @@
-//! The delivery worker: claims due alerts from the outbox, attempts them with bounded
-//! concurrency, and records each outcome. No store transaction is open while a request is.
+//! The delivery worker: gathers digests when their windows close, claims what is due
+//! (alerts alone and digests) from the store, attempts it with bounded concurrency, and
+//! records each outcome. No store transaction is open while a request is.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -10,22 +11,24 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+use super::alerts::new_digest_id;
+use super::delivery::{self, Delivery, Outcome, Settlement};
 use super::{Attempt, Channels};
 use crate::backoff::Backoff;
-use crate::domain::time::now_ms;
+use crate::config::Grouping;
+use crate::domain::{Clock, SystemClock};
 use crate::store::gauges::set_outbox_pending;
-use crate::store::outbox::{self, Alert};
-use crate::store::{Store, StoreError};
-use crate::telemetry::ALERTS;
+use crate::store::{Store, StoreError, digests, outbox};
 
 /// Shutdown waits this long for deliveries in flight; what is still sending then stays
 /// queued and goes out after the restart. Shorter than systemd's default stop timeout.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A backstop on one attempt, beyond the senders' own timeouts.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
+/// The worker looks at the store at least this often, so that alerts another process
+/// queued again (`sdm-watch alerts retry`) go out while the daemon runs.
+const LOOK_AT_LEAST_EVERY: Duration = Duration::from_secs(5);
 
-/// What a round of deliveries came to.
+/// What a round of deliveries came to (a digest counts once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Settled {
     pub delivered: usize,
@@ -40,6 +43,8 @@ pub struct DeliverySetup {
     pub max_age: Duration,
     /// Attempts in flight at once (`delivery.concurrency`).
     pub concurrency: usize,
+    /// The channels that gather their alerts into digests.
+    pub groupings: HashMap<String, Grouping>,
 }
 
 pub struct Worker {
@@ -48,6 +53,8 @@ pub struct Worker {
     wake: Arc<Notify>,
     /// The current channels and retry rules; each attempt takes what is current.
     setup: watch::Receiver<Arc<DeliverySetup>>,
+    /// What "now" is for windows, retries and expiry; the system's but in tests.
+    clock: Arc<dyn Clock>,
 }
 
 impl Worker {
@@ -56,7 +63,18 @@ impl Worker {
         wake: Arc<Notify>,
         setup: watch::Receiver<Arc<DeliverySetup>>,
     ) -> Self {
-        Self { store, wake, setup }
+        Self {
+            store,
+            wake,
+            setup,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same worker, reading the time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn current(&self) -> Arc<DeliverySetup> {
@@ -70,7 +88,7 @@ impl Worker {
     /// Delivers until `stop` turns true (or its sender goes), then lets deliveries in
     /// flight finish for at most [`DRAIN_TIMEOUT`].
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut in_flight: JoinSet<(Alert, Attempt)> = JoinSet::new();
+        let mut in_flight: JoinSet<(Delivery, Attempt)> = JoinSet::new();
         let mut tasks: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut drain_until: Option<Instant> = None;
         loop {
@@ -80,30 +98,27 @@ impl Worker {
             tokio::pin!(notified);
             notified.as_mut().enable();
 
-            let mut next_look: Option<Instant> = None;
+            let mut next_look = Some(Instant::now() + LOOK_AT_LEAST_EVERY);
             let concurrency = self.concurrency();
             if drain_until.is_none() {
                 let room = concurrency.saturating_sub(in_flight.len());
                 if room > 0 {
                     let busy: HashSet<String> = tasks.values().cloned().collect();
-                    match self.claim(room + busy.len()).await {
-                        Ok(alerts) => {
-                            for alert in alerts
-                                .into_iter()
-                                .filter(|alert| !busy.contains(&alert.id))
-                                .take(room)
-                            {
-                                let id = alert.id.clone();
-                                let handle = self.spawn_attempt(&mut in_flight, alert);
+                    match self.claim(room, busy).await {
+                        Ok(due) => {
+                            for delivery in due {
+                                let id = delivery.id().to_owned();
+                                let handle = self.spawn_attempt(&mut in_flight, delivery);
                                 tasks.insert(handle.id(), id);
                             }
-                            if in_flight.len() < concurrency {
-                                next_look = self.next_due().await;
+                            if in_flight.len() < concurrency
+                                && let Some(due) = self.next_due().await
+                            {
+                                next_look = next_look.min(Some(due));
                             }
                         }
                         Err(error) => {
                             error!(error = %error, "cannot read the alert outbox; trying again in 5s");
-                            next_look = Some(Instant::now() + Duration::from_secs(5));
                         }
                     }
                 }
@@ -134,7 +149,7 @@ impl Worker {
                     }
                 }
                 _ = &mut notified => {}
-                _ = sleep_until(next_look), if next_look.is_some() => {}
+                _ = sleep_until(next_look), if drain_until.is_none() => {}
                 _ = stop.changed(), if drain_until.is_none() => {
                     drain_until = Some(Instant::now() + DRAIN_TIMEOUT);
                     if !in_flight.is_empty() {
@@ -150,56 +165,100 @@ impl Worker {
         }
     }
 
-    /// Attempts every alert due now once, `concurrency` at a time, and records the
+    /// Attempts everything due now once, `concurrency` at a time, and records the
     /// outcomes. For `sdm-watch once` and for tests.
     pub async fn deliver_due(&self) -> Result<Settled, StoreError> {
         let mut settled = Settled::default();
-        let mut tried = HashSet::new();
+        // Tried in this call and still queued (to retry later, or its task failed): not
+        // tried twice. Delivered and dead ones are no longer due, so need no exclusion.
+        let mut again: HashSet<String> = HashSet::new();
         loop {
             let concurrency = self.concurrency();
-            let alerts: Vec<Alert> = self
-                .claim(concurrency + tried.len())
-                .await?
-                .into_iter()
-                .filter(|alert| !tried.contains(&alert.id))
-                .take(concurrency)
-                .collect();
-            if alerts.is_empty() {
+            let due = self.claim(concurrency, again.clone()).await?;
+            if due.is_empty() {
                 return Ok(settled);
             }
             let mut round = JoinSet::new();
-            for alert in alerts {
-                tried.insert(alert.id.clone());
-                self.spawn_attempt(&mut round, alert);
+            for delivery in due {
+                again.insert(delivery.id().to_owned());
+                self.spawn_attempt(&mut round, delivery);
             }
             let mut finished = Vec::new();
             while let Some(joined) = round.join_next().await {
-                // A task that failed leaves its alert queued for the next round.
+                // A task that failed leaves its alert queued for a later call.
                 if let Ok(outcome) = joined {
                     finished.push(outcome);
                 }
             }
-            for outcome in self.settle(finished).await? {
+            let ids: Vec<String> = finished.iter().map(|(d, _)| d.id().to_owned()).collect();
+            for (id, outcome) in ids.into_iter().zip(self.settle(finished).await?) {
                 match outcome {
                     Outcome::Delivered => settled.delivered += 1,
                     Outcome::Retrying => settled.retrying += 1,
                     Outcome::Dead => settled.dead += 1,
                 }
+                if outcome != Outcome::Retrying {
+                    again.remove(&id);
+                }
             }
         }
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<Alert>, StoreError> {
+    /// Gathers the digests whose windows have closed, then takes what is due now, digests
+    /// first, leaving out `busy` (in flight, or tried already): at most `room` deliveries.
+    /// Only the digests taken have their members read.
+    async fn claim(&self, room: usize, busy: HashSet<String>) -> Result<Vec<Delivery>, StoreError> {
+        let setup = self.current();
+        let groupings = setup.groupings.clone();
+        let max_age_ms = setup.max_age.as_millis() as i64;
+        let now = self.clock.now_ms();
         self.store
-            .run(move |conn| outbox::due(conn, now_ms(), limit))
+            .run(move |conn| {
+                gather(conn, &groupings, now, max_age_ms)?;
+                let mut due: Vec<Delivery> = Vec::new();
+                let digests = digests::due(conn, now, room + busy.len())?;
+                for digest in digests
+                    .into_iter()
+                    .filter(|d| !busy.contains(&d.id))
+                    .take(room)
+                {
+                    let members = digests::members(conn, &digest.id)?;
+                    due.push(Delivery::Digest { digest, members });
+                }
+                let room = room.saturating_sub(due.len());
+                due.extend(
+                    outbox::due(conn, now, room + busy.len())?
+                        .into_iter()
+                        .filter(|alert| !busy.contains(&alert.id))
+                        .take(room)
+                        .map(Delivery::Alert),
+                );
+                Ok(due)
+            })
             .await
     }
 
+    /// When something next falls due: an attempt, or a digest's window closing.
     async fn next_due(&self) -> Option<Instant> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
+        let groupings = self.current().groupings.clone();
         let next = self
             .store
-            .run(move |conn| outbox::next_due_after(conn, now))
+            .run(move |conn| {
+                let closing = digests::waiting(conn)?
+                    .into_iter()
+                    .filter_map(|(channel, oldest)| {
+                        let grouping = groupings.get(&channel)?;
+                        Some(oldest + grouping.wait.as_millis() as i64)
+                    })
+                    .min();
+                let next = [
+                    outbox::next_due_after(conn, now)?,
+                    digests::next_due_after(conn, now)?,
+                    closing,
+                ];
+                Ok(next.into_iter().flatten().min())
+            })
             .await
             .ok()
             .flatten()?;
@@ -208,134 +267,86 @@ impl Worker {
 
     /// Records how attempts ended (delivered, rescheduled with backoff, or dead) and
     /// refreshes the backlog gauge, in one transaction.
-    async fn settle(&self, finished: Vec<(Alert, Attempt)>) -> Result<Vec<Outcome>, StoreError> {
+    async fn settle(&self, finished: Vec<(Delivery, Attempt)>) -> Result<Vec<Outcome>, StoreError> {
         if finished.is_empty() {
             return Ok(Vec::new());
         }
         let setup = self.current();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let settled: Vec<Settlement> = finished
             .into_iter()
-            .map(|(alert, attempt)| judge(alert, attempt, &setup, now))
+            .map(|(delivery, attempt)| delivery::judge(delivery, attempt, &setup, now))
             .collect();
         let settled = self
             .store
             .run(move |conn| {
                 let tx = conn.transaction()?;
-                for s in &settled {
-                    let (id, attempts) = (&s.alert.id, s.alert.attempts + 1);
-                    let error = s.error.as_deref().unwrap_or_default();
-                    match s.outcome {
-                        Outcome::Delivered => outbox::mark_delivered(&tx, id, attempts, now)?,
-                        Outcome::Dead => outbox::mark_dead(&tx, id, attempts, error, now)?,
-                        Outcome::Retrying => outbox::mark_retry(&tx, id, attempts, s.next, error)?,
-                    }
-                }
+                delivery::record(&tx, &settled, now)?;
                 set_outbox_pending(&tx)?;
                 tx.commit()?;
                 Ok(settled)
             })
             .await?;
-        Ok(settled
-            .into_iter()
-            .map(|s| {
-                let label = match s.outcome {
-                    Outcome::Delivered => "delivered",
-                    Outcome::Retrying => "retry",
-                    Outcome::Dead => "dead",
-                };
-                metrics::counter!(ALERTS, "channel" => s.alert.channel, "outcome" => label)
-                    .increment(1);
-                s.outcome
-            })
-            .collect())
+        delivery::count(&settled);
+        Ok(settled.into_iter().map(|s| s.outcome).collect())
     }
 
     /// Starts one delivery attempt with the channels current now.
     fn spawn_attempt(
         &self,
-        set: &mut JoinSet<(Alert, Attempt)>,
-        alert: Alert,
+        set: &mut JoinSet<(Delivery, Attempt)>,
+        delivery: Delivery,
     ) -> tokio::task::AbortHandle {
         let setup = self.current();
         set.spawn(async move {
-            let attempt = attempt(&setup.channels, &alert).await;
-            (alert, attempt)
+            let attempt = delivery::attempt(&setup.channels, &delivery).await;
+            (delivery, attempt)
         })
     }
 }
 
-#[derive(Clone, Copy)]
-enum Outcome {
-    Delivered,
-    Retrying,
-    Dead,
-}
-
-/// How one attempt ended, ready to record.
-struct Settlement {
-    alert: Alert,
-    outcome: Outcome,
-    /// When to try again, for `Retrying`.
-    next: i64,
-    error: Option<String>,
-}
-
-/// Decides what an attempt's result means for its alert (logging it), given the retry
-/// rules and the time now.
-fn judge(alert: Alert, attempt: Attempt, setup: &DeliverySetup, now: i64) -> Settlement {
-    let attempts = alert.attempts + 1;
-    let (outcome, next, error) = match attempt {
-        Attempt::Delivered => {
-            info!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, event = %alert.event, attempts, "alert delivered");
-            (Outcome::Delivered, now, None)
-        }
-        Attempt::Permanent { error } => {
-            error!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, error = %error, "alert failed for good; it is dead");
-            (Outcome::Dead, now, Some(error))
-        }
-        Attempt::Retry { error, retry_after } => {
-            let expires = alert.created_ms + setup.max_age.as_millis() as i64;
-            if now >= expires {
-                let error = format!(
-                    "still undelivered after delivery.max_age ({}): {error}",
-                    humantime::format_duration(setup.max_age)
-                );
-                error!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, error = %error, "alert expired; it is dead");
-                (Outcome::Dead, now, Some(error))
-            } else {
-                let wait = setup
-                    .backoff
-                    .after_attempt(attempts)
-                    .max(retry_after.unwrap_or_default());
-                // The last try falls at max_age, not after it.
-                let next = (now + wait.as_millis() as i64).min(expires);
-                warn!(alert_id = %alert.id, channel = %alert.channel, job_id = %alert.job_id, attempts, retry_in_ms = next - now, error = %error, "alert delivery failed; will retry");
-                (Outcome::Retrying, next, Some(error))
+/// Forms the digests whose windows have closed by `now`, in one transaction. Alerts
+/// waiting for a channel that no longer gathers them go out alone.
+fn gather(
+    conn: &mut rusqlite::Connection,
+    groupings: &HashMap<String, Grouping>,
+    now: i64,
+    max_age_ms: i64,
+) -> Result<(), StoreError> {
+    let waiting = digests::waiting(conn)?;
+    let closed: Vec<&(String, i64)> = waiting
+        .iter()
+        .filter(|(channel, oldest)| {
+            groupings
+                .get(channel)
+                .is_none_or(|grouping| oldest + grouping.wait.as_millis() as i64 <= now)
+        })
+        .collect();
+    if closed.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    for (channel, _) in closed {
+        match groupings.get(channel) {
+            Some(grouping) => {
+                let wait_ms = grouping.wait.as_millis() as i64;
+                digests::form(
+                    &tx,
+                    channel,
+                    wait_ms,
+                    grouping.max,
+                    now,
+                    max_age_ms,
+                    new_digest_id,
+                )?;
+            }
+            None => {
+                digests::ungroup(&tx, channel)?;
             }
         }
-    };
-    Settlement {
-        alert,
-        outcome,
-        next,
-        error,
     }
-}
-
-async fn attempt(channels: &Channels, alert: &Alert) -> Attempt {
-    let Some(channel) = channels.get(&alert.channel) else {
-        return Attempt::Permanent {
-            error: format!("channel {:?} is no longer configured", alert.channel),
-        };
-    };
-    match tokio::time::timeout(ATTEMPT_TIMEOUT, channel.send(&alert.id, &alert.payload)).await {
-        Ok(attempt) => attempt,
-        Err(_) => Attempt::Retry {
-            error: format!("no answer within {}s", ATTEMPT_TIMEOUT.as_secs()),
-            retry_after: None,
-        },
-    }
+    tx.commit()?;
+    Ok(())
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -26,6 +26,12 @@ pub struct TrackedJob {
     pub message: Option<String>,
     /// The job's `step` as JSON text.
     pub step: Option<String>,
+    /// When the watcher first saw the job in its current status (ms, the watcher's clock):
+    /// `pending_since` and `running_since` of reminders.
+    pub since_ms: Option<i64>,
+    /// Reminders sent in this stretch: pending reminders so far, or 1 once `running_long`
+    /// went out.
+    pub reminders: u32,
 }
 
 /// A running or pending job, with its failed lookups if no listing showed it lately.
@@ -48,7 +54,7 @@ pub struct FailedLookup {
 }
 
 const COLUMNS: &str = "id, status, name, project, project_checked, creation_date, \
-     completion_date, created_us, message, step";
+     completion_date, created_us, message, step, since_ms, reminders";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<TrackedJob> {
     Ok(TrackedJob {
@@ -62,6 +68,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TrackedJob> {
         created_us: row.get(7)?,
         message: row.get(8)?,
         step: row.get(9)?,
+        since_ms: row.get(10)?,
+        reminders: row.get::<_, i64>(11)? as u32,
     })
 }
 
@@ -89,13 +97,15 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<TrackedJob>, StoreError
 pub fn upsert(conn: &Connection, job: &TrackedJob, now_ms: i64) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO jobs (id, status, name, project, project_checked, creation_date,
-                           completion_date, created_us, message, step, first_seen_ms, changed_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)
+                           completion_date, created_us, message, step, since_ms, reminders,
+                           first_seen_ms, changed_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
          ON CONFLICT (id) DO UPDATE SET
             status = excluded.status, name = excluded.name, project = excluded.project,
             project_checked = excluded.project_checked, creation_date = excluded.creation_date,
             completion_date = excluded.completion_date, created_us = excluded.created_us,
-            message = excluded.message, step = excluded.step, changed_ms = excluded.changed_ms,
+            message = excluded.message, step = excluded.step, since_ms = excluded.since_ms,
+            reminders = excluded.reminders, changed_ms = excluded.changed_ms,
             lookup_attempts = 0, lookup_next_ms = NULL, lookup_error = NULL",
     )?
     .execute(params![
@@ -109,6 +119,8 @@ pub fn upsert(conn: &Connection, job: &TrackedJob, now_ms: i64) -> Result<(), St
         job.created_us,
         job.message,
         job.step,
+        job.since_ms,
+        job.reminders,
         now_ms
     ])?;
     Ok(())
@@ -128,8 +140,8 @@ pub fn active(conn: &Connection) -> Result<Vec<ActiveJob>, StoreError> {
         .query_map([], |row| {
             Ok(ActiveJob {
                 job: from_row(row)?,
-                lookup_attempts: row.get::<_, i64>(10)? as u32,
-                lookup_next_ms: row.get(11)?,
+                lookup_attempts: row.get::<_, i64>(12)? as u32,
+                lookup_next_ms: row.get(13)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -141,6 +153,53 @@ fn active_query() -> String {
         "SELECT {COLUMNS}, lookup_attempts, lookup_next_ms FROM jobs
          WHERE status IN ('running', 'pending')"
     )
+}
+
+/// Pending jobs whose next reminder is due at `now_ms`: `every_ms` after they became
+/// pending, then every `every_ms` again.
+pub fn due_pending_reminders(
+    conn: &Connection,
+    now_ms: i64,
+    every_ms: i64,
+) -> Result<Vec<TrackedJob>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE status = 'pending' AND since_ms IS NOT NULL
+         AND since_ms + (reminders + 1) * ?2 <= ?1"
+    ))?;
+    let jobs = statement
+        .query_map(params![now_ms, every_ms], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(jobs)
+}
+
+/// Running jobs that have run `longer_ms` by `now_ms` and were not told so yet.
+pub fn due_running_long(
+    conn: &Connection,
+    now_ms: i64,
+    longer_ms: i64,
+) -> Result<Vec<TrackedJob>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE status = 'running' AND since_ms IS NOT NULL
+         AND reminders = 0 AND since_ms + ?2 <= ?1"
+    ))?;
+    let jobs = statement
+        .query_map(params![now_ms, longer_ms], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(jobs)
+}
+
+/// Records that `reminders` reminders went out for `id`'s current stretch.
+pub fn set_reminders(conn: &Connection, id: &str, reminders: u32) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE jobs SET reminders = ?2 WHERE id = ?1")?
+        .execute(params![id, reminders])?;
+    Ok(())
+}
+
+/// Whether any tracked job is `running` (the cycles then run at `poll.active_interval`).
+pub fn any_running(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'running')")?
+        .query_row([], |row| row.get(0))?)
 }
 
 /// Records that looking `id` up failed: tried again from `next_ms`.

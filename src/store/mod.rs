@@ -1,13 +1,16 @@
 //! The durable state: SQLite (WAL, `synchronous=FULL`) holding each job's last status,
-//! changes waiting for details, the alert outbox and the watcher's bookkeeping. Knows
+//! changes waiting for details, the alert outbox with its digests and attempts, silences,
+//! and the watcher's bookkeeping. Knows
 //! nothing of HTTP or the SDM API; every call runs off the async runtime's threads.
 
 pub mod bookkeeping;
+pub mod digests;
 pub mod gauges;
 pub mod held;
 pub mod jobs;
 pub mod outbox;
 mod schema;
+pub mod silences;
 
 pub use bookkeeping::Bookkeeping;
 

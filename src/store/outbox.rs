@@ -2,28 +2,50 @@
 //! causes them, then claimed, attempted and settled by the delivery worker.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
-use crate::domain::Status;
+use crate::domain::Event;
 
 /// Where an alert stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AlertState {
-    /// Waiting for its (next) delivery attempt.
+    /// Waiting for its (next) delivery attempt, or for its digest's.
     Pending,
     Delivered,
     /// Refused for good, or still undelivered after `delivery.max_age`; kept and reported.
     Dead,
+    /// Matched an active silence when it was queued: recorded, never sent.
+    Silenced,
 }
 
 impl AlertState {
+    pub const ALL: [AlertState; 4] = [
+        AlertState::Pending,
+        AlertState::Delivered,
+        AlertState::Dead,
+        AlertState::Silenced,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AlertState::Pending => "pending",
             AlertState::Delivered => "delivered",
             AlertState::Dead => "dead",
+            AlertState::Silenced => "silenced",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<AlertState> {
+        AlertState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for AlertState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -35,28 +57,31 @@ impl ToSql for AlertState {
 
 impl FromSql for AlertState {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        match value.as_str()? {
-            "pending" => Ok(AlertState::Pending),
-            "delivered" => Ok(AlertState::Delivered),
-            "dead" => Ok(AlertState::Dead),
-            _ => Err(FromSqlError::InvalidType),
-        }
+        AlertState::parse(value.as_str()?).ok_or(FromSqlError::InvalidType)
     }
 }
 
-/// An alert as queued. `payload` is the exact JSON body a webhook receives.
+/// An alert as queued. `payload` is the exact JSON body a webhook receives (alone; in a
+/// digest it is one of the items).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Alert {
     pub id: String,
     pub channel: String,
     pub job_id: String,
-    /// The status the job entered.
-    pub event: Status,
+    pub event: Event,
     pub payload: String,
     pub created_ms: i64,
+    pub state: AlertState,
     pub attempts: u32,
     pub next_attempt_ms: i64,
     pub last_error: Option<String>,
+    /// Its channel gathers alerts into digests: it goes out in one, not alone.
+    pub grouped: bool,
+    pub digest_id: Option<String>,
+    /// The silence that muted it.
+    pub silence_id: Option<String>,
+    /// `delivery.max_age` counts from here: when it was queued, or queued again.
+    pub age_from_ms: i64,
 }
 
 impl Alert {
@@ -64,7 +89,7 @@ impl Alert {
         id: String,
         channel: &str,
         job_id: &str,
-        event: Status,
+        event: Event,
         payload: String,
         now_ms: i64,
     ) -> Self {
@@ -75,53 +100,76 @@ impl Alert {
             event,
             payload,
             created_ms: now_ms,
+            state: AlertState::Pending,
             attempts: 0,
             next_attempt_ms: now_ms,
             last_error: None,
+            grouped: false,
+            digest_id: None,
+            silence_id: None,
+            age_from_ms: now_ms,
         }
     }
 }
 
-const COLUMNS: &str =
-    "id, channel, job_id, event, payload, created_ms, attempts, next_attempt_ms, last_error";
+/// One delivery attempt of an alert or a digest, for `alerts show`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptRecord {
+    pub at_ms: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+}
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
+const COLUMNS: &str = "id, channel, job_id, event, payload, created_ms, state, attempts, \
+     next_attempt_ms, last_error, grouped, digest_id, silence_id, COALESCE(requeued_ms, created_ms)";
+
+pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
     Ok(Alert {
         id: row.get(0)?,
         channel: row.get(1)?,
         job_id: row.get(2)?,
-        event: row.get(3)?,
+        event: Event::parse(&row.get::<_, String>(3)?),
         payload: row.get(4)?,
         created_ms: row.get(5)?,
-        attempts: row.get::<_, i64>(6)? as u32,
-        next_attempt_ms: row.get(7)?,
-        last_error: row.get(8)?,
+        state: row.get(6)?,
+        attempts: row.get::<_, i64>(7)? as u32,
+        next_attempt_ms: row.get(8)?,
+        last_error: row.get(9)?,
+        grouped: row.get(10)?,
+        digest_id: row.get(11)?,
+        silence_id: row.get(12)?,
+        age_from_ms: row.get(13)?,
     })
 }
 
+/// Queues `alert` (or records it silenced, if a silence matched it).
 pub fn insert(conn: &Connection, alert: &Alert) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO alerts (id, channel, job_id, event, payload, created_ms, state, attempts,
-                             next_attempt_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7)",
+                             next_attempt_ms, grouped, silence_id, finished_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10,
+                 CASE WHEN ?7 = 'silenced' THEN ?6 END)",
     )?
     .execute(params![
         alert.id,
         alert.channel,
         alert.job_id,
-        alert.event,
+        alert.event.as_str(),
         alert.payload,
         alert.created_ms,
-        alert.next_attempt_ms
+        alert.state,
+        alert.next_attempt_ms,
+        alert.grouped,
+        alert.silence_id,
     ])?;
     Ok(())
 }
 
-/// Pending alerts due at `now_ms`, oldest first, at most `limit`.
+/// Pending alerts that go out alone, due at `now_ms`, oldest first, at most `limit`.
 pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Alert>, StoreError> {
     let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM alerts WHERE state = 'pending' AND next_attempt_ms <= ?1
-         ORDER BY next_attempt_ms, created_ms LIMIT ?2"
+        "SELECT {COLUMNS} FROM alerts WHERE state = 'pending' AND grouped = 0
+         AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, created_ms LIMIT ?2"
     ))?;
     let alerts = statement
         .query_map(params![now_ms, limit as i64], from_row)?
@@ -129,13 +177,21 @@ pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Alert>, S
     Ok(alerts)
 }
 
-/// When the next pending alert after `now_ms` falls due.
+/// When the next pending alert that goes out alone falls due after `now_ms`.
 pub fn next_due_after(conn: &Connection, now_ms: i64) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT MIN(next_attempt_ms) FROM alerts WHERE state = 'pending' AND next_attempt_ms > ?1",
+            "SELECT MIN(next_attempt_ms) FROM alerts
+             WHERE state = 'pending' AND grouped = 0 AND next_attempt_ms > ?1",
         )?
         .query_row([now_ms], |row| row.get(0))?)
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<Alert>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
 }
 
 pub fn mark_delivered(
@@ -181,13 +237,65 @@ pub fn mark_dead(
     Ok(())
 }
 
-/// Alerts in `state`, newest first, at most `limit`.
-pub fn list(conn: &Connection, state: AlertState, limit: usize) -> Result<Vec<Alert>, StoreError> {
+/// Records one attempt of alert or digest `id`.
+pub fn log_attempt(
+    conn: &Connection,
+    id: &str,
+    at_ms: i64,
+    outcome: &str,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO attempts (alert_id, at_ms, outcome, error) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, at_ms, outcome, error])?;
+    Ok(())
+}
+
+/// Every attempt of alert or digest `id`, first first.
+pub fn attempts(conn: &Connection, id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT at_ms, outcome, error FROM attempts WHERE alert_id = ?1 ORDER BY seq",
+    )?;
+    let attempts = statement
+        .query_map([id], |row| {
+            Ok(AttemptRecord {
+                at_ms: row.get(0)?,
+                outcome: row.get(1)?,
+                error: row.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(attempts)
+}
+
+/// Which alerts `alerts list` shows.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    pub state: Option<AlertState>,
+    pub channel: Option<String>,
+    pub since_ms: Option<i64>,
+    pub limit: usize,
+}
+
+/// Alerts matching `query`, newest first.
+pub fn list(conn: &Connection, query: &Query) -> Result<Vec<Alert>, StoreError> {
     let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM alerts WHERE state = ?1 ORDER BY created_ms DESC LIMIT ?2"
+        "SELECT {COLUMNS} FROM alerts
+         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR channel = ?2)
+           AND (?3 IS NULL OR created_ms >= ?3)
+         ORDER BY created_ms DESC, rowid DESC LIMIT ?4"
     ))?;
     let alerts = statement
-        .query_map(params![state, limit as i64], from_row)?
+        .query_map(
+            params![
+                query.state,
+                query.channel,
+                query.since_ms,
+                query.limit as i64
+            ],
+            from_row,
+        )?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(alerts)
 }
@@ -196,4 +304,18 @@ pub fn count(conn: &Connection, state: AlertState) -> Result<u64, StoreError> {
     Ok(conn
         .prepare_cached("SELECT COUNT(*) FROM alerts WHERE state = ?1")?
         .query_row([state], |row| row.get::<_, i64>(0))? as u64)
+}
+
+/// Queues dead alert `id` again: the same id, attempts from zero, `delivery.max_age` from
+/// `now_ms`; out of any digest, to be gathered into a new one if its channel groups.
+/// False if it is not dead.
+pub fn requeue(conn: &Connection, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE alerts SET state = 'pending', attempts = 0, next_attempt_ms = ?2,
+                 last_error = NULL, finished_ms = NULL, digest_id = NULL, requeued_ms = ?2
+             WHERE id = ?1 AND state = 'dead'",
+        )?
+        .execute(params![id, now_ms])?
+        == 1)
 }

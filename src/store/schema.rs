@@ -75,6 +75,81 @@ CREATE TABLE held (
 );
 CREATE INDEX held_by_job ON held (job_id);
 "#,
+    r#"
+-- When the job entered its current status as the watcher saw it (ms, the watcher's clock),
+-- and the reminders sent since: pending reminders count, 1 once running_long was sent.
+ALTER TABLE jobs ADD COLUMN since_ms INTEGER;
+ALTER TABLE jobs ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET since_ms = changed_ms WHERE status IN ('running', 'pending');
+
+-- Alerts gain the 'silenced' state, the digest they went out in, the silence that muted
+-- them, whether their channel gathers them into digests, and when `alerts retry` queued
+-- them again (delivery.max_age counts from then).
+CREATE TABLE alerts_v4 (
+    id              TEXT PRIMARY KEY,
+    channel         TEXT NOT NULL,
+    job_id          TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    created_ms      INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead', 'silenced')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    last_error      TEXT,
+    finished_ms     INTEGER,
+    grouped         INTEGER NOT NULL DEFAULT 0,
+    digest_id       TEXT,
+    silence_id      TEXT,
+    requeued_ms     INTEGER
+);
+INSERT INTO alerts_v4 (id, channel, job_id, event, payload, created_ms, state, attempts,
+                       next_attempt_ms, last_error, finished_ms)
+    SELECT id, channel, job_id, event, payload, created_ms, state, attempts, next_attempt_ms,
+           last_error, finished_ms FROM alerts;
+DROP TABLE alerts;
+ALTER TABLE alerts_v4 RENAME TO alerts;
+CREATE INDEX alerts_due ON alerts (state, grouped, next_attempt_ms);
+CREATE INDEX alerts_by_created ON alerts (created_ms);
+CREATE INDEX alerts_by_digest ON alerts (digest_id) WHERE digest_id IS NOT NULL;
+
+-- A digest: a channel's alerts that go out as one message, with its own id, formed with
+-- its members in one transaction before its first attempt.
+CREATE TABLE digests (
+    id              TEXT PRIMARY KEY,
+    channel         TEXT NOT NULL,
+    created_ms      INTEGER NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    expires_ms      INTEGER NOT NULL,
+    last_error      TEXT,
+    finished_ms     INTEGER
+);
+CREATE INDEX digests_due ON digests (state, next_attempt_ms);
+
+-- Every delivery attempt of an alert or a digest, for `alerts show`.
+CREATE TABLE attempts (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id TEXT NOT NULL,
+    at_ms    INTEGER NOT NULL,
+    outcome  TEXT NOT NULL,
+    error    TEXT
+);
+CREATE INDEX attempts_by_alert ON attempts (alert_id);
+
+-- Silences: alerts matching one while it lasts are recorded as silenced and not sent.
+CREATE TABLE silences (
+    id         TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    starts_ms  INTEGER NOT NULL,
+    ends_ms    INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    projects   TEXT NOT NULL,
+    jobs       TEXT NOT NULL,
+    events     TEXT NOT NULL
+);
+CREATE INDEX silences_by_end ON silences (ends_ms);
+"#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

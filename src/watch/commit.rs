@@ -11,7 +11,6 @@ use super::cycle::Cycle;
 use super::held::HeldChange;
 use super::tracker::{self, Change};
 use crate::domain::Status;
-use crate::domain::time::now_ms;
 use crate::notify::alerts;
 use crate::sdm::Job;
 use crate::store::jobs::{self, TrackedJob};
@@ -71,20 +70,20 @@ impl Cycle<'_> {
         if changes.is_empty() && removed.is_empty() && recovered.is_empty() {
             return Ok(());
         }
-        let now_ms = now_ms();
+        let now_ms = self.clock.now_ms();
         let writes: Vec<(TrackedJob, Outcome)> = changes
             .iter()
             .map(|change| {
-                let record = tracker::record(&change.job, recorded.get(&change.job.id));
+                let record = tracker::record(&change.job, recorded.get(&change.job.id), now_ms);
                 let outcome = self.outcome(change, &record, now_ms);
                 (record, outcome)
             })
             .collect();
         let removed_ids: Vec<String> = removed.iter().map(|old| old.id.clone()).collect();
-        let (queued, held) = self
+        let (inserted, held) = self
             .timed(move |conn| {
                 let tx = conn.transaction()?;
-                let (mut queued, mut held) = (0, 0);
+                let (mut inserted, mut held) = (Vec::new(), 0);
                 for (record, outcome) in &writes {
                     jobs::upsert(&tx, record, now_ms)?;
                     let hold = match outcome {
@@ -97,7 +96,7 @@ impl Cycle<'_> {
                                 for alert in alerts {
                                     outbox::insert(&tx, alert)?;
                                 }
-                                queued += alerts.len();
+                                inserted.extend(alerts.iter().cloned());
                                 continue;
                             }
                         }
@@ -111,13 +110,14 @@ impl Cycle<'_> {
                 for id in &recovered {
                     jobs::lookup_recovered(&tx, id)?;
                 }
-                if queued > 0 {
+                if !inserted.is_empty() {
                     gauges::set_outbox_pending(&tx)?;
                 }
                 tx.commit()?;
-                Ok((queued, held))
+                Ok((inserted, held))
             })
             .await?;
+        let queued = alerts::note_committed(&inserted);
 
         for change in changes.iter().filter(|c| c.is_transition()) {
             let from = change.previous.as_ref().map_or("(new)", Status::as_str);
@@ -164,7 +164,7 @@ impl Cycle<'_> {
         }
         let detected = held.detected(Some(record), self.job_url(&record.id), None);
         Outcome::Alert {
-            alerts: alerts::build(&detected, self.config, now_ms),
+            alerts: alerts::build(&detected, self.config, &self.silences, now_ms),
             held: json,
         }
     }

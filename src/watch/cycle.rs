@@ -15,11 +15,13 @@ use tracing::{debug, info, warn};
 use super::plan;
 use super::tracker::{self, Rules};
 use crate::config::Config;
-use crate::domain::ProjectId;
+use crate::domain::time::now_ms;
 use crate::domain::time::{from_micros, micros};
+use crate::domain::{Clock, ProjectId, SystemClock};
 use crate::output;
 use crate::sdm::{ApiError, Job, JobFilter, SdmClient};
 use crate::store::jobs::{self, ActiveJob};
+use crate::store::silences::{self, Silence};
 use crate::store::{Bookkeeping, Store, StoreError, gauges};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +46,8 @@ pub struct CycleSummary {
     /// Time spent waiting on the state store, reads and commits together.
     pub store_time: Duration,
     pub first_cycle: bool,
+    /// A tracked job is `running` after the cycle: the next comes at the fast cadence.
+    pub running: bool,
 }
 
 /// What a cycle needs that a reload may replace.
@@ -59,6 +63,8 @@ pub struct Watcher {
     wake: Arc<Notify>,
     /// The current config and client; each cycle takes whatever is current when it starts.
     setup: watch::Receiver<Arc<WatchSetup>>,
+    /// The clock of reminders (a test's may stand still).
+    clock: Arc<dyn Clock>,
     /// When the last complete cycle of this process began (µs). The store has it too,
     /// written only every [`ANCHOR_SAVED_EVERY`] so that a quiet cycle writes nothing; after
     /// a restart the older stored one only starts the window earlier.
@@ -96,6 +102,10 @@ pub(super) struct Cycle<'a> {
     pub now: OffsetDateTime,
     /// `poll.lookback` before the very first cycle (µs).
     pub floor_us: i64,
+    /// The clock of reminders and of when jobs entered their status.
+    pub clock: &'a dyn Clock,
+    /// The silences in force when the cycle began.
+    pub silences: Vec<Silence>,
     /// The tracked running and pending jobs, as the cycle began.
     active_ids: HashSet<String>,
     /// Those of them with failed lookups, forgotten once a listing shows them.
@@ -111,8 +121,15 @@ impl Watcher {
             store,
             wake,
             setup,
+            clock: Arc::new(SystemClock),
             anchor_us: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Reminders read the time from `clock` (tests move it instead of waiting).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sets the `jobs_tracked` and `outbox_pending` gauges from the store; cycles then move
@@ -136,7 +153,8 @@ impl Watcher {
             .collect::<Vec<_>>()
             .join(",");
         let read = Instant::now();
-        let (mut book, active) = self
+        let silence_at = now_ms();
+        let (mut book, active, silences) = self
             .store
             .run(move |conn| {
                 let mut book = Bookkeeping::read(conn)?;
@@ -152,7 +170,8 @@ impl Watcher {
                     tx.commit()?;
                     book.projects_checked = Some(checked_for);
                 }
-                Ok((book, jobs::active(conn)?))
+                let silences = silences::active(conn, silence_at)?;
+                Ok((book, jobs::active(conn)?, silences))
             })
             .await?;
         let stored_anchor = book.anchor_us;
@@ -172,6 +191,8 @@ impl Watcher {
             },
             interest,
             now: local_start,
+            clock: &*self.clock,
+            silences,
             floor_us: book.floor_us.unwrap_or(i64::MIN),
             active_ids: active.iter().map(|a| a.job.id.clone()).collect(),
             failed_lookups: active
@@ -218,7 +239,9 @@ impl Watcher {
         };
         cycle.read_listing(&new_jobs).await?;
         cycle.look_up(&active).await?;
+        cycle.remind().await?;
         let held = cycle.complete_held(true).await?;
+        let running = cycle.timed(|conn| jobs::any_running(conn)).await?;
         let anchor_us = micros(start);
         let save_anchor = stored_anchor.is_none_or(|stored| {
             anchor_us - stored >= ANCHOR_SAVED_EVERY.whole_microseconds() as i64
@@ -248,6 +271,7 @@ impl Watcher {
             duration: started.elapsed(),
             store_time: cycle.tally.store_time,
             first_cycle: !book.first_cycle_done,
+            running,
         })
     }
 }

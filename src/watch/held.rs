@@ -14,8 +14,8 @@ use tracing::{debug, warn};
 use super::commit::{Needs, Watched};
 use super::cycle::{Cycle, CycleError};
 use super::tracker::Change;
-use crate::domain::Status;
 use crate::domain::time::{from_micros, micros, now_ms};
+use crate::domain::{Event, Status};
 use crate::notify::alerts::{self, Detected, Output};
 use crate::notify::payload::JobSnapshot;
 use crate::output::{self, Saved};
@@ -72,22 +72,28 @@ impl HeldChange {
             (None, None) => None,
         };
         Detected {
-            job: JobSnapshot {
-                id: job.id.clone(),
-                name: job.name.clone(),
-                status: job.status.to_string(),
-                creation_date: job.creation_date.clone(),
-                completion_date: job.completion_date.clone(),
-                project: record.and_then(|r| r.project).or(job.project),
-                step: job.step.clone(),
-                message: job.message.clone(),
-            },
-            status: job.status.clone(),
+            job: snapshot(job, record.and_then(|r| r.project).or(job.project)),
+            event: Event::from(job.status.clone()),
             previous: self.previous.clone(),
             url,
             output,
+            reminder: None,
             at: from_micros(self.detected_us).unwrap_or(OffsetDateTime::UNIX_EPOCH),
         }
+    }
+}
+
+/// The job as an alert tells it, in `project`.
+pub(super) fn snapshot(job: &Job, project: Option<crate::domain::ProjectId>) -> JobSnapshot {
+    JobSnapshot {
+        id: job.id.clone(),
+        name: job.name.clone(),
+        status: job.status.to_string(),
+        creation_date: job.creation_date.clone(),
+        completion_date: job.completion_date.clone(),
+        project,
+        step: job.step.clone(),
+        message: job.message.clone(),
     }
 }
 
@@ -230,6 +236,7 @@ impl Cycle<'_> {
                     alerts::build(
                         &item.change.detected(record, url, output_error),
                         self.config,
+                        &self.silences,
                         now,
                     )
                 };
@@ -256,25 +263,28 @@ impl Cycle<'_> {
         if released.is_empty() && failed.is_empty() {
             return Ok(still_held);
         }
-        let queued: usize = released.iter().map(|(_, alerts)| alerts.len()).sum();
-        self.timed(move |conn| {
-            let tx = conn.transaction()?;
-            for (seq, alerts) in &released {
-                for alert in alerts {
-                    outbox::insert(&tx, alert)?;
+        let released = self
+            .timed(move |conn| {
+                let tx = conn.transaction()?;
+                for (seq, alerts) in &released {
+                    for alert in alerts {
+                        outbox::insert(&tx, alert)?;
+                    }
+                    held::delete(&tx, *seq)?;
                 }
-                held::delete(&tx, *seq)?;
-            }
-            for (seq, change, attempts, next, error) in &failed {
-                held::attempt_failed(&tx, *seq, change, *attempts, *next, error)?;
-            }
-            if queued > 0 {
+                for (seq, change, attempts, next, error) in &failed {
+                    held::attempt_failed(&tx, *seq, change, *attempts, *next, error)?;
+                }
                 crate::store::gauges::set_outbox_pending(&tx)?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+                tx.commit()?;
+                Ok(released)
+            })
+            .await?;
+        let inserted: Vec<Alert> = released
+            .into_iter()
+            .flat_map(|(_, alerts)| alerts)
+            .collect();
+        let queued = alerts::note_committed(&inserted);
         if queued > 0 {
             self.tally.alerts_queued += queued;
             self.wake_worker();

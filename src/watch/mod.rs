@@ -8,6 +8,7 @@ mod cycle;
 mod held;
 mod lookup;
 pub mod plan;
+mod remind;
 pub mod tracker;
 
 pub use cycle::{CycleError, CycleSummary, WatchSetup, Watcher};

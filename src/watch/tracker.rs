@@ -83,8 +83,10 @@ fn details_differ(old: &TrackedJob, job: &Job) -> bool {
 }
 
 /// The record of `job`, keeping what the store knew and the API did not repeat. A project
-/// shown by the API (or by a listing filtered by it) is known from then on.
-pub fn record(job: &Job, old: Option<&TrackedJob>) -> TrackedJob {
+/// shown by the API (or by a listing filtered by it) is known from then on. A new status
+/// starts a new stretch at `now_ms` (the watcher's clock), with no reminder sent.
+pub fn record(job: &Job, old: Option<&TrackedJob>, now_ms: i64) -> TrackedJob {
+    let same_stretch = old.filter(|old| old.status == job.status);
     TrackedJob {
         id: job.id.clone(),
         status: job.status.clone(),
@@ -100,6 +102,8 @@ pub fn record(job: &Job, old: Option<&TrackedJob>) -> TrackedJob {
                 .and_then(|old| old.message.clone())
         }),
         step: job.step.as_ref().map(|step| step.to_string()),
+        since_ms: same_stretch.map_or(Some(now_ms), |old| old.since_ms.or(Some(now_ms))),
+        reminders: same_stretch.map_or(0, |old| old.reminders),
     }
 }
 
@@ -141,7 +145,7 @@ mod tests {
 
     fn recorded(jobs: &[Job]) -> HashMap<String, TrackedJob> {
         jobs.iter()
-            .map(|job| (job.id.clone(), record(job, None)))
+            .map(|job| (job.id.clone(), record(job, None, 0)))
             .collect()
     }
 
@@ -215,11 +219,11 @@ mod tests {
     fn a_project_once_known_is_kept_when_rows_lack_it() {
         let mut shown = job("a", Status::Running);
         shown.project = Some(17);
-        let known = record(&shown, None);
+        let known = record(&shown, None, 0);
         assert!(known.project_checked);
-        let later = record(&job("a", Status::Done), Some(&known));
+        let later = record(&job("a", Status::Done), Some(&known), 0);
         assert_eq!((later.project, later.project_checked), (Some(17), true));
-        let unknown = record(&job("b", Status::Done), None);
+        let unknown = record(&job("b", Status::Done), None, 0);
         assert_eq!((unknown.project, unknown.project_checked), (None, false));
     }
 }

@@ -1,0 +1,241 @@
+//! `sdm-watch alerts list|show|retry`: the alerts in the store, one alert with every
+//! attempt, and dead alerts queued again (the running daemon's worker picks them up within
+//! seconds).
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::UsageError;
+use crate::config::Config;
+use crate::domain::time::{OffsetDateTime, now_ms, short_ms};
+use crate::store::gauges;
+use crate::store::outbox::{self, Alert, AlertState, AttemptRecord};
+
+/// What `alerts list` shows, as JSON.
+#[derive(Serialize)]
+struct Line {
+    id: String,
+    state: String,
+    channel: String,
+    job_id: String,
+    event: String,
+    queued_at: String,
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    silence: Option<String>,
+    last_error: Option<String>,
+}
+
+impl From<&Alert> for Line {
+    fn from(alert: &Alert) -> Self {
+        Line {
+            id: alert.id.clone(),
+            state: alert.state.to_string(),
+            channel: alert.channel.clone(),
+            job_id: alert.job_id.clone(),
+            event: alert.event.to_string(),
+            queued_at: short_ms(alert.created_ms),
+            attempts: alert.attempts,
+            digest: alert.digest_id.clone(),
+            silence: alert.silence_id.clone(),
+            last_error: alert.last_error.clone(),
+        }
+    }
+}
+
+pub async fn list(
+    config: &Config,
+    query: outbox::Query,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = super::existing_store(config)?;
+    let alerts = store.run(move |conn| outbox::list(conn, &query)).await?;
+    let lines: Vec<Line> = alerts.iter().map(Line::from).collect();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &lines)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if lines.is_empty() {
+        writeln!(out, "no alerts match")?;
+        return Ok(());
+    }
+    for line in &lines {
+        write!(
+            out,
+            "{}  {:<9}  {}  {}  job {}  queued {}  attempts {}",
+            line.id,
+            line.state,
+            line.channel,
+            line.event,
+            line.job_id,
+            line.queued_at,
+            line.attempts
+        )?;
+        if let Some(digest) = &line.digest {
+            write!(out, "  in {digest}")?;
+        }
+        if let Some(silence) = &line.silence {
+            write!(out, "  silenced by {silence}")?;
+        }
+        writeln!(out)?;
+        if let Some(error) = &line.last_error {
+            writeln!(out, "      last error: {error}")?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Shown {
+    #[serde(flatten)]
+    line: Line,
+    body: serde_json::Value,
+    attempts: Vec<AttemptLine>,
+}
+
+#[derive(Serialize)]
+struct AttemptLine {
+    at: String,
+    outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+impl From<AttemptRecord> for AttemptLine {
+    fn from(attempt: AttemptRecord) -> Self {
+        AttemptLine {
+            at: short_ms(attempt.at_ms),
+            outcome: attempt.outcome,
+            error: attempt.error,
+        }
+    }
+}
+
+pub async fn show(
+    config: &Config,
+    id: &str,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = super::existing_store(config)?;
+    let owned = id.to_owned();
+    let found = store
+        .run(move |conn| {
+            let Some(alert) = outbox::get(conn, &owned)? else {
+                return Ok(None);
+            };
+            // An alert sent in a digest was attempted as the digest.
+            let attempts = match &alert.digest_id {
+                Some(digest) => outbox::attempts(conn, digest)?,
+                None => outbox::attempts(conn, &alert.id)?,
+            };
+            Ok(Some((alert, attempts)))
+        })
+        .await?;
+    let Some((alert, attempts)) = found else {
+        anyhow::bail!("no alert has the id {id:?} (see sdm-watch alerts list)");
+    };
+    let shown = Shown {
+        line: Line::from(&alert),
+        body: serde_json::from_str(&alert.payload).unwrap_or(serde_json::Value::Null),
+        attempts: attempts.into_iter().map(AttemptLine::from).collect(),
+    };
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &shown)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let line = &shown.line;
+    writeln!(out, "alert:    {}", line.id)?;
+    writeln!(out, "state:    {}", line.state)?;
+    writeln!(out, "channel:  {}", line.channel)?;
+    writeln!(out, "job:      {}", line.job_id)?;
+    writeln!(out, "event:    {}", line.event)?;
+    writeln!(out, "queued:   {}", line.queued_at)?;
+    if let Some(digest) = &line.digest {
+        writeln!(out, "digest:   {digest} (attempts below are the digest's)")?;
+    }
+    if let Some(silence) = &line.silence {
+        writeln!(out, "silenced: by {silence}")?;
+    }
+    writeln!(out, "attempts: {}", shown.attempts.len())?;
+    for attempt in &shown.attempts {
+        write!(out, "  {}  {}", attempt.at, attempt.outcome)?;
+        match &attempt.error {
+            Some(error) => writeln!(out, "  {error}")?,
+            None => writeln!(out)?,
+        }
+    }
+    writeln!(out, "body:")?;
+    writeln!(out, "{}", serde_json::to_string_pretty(&shown.body)?)?;
+    Ok(())
+}
+
+/// Which dead alerts to queue again.
+pub enum Retry {
+    Ids(Vec<String>),
+    Dead {
+        channel: Option<String>,
+        since: Option<OffsetDateTime>,
+    },
+}
+
+/// Queues dead alerts again (same id, attempts from zero, `delivery.max_age` from now).
+/// Returns false when a named alert was not dead.
+pub async fn retry(config: &Config, which: Retry, out: &mut impl Write) -> anyhow::Result<bool> {
+    let store = super::existing_store(config)?;
+    let ids: Vec<String> = match which {
+        Retry::Ids(ids) if ids.is_empty() => {
+            return Err(UsageError("name alert ids, or --dead".into()).into());
+        }
+        Retry::Ids(ids) => ids,
+        Retry::Dead { channel, since } => {
+            let query = outbox::Query {
+                state: Some(AlertState::Dead),
+                channel,
+                since_ms: since.map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64),
+                limit: usize::MAX >> 1,
+            };
+            store
+                .run(move |conn| outbox::list(conn, &query))
+                .await?
+                .into_iter()
+                .map(|alert| alert.id)
+                .collect()
+        }
+    };
+    let results = store
+        .run(move |conn| {
+            let tx = conn.transaction()?;
+            let now = now_ms();
+            let mut results = Vec::with_capacity(ids.len());
+            for id in ids {
+                let requeued = outbox::requeue(&tx, &id, now)?;
+                results.push((id, requeued));
+            }
+            gauges::set_outbox_pending(&tx)?;
+            tx.commit()?;
+            Ok(results)
+        })
+        .await?;
+    let mut all_ok = true;
+    for (id, requeued) in &results {
+        if *requeued {
+            writeln!(out, "queued again: {id}")?;
+        } else {
+            all_ok = false;
+            writeln!(out, "not dead (or no such alert), left alone: {id}")?;
+        }
+    }
+    writeln!(
+        out,
+        "{} alerts queued again",
+        results.iter().filter(|(_, r)| *r).count()
+    )?;
+    Ok(all_ok)
+}

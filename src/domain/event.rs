@@ -1,0 +1,87 @@
+//! What an alert is about: a job entering a status, or a reminder about a job that stays
+//! in one.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::Status;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Event {
+    /// The job entered this status.
+    Entered(Status),
+    /// The job is still `pending`, `poll.remind_pending_every` after it became so (or after
+    /// the last reminder).
+    PendingReminder,
+    /// The job has been `running` for longer than `poll.running_longer_than`.
+    RunningLong,
+}
+
+impl Event {
+    pub fn parse(text: &str) -> Event {
+        match text {
+            "pending_reminder" => Event::PendingReminder,
+            "running_long" => Event::RunningLong,
+            status => Event::Entered(Status::parse(status)),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Event::Entered(status) => status.as_str(),
+            Event::PendingReminder => "pending_reminder",
+            Event::RunningLong => "running_long",
+        }
+    }
+
+    /// The reminders, which no status change causes.
+    pub fn is_reminder(&self) -> bool {
+        !matches!(self, Event::Entered(_))
+    }
+}
+
+impl From<Status> for Event {
+    fn from(status: Status) -> Self {
+        Event::Entered(status)
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|text| Event::parse(&text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_read_back_as_written() {
+        for text in [
+            "done",
+            "error",
+            "pending",
+            "running",
+            "pending_reminder",
+            "running_long",
+        ] {
+            assert_eq!(Event::parse(text).as_str(), text);
+        }
+        assert_eq!(Event::parse("done"), Event::Entered(Status::Done));
+        assert!(Event::RunningLong.is_reminder() && !Event::from(Status::Error).is_reminder());
+    }
+}

@@ -1,0 +1,211 @@
+//! One thing to deliver (an alert alone, or a digest of a channel's alerts), how an
+//! attempt at it ends up, and how that is recorded.
+
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use super::{Attempt, Channels, DeliverySetup, Digest, Message};
+use crate::store::StoreError;
+use crate::store::digests::{self, Digest as StoredDigest};
+use crate::store::outbox::{self, Alert};
+use crate::telemetry::{ALERTS, DIGESTS};
+
+/// A backstop on one attempt, beyond the senders' own timeouts.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// What one attempt sends.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    Alert(Alert),
+    Digest {
+        digest: StoredDigest,
+        members: Vec<Alert>,
+    },
+}
+
+impl Delivery {
+    /// The alert's or the digest's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Delivery::Alert(alert) => &alert.id,
+            Delivery::Digest { digest, .. } => &digest.id,
+        }
+    }
+
+    pub fn channel(&self) -> &str {
+        match self {
+            Delivery::Alert(alert) => &alert.channel,
+            Delivery::Digest { digest, .. } => &digest.channel,
+        }
+    }
+
+    fn attempts(&self) -> u32 {
+        match self {
+            Delivery::Alert(alert) => alert.attempts,
+            Delivery::Digest { digest, .. } => digest.attempts,
+        }
+    }
+
+    /// When it is dead if still undelivered.
+    fn expires_ms(&self, max_age: Duration) -> i64 {
+        match self {
+            Delivery::Alert(alert) => alert.age_from_ms + max_age.as_millis() as i64,
+            Delivery::Digest { digest, .. } => digest.expires_ms,
+        }
+    }
+
+    /// How many alerts it carries.
+    fn alerts(&self) -> u64 {
+        match self {
+            Delivery::Alert(_) => 1,
+            Delivery::Digest { members, .. } => members.len() as u64,
+        }
+    }
+
+    fn message(&self) -> Message {
+        match self {
+            Delivery::Alert(alert) => Message::Alert {
+                id: alert.id.clone(),
+                payload: alert.payload.clone(),
+            },
+            Delivery::Digest { digest, members } => {
+                Message::Digest(Digest::new(&digest.id, digest.created_ms, members))
+            }
+        }
+    }
+}
+
+/// One attempt, with the channels current when it started.
+pub async fn attempt(channels: &Channels, delivery: &Delivery) -> Attempt {
+    let Some(channel) = channels.get(delivery.channel()) else {
+        return Attempt::Permanent {
+            error: format!("channel {:?} is no longer configured", delivery.channel()),
+        };
+    };
+    let message = delivery.message();
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, channel.send(&message)).await {
+        Ok(attempt) => attempt,
+        Err(_) => Attempt::Retry {
+            error: format!("no answer within {}s", ATTEMPT_TIMEOUT.as_secs()),
+            retry_after: None,
+        },
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    Retrying,
+    Dead,
+}
+
+/// How one attempt ended, ready to record.
+pub struct Settlement {
+    delivery: Delivery,
+    pub outcome: Outcome,
+    /// When to try again, for `Retrying`.
+    next: i64,
+    error: Option<String>,
+}
+
+/// Decides what an attempt's result means (logging it), given the retry rules and the
+/// time now.
+pub fn judge(delivery: Delivery, attempt: Attempt, setup: &DeliverySetup, now: i64) -> Settlement {
+    let attempts = delivery.attempts() + 1;
+    let (id, channel, alerts) = (delivery.id(), delivery.channel(), delivery.alerts());
+    let (outcome, next, error) = match attempt {
+        Attempt::Delivered => {
+            info!(alert_id = %id, channel = %channel, alerts, attempts, "alert delivered");
+            (Outcome::Delivered, now, None)
+        }
+        Attempt::Permanent { error } => {
+            error!(alert_id = %id, channel = %channel, alerts, attempts, error = %error, "alert failed for good; it is dead");
+            (Outcome::Dead, now, Some(error))
+        }
+        Attempt::Retry { error, retry_after } => {
+            let expires = delivery.expires_ms(setup.max_age);
+            if now >= expires {
+                let error = format!(
+                    "still undelivered after delivery.max_age ({}): {error}",
+                    humantime::format_duration(setup.max_age)
+                );
+                error!(alert_id = %id, channel = %channel, alerts, attempts, error = %error, "alert expired; it is dead");
+                (Outcome::Dead, now, Some(error))
+            } else {
+                let wait = setup
+                    .backoff
+                    .after_attempt(attempts)
+                    .max(retry_after.unwrap_or_default());
+                // The last try falls at max_age, not after it.
+                let next = (now + wait.as_millis() as i64).min(expires);
+                warn!(alert_id = %id, channel = %channel, alerts, attempts, retry_in_ms = next - now, error = %error, "alert delivery failed; will retry");
+                (Outcome::Retrying, next, Some(error))
+            }
+        }
+    };
+    Settlement {
+        delivery,
+        outcome,
+        next,
+        error,
+    }
+}
+
+/// Records settlements (each attempt in the log too), in `conn`'s open transaction.
+pub fn record(
+    conn: &rusqlite::Connection,
+    settled: &[Settlement],
+    now: i64,
+) -> Result<(), StoreError> {
+    for s in settled {
+        let attempts = s.delivery.attempts() + 1;
+        let error = s.error.as_deref().unwrap_or_default();
+        let id = s.delivery.id();
+        match (&s.delivery, s.outcome) {
+            (Delivery::Alert(_), Outcome::Delivered) => {
+                outbox::mark_delivered(conn, id, attempts, now)?
+            }
+            (Delivery::Alert(_), Outcome::Dead) => {
+                outbox::mark_dead(conn, id, attempts, error, now)?
+            }
+            (Delivery::Alert(_), Outcome::Retrying) => {
+                outbox::mark_retry(conn, id, attempts, s.next, error)?
+            }
+            (Delivery::Digest { .. }, Outcome::Delivered) => {
+                digests::mark_delivered(conn, id, attempts, now)?
+            }
+            (Delivery::Digest { .. }, Outcome::Dead) => {
+                digests::mark_dead(conn, id, attempts, error, now)?
+            }
+            (Delivery::Digest { .. }, Outcome::Retrying) => {
+                digests::mark_retry(conn, id, attempts, s.next, error)?
+            }
+        }
+        let outcome = match s.outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::Retrying => "retry",
+            Outcome::Dead => "dead",
+        };
+        outbox::log_attempt(conn, id, now, outcome, s.error.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Counts recorded settlements in the metrics: each alert's outcome (a digest's, once
+/// per member), and each digest delivered.
+pub fn count(settled: &[Settlement]) {
+    for s in settled {
+        let label = match s.outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::Retrying => "retry",
+            Outcome::Dead => "dead",
+        };
+        let channel = s.delivery.channel().to_owned();
+        metrics::counter!(ALERTS, "channel" => channel.clone(), "outcome" => label)
+            .increment(s.delivery.alerts());
+        if matches!(s.delivery, Delivery::Digest { .. }) && s.outcome == Outcome::Delivered {
+            metrics::counter!(DIGESTS, "channel" => channel).increment(1);
+        }
+    }
+}

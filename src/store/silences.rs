@@ -1,0 +1,157 @@
+//! Silences: for a while, alerts that match one are recorded as silenced and never sent.
+//! Matchers of one kind are alternatives (project 17 or 18); kinds must all match (project
+//! 17 and event error); a silence with no matcher matches everything.
+
+use rusqlite::{Connection, Row, params};
+use serde::Serialize;
+
+use super::StoreError;
+use crate::domain::{Event, ProjectId};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Silence {
+    pub id: String,
+    pub created_ms: i64,
+    pub starts_ms: i64,
+    pub ends_ms: i64,
+    pub reason: String,
+    pub projects: Vec<ProjectId>,
+    pub jobs: Vec<String>,
+    pub events: Vec<Event>,
+}
+
+impl Silence {
+    pub fn is_active(&self, at_ms: i64) -> bool {
+        self.starts_ms <= at_ms && at_ms < self.ends_ms
+    }
+
+    /// Whether an alert about `event` of job `job_id` in `project`, queued at `at_ms`, is
+    /// silenced by this.
+    pub fn matches(
+        &self,
+        job_id: &str,
+        project: Option<ProjectId>,
+        event: &Event,
+        at_ms: i64,
+    ) -> bool {
+        self.is_active(at_ms)
+            && (self.projects.is_empty() || project.is_some_and(|p| self.projects.contains(&p)))
+            && (self.jobs.is_empty() || self.jobs.iter().any(|job| job == job_id))
+            && (self.events.is_empty() || self.events.contains(event))
+    }
+}
+
+const COLUMNS: &str = "id, created_ms, starts_ms, ends_ms, reason, projects, jobs, events";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Silence> {
+    let list = |index: usize| -> rusqlite::Result<String> { row.get(index) };
+    let events: Vec<String> = serde_json::from_str(&list(7)?).unwrap_or_default();
+    Ok(Silence {
+        id: row.get(0)?,
+        created_ms: row.get(1)?,
+        starts_ms: row.get(2)?,
+        ends_ms: row.get(3)?,
+        reason: row.get(4)?,
+        projects: serde_json::from_str(&list(5)?).unwrap_or_default(),
+        jobs: serde_json::from_str(&list(6)?).unwrap_or_default(),
+        events: events.iter().map(|event| Event::parse(event)).collect(),
+    })
+}
+
+pub fn insert(conn: &Connection, silence: &Silence) -> Result<(), StoreError> {
+    let events: Vec<&str> = silence.events.iter().map(Event::as_str).collect();
+    conn.prepare_cached(
+        "INSERT INTO silences (id, created_ms, starts_ms, ends_ms, reason, projects, jobs, events)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        silence.id,
+        silence.created_ms,
+        silence.starts_ms,
+        silence.ends_ms,
+        silence.reason,
+        json(&silence.projects),
+        json(&silence.jobs),
+        json(&events),
+    ])?;
+    Ok(())
+}
+
+/// Silences in force at `now_ms`.
+pub fn active(conn: &Connection, now_ms: i64) -> Result<Vec<Silence>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM silences WHERE starts_ms <= ?1 AND ends_ms > ?1 ORDER BY ends_ms"
+    ))?;
+    let silences = statement
+        .query_map([now_ms], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(silences)
+}
+
+/// Silences that end after `after_ms` (active, or not over long), soonest end first.
+pub fn ending_after(conn: &Connection, after_ms: i64) -> Result<Vec<Silence>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM silences WHERE ends_ms > ?1 ORDER BY ends_ms"
+    ))?;
+    let silences = statement
+        .query_map([after_ms], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(silences)
+}
+
+/// Ends silence `id` at `now_ms`; false if there is none in force by that id.
+pub fn end(conn: &Connection, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("UPDATE silences SET ends_ms = ?2 WHERE id = ?1 AND ends_ms > ?2")?
+        .execute(params![id, now_ms])?
+        == 1)
+}
+
+/// Forgets silences that ended before `before_ms`.
+pub fn prune(conn: &Connection, before_ms: i64) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM silences WHERE ends_ms < ?1")?
+        .execute([before_ms])?)
+}
+
+/// A list stored as JSON text.
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Status;
+
+    fn silence(projects: Vec<ProjectId>, jobs: Vec<&str>, events: Vec<Event>) -> Silence {
+        Silence {
+            id: "sil".into(),
+            created_ms: 0,
+            starts_ms: 100,
+            ends_ms: 200,
+            reason: "test".into(),
+            projects,
+            jobs: jobs.into_iter().map(str::to_owned).collect(),
+            events,
+        }
+    }
+
+    #[test]
+    fn values_of_a_kind_are_alternatives_and_kinds_must_all_match() {
+        let done = Event::from(Status::Done);
+        let error = Event::from(Status::Error);
+        let s = silence(vec![17, 18], vec![], vec![error.clone()]);
+        assert!(s.matches("a", Some(17), &error, 150));
+        assert!(s.matches("a", Some(18), &error, 150));
+        assert!(!s.matches("a", Some(19), &error, 150), "another project");
+        assert!(!s.matches("a", None, &error, 150), "no project");
+        assert!(!s.matches("a", Some(17), &done, 150), "another event");
+        assert!(!s.matches("a", Some(17), &error, 99) && !s.matches("a", Some(17), &error, 200));
+        let all = silence(vec![], vec![], vec![]);
+        assert!(all.matches("a", None, &done, 150));
+        let job = silence(vec![], vec!["b"], vec![]);
+        assert!(job.matches("b", None, &Event::PendingReminder, 150));
+        assert!(!job.matches("a", None, &Event::PendingReminder, 150));
+    }
+}
