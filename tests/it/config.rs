@@ -132,6 +132,31 @@ const BAD: &[(&str, &str, &str)] = &[
         "output.format_id",
     ),
     (
+        "a fast cadence slower than the slow one",
+        "[api]\ntoken = \"t\"\n[poll]\ninterval = \"30s\"\nactive_interval = \"1m\"",
+        "poll.active_interval",
+    ),
+    (
+        "a reminder period that is not a duration",
+        "[api]\ntoken = \"t\"\n[poll]\nremind_pending_every = \"-5s\"",
+        "poll.remind_pending_every",
+    ),
+    (
+        "a reminder event while reminders are off",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nevents = [\"pending_reminder\"]",
+        "webhook[0].events",
+    ),
+    (
+        "digests of no alert",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\ngroup_wait = \"10s\"\ngroup_max = 0",
+        "webhook[0].group_max",
+    ),
+    (
+        "a digest window that is not a duration",
+        "[api]\ntoken = \"t\"\n[smtp]\nhost = \"mail\"\nfrom = \"a@b.example\"\n[[email]]\nname = \"oncall\"\nto = [\"a@b.example\"]\ngroup_wait = \"later\"",
+        "email[0].group_wait",
+    ),
+    (
         "TOML that does not parse",
         "[api\ntoken = \"t\"",
         "line 1, column 5",

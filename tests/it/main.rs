@@ -9,6 +9,8 @@ mod crash;
 mod detection;
 mod differential;
 mod disk_full;
+mod grouping;
+mod noise;
 mod ops;
 mod outage;
 mod output;

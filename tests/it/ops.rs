@@ -311,3 +311,88 @@ async fn json_logs_parse_and_no_secret_appears_even_at_trace_level() {
         assert!(summary[field].is_number(), "{field} missing from {summary}");
     }
 }
+
+#[tokio::test]
+async fn silences_digests_and_reminders_are_counted() {
+    let sim = Simulator::start().await.unwrap();
+    let hook = WebhookReceiver::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let muted = sim.add_job(NewJob::new(Status::Running).project(17));
+    let told: Vec<String> = (0..2)
+        .map(|_| sim.add_job(NewJob::new(Status::Running).project(18)))
+        .collect();
+    sim.add_job(NewJob::new(Status::Pending).project(18));
+    let listen = format!("127.0.0.1:{}", ports::free());
+    let text = daemon_config(
+        &sim,
+        &dir,
+        &listen,
+        &format!(
+            "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\nevents = [\"done\"]\ngroup_wait = \"1500ms\"\n\
+             [[webhook]]\nname = \"nag\"\nurl = \"{}\"\nevents = [\"pending_reminder\"]\n",
+            hook.url("/ops"),
+            hook.url("/nag")
+        ),
+    )
+    .replace(
+        "[poll]\n",
+        "[poll]\nremind_pending_every = \"1s\"\nrunning_longer_than = \"1h\"\n",
+    );
+    let path = write(&dir, &text);
+    let added = sdm_watch(
+        &text,
+        &[
+            "silence",
+            "add",
+            "--project",
+            "17",
+            "--for",
+            "1h",
+            "--reason",
+            "re-import",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
+    let daemon = Daemon::start(&path, &[]);
+    let base = format!("http://{listen}");
+    daemon.wait_for_log("poll cycle done", 1).await;
+    let (_, before) = get(&format!("{base}/metrics")).await;
+    for series in [
+        "sdm_watch_alerts_total{channel=\"ops\",outcome=\"silenced\"} 0",
+        "sdm_watch_digests_total{channel=\"ops\"} 0",
+        "sdm_watch_reminders_total{kind=\"running_long\"} 0",
+    ] {
+        assert!(before.contains(series), "{series} missing from\n{before}");
+    }
+
+    sim.set_status(&muted, Status::Done, None);
+    for job in &told {
+        sim.set_status(job, Status::Done, None);
+    }
+    daemon.wait_for_log("reminder", 1).await;
+    hook.wait_for_delivered(2, Duration::from_secs(15)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !hook.delivered().iter().any(|h| h.path == "/ops") {
+        assert!(tokio::time::Instant::now() < deadline, "no digest");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, after) = get(&format!("{base}/metrics")).await;
+    daemon.stop().await;
+    for series in [
+        "sdm_watch_alerts_total{channel=\"ops\",outcome=\"silenced\"} 1",
+        "sdm_watch_digests_total{channel=\"ops\"} 1",
+        "sdm_watch_alerts_total{channel=\"ops\",outcome=\"delivered\"} 2",
+    ] {
+        assert!(after.contains(series), "{series} missing from\n{after}");
+    }
+    let reminders = after
+        .lines()
+        .find(|l| l.starts_with("sdm_watch_reminders_total{kind=\"pending_reminder\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(reminders >= 1, "{after}");
+}
