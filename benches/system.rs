@@ -646,7 +646,159 @@ async fn burst(figures: &mut Vec<Figure>) {
     );
 }
 
-/// Target 6: from a status change in the simulator to the webhook at the receiver.
+/// Issue 13: a burst of transitions with `group_wait = "10s"` on a webhook and an e-mail
+/// channel: at most 50 digests each, and the daemon's peak RSS.
+async fn burst_digests(figures: &mut Vec<Figure>) {
+    let total = scaled(5_000, 200);
+    let sim = Simulator::start().await.unwrap();
+    let (ids, _) = history(&sim, total, 0.5, total, false, RECENT);
+    let receiver = WebhookReceiver::start().await.unwrap();
+    let sink = SmtpSink::start();
+    let dir = workdir();
+    let config = write_config(
+        dir.path(),
+        "config.toml",
+        &sim,
+        "page_size = 1000",
+        &format!(
+            "[poll]\ninterval = \"1s\"\n{}group_wait = \"10s\"\ngroup_max = 100\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             from = \"sdm-watch@example.com\"\n[[email]]\nname = \"oncall\"\n\
+             to = [\"oncall@example.com\"]\ngroup_wait = \"10s\"\ngroup_max = 100\n",
+            webhook(&receiver),
+            sink.addr.port()
+        ),
+    );
+    let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
+    daemon
+        .wait_for_log_within("poll cycle done", 1, Duration::from_secs(60))
+        .await;
+    let rss_before = daemon.rss_kib();
+    let changed = Instant::now();
+    for id in &ids {
+        sim.set_status(id, Status::Done, None);
+    }
+    let members = |hooks: &[ReceivedWebhook]| -> usize {
+        hooks
+            .iter()
+            .map(|h| h.json()["data"]["alerts"].as_array().map_or(1, Vec::len))
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (members(&receiver.delivered()) < total || sink.count() < total.div_ceil(100))
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = changed.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stopped = daemon.finish().await;
+    assert_eq!(stopped.code, 0);
+    let hooks = receiver.delivered();
+    let told = members(&hooks);
+    let mails = sink.count();
+    let limit = total.div_ceil(100);
+    figures.push(
+        Figure::new(
+            "digests: messages per channel for a burst, group_wait 10s",
+            format!(
+                "{} webhook digests telling {told} alerts, {mails} e-mails, for {total} changes; the last {:.1} s after the change",
+                hooks.len(),
+                took.as_secs_f64()
+            ),
+        )
+        .target(
+            format!("<= {limit} per channel, every alert told"),
+            hooks.len() <= limit && mails <= limit && told == total,
+        ),
+    );
+    figures.push(
+        Figure::new(
+            "digests: daemon peak RSS",
+            format!(
+                "{:.1} MiB before the burst, peak {:.1} MiB over the run",
+                mib(rss_before),
+                mib(stopped.peak_kib)
+            ),
+        )
+        .target("< 32 MiB", stopped.peak_kib < 32 * 1024),
+    );
+}
+
+/// Issue 13: API requests per hour with the adaptive cadence (`interval = "60s"`,
+/// `active_interval = "5s"`), idle and with a job running throughout, against a fixed 5 s
+/// interval. Each is the requests of whole cycles over the time they spanned, from the
+/// daemon's own log, three daemons at once.
+async fn cadence(figures: &mut Vec<Figure>) {
+    let full = scale() >= 1.0;
+    let (slow, fast) = if full { (60, 5) } else { (2, 1) };
+    let cycles = 3;
+    let adaptive = format!("interval = \"{slow}s\"\nactive_interval = \"{fast}s\"");
+    let fixed = format!("interval = \"{fast}s\"");
+    let (idle, busy, every_5s) = tokio::join!(
+        requests_per_hour(&adaptive, false, cycles),
+        requests_per_hour(&adaptive, true, cycles),
+        requests_per_hour(&fixed, false, cycles),
+    );
+    let day = 18.0 * idle + 6.0 * busy;
+    figures.push(
+        Figure::new(
+            "cadence: API requests per hour, nothing running",
+            format!("{idle:.0}/h (interval {slow}s, active_interval {fast}s)"),
+        )
+        .baseline(format!("fixed {fast}s: {every_5s:.0}/h"))
+        .target(
+            format!("<= 1/10 of a fixed {fast}s interval"),
+            idle * 10.0 <= every_5s,
+        ),
+    );
+    figures.push(
+        Figure::new(
+            "cadence: API requests per hour, a job running at all times",
+            format!("{busy:.0}/h; a day with jobs running 6 h of 24: {day:.0}/day"),
+        )
+        .baseline(format!("fixed {fast}s: {:.0}/day", every_5s * 24.0))
+        .target(
+            format!("no more than a fixed {fast}s interval"),
+            busy <= every_5s * 1.05,
+        ),
+    );
+}
+
+/// The requests per hour of a daemon with `poll` over 2,000 settled jobs (and one running
+/// if `running`): those of `cycles` whole cycles after the first, over the time they took.
+async fn requests_per_hour(poll: &str, running: bool, cycles: usize) -> f64 {
+    let sim = Simulator::start().await.unwrap();
+    history(&sim, 2_000, 7.0, usize::from(running), false, RECENT);
+    let dir = workdir();
+    let config = write_config(
+        dir.path(),
+        "config.toml",
+        &sim,
+        "",
+        &format!("[poll]\n{poll}\n"),
+    );
+    let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
+    let lines = daemon
+        .wait_for_log_within("poll cycle done", cycles + 1, Duration::from_secs(600))
+        .await;
+    daemon.finish().await;
+    let at = |line: &str| {
+        let stamp = line.split_whitespace().next().unwrap_or_default();
+        OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+            .expect("log lines start with their time")
+    };
+    let requests: u64 = lines[1..=cycles]
+        .iter()
+        .filter_map(|line| field(line, "requests"))
+        .sum();
+    let span = at(&lines[cycles]) - at(&lines[0]);
+    requests as f64 * 3600.0 / span.as_seconds_f64()
+}
+
+/// Target 6 (issue 13): from a status change in the simulator to the webhook at the
+/// receiver, with `interval = "60s"` and `active_interval = "5s"`: jobs run throughout, so
+/// the fast cadence applies.
 async fn latency(figures: &mut Vec<Figure>) {
     let interval = Duration::from_secs(5);
     let duration = Duration::from_secs_f64((180.0 * scale()).max(6.0));
@@ -662,7 +814,7 @@ async fn latency(figures: &mut Vec<Figure>) {
         &sim,
         "",
         &format!(
-            "[poll]\ninterval = \"{}s\"\n{}",
+            "[poll]\ninterval = \"60s\"\nactive_interval = \"{}s\"\n{}",
             interval.as_secs(),
             webhook(&receiver)
         ),
@@ -708,7 +860,7 @@ async fn latency(figures: &mut Vec<Figure>) {
         Figure::new(
             "latency: status change to webhook",
             format!(
-                "p50 {p50:.2} s, p99 {p99:.2} s, max {:.2} s ({} alerts of {} changes, interval {}s)",
+                "p50 {p50:.2} s, p99 {p99:.2} s, max {:.2} s ({} alerts of {} changes, interval 60s, active_interval {}s)",
                 latencies.last().copied().unwrap_or(0.0),
                 latencies.len(),
                 changed.len(),
@@ -817,8 +969,14 @@ async fn main() {
     if wanted("burst") {
         burst(&mut figures).await;
     }
+    if wanted("digests") {
+        burst_digests(&mut figures).await;
+    }
     if wanted("latency") {
         latency(&mut figures).await;
+    }
+    if wanted("cadence") {
+        cadence(&mut figures).await;
     }
     if wanted("idle") {
         idle(&mut figures).await;
