@@ -885,7 +885,9 @@ async fn idle(figures: &mut Vec<Figure>) {
         "config.toml",
         &sim,
         "",
-        "[poll]\ninterval = \"1h\"\n",
+        // Jobs run in this history: without `active_interval` the adaptive cadence would
+        // poll every 10 s, and this figure is about the cost between cycles.
+        "[poll]\ninterval = \"1h\"\nactive_interval = \"1h\"\n",
     );
     let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
     daemon
