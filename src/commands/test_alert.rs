@@ -25,7 +25,10 @@ pub async fn run(
             names.join(", ")
         );
     }
-    let event = AlertEvent::test(time::OffsetDateTime::now_utc());
+    let mut event = AlertEvent::test(time::OffsetDateTime::now_utc());
+    event.data.link = config
+        .links
+        .job_link(&event.data.job.id, event.data.job.project);
     let payload = event.to_json();
     let mut all_ok = true;
     for (name, channel) in channels

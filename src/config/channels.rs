@@ -17,6 +17,7 @@ use super::value::{
     CaFile, HumanDuration, displays, events, human, mailbox, positive, project_ids, secret, secs,
 };
 use crate::domain::{Event, ProjectId};
+use crate::template::{Escape, Template};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +38,10 @@ pub struct RawWebhook {
     #[serde(default = "thirty_seconds")]
     pub timeout: HumanDuration,
     pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub format: WebhookFormat,
+    pub body_template: Option<String>,
+    pub content_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +56,32 @@ pub struct RawEmail {
     pub group_max: i64,
     #[serde(default)]
     pub projects: Vec<ProjectId>,
+    pub subject_template: Option<String>,
+    pub body_template: Option<String>,
+    #[serde(default)]
+    pub html: bool,
+}
+
+/// The shape of a webhook's body: SPEC's standard JSON, a chat service's message, or
+/// the operator's template.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    #[default]
+    Standard,
+    Slack,
+    Teams,
+    GoogleChat,
+    Discord,
+    Template,
+}
+
+/// `format = "template"`: the body's template and its content type.
+#[derive(Clone, Debug, Serialize)]
+pub struct BodyTemplate {
+    #[serde(rename = "body_template")]
+    pub template: Template,
+    pub content_type: String,
 }
 
 fn no_wait() -> HumanDuration {
@@ -108,6 +139,10 @@ pub struct WebhookConfig {
     /// Extra trusted roots for the receiver's TLS certificate, besides the system's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<CaFile>,
+    pub format: WebhookFormat,
+    /// Set exactly when `format` is `template`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub template: Option<BodyTemplate>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -119,6 +154,31 @@ pub struct EmailConfig {
     pub projects: Vec<ProjectId>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub grouping: Option<Grouping>,
+    /// The subject instead of `[sdm-watch] <status>: <job name>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_template: Option<Template>,
+    /// The plain-text body instead of the built-in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_template: Option<Template>,
+    /// Adds an HTML alternative part.
+    pub html: bool,
+}
+
+/// Compiles a channel's template and renders it against the samples (the digest too
+/// when the channel sends digests), naming `field` in the error.
+fn template(
+    section: &Section,
+    field: &str,
+    source: &str,
+    escape: Escape,
+    grouping: Option<Grouping>,
+) -> Result<Template, ConfigError> {
+    let template = Template::compile(source, escape)
+        .map_err(|error| section.invalid(field, error.to_string()))?;
+    template
+        .check(grouping.is_some())
+        .map_err(|error| section.invalid(field, error.to_string()))?;
+    Ok(template)
 }
 
 /// Why a Standard Webhooks secret cannot be used.
@@ -228,6 +288,40 @@ impl WebhookConfig {
             }
             headers.push((header, value));
         }
+        let grouping = Grouping::parse(&hook, raw.group_wait, raw.group_max)?;
+        let template = match (raw.format, raw.body_template) {
+            (WebhookFormat::Template, Some(source)) => {
+                let content_type = raw
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/json".to_owned());
+                if reqwest::header::HeaderValue::from_str(&content_type).is_err()
+                    || !content_type.contains('/')
+                {
+                    return Err(hook.invalid(
+                        "content_type",
+                        format!("{content_type:?} is not a media type such as \"text/plain\""),
+                    ));
+                }
+                let escape = Escape::for_content_type(&content_type);
+                Some(BodyTemplate {
+                    template: template(&hook, "body_template", &source, escape, grouping)?,
+                    content_type,
+                })
+            }
+            (WebhookFormat::Template, None) => {
+                return Err(hook.invalid("body_template", "is needed with format = \"template\""));
+            }
+            (_, Some(_)) => {
+                return Err(
+                    hook.invalid("body_template", "is used only with format = \"template\"")
+                );
+            }
+            (_, None) => None,
+        };
+        if raw.content_type.is_some() && template.is_none() {
+            return Err(hook.invalid("content_type", "is used only with format = \"template\""));
+        }
         Ok(WebhookConfig {
             name,
             url,
@@ -235,12 +329,14 @@ impl WebhookConfig {
             events,
             projects: project_ids(&hook.key("projects"), raw.projects)?,
             headers,
-            grouping: Grouping::parse(&hook, raw.group_wait, raw.group_max)?,
+            grouping,
             timeout: positive(&hook.key("timeout"), raw.timeout.0)?,
             ca_file: raw
                 .ca_file
                 .map(|path| CaFile::load(&hook.key("ca_file"), path))
                 .transpose()?,
+            format: raw.format,
+            template,
         })
     }
 }
@@ -270,12 +366,21 @@ impl EmailConfig {
             Some(chosen) => events(&email.key("events"), chosen, allowed)?,
             None => allowed.to_vec(),
         };
+        let grouping = Grouping::parse(&email, raw.group_wait, raw.group_max)?;
+        let text = |field: &str, source: Option<String>| {
+            source
+                .map(|source| template(&email, field, &source, Escape::None, grouping))
+                .transpose()
+        };
         Ok(EmailConfig {
             name,
             to,
             events,
             projects: project_ids(&email.key("projects"), raw.projects)?,
-            grouping: Grouping::parse(&email, raw.group_wait, raw.group_max)?,
+            grouping,
+            subject_template: text("subject_template", raw.subject_template)?,
+            body_template: text("body_template", raw.body_template)?,
+            html: raw.html,
         })
     }
 }

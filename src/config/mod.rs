@@ -8,6 +8,7 @@ mod channels;
 mod delivery;
 mod error;
 mod http;
+mod links;
 mod output;
 mod poll;
 mod retry;
@@ -23,10 +24,13 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use api::ApiConfig;
-pub use channels::{EmailConfig, Grouping, SigningKey, SigningKeyError, WebhookConfig};
+pub use channels::{
+    BodyTemplate, EmailConfig, Grouping, SigningKey, SigningKeyError, WebhookConfig, WebhookFormat,
+};
 pub use delivery::DeliveryConfig;
 pub use error::ConfigError;
 pub use http::{HttpConfig, LogConfig, LogFormat};
+pub use links::LinksConfig;
 pub use output::OutputConfig;
 pub use poll::PollConfig;
 pub use retry::RetryConfig;
@@ -51,6 +55,7 @@ struct RawConfig {
     http: http::RawHttp,
     log: http::RawLog,
     output: Option<output::RawOutput>,
+    links: links::RawLinks,
     webhook: Vec<channels::RawWebhook>,
     smtp: Option<smtp::RawSmtp>,
     email: Vec<channels::RawEmail>,
@@ -67,6 +72,7 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputConfig>,
+    pub links: LinksConfig,
     #[serde(rename = "webhook", skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<WebhookConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -113,6 +119,7 @@ impl Config {
         let delivery = DeliveryConfig::parse(raw.delivery)?;
         let http = HttpConfig::parse(raw.http)?;
         let output = raw.output.map(OutputConfig::parse).transpose()?;
+        let links = LinksConfig::parse(raw.links)?;
         let mut names = channels::Names::default();
         let events = poll.events();
         let webhooks = raw
@@ -139,6 +146,7 @@ impl Config {
                 format: raw.log.format,
             },
             output,
+            links,
             webhooks,
             smtp,
             emails,

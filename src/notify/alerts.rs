@@ -96,7 +96,11 @@ pub fn build(
     if channels.is_empty() {
         return Vec::new();
     }
-    let payload = detected.payload().to_json();
+    let mut event = detected.payload();
+    event.data.link = config
+        .links
+        .job_link(&detected.job.id, detected.job.project);
+    let payload = event.to_json();
     let silence = silences.iter().find(|s| {
         s.matches(
             &detected.job.id,

@@ -11,9 +11,11 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::format;
 use super::payload::AlertEvent;
 use super::{Attempt, Digest, Message as Outgoing};
 use crate::config::{EmailConfig, SmtpConfig, SmtpTls};
+use crate::template::{Template, TemplateError};
 
 pub type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
 
@@ -60,6 +62,25 @@ pub struct EmailSender {
     to: Vec<Mailbox>,
     /// A done job's saved rows are attached as CSV when the file is at most this big.
     attach_max_bytes: u64,
+    subject_template: Option<Template>,
+    body_template: Option<Template>,
+    html: bool,
+}
+
+/// An e-mail's words: its subject, its plain text, and the HTML alternative if wanted.
+struct Words {
+    subject: String,
+    text: String,
+    html: Option<String>,
+}
+
+/// A subject is one line of reasonable length, whatever a template printed.
+fn one_line(subject: &str) -> String {
+    let line = subject
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .find(|l| !l.is_empty());
+    format::text::cut(line.unwrap_or(""), 250)
 }
 
 impl EmailSender {
@@ -74,24 +95,68 @@ impl EmailSender {
             from,
             to: config.to.clone(),
             attach_max_bytes,
+            subject_template: config.subject_template.clone(),
+            body_template: config.body_template.clone(),
+            html: config.html,
         }
+    }
+
+    /// The subject and bodies from the templates where the channel has them, else the
+    /// built-in ones. `default_text` builds the built-in plain text when needed.
+    fn words(
+        &self,
+        context: &serde_json::Value,
+        default_subject: String,
+        default_text: impl FnOnce() -> String,
+    ) -> Result<Words, TemplateError> {
+        let subject = match &self.subject_template {
+            Some(template) => Some(one_line(&template.render(context)?)).filter(|s| !s.is_empty()),
+            None => None,
+        };
+        let text = match &self.body_template {
+            Some(template) => template.render(context)?,
+            None => default_text(),
+        };
+        let html = self
+            .html
+            .then(|| format::html::email(context))
+            .transpose()?;
+        Ok(Words {
+            subject: subject.unwrap_or(default_subject),
+            text,
+            html,
+        })
     }
 
     /// One delivery attempt of `outgoing`: an alert's e-mail, or a digest's.
     pub async fn send(&self, outgoing: &Outgoing) -> Attempt {
         let built = match outgoing {
             Outgoing::Alert { id, payload } => match serde_json::from_str(payload) {
-                Ok(event) => self.alert_message(id, &event).await,
+                Ok(event) => match self.alert_message(id, &event).await {
+                    Ok(built) => built,
+                    Err(error) => return template_failed(error),
+                },
                 Err(error) => {
                     return Attempt::Permanent {
                         error: format!("the queued alert cannot be read: {error}"),
                     };
                 }
             },
-            Outgoing::Digest(digest) => self
-                .builder(&digest.id, &format!("[sdm-watch] {}", digest.summary()))
-                .header(ContentType::TEXT_PLAIN)
-                .body(digest_body(digest)),
+            Outgoing::Digest(digest) => {
+                let context = format::context::digest(digest);
+                let default = format!("[sdm-watch] {}", digest.summary());
+                match self.words(&context, default, || digest_body(digest)) {
+                    Ok(words) => {
+                        let message = self.builder(&digest.id, &words.subject);
+                        match words.html {
+                            Some(html) => message
+                                .multipart(MultiPart::alternative_plain_html(words.text, html)),
+                            None => message.header(ContentType::TEXT_PLAIN).body(words.text),
+                        }
+                    }
+                    Err(error) => return template_failed(error),
+                }
+            }
         };
         let message = match built {
             Ok(message) => message,
@@ -131,22 +196,43 @@ impl EmailSender {
         &self,
         id: &str,
         event: &AlertEvent,
-    ) -> Result<Message, lettre::error::Error> {
-        let message = self.builder(id, &subject(event));
+    ) -> Result<Result<Message, lettre::error::Error>, TemplateError> {
         let attachment = attachment(event, self.attach_max_bytes).await;
-        let text = body(id, event, attachment.note.as_deref());
-        match attachment.csv {
-            Some((name, csv)) => {
+        let context = format::context::alert(event);
+        let words = self.words(&context, subject(event), || {
+            body(id, event, attachment.note.as_deref())
+        })?;
+        let message = self.builder(id, &words.subject);
+        let content = match words.html {
+            Some(html) => Content::Multi(MultiPart::alternative_plain_html(words.text, html)),
+            None => Content::Single(SinglePart::plain(words.text)),
+        };
+        Ok(match (content, attachment.csv) {
+            (content, Some((name, csv))) => {
                 let csv_type = ContentType::parse("text/csv; charset=utf-8")
                     .unwrap_or(ContentType::TEXT_PLAIN);
-                message.multipart(
-                    MultiPart::mixed()
-                        .singlepart(SinglePart::plain(text))
-                        .singlepart(Attachment::new(name).body(csv, csv_type)),
-                )
+                let mixed = match content {
+                    Content::Multi(alternative) => MultiPart::mixed().multipart(alternative),
+                    Content::Single(text) => MultiPart::mixed().singlepart(text),
+                };
+                message.multipart(mixed.singlepart(Attachment::new(name).body(csv, csv_type)))
             }
-            None => message.header(ContentType::TEXT_PLAIN).body(text),
-        }
+            (Content::Multi(alternative), None) => message.multipart(alternative),
+            (Content::Single(text), None) => message.singlepart(text),
+        })
+    }
+}
+
+/// A message's content before attachments: the plain text alone, or with its HTML.
+enum Content {
+    Single(SinglePart),
+    Multi(MultiPart),
+}
+
+/// A template that fails at delivery kills the alert with the reason; nothing is sent.
+fn template_failed(error: TemplateError) -> Attempt {
+    Attempt::Permanent {
+        error: format!("the template failed: {error}"),
     }
 }
 
@@ -194,42 +280,7 @@ async fn attachment(event: &AlertEvent, max_bytes: u64) -> Attached {
 
 /// `[sdm-watch] <status>: <job name>`.
 pub fn subject(event: &AlertEvent) -> String {
-    let job = &event.data.job;
-    let name = job.name.as_deref().unwrap_or(&job.id);
-    if event.data.test {
-        return format!("[sdm-watch] TEST: {name}");
-    }
-    let what = event.kind.strip_prefix("job.").unwrap_or(&job.status);
-    format!("[sdm-watch] {what}: {name}")
-}
-
-/// What happened, in one sentence.
-fn headline(event: &AlertEvent) -> String {
-    let job = &event.data.job;
-    let name = job.name.as_deref().unwrap_or(&job.id);
-    let data = &event.data;
-    match event.kind.as_str() {
-        "job.pending_reminder" => format!(
-            "Job \"{name}\" is still pending (reminder {}; pending since {}).",
-            data.reminder.unwrap_or(1),
-            data.pending_since.as_deref().unwrap_or("?")
-        ),
-        "job.running_long" => format!(
-            "Job \"{name}\" has been running for {} (since {}).",
-            humantime::format_duration(std::time::Duration::from_secs(
-                data.running_for_seconds.unwrap_or(0)
-            )),
-            data.running_since.as_deref().unwrap_or("?")
-        ),
-        _ => format!(
-            "Job \"{name}\" is now {}{}.",
-            job.status,
-            data.previous_status
-                .as_deref()
-                .map(|p| format!(" (was {p})"))
-                .unwrap_or_else(|| " (first seen in this status)".into()),
-        ),
-    }
+    format!("[sdm-watch] {}", event.title())
 }
 
 /// A digest's plain-text body: a line or two per alert, in the order they were queued.
@@ -237,7 +288,7 @@ pub fn digest_body(digest: &Digest) -> String {
     let mut text = format!("{}.\n\n", digest.summary());
     for event in digest.events() {
         let job = &event.data.job;
-        let _ = writeln!(text, "- {}", headline(&event));
+        let _ = writeln!(text, "- {}", event.headline());
         let project = job
             .project
             .map(|p| format!(", project {p}"))
@@ -267,7 +318,7 @@ pub fn body(id: &str, event: &AlertEvent, attachment: Option<&str>) -> String {
         text.push_str("THIS IS A TEST ALERT from `sdm-watch test-alert`; no job changed.\n\n");
     }
     let previous = event.data.previous_status.as_deref();
-    let _ = writeln!(text, "{}\n", headline(event));
+    let _ = writeln!(text, "{}\n", event.headline());
     let mut field = |label: &str, value: &str| {
         let _ = writeln!(text, "{label:<18}{value}");
     };

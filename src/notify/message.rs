@@ -65,10 +65,7 @@ impl Digest {
     /// SPEC's digest body: `{"type": "digest", "timestamp", "data": {"counts", "alerts"}}`,
     /// each item a member's `data` with its `type`. The same bytes at every attempt.
     pub fn body(&self) -> String {
-        let timestamp = from_millis(self.created_ms)
-            .map(rfc3339_seconds)
-            .unwrap_or_default();
-        let head = json!({ "type": "digest", "timestamp": timestamp });
+        let head = json!({ "type": "digest", "timestamp": self.timestamp() });
         let mut body = head.to_string();
         body.pop(); // the closing brace: `data` follows
         body.push_str(",\"data\":{\"counts\":");
@@ -88,6 +85,22 @@ impl Digest {
         }
         body.push_str("]}}");
         body
+    }
+
+    /// When the digest was formed, RFC 3339 in UTC to the second.
+    pub fn timestamp(&self) -> String {
+        from_millis(self.created_ms)
+            .map(rfc3339_seconds)
+            .unwrap_or_default()
+    }
+
+    /// How many alerts it carries.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
     }
 
     /// Each member's payload, in the order they were queued, read one at a time.

@@ -4,6 +4,7 @@
 pub mod alerts;
 mod delivery;
 pub mod email;
+pub mod format;
 mod message;
 pub mod payload;
 pub mod webhook;

@@ -21,6 +21,9 @@ pub struct AlertData {
     pub job: JobSnapshot,
     pub previous_status: Option<String>,
     pub url: String,
+    /// The job's page for people, from `[links] job`; absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
     /// `{format_id, rows, columns, file}` on `job.done` with `[output]`; `null` (kept, not
     /// skipped) when the rows could not be fetched, with `output_error` saying why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +73,7 @@ impl AlertEvent {
                 job,
                 previous_status,
                 url,
+                link: None,
                 output: None,
                 output_error: None,
                 pending_since: None,
@@ -105,5 +109,83 @@ impl AlertEvent {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The job's name, or its id when the API gave none.
+    pub fn job_name(&self) -> &str {
+        self.data.job.name.as_deref().unwrap_or(&self.data.job.id)
+    }
+
+    /// What entered: `done`, `error`, `pending_reminder`, ... (`TEST` for a test alert).
+    pub fn what(&self) -> &str {
+        if self.data.test {
+            return "TEST";
+        }
+        self.kind
+            .strip_prefix("job.")
+            .unwrap_or(&self.data.job.status)
+    }
+
+    /// `error: Supplier feed`: an e-mail's subject after `[sdm-watch] `, a chat header.
+    pub fn title(&self) -> String {
+        format!("{}: {}", self.what(), self.job_name())
+    }
+
+    /// What happened, in one sentence.
+    pub fn headline(&self) -> String {
+        let name = self.job_name();
+        let data = &self.data;
+        match self.kind.as_str() {
+            "job.pending_reminder" => format!(
+                "Job \"{name}\" is still pending (reminder {}; pending since {}).",
+                data.reminder.unwrap_or(1),
+                data.pending_since.as_deref().unwrap_or("?")
+            ),
+            "job.running_long" => format!(
+                "Job \"{name}\" has been running for {} (since {}).",
+                humantime::format_duration(std::time::Duration::from_secs(
+                    data.running_for_seconds.unwrap_or(0)
+                )),
+                data.running_since.as_deref().unwrap_or("?")
+            ),
+            _ => format!(
+                "Job \"{name}\" is now {}{}.",
+                data.job.status,
+                data.previous_status
+                    .as_deref()
+                    .map(|p| format!(" (was {p})"))
+                    .unwrap_or_else(|| " (first seen in this status)".into()),
+            ),
+        }
+    }
+
+    /// How a message should look: good news, bad news, something waiting, or a test.
+    pub fn tone(&self) -> Tone {
+        match self.kind.as_str() {
+            _ if self.data.test => Tone::Info,
+            "job.done" => Tone::Good,
+            "job.error" => Tone::Bad,
+            _ => Tone::Waiting,
+        }
+    }
+}
+
+/// The colour of an alert in formats that have colours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Bad,
+    Waiting,
+    Info,
+}
+
+impl Tone {
+    /// The graver of two, for a digest's colour: bad, then waiting, then good.
+    pub fn worse(self, other: Tone) -> Tone {
+        match (self, other) {
+            (Tone::Bad, _) | (_, Tone::Bad) => Tone::Bad,
+            (Tone::Waiting, _) | (_, Tone::Waiting) => Tone::Waiting,
+            _ => Tone::Good,
+        }
     }
 }

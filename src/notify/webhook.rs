@@ -8,6 +8,7 @@ use hmac::{Hmac, Mac};
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use sha2::Sha256;
 
+use super::format::{self, Rendered};
 use super::{Attempt, Message};
 use crate::config::{CaFile, SigningKey, WebhookConfig};
 
@@ -36,15 +37,24 @@ impl WebhookSender {
         }
     }
 
-    /// One delivery attempt of `message`.
+    /// One delivery attempt of `message`, in the channel's `format`. A message that
+    /// cannot be rendered is not sent at all: the attempt fails for good with the reason.
     pub async fn send(&self, message: &Message) -> Attempt {
-        let (id, body) = (message.id(), message.body());
+        let id = message.id();
+        let Rendered { content_type, body } = match format::webhook_body(&self.config, message) {
+            Ok(rendered) => rendered,
+            Err(error) => {
+                return Attempt::Permanent {
+                    error: error.to_string(),
+                };
+            }
+        };
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut request = self
             .http
             .post(self.config.url.clone())
             .timeout(self.config.timeout)
-            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_TYPE, content_type)
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string());
         if let Some(key) = &self.config.secret {
@@ -53,7 +63,7 @@ impl WebhookSender {
         for (name, value) in &self.config.headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        let response = match request.body(body.into_owned()).send().await {
+        let response = match request.body(body).send().await {
             Ok(response) => response,
             Err(error) => {
                 // Without the URL: webhook URLs often carry a token in their path.

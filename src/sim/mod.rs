@@ -18,7 +18,7 @@ use url::Url;
 
 pub use fault::Fault;
 pub use jobs::{Jobs, NewJob};
-pub use receiver::{ReceivedWebhook, Reply, WebhookReceiver};
+pub use receiver::{ReceivedWebhook, Reply, Service, WebhookReceiver};
 pub use state::{Order, RowSource, SimJob, generated_row, sim_time};
 
 use crate::domain::Status;

@@ -27,6 +27,99 @@ pub enum Reply {
     Hang,
     /// This status, after a pause (a slow receiver).
     After(Duration, u16),
+    /// As a chat service's incoming webhook answers: its success (Slack `200 ok`, Teams
+    /// `202`, Google Chat `200` with the message, Discord `204`) for a body of its shape,
+    /// and its `400` for a body it would refuse.
+    Like(Service),
+}
+
+/// A chat service whose webhook answers the receiver imitates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Service {
+    Slack,
+    Teams,
+    GoogleChat,
+    Discord,
+}
+
+impl Service {
+    /// The status and body the service answers to `body`; a refusal names the problem.
+    pub fn answer(self, body: &[u8]) -> (u16, String) {
+        let refuse = |problem: &str| (400, problem.to_owned());
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return refuse("invalid_payload");
+        };
+        let chars = |value: &serde_json::Value| value.as_str().map_or(0, |s| s.chars().count());
+        match self {
+            Service::Slack => {
+                let blocks = message["blocks"].as_array().cloned().unwrap_or_default();
+                if !message["text"].is_string() && blocks.is_empty() {
+                    return refuse("no_text");
+                }
+                let too_long = blocks.iter().any(|block| match block["type"].as_str() {
+                    Some("header") => chars(&block["text"]["text"]) > 150,
+                    Some("section") => {
+                        chars(&block["text"]["text"]) > 3000
+                            || block["fields"].as_array().is_some_and(|fields| {
+                                fields.len() > 10 || fields.iter().any(|f| chars(&f["text"]) > 2000)
+                            })
+                    }
+                    _ => false,
+                });
+                if blocks.len() > 50 || too_long {
+                    return refuse("invalid_blocks");
+                }
+                (200, "ok".to_owned())
+            }
+            Service::Teams => {
+                let attachment = &message["attachments"][0];
+                if message["type"] != "message"
+                    || attachment["contentType"] != "application/vnd.microsoft.card.adaptive"
+                    || attachment["content"]["type"] != "AdaptiveCard"
+                    || body.len() > 28 * 1024
+                {
+                    return refuse("Bad Request");
+                }
+                (202, String::new())
+            }
+            Service::GoogleChat => {
+                if (!message["text"].is_string() && !message["cardsV2"].is_array())
+                    || body.len() > 32_000
+                    || chars(&message["text"]) > 4096
+                {
+                    return refuse(
+                        "{\"error\": {\"code\": 400, \"status\": \"INVALID_ARGUMENT\"}}",
+                    );
+                }
+                (200, message.to_string())
+            }
+            Service::Discord => {
+                let embeds = message["embeds"].as_array().cloned().unwrap_or_default();
+                let embed_total: usize = embeds
+                    .iter()
+                    .map(|embed| {
+                        chars(&embed["title"])
+                            + chars(&embed["description"])
+                            + chars(&embed["footer"]["text"])
+                            + embed["fields"].as_array().map_or(0, |fields| {
+                                fields
+                                    .iter()
+                                    .map(|f| chars(&f["name"]) + chars(&f["value"]))
+                                    .sum()
+                            })
+                    })
+                    .sum();
+                if chars(&message["content"]) > 2000
+                    || embeds.len() > 10
+                    || embed_total > 6000
+                    || (chars(&message["content"]) == 0 && embeds.is_empty())
+                {
+                    return refuse("{\"code\": 50035, \"message\": \"Invalid Form Body\"}");
+                }
+                (204, String::new())
+            }
+        }
+    }
 }
 
 /// A request as received.
@@ -195,6 +288,7 @@ async fn receive(
             | Reply::StatusRetryAfter(status, _)
             | Reply::After(_, status) => status,
             Reply::Hang => 0,
+            Reply::Like(service) => service.answer(&body).0,
         },
     };
     if let Some(callback) = &shared.on_receive {
@@ -202,7 +296,13 @@ async fn receive(
     }
     lock(&shared.received).push(received);
     shared.arrived.notify_waiters();
+    let mut answer = Bytes::from_static(b"");
     let (status, retry_after) = match reply {
+        Reply::Like(service) => {
+            let (status, text) = service.answer(&body);
+            answer = Bytes::from(text);
+            (status, None)
+        }
         Reply::Status(status) => (status, None),
         Reply::StatusRetryAfter(status, seconds) => (status, Some(seconds)),
         Reply::Hang => {
@@ -218,7 +318,5 @@ async fn receive(
     if let Some(seconds) = retry_after {
         response = response.header("retry-after", seconds.to_string());
     }
-    response
-        .body(full(Bytes::from_static(b"")))
-        .map_err(io::Error::other)
+    response.body(full(answer)).map_err(io::Error::other)
 }

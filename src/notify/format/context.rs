@@ -1,0 +1,90 @@
+//! What a template sees: SPEC's context (`type`, `job`, `previous_status`, `url`, `link`,
+//! `output`, and for digests `alerts` and `counts`), plus a few conveniences. Its shape is
+//! `template::sample_alert`'s, which the configuration checks templates against; a test
+//! below keeps the two equal.
+
+use serde_json::{Value, json};
+
+use crate::notify::Digest;
+use crate::notify::payload::AlertEvent;
+
+/// One alert's context.
+pub fn alert(event: &AlertEvent) -> Value {
+    let data = &event.data;
+    json!({
+        "type": event.kind,
+        "event": event.kind.strip_prefix("job.").unwrap_or(&event.kind),
+        "timestamp": event.timestamp,
+        "job": data.job,
+        "previous_status": data.previous_status,
+        "url": data.url,
+        "link": data.link,
+        "output": data.output,
+        "headline": event.headline(),
+        "reminder": data.reminder,
+        "pending_since": data.pending_since,
+        "running_since": data.running_since,
+        "running_for_seconds": data.running_for_seconds,
+        "test": data.test,
+        "alerts": [],
+        "counts": {},
+    })
+}
+
+/// A digest's context: each member's context in `alerts`, `counts` by event.
+pub fn digest(digest: &Digest) -> Value {
+    let alerts: Vec<Value> = digest.events().map(|event| alert(&event)).collect();
+    json!({
+        "type": "digest",
+        "event": "digest",
+        "timestamp": digest.timestamp(),
+        "job": null,
+        "previous_status": null,
+        "url": null,
+        "link": null,
+        "output": null,
+        "headline": digest.summary(),
+        "reminder": null,
+        "pending_since": null,
+        "running_since": null,
+        "running_for_seconds": null,
+        "test": false,
+        "alerts": alerts,
+        "counts": digest.counts(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::payload::JobSnapshot;
+    use std::collections::BTreeSet;
+
+    fn keys(value: &Value) -> BTreeSet<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn the_context_has_the_shape_templates_are_checked_against() {
+        let event = AlertEvent::new(
+            JobSnapshot {
+                id: "a".into(),
+                name: None,
+                status: "error".into(),
+                creation_date: None,
+                completion_date: None,
+                project: None,
+                step: None,
+                message: None,
+            },
+            None,
+            "https://x/".into(),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        let context = alert(&event);
+        let sample = crate::template::sample_alert();
+        assert_eq!(keys(&context), keys(&sample));
+        assert_eq!(keys(&context["job"]), keys(&sample["job"]));
+        assert_eq!(keys(&sample), keys(&crate::template::sample_digest()));
+    }
+}
