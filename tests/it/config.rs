@@ -157,6 +157,76 @@ const BAD: &[(&str, &str, &str)] = &[
         "email[0].group_wait",
     ),
     (
+        "a webhook format that does not exist",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nformat = \"telegram\"",
+        "webhook[0].format",
+    ),
+    (
+        "a template format without a template",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nformat = \"template\"",
+        "webhook[0].body_template",
+    ),
+    (
+        "a body template on a native format",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nformat = \"slack\"\nbody_template = \"{{ job.name }}\"",
+        "webhook[0].body_template",
+    ),
+    (
+        "a template with a syntax error",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nformat = \"template\"\nbody_template = \"{\\n{% if %}\\n}\"",
+        "webhook[0].body_template",
+    ),
+    (
+        "a template with an unknown filter",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nformat = \"template\"\nbody_template = \"{{ job.name | shout }}\"",
+        "webhook[0].body_template",
+    ),
+    (
+        "a template with an unknown variable",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nformat = \"template\"\ncontent_type = \"text/plain\"\nbody_template = \"{{ jobb.name }}\"",
+        "webhook[0].body_template",
+    ),
+    (
+        "a JSON template that renders invalid JSON",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nformat = \"template\"\nbody_template = \"{\\\"text\\\": \\\"{{ job.name }}\\\"}\"",
+        "webhook[0].body_template",
+    ),
+    (
+        "a template for single alerts on a channel that sends digests",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nformat = \"template\"\ngroup_wait = \"10s\"\nbody_template = \"{\\\"text\\\": {{ job.name }}}\"",
+        "webhook[0].body_template",
+    ),
+    (
+        "a content type on a native format",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nformat = \"discord\"\ncontent_type = \"text/plain\"",
+        "webhook[0].content_type",
+    ),
+    (
+        "a content type that is not one",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/x\"\nformat = \"template\"\ncontent_type = \"json\"\nbody_template = \"x\"",
+        "webhook[0].content_type",
+    ),
+    (
+        "an e-mail subject template with an unknown variable",
+        "[api]\ntoken = \"t\"\n[smtp]\nhost = \"mail\"\nfrom = \"a@b.example\"\n[[email]]\nname = \"oncall\"\nto = [\"a@b.example\"]\nsubject_template = \"{{ jbo.name }}\"",
+        "email[0].subject_template",
+    ),
+    (
+        "an e-mail body template with a syntax error",
+        "[api]\ntoken = \"t\"\n[smtp]\nhost = \"mail\"\nfrom = \"a@b.example\"\n[[email]]\nname = \"oncall\"\nto = [\"a@b.example\"]\nbody_template = \"{% for %}\"",
+        "email[0].body_template",
+    ),
+    (
+        "a job link with an unknown placeholder",
+        "[api]\ntoken = \"t\"\n[links]\njob = \"https://app.example/jobs/{job}\"",
+        "links.job",
+    ),
+    (
+        "a job link that is not a URL",
+        "[api]\ntoken = \"t\"\n[links]\njob = \"app.example/jobs/{id}\"",
+        "links.job",
+    ),
+    (
         "TOML that does not parse",
         "[api\ntoken = \"t\"",
         "line 1, column 5",

@@ -9,6 +9,7 @@ mod crash;
 mod detection;
 mod differential;
 mod disk_full;
+mod formats;
 mod grouping;
 mod noise;
 mod ops;
