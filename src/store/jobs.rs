@@ -155,6 +155,19 @@ fn active_query() -> String {
     )
 }
 
+/// The `limit` jobs running or pending the longest, oldest first: when the watcher first
+/// saw them in that status (or, before that was kept, when they last changed).
+pub fn active_oldest_first(conn: &Connection, limit: usize) -> Result<Vec<TrackedJob>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE status IN ('running', 'pending')
+         ORDER BY COALESCE(since_ms, changed_ms), id LIMIT ?1"
+    ))?;
+    let jobs = statement
+        .query_map([limit as i64], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(jobs)
+}
+
 /// Pending jobs whose next reminder is due at `now_ms`: `every_ms` after they became
 /// pending, then every `every_ms` again.
 pub fn due_pending_reminders(

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod outbox;
 mod schema;
 pub mod silences;
+pub mod transitions;
 
 pub use bookkeeping::Bookkeeping;
 
@@ -53,10 +54,12 @@ pub enum StoreError {
     Task(String),
 }
 
-/// A handle on the state file; clones share one connection.
+/// A handle on the state file; clones share one connection, and one more, read-only,
+/// for readers that must not wait for the writer (the status page).
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Option<Connection>>>,
     path: PathBuf,
 }
 
@@ -102,6 +105,7 @@ impl Store {
         schema::migrate(&mut conn, version).map_err(open_error)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(None)),
             path: path.to_owned(),
         })
     }
@@ -120,6 +124,40 @@ impl Store {
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `work` on a read-only connection of its own, on a blocking thread: with WAL,
+    /// it reads the last committed state while the watcher and the worker write.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut reader = reader
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let conn = match reader.take() {
+                Some(conn) => conn,
+                None => {
+                    let conn = Connection::open_with_flags(
+                        &path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(|source| StoreError::Open {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                    conn
+                }
+            };
+            work(reader.insert(conn))
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?

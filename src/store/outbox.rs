@@ -300,6 +300,22 @@ pub fn list(conn: &Connection, query: &Query) -> Result<Vec<Alert>, StoreError> 
     Ok(alerts)
 }
 
+/// The `limit` oldest alerts in `state`, oldest first.
+pub fn oldest(
+    conn: &Connection,
+    state: AlertState,
+    limit: usize,
+) -> Result<Vec<Alert>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM alerts WHERE state = ?1
+         ORDER BY created_ms, rowid LIMIT ?2"
+    ))?;
+    let alerts = statement
+        .query_map(params![state, limit as i64], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(alerts)
+}
+
 pub fn count(conn: &Connection, state: AlertState) -> Result<u64, StoreError> {
     Ok(conn
         .prepare_cached("SELECT COUNT(*) FROM alerts WHERE state = ?1")?

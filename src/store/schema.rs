@@ -150,6 +150,18 @@ CREATE TABLE silences (
 );
 CREATE INDEX silences_by_end ON silences (ends_ms);
 "#,
+    r#"
+-- Status changes as the watcher saw them, for the status page: the last ones, and how
+-- many an hour. Written with the job's new state; kept a week.
+CREATE TABLE transitions (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id   TEXT NOT NULL,
+    previous TEXT,
+    status   TEXT NOT NULL,
+    at_ms    INTEGER NOT NULL
+);
+CREATE INDEX transitions_by_time ON transitions (at_ms);
+"#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -39,6 +39,32 @@ impl Silence {
             && (self.jobs.is_empty() || self.jobs.iter().any(|job| job == job_id))
             && (self.events.is_empty() || self.events.contains(event))
     }
+
+    /// `project 17|18, event error`, or `everything`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let join = |values: Vec<String>| values.join("|");
+        if !self.projects.is_empty() {
+            parts.push(format!(
+                "project {}",
+                join(self.projects.iter().map(ToString::to_string).collect())
+            ));
+        }
+        if !self.jobs.is_empty() {
+            parts.push(format!("job {}", join(self.jobs.clone())));
+        }
+        if !self.events.is_empty() {
+            parts.push(format!(
+                "event {}",
+                join(self.events.iter().map(ToString::to_string).collect())
+            ));
+        }
+        if parts.is_empty() {
+            "everything".into()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 const COLUMNS: &str = "id, created_ms, starts_ms, ends_ms, reason, projects, jobs, events";

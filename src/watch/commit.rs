@@ -15,7 +15,7 @@ use crate::notify::alerts;
 use crate::sdm::Job;
 use crate::store::jobs::{self, TrackedJob};
 use crate::store::outbox::Alert;
-use crate::store::{gauges, held, outbox};
+use crate::store::{gauges, held, outbox, transitions};
 use crate::telemetry::{JOBS_TRACKED, TRANSITIONS};
 
 /// Whether a job is in `poll.projects` (always, when that list is empty).
@@ -71,12 +71,17 @@ impl Cycle<'_> {
             return Ok(());
         }
         let now_ms = self.clock.now_ms();
-        let writes: Vec<(TrackedJob, Outcome)> = changes
+        // The status page's transitions: what the watcher saw change, not the history
+        // a first cycle records silently.
+        let first_cycle = self.rules.first_cycle;
+        let writes: Vec<(TrackedJob, Outcome, Option<Option<Status>>)> = changes
             .iter()
             .map(|change| {
                 let record = tracker::record(&change.job, recorded.get(&change.job.id), now_ms);
                 let outcome = self.outcome(change, &record, now_ms);
-                (record, outcome)
+                let seen = (change.is_transition() && (!first_cycle || change.alert))
+                    .then(|| change.previous.clone());
+                (record, outcome, seen)
             })
             .collect();
         let removed_ids: Vec<String> = removed.iter().map(|old| old.id.clone()).collect();
@@ -84,8 +89,19 @@ impl Cycle<'_> {
             .timed(move |conn| {
                 let tx = conn.transaction()?;
                 let (mut inserted, mut held) = (Vec::new(), 0);
-                for (record, outcome) in &writes {
+                let mut seen_any = false;
+                for (record, outcome, seen) in &writes {
                     jobs::upsert(&tx, record, now_ms)?;
+                    if let Some(previous) = seen {
+                        transitions::record(
+                            &tx,
+                            &record.id,
+                            previous.as_ref(),
+                            &record.status,
+                            now_ms,
+                        )?;
+                        seen_any = true;
+                    }
                     let hold = match outcome {
                         Outcome::Nothing => continue,
                         Outcome::Hold(change) => change,
@@ -112,6 +128,9 @@ impl Cycle<'_> {
                 }
                 if !inserted.is_empty() {
                     gauges::set_outbox_pending(&tx)?;
+                }
+                if seen_any {
+                    transitions::prune(&tx, now_ms)?;
                 }
                 tx.commit()?;
                 Ok((inserted, held))
