@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::{Notify, mpsc, watch};
@@ -11,10 +12,11 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::console::Console;
 use crate::domain::time::clock;
 use crate::domain::{Clock, SystemClock};
 use crate::notify::{Channels, DeliverySetup, Settled, Worker};
-use crate::ops::health::Health;
+use crate::ops::health::{Health, LastCycle};
 use crate::ops::signals::Control;
 use crate::ops::{http, systemd};
 use crate::sdm::SdmClient;
@@ -145,12 +147,14 @@ pub async fn run(
         mut reloader,
     } = Parts::build(config)?;
     let health = Arc::new(Health::new(reloader.config().poll.interval));
+    metrics::gauge!(telemetry::POLL_INTERVAL).set(reloader.config().poll.interval.as_secs_f64());
     let _endpoints = match listen {
         Some(address) => {
-            let (bound, running) = http::start(address, health.clone(), recorder)
+            let pages = Console::new(store.clone(), health.clone()).pages();
+            let (bound, running) = http::start(address, health.clone(), recorder, Some(pages))
                 .await
                 .with_context(|| format!("cannot listen on http.listen = {address}"))?;
-            info!(address = %bound, "serving /healthz, /readyz and /metrics");
+            info!(address = %bound, "serving /, /status.json, /healthz, /readyz and /metrics");
             Some(running)
         }
         None => None,
@@ -185,7 +189,7 @@ pub async fn run(
                 loop {
                     tokio::select! {
                         result = &mut cycle => {
-                            report(&result, &health);
+                            report(&result, &health, started.elapsed());
                             if let Ok(summary) = &result {
                                 running = summary.running;
                             }
@@ -209,6 +213,7 @@ pub async fn run(
             apply_reload(config_path.as_ref(), &mut reloader);
             let poll = &reloader.config().poll;
             health.set_interval(poll.interval);
+            metrics::gauge!(telemetry::POLL_INTERVAL).set(poll.interval.as_secs_f64());
             if poll.cadence(running) != cadence {
                 // The next cycle comes one new interval from now.
                 next_cycle = Instant::now() + poll.cadence(running);
@@ -266,11 +271,20 @@ fn register_series(config: &Config) {
 }
 
 /// Logs a cycle's outcome and tells health, metrics and systemd.
-fn report(result: &Result<CycleSummary, CycleError>, health: &Health) {
+fn report(result: &Result<CycleSummary, CycleError>, health: &Health, took: Duration) {
     let now = time::OffsetDateTime::now_utc();
+    let finished_ms = crate::domain::time::now_ms();
     match result {
         Ok(summary) => {
             health.cycle_succeeded();
+            health.record_cycle(LastCycle {
+                finished_ms,
+                duration_ms: summary.duration.as_millis() as u64,
+                requests: Some(summary.requests),
+                jobs_seen: Some(summary.jobs_seen),
+                transitions: Some(summary.transitions),
+                error: None,
+            });
             metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "ok").increment(1);
             metrics::gauge!(telemetry::LAST_SUCCESSFUL_POLL).set(now.unix_timestamp() as f64);
             info!(
@@ -294,6 +308,14 @@ fn report(result: &Result<CycleSummary, CycleError>, health: &Health) {
         Err(error) => {
             let error = crate::domain::error_chain(error);
             health.cycle_failed(error.clone());
+            health.record_cycle(LastCycle {
+                finished_ms,
+                duration_ms: took.as_millis() as u64,
+                requests: None,
+                jobs_seen: None,
+                transitions: None,
+                error: Some(error.clone()),
+            });
             metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "error").increment(1);
             warn!(error = %error, "poll cycle failed; trying again at the next interval");
             systemd::status(&format!("last cycle failed at {}: {error}", clock(now)));

@@ -5,6 +5,7 @@
 pub mod backoff; // exponential backoff with jitter, from plain values
 pub mod commands; // what each subcommand does, over the modules below
 pub mod config; // typed configuration: file, environment, secrets, one file per section
+pub mod console; // the status page and /status.json, from the store's read connection
 pub mod daemon; // wiring for `run` and `once`
 pub mod domain; // statuses, ids, rows, the clock and date formats: the shared words
 pub mod httpd; // a small HTTP/1.1 server for the ops endpoints and the simulator

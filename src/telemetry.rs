@@ -19,6 +19,7 @@ pub const OUTPUT_FAILURES: &str = "sdm_watch_output_fetch_failures_total";
 pub const LAST_SUCCESSFUL_POLL: &str = "sdm_watch_last_successful_poll_timestamp_seconds";
 pub const REMINDERS: &str = "sdm_watch_reminders_total";
 pub const DIGESTS: &str = "sdm_watch_digests_total";
+pub const POLL_INTERVAL: &str = "sdm_watch_poll_interval_seconds";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -62,6 +63,10 @@ fn describe() {
         "Reminders queued, by kind (pending_reminder, running_long)."
     );
     describe_counter!(DIGESTS, "Digests sent, by channel.");
+    describe_gauge!(
+        POLL_INTERVAL,
+        "poll.interval in seconds (the idle cadence): readiness and the stale-poll alert allow three."
+    );
 }
 
 /// The series a configuration implies, so that they are there from the start.

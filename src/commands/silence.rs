@@ -133,7 +133,7 @@ pub async fn list(
             s.id,
             if row.active { "active" } else { "ended " },
             short_ms(s.ends_ms),
-            matchers(s)
+            s.describe()
         )?;
         writeln!(out, "      reason: {}", s.reason)?;
     }
@@ -151,32 +151,6 @@ pub async fn end(config: &Config, id: &str, out: &mut impl Write) -> anyhow::Res
     }
     writeln!(out, "{id} ended")?;
     Ok(())
-}
-
-/// `project 17|18, event error` or `everything`.
-fn matchers(silence: &Silence) -> String {
-    let mut parts = Vec::new();
-    let join = |values: Vec<String>| values.join("|");
-    if !silence.projects.is_empty() {
-        parts.push(format!(
-            "project {}",
-            join(silence.projects.iter().map(ToString::to_string).collect())
-        ));
-    }
-    if !silence.jobs.is_empty() {
-        parts.push(format!("job {}", join(silence.jobs.clone())));
-    }
-    if !silence.events.is_empty() {
-        parts.push(format!(
-            "event {}",
-            join(silence.events.iter().map(ToString::to_string).collect())
-        ));
-    }
-    if parts.is_empty() {
-        "everything".into()
-    } else {
-        parts.join(", ")
-    }
 }
 
 fn time(ms: i64) -> String {

@@ -14,6 +14,21 @@ pub struct Health {
     /// The poll interval in milliseconds; a reload may change it.
     interval_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
+    last_cycle: Mutex<Option<LastCycle>>,
+}
+
+/// The last poll cycle, for the status page.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LastCycle {
+    /// When it ended, Unix milliseconds.
+    pub finished_ms: i64,
+    pub duration_ms: u64,
+    /// API requests it made; `None` for a cycle that failed.
+    pub requests: Option<u64>,
+    pub jobs_seen: Option<usize>,
+    pub transitions: Option<usize>,
+    /// Why it failed; `None` when it succeeded.
+    pub error: Option<String>,
 }
 
 impl Health {
@@ -22,6 +37,7 @@ impl Health {
             last_success_ms: AtomicI64::new(0),
             interval_ms: AtomicU64::new(interval.as_millis() as u64),
             last_error: Mutex::new(None),
+            last_cycle: Mutex::new(None),
         }
     }
 
@@ -37,6 +53,23 @@ impl Health {
 
     pub fn cycle_failed(&self, error: String) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    }
+
+    /// Keeps what the status page shows of the cycle that just ended.
+    pub fn record_cycle(&self, cycle: LastCycle) {
+        *self.last_cycle.lock().unwrap_or_else(|p| p.into_inner()) = Some(cycle);
+    }
+
+    pub fn last_cycle(&self) -> Option<LastCycle> {
+        self.last_cycle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Unix milliseconds of the last successful cycle, if any.
+    pub fn last_success_ms(&self) -> Option<i64> {
+        Some(self.last_success_ms.load(Ordering::Relaxed)).filter(|ms| *ms > 0)
     }
 
     /// Ready when the last cycle succeeded within three intervals; otherwise why not.
