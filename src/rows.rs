@@ -1,8 +1,10 @@
 //! A job's output rows (one JSON object per row, empty columns left out by the API) as a
 //! table: the union of columns in first-seen order, and CSV per RFC 4180.
 
-use std::io::{self, Write};
+use std::fmt;
+use std::io::{self, Read, Write};
 
+use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::domain::Row;
@@ -29,6 +31,62 @@ pub fn write_csv(out: &mut impl Write, columns: &[String], rows: &[Row]) -> io::
         write_record(out, cells.iter().map(String::as_str))?;
     }
     Ok(())
+}
+
+/// Writes the CSV header of `columns`.
+pub fn write_csv_header(out: &mut impl Write, columns: &[String]) -> io::Result<()> {
+    write_record(out, columns.iter().map(String::as_str))
+}
+
+/// Writes one row under `columns`; a column the row lacks is empty.
+pub fn write_csv_row(out: &mut impl Write, columns: &[String], row: &Row) -> io::Result<()> {
+    let cells: Vec<String> = columns.iter().map(|column| cell(row.get(column))).collect();
+    write_record(out, cells.iter().map(String::as_str))
+}
+
+/// Calls `each` with every row of the JSON array `reader` holds, one row in memory at a
+/// time; returns how many there were. An error from `each` stops the reading.
+pub fn for_each_row(
+    reader: impl Read,
+    each: impl FnMut(Row) -> io::Result<()>,
+) -> Result<u64, RowsError> {
+    struct Each<F> {
+        each: F,
+        rows: u64,
+        failed: Option<io::Error>,
+    }
+    impl<'de, F: FnMut(Row) -> io::Result<()>> Visitor<'de> for &mut Each<F> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of rows")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(row) = seq.next_element::<Row>()? {
+                if let Err(error) = (self.each)(row) {
+                    self.failed = Some(error);
+                    return Err(serde::de::Error::custom("writing a row failed"));
+                }
+                self.rows += 1;
+            }
+            Ok(())
+        }
+    }
+    let mut reader =
+        serde_json::Deserializer::from_reader(io::BufReader::with_capacity(64 * 1024, reader));
+    let mut state = Each {
+        each,
+        rows: 0,
+        failed: None,
+    };
+    let read = (&mut reader).deserialize_seq(&mut state);
+    if let Some(error) = state.failed {
+        return Err(RowsError::Io(error));
+    }
+    read.map_err(RowsError::NotRows)?;
+    reader.end().map_err(RowsError::Trailing)?;
+    Ok(state.rows)
 }
 
 /// Why output rows could not be read.

@@ -1,8 +1,14 @@
 //! `sdm-watch jobs list|show|data`: the API, by hand.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
+use tokio::io::AsyncWriteExt as _;
+
+use super::progress::{Progress, bytes};
+use crate::output::OutputError;
+use crate::sdm::last_copies;
 
 use crate::config::Config;
 use crate::domain::Status;
@@ -70,10 +76,17 @@ pub async fn list(
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let jobs = client
-        .list_jobs(filter)
-        .await
-        .context("listing jobs failed")?;
+    let mut progress = Progress::on_stderr();
+    let mut pages = client.pages(filter);
+    let mut jobs: Vec<Job> = Vec::new();
+    while let Some(page) = pages.next_page().await.context("listing jobs failed")? {
+        jobs.extend(page);
+        let (read, count) = (pages.read(), jobs.len());
+        progress.update(|| format!("listing jobs: {read} pages read, {count} jobs"));
+    }
+    let read = pages.read();
+    let jobs = last_copies(jobs);
+    progress.finish(|| format!("listed {} jobs in {read} pages", jobs.len()));
     if json {
         serde_json::to_writer_pretty(&mut *out, &jobs)?;
         writeln!(out)?;
@@ -103,7 +116,10 @@ pub async fn show(
     Ok(())
 }
 
-/// Prints a done job's output rows as JSON, or CSV with the union of columns as header.
+/// Prints a done job's output rows as JSON, or CSV with the union of columns as header,
+/// in memory that does not grow with the rows: the download is spilled to a temporary
+/// file (CSV needs every row's columns before the first line), then read back a row at a
+/// time.
 pub async fn data(
     client: &SdmClient,
     id: &str,
@@ -111,18 +127,111 @@ pub async fn data(
     csv: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let rows = client
-        .job_data(id, format_id)
+    let spill = Spill::new()?;
+    let progress = std::sync::Mutex::new(Progress::on_stderr());
+    let failed = || format!("reading the output of job {id} (format {format_id}) failed");
+    client
+        .job_data_with(id, format_id, |mut body| {
+            let (path, progress) = (spill.path.clone(), &progress);
+            async move {
+                let mut file =
+                    tokio::fs::File::create(&path)
+                        .await
+                        .map_err(|e| OutputError::Save {
+                            path: path.clone(),
+                            source: e,
+                        })?;
+                let mut received = 0u64;
+                while let Some(chunk) = body.chunk().await? {
+                    file.write_all(&chunk)
+                        .await
+                        .map_err(|e| OutputError::Save {
+                            path: path.clone(),
+                            source: e,
+                        })?;
+                    received += chunk.len() as u64;
+                    lock(progress).update(|| format!("downloading: {}", bytes(received)));
+                }
+                file.flush().await.map_err(|e| OutputError::Save {
+                    path: path.clone(),
+                    source: e,
+                })?;
+                Ok::<_, OutputError>(())
+            }
+        })
         .await
-        .with_context(|| format!("reading the output of job {id} (format {format_id}) failed"))?;
-    if csv {
-        let columns = rows::columns(&rows);
-        rows::write_csv(out, &columns, &rows)?;
+        .with_context(failed)?;
+    let mut progress = progress.into_inner().unwrap_or_else(|p| p.into_inner());
+    let file = || std::fs::File::open(&spill.path).with_context(failed);
+    let mut written = 0u64;
+    let mut tick = |progress: &mut Progress| {
+        written += 1;
+        progress.update(|| format!("rows written: {written}"));
+    };
+    let rows = if csv {
+        let (_, columns) = crate::output::summarise(&spill.path).with_context(failed)?;
+        rows::write_csv_header(out, &columns)?;
+        rows::for_each_row(file()?, |row| {
+            rows::write_csv_row(out, &columns, &row)?;
+            tick(&mut progress);
+            Ok(())
+        })
+        .with_context(failed)?
     } else {
-        serde_json::to_writer_pretty(&mut *out, &rows)?;
-        writeln!(out)?;
+        let mut first = true;
+        let rows = rows::for_each_row(file()?, |row| {
+            out.write_all(if first { b"[\n" } else { b",\n" })?;
+            first = false;
+            write_indented(out, &row)?;
+            tick(&mut progress);
+            Ok(())
+        })
+        .with_context(failed)?;
+        out.write_all(if first { b"[]\n" } else { b"\n]\n" })?;
+        rows
+    };
+    out.flush()?;
+    progress.finish(|| format!("{rows} rows written"));
+    Ok(())
+}
+
+/// A row as `serde_json::to_writer_pretty` writes an element of an array: two spaces in.
+fn write_indented(out: &mut impl Write, row: &crate::domain::Row) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(row).map_err(std::io::Error::other)?;
+    for (n, line) in text.lines().enumerate() {
+        if n > 0 {
+            out.write_all(b"\n")?;
+        }
+        out.write_all(b"  ")?;
+        out.write_all(line.as_bytes())?;
     }
     Ok(())
+}
+
+fn lock(progress: &std::sync::Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
+    progress.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A temporary file for a download, removed when dropped (after success or failure).
+struct Spill {
+    path: PathBuf,
+}
+
+impl Spill {
+    fn new() -> anyhow::Result<Spill> {
+        let path = std::env::temp_dir().join(format!(
+            "sdm-watch-data-{}-{:016x}.json",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        Ok(Spill { path })
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 fn write_table(out: &mut impl Write, jobs: &[Job]) -> std::io::Result<()> {

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod healthcheck;
 pub mod jobs;
 pub mod once;
+mod progress;
 pub mod run;
 pub mod silence;
 pub mod state;
