@@ -448,6 +448,9 @@ async fn memory(figures: &mut Vec<Figure>) {
                 Duration::from_secs(120),
             )
             .await;
+        if full == 200_000 {
+            figures.push(status_page(&daemon, total).await);
+        }
         let stopped = daemon.finish().await;
         let (code, peak_kib) = (stopped.code, stopped.peak_kib);
         assert_eq!(code, 0, "the daemon stopped cleanly");
@@ -488,6 +491,51 @@ async fn memory(figures: &mut Vec<Figure>) {
             store
         });
     }
+}
+
+/// The status page and `/status.json` of a daemon tracking `total` jobs: the time from
+/// request to the last byte, 20 times each, on loopback.
+async fn status_page(daemon: &Daemon, total: usize) -> Figure {
+    let line = daemon
+        .lines_with("serving /")
+        .pop()
+        .expect("the ops listener is on");
+    let address = line
+        .split("address=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the listener's address in the log");
+    let client = reqwest::Client::new();
+    let mut timings = Vec::new();
+    for path in ["/", "/status.json"] {
+        let mut times: Vec<f64> = Vec::new();
+        let mut size = 0;
+        for _ in 0..20 {
+            let started = Instant::now();
+            let response = client
+                .get(format!("http://{address}{path}"))
+                .send()
+                .await
+                .expect("the page answers");
+            assert_eq!(response.status(), 200, "{path}");
+            size = response.bytes().await.unwrap().len();
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        timings.push((path, times[times.len() / 2], times[times.len() - 1], size));
+    }
+    let worst = timings.iter().map(|t| t.2).fold(0.0, f64::max);
+    Figure::new(
+        format!("status page over {total} tracked jobs"),
+        timings
+            .iter()
+            .map(|(path, median, max, size)| {
+                format!("{path}: median {median:.1} ms, max {max:.1} ms ({size} bytes)")
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+    .target("< 100 ms", worst < 100.0)
 }
 
 /// Jobs whose record changed after `since_ms`.
@@ -911,6 +959,52 @@ async fn idle(figures: &mut Vec<Figure>) {
     );
 }
 
+/// `sdm-watch jobs data` of a million rows, as JSON and as CSV, to /dev/null: peak RSS.
+// The child is reaped with wait4 (see `testkit::process::reap`), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+async fn cli_data(figures: &mut Vec<Figure>) {
+    let rows = scaled(1_000_000, 1_000);
+    let sim = Simulator::start().await.unwrap();
+    let job = sim.add_job(NewJob::new(Status::Done).generated_rows(rows));
+    let dir = workdir();
+    let config = write_config(dir.path(), "config.toml", &sim, "", "");
+    for csv in [false, true] {
+        let (config, job, tmp) = (config.clone(), job.clone(), dir.path().to_owned());
+        let (peak_kib, wall) = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let mut command = Command::new(testkit::cli::binary());
+            command
+                .arg("--config")
+                .arg(&config)
+                .args(["jobs", "data", &job, "1"])
+                .env("TMPDIR", &tmp)
+                .stdout(Stdio::null());
+            if csv {
+                command.arg("--csv");
+            }
+            let child = command.spawn().expect("sdm-watch starts");
+            let peak = process::follow_peak(child.id());
+            let code = process::reap(child.id(), Duration::from_secs(3600)).expect("it exits");
+            assert_eq!(code, 0, "jobs data failed");
+            (peak.join().unwrap(), started.elapsed())
+        })
+        .await
+        .unwrap();
+        let format = if csv { "CSV" } else { "JSON" };
+        figures.push(
+            Figure::new(
+                format!("jobs data: peak RSS, {format}"),
+                format!(
+                    "{:.1} MiB ({rows} rows to /dev/null in {:.2} s)",
+                    mib(peak_kib),
+                    wall.as_secs_f64()
+                ),
+            )
+            .target("<= 32 MiB at 1,000,000 rows", peak_kib <= 32 * 1024),
+        );
+    }
+}
+
 /// A done job with a million rows: saved and summarised in flat memory.
 async fn output_rows(figures: &mut Vec<Figure>) {
     let rows = scaled(1_000_000, 1_000);
@@ -985,6 +1079,9 @@ async fn main() {
     }
     if wanted("output") {
         output_rows(&mut figures).await;
+    }
+    if wanted("cli") {
+        cli_data(&mut figures).await;
     }
     println!(
         "\nsdm-watch system benchmark (scale {}, {} cores, {:.0} s)",

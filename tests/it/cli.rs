@@ -110,6 +110,87 @@ async fn jobs_data_as_csv_has_the_union_of_columns() {
 }
 
 #[tokio::test]
+async fn jobs_data_streams_through_a_spill_file_it_removes_and_prints_no_progress_to_a_pipe() {
+    let sim = Simulator::start().await.unwrap();
+    let id = sim.add_job(NewJob::new(Status::Done).generated_rows(2_000));
+    let empty = sim.add_job(NewJob::new(Status::Done).rows(Vec::new()));
+    let config = config_text(&sim, "", "");
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [("TMPDIR", tmp.path().to_str().unwrap())];
+
+    let output = sdm_watch(&config, &["jobs", "data", &id, "3"], &env).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output),
+        "",
+        "no progress when stderr is not a terminal"
+    );
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2_000);
+    assert_eq!(
+        stdout(&output),
+        format!("{}\n", serde_json::to_string_pretty(&rows).unwrap()),
+        "the same bytes as pretty-printing the whole array"
+    );
+    let csv = sdm_watch(&config, &["jobs", "data", &id, "3", "--csv"], &env).await;
+    assert_eq!(
+        stdout(&csv).lines().count(),
+        2_001,
+        "a header and a line a row"
+    );
+    let none = sdm_watch(&config, &["jobs", "data", &empty, "3"], &env).await;
+    assert_eq!(stdout(&none), "[]\n");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(leftovers.is_empty(), "spill files left: {leftovers:?}");
+}
+
+/// Runs the binary with a pseudo-terminal for stdin, stdout and stderr (util-linux
+/// `script`), returning what the terminal showed.
+fn on_a_terminal(config: &str, args: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let command = format!(
+        "{} --config {} {args}",
+        testkit::cli::binary().display(),
+        path.display()
+    );
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("util-linux `script` runs (a pseudo-terminal for the progress test)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn jobs_list_and_data_show_progress_on_a_terminal() {
+    let sim = Simulator::start().await.unwrap();
+    for _ in 0..25 {
+        sim.add_job(NewJob::new(Status::Running));
+    }
+    let id = sim.add_job(NewJob::new(Status::Done).generated_rows(500));
+    let config = config_text(&sim, "page_size = 10", "");
+    let listed = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || on_a_terminal(&config, "jobs list")
+    })
+    .await
+    .unwrap();
+    assert!(listed.contains("listed 26 jobs in 3 pages"), "{listed}");
+    let data = tokio::task::spawn_blocking(move || {
+        on_a_terminal(&config, &format!("jobs data {id} 3 --csv"))
+    })
+    .await
+    .unwrap();
+    assert!(data.contains("500 rows written"), "{data}");
+}
+
+#[tokio::test]
 async fn an_unreachable_api_is_a_runtime_failure_with_the_reason() {
     let sim = Simulator::start().await.unwrap();
     let config =

@@ -5,6 +5,7 @@ mod architecture;
 mod chaos;
 mod cli;
 mod config;
+mod console;
 mod crash;
 mod detection;
 mod differential;

@@ -1,0 +1,305 @@
+//! The operator console (issue 15): the status page and `/status.json` from the real
+//! daemon against the simulator, and the page loaded by a real headless Chromium.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use sdm_watch::domain::Status;
+use sdm_watch::sim::{NewJob, Reply, Simulator, WebhookReceiver};
+use testkit::cli::{sdm_watch, stderr};
+use testkit::config::config_text;
+use testkit::{Daemon, ports};
+
+const HOSTILE: &str =
+    "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">";
+
+/// A daemon with something in every section: jobs in each status (one with a hostile
+/// name), changes, a dead alert, a silenced one and a silence in force.
+struct Scene {
+    _sim: Simulator,
+    _hook: WebhookReceiver,
+    _dir: tempfile::TempDir,
+    daemon: Daemon,
+    base: String,
+}
+
+async fn scene() -> Scene {
+    let sim = Simulator::start().await.unwrap();
+    let hook = WebhookReceiver::start().await.unwrap();
+    hook.set_default(Reply::Status(410)); // every alert dies at once
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = sim.add_job(NewJob::new(Status::Running).project(17).name(HOSTILE));
+    let failing = sim.add_job(
+        NewJob::new(Status::Running)
+            .project(17)
+            .name("Supplier feed"),
+    );
+    let muted = sim.add_job(NewJob::new(Status::Running).project(18).name("Muted feed"));
+    sim.add_job(
+        NewJob::new(Status::Pending)
+            .project(17)
+            .name("Waiting for approval"),
+    );
+    sim.add_job(NewJob::new(Status::Done).project(17).name("Old done"));
+    let listen = format!("127.0.0.1:{}", ports::free());
+    let text = config_text(
+        &sim,
+        "",
+        &format!(
+            "[poll]\ninterval = \"1s\"\n[state]\npath = \"{}\"\n[[webhook]]\nname = \"ops\"\nurl = \"{}\"\n",
+            dir.path().join("state.db").display(),
+            hook.url("/ops")
+        ),
+    )
+    .replace("listen = \"\"", &format!("listen = \"{listen}\""));
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, &text).unwrap();
+    let silence = sdm_watch(
+        &text,
+        &[
+            "silence",
+            "add",
+            "--project",
+            "18",
+            "--for",
+            "1h",
+            "--reason",
+            "re-import <b>OPS-1</b>",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(silence.status.code(), Some(0), "{}", stderr(&silence));
+    let daemon = Daemon::start(&path, &[]);
+    daemon.wait_for_log("poll cycle done", 1).await;
+    sim.set_status(&failing, Status::Error, Some("Column 'sku' missing"));
+    sim.set_status(&muted, Status::Done, None);
+    sim.set_status(&hostile, Status::Pending, None);
+    daemon.wait_for_log("it is dead", 2).await;
+    daemon.wait_for_log("alert silenced", 1).await;
+    let cycles = daemon.lines_with("poll cycle done").len();
+    daemon.wait_for_log("poll cycle done", cycles + 1).await;
+    Scene {
+        _sim: sim,
+        _hook: hook,
+        _dir: dir,
+        daemon,
+        base: format!("http://{listen}"),
+    }
+}
+
+async fn status_json(base: &str) -> Value {
+    let response = reqwest::get(format!("{base}/status.json")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn status_json_and_the_page_tell_jobs_changes_alerts_and_silences() {
+    let scene = scene().await;
+    let status = status_json(&scene.base).await;
+    assert_eq!(status["ready"], true, "{status:#}");
+    assert_eq!(status["jobs"]["by_status"]["pending"], 2);
+    assert_eq!(status["jobs"]["by_status"]["error"], 1);
+    assert_eq!(status["jobs"]["by_status"]["done"], 2);
+    assert_eq!(status["jobs"]["total"], 5);
+    assert_eq!(status["jobs"]["active"], 2);
+    let active: Vec<&str> = status["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(active, ["Waiting for approval", HOSTILE], "oldest first");
+    assert!(status["last_cycle"]["requests"].as_u64().unwrap() >= 3);
+    let changes: Vec<(&str, &str)> = status["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["previous"].as_str().unwrap(),
+                t["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes.len(),
+        3,
+        "the first cycle's history is not a change: {changes:?}"
+    );
+    for change in [
+        ("running", "error"),
+        ("running", "done"),
+        ("running", "pending"),
+    ] {
+        assert!(changes.contains(&change), "{change:?} in {changes:?}");
+    }
+    let per_hour = status["transitions_per_hour"].as_array().unwrap();
+    assert_eq!(per_hour.len(), 24);
+    assert_eq!(per_hour[23]["count"], 3);
+    assert_eq!(status["alerts"]["dead"], 2);
+    assert_eq!(status["alerts"]["silenced"], 1);
+    let dead = &status["alerts"]["dead_recent"][0];
+    assert_eq!(dead["attempts"], 1);
+    assert!(dead["error"].as_str().unwrap().contains("410"), "{dead}");
+    assert_eq!(status["silences"][0]["matches"], "project 18");
+
+    let response = reqwest::get(format!("{}/", scene.base)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let html = response.text().await.unwrap();
+    assert!(
+        !html.contains("<script"),
+        "no script, and the hostile name escaped"
+    );
+    assert!(html.contains("&lt;script&gt;"));
+    assert!(html.contains("re-import &lt;b&gt;OPS-1&lt;&#x2f;b&gt;"));
+    assert!(html.contains("<meta http-equiv=\"refresh\""));
+    scene.daemon.stop().await;
+}
+
+/// Chromium, or the reason it is not there.
+fn chromium() -> PathBuf {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if let Ok(output) = Command::new("which").arg(name).output()
+            && output.status.success()
+        {
+            return PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        }
+    }
+    panic!(
+        "the status page test needs a headless Chromium and none is installed: \
+         apt-get install -y chromium (.ci/run does)"
+    );
+}
+
+fn headless(args: &[&str], url: &str) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--log-level=3",
+            "--no-first-run",
+            "--window-size=1280,1600",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("chromium runs")
+}
+
+/// The text of the element with `id` in a DOM dump (its first text, tags stripped).
+fn element_text(dom: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\"");
+    let at = dom.find(&marker).unwrap_or_else(|| panic!("#{id} missing"));
+    let after = &dom[at..];
+    let start = after.find('>').unwrap() + 1;
+    let end = after[start..].find('<').unwrap() + start;
+    after[start..end].trim().to_owned()
+}
+
+/// A PNG's width and height, from its IHDR chunk.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (word(16), word(20))
+}
+
+#[tokio::test]
+async fn a_real_browser_renders_the_page_with_names_as_text_and_no_script_run() {
+    let scene = scene().await;
+    let status = status_json(&scene.base).await;
+    let url = format!("{}/", scene.base);
+
+    let started = std::time::Instant::now();
+    let dumped = headless(&["--dump-dom"], &url);
+    assert!(
+        dumped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dumped.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dumped.stdout).into_owned();
+    for section in [
+        "readiness",
+        "last-cycle",
+        "jobs",
+        "active",
+        "chart",
+        "transitions",
+        "alerts",
+        "dead",
+        "silenced",
+        "silences",
+    ] {
+        assert!(
+            dom.contains(&format!("id=\"{section}\"")),
+            "#{section} missing"
+        );
+    }
+    assert!(
+        dom.contains("<title>sdm-watch: ready</title>"),
+        "no script changed the title"
+    );
+    assert!(
+        !dom.contains("<script") && !dom.contains("<img"),
+        "the hostile name made no element"
+    );
+    assert!(
+        dom.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;"),
+        "shown as text"
+    );
+    for status_name in ["running", "pending", "done", "error"] {
+        let shown = element_text(&dom, &format!("count-{status_name}"));
+        let expected = status["jobs"]["by_status"][status_name]
+            .as_u64()
+            .unwrap_or(0);
+        assert_eq!(shown, expected.to_string(), "{status_name}");
+    }
+    assert_eq!(
+        element_text(&dom, "count-total"),
+        status["jobs"]["total"].to_string()
+    );
+    assert_eq!(
+        element_text(&dom, "alerts-dead"),
+        status["alerts"]["dead"].to_string()
+    );
+    assert_eq!(
+        element_text(&dom, "alerts-silenced"),
+        status["alerts"]["silenced"].to_string()
+    );
+    assert_eq!(dom.matches("<rect ").count(), 24, "one bar an hour");
+
+    let screenshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshot.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let shot = headless(&[&format!("--screenshot={}", screenshot.display())], &url);
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let png = std::fs::read(&screenshot).expect("the screenshot was written");
+    assert_eq!(png_size(&png), (1280, 1600));
+    assert!(
+        png.len() > 20_000,
+        "a page, not a blank: {} bytes",
+        png.len()
+    );
+    println!(
+        "browser test: two Chromium runs in {:.1} s; screenshot {} ({} bytes)",
+        started.elapsed().as_secs_f64(),
+        screenshot.display(),
+        png.len()
+    );
+    scene.daemon.stop().await;
+}

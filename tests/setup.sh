@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# What the tests need besides Rust, gcc and Python, installed if missing:
+# - Chromium, headless: tests/it/console.rs loads the status page in it (Debian package);
+# - the official Adaptive Card schema and jsonschema: tests/it/formats.rs validates Teams
+#   cards with them (tests/requirements.txt, from PyPI).
+# Needs root (or sudo) for apt-get the first time; does nothing when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt 2>&1 \
+  | grep -v 'Running pip as the .root. user' || true
