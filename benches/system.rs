@@ -517,6 +517,13 @@ async fn status_page(daemon: &Daemon, total: usize) -> Figure {
                 .send()
                 .await
                 .expect("the page answers");
+            if response.status() == 404 {
+                // An older binary (SDM_WATCH_BIN, for before-and-after runs) has no page.
+                return Figure::new(
+                    format!("status page over {total} tracked jobs"),
+                    "not served by this sdm-watch (404)",
+                );
+            }
             assert_eq!(response.status(), 200, "{path}");
             size = response.bytes().await.unwrap().len();
             times.push(started.elapsed().as_secs_f64() * 1000.0);
