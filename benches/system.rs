@@ -598,6 +598,25 @@ impl Arrivals {
     }
 }
 
+/// Starts the daemon on `config`, lets its first cycle record `ids` running, then turns
+/// them all `done` at once: the daemon, its RSS before the burst, and when it began.
+async fn start_then_finish(
+    config: &Path,
+    sim: &Simulator,
+    ids: &[String],
+) -> (Daemon, u64, Instant) {
+    let daemon = Daemon::start(config, &[("SDM_WATCH_LOG", "info")]);
+    daemon
+        .wait_for_log_within("poll cycle done", 1, Duration::from_secs(60))
+        .await;
+    let rss_before = daemon.rss_kib();
+    let changed = Instant::now();
+    for id in ids {
+        sim.set_status(id, Status::Done, None);
+    }
+    (daemon, rss_before, changed)
+}
+
 /// Target 5: a burst of transitions in one cycle, delivered by webhook and by e-mail.
 async fn burst(figures: &mut Vec<Figure>) {
     let total = scaled(5_000, 50);
@@ -612,15 +631,7 @@ async fn burst(figures: &mut Vec<Figure>) {
         "page_size = 1000",
         &format!("[poll]\ninterval = \"1s\"\n{}", webhook(&receiver)),
     );
-    let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
-    daemon
-        .wait_for_log_within("poll cycle done", 1, Duration::from_secs(60))
-        .await;
-    let rss_before = daemon.rss_kib();
-    let changed = Instant::now();
-    for id in &ids {
-        sim.set_status(id, Status::Done, None);
-    }
+    let (daemon, rss_before, changed) = start_then_finish(&config, &sim, &ids).await;
     let all = arrivals.wait_for(total, Duration::from_secs(600)).await;
     let stopped = daemon.finish().await;
     let (code, peak_kib) = (stopped.code, stopped.peak_kib);
@@ -724,15 +735,7 @@ async fn burst_digests(figures: &mut Vec<Figure>) {
             sink.addr.port()
         ),
     );
-    let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
-    daemon
-        .wait_for_log_within("poll cycle done", 1, Duration::from_secs(60))
-        .await;
-    let rss_before = daemon.rss_kib();
-    let changed = Instant::now();
-    for id in &ids {
-        sim.set_status(id, Status::Done, None);
-    }
+    let (daemon, rss_before, changed) = start_then_finish(&config, &sim, &ids).await;
     let members = |hooks: &[ReceivedWebhook]| -> usize {
         hooks
             .iter()

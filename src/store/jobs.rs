@@ -158,12 +158,23 @@ fn active_query() -> String {
 /// The `limit` jobs running or pending the longest, oldest first: when the watcher first
 /// saw them in that status (or, before that was kept, when they last changed).
 pub fn active_oldest_first(conn: &Connection, limit: usize) -> Result<Vec<TrackedJob>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE status IN ('running', 'pending')
-         ORDER BY COALESCE(since_ms, changed_ms), id LIMIT ?1"
-    ))?;
+    select(
+        conn,
+        "status IN ('running', 'pending') ORDER BY COALESCE(since_ms, changed_ms), id LIMIT ?1",
+        [limit as i64],
+    )
+}
+
+/// The tracked jobs that `condition` (SQL after `WHERE`, with `params`) selects.
+fn select(
+    conn: &Connection,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<TrackedJob>, StoreError> {
+    let mut statement =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE {condition}"))?;
     let jobs = statement
-        .query_map([limit as i64], from_row)?
+        .query_map(params, from_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(jobs)
 }
@@ -175,14 +186,11 @@ pub fn due_pending_reminders(
     now_ms: i64,
     every_ms: i64,
 ) -> Result<Vec<TrackedJob>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE status = 'pending' AND since_ms IS NOT NULL
-         AND since_ms + (reminders + 1) * ?2 <= ?1"
-    ))?;
-    let jobs = statement
-        .query_map(params![now_ms, every_ms], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(jobs)
+    select(
+        conn,
+        "status = 'pending' AND since_ms IS NOT NULL AND since_ms + (reminders + 1) * ?2 <= ?1",
+        params![now_ms, every_ms],
+    )
 }
 
 /// Running jobs that have run `longer_ms` by `now_ms` and were not told so yet.
@@ -191,14 +199,11 @@ pub fn due_running_long(
     now_ms: i64,
     longer_ms: i64,
 ) -> Result<Vec<TrackedJob>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE status = 'running' AND since_ms IS NOT NULL
-         AND reminders = 0 AND since_ms + ?2 <= ?1"
-    ))?;
-    let jobs = statement
-        .query_map(params![now_ms, longer_ms], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(jobs)
+    select(
+        conn,
+        "status = 'running' AND since_ms IS NOT NULL AND reminders = 0 AND since_ms + ?2 <= ?1",
+        params![now_ms, longer_ms],
+    )
 }
 
 /// Records that `reminders` reminders went out for `id`'s current stretch.
