@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # What the tests need besides Rust, gcc and Python, installed if missing:
 # - Chromium, headless: tests/it/console.rs loads the status page in it (Debian package);
+# - a PostgreSQL server: tests/it/replicas.rs starts throwaway clusters (Debian package;
+#   its binaries, not its service);
 # - the official Adaptive Card schema and jsonschema: tests/it/formats.rs validates Teams
 #   cards with them (tests/requirements.txt, from PyPI).
 # Needs root (or sudo) for apt-get the first time; does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1; then
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt 2>&1 \
   | grep -v 'Running pip as the .root. user' || true

@@ -9,6 +9,7 @@ pub mod gauges;
 pub mod held;
 pub mod jobs;
 pub mod outbox;
+pub mod postgres;
 mod schema;
 pub mod silences;
 pub mod transitions;

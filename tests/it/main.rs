@@ -17,5 +17,6 @@ mod ops;
 mod outage;
 mod output;
 mod properties;
+mod replicas;
 mod tls;
 mod watch;

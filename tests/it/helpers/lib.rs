@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 mod daemon;
 pub mod ports;
+pub mod postgres;
 pub mod process;
 pub mod smtp;
 mod world;

@@ -1,0 +1,153 @@
+//! Leadership among replicas: one row per lease, holding its holder, a fencing token and
+//! when it expires, all by the database's clock (replicas' clocks may disagree).
+//!
+//! - A replica takes a lease that is free or expired with a new, higher token; it extends
+//!   its own without changing the token; nobody takes a live lease from its holder.
+//! - Every commit of a leader's work calls [`fence`] in the same transaction: it checks
+//!   that the token still leads and holds the row `FOR SHARE` until the commit, so a
+//!   takeover (an `UPDATE` of that row) waits for a commit in flight, and a leader that
+//!   lost its lease (paused, cut off) commits nothing after another took over.
+
+use std::time::Duration;
+
+use tokio_postgres::{Client, GenericClient};
+
+use super::PgError;
+
+/// A lease this replica holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub token: i64,
+    /// Unix milliseconds, by the database's clock.
+    pub expires_ms: i64,
+}
+
+/// Who holds a lease now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub holder: String,
+    pub token: i64,
+    pub expires_ms: i64,
+    /// Whether it is still in force.
+    pub live: bool,
+}
+
+/// Why a commit was refused: this replica no longer leads.
+#[derive(Debug, thiserror::Error)]
+pub enum FenceError {
+    #[error("the lease {name:?} is no longer held with token {token}: another replica leads")]
+    Lost { name: String, token: i64 },
+    #[error(transparent)]
+    Db(#[from] PgError),
+}
+
+/// One replica's side of a named lease.
+#[derive(Clone, Debug)]
+pub struct Leadership {
+    pub name: String,
+    pub holder: String,
+    pub ttl: Duration,
+}
+
+impl Leadership {
+    pub fn new(name: &str, holder: &str, ttl: Duration) -> Leadership {
+        Leadership {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            ttl,
+        }
+    }
+
+    /// Takes the lease if it is free or expired (a new token), or extends it if this
+    /// replica holds it (the same token); `None` while another holds it.
+    pub async fn acquire(&self, client: &Client) -> Result<Option<Lease>, PgError> {
+        let row = client
+            .query_opt(
+                "INSERT INTO sdm_watch_leases AS l (name, holder, token, expires_at)
+                 VALUES ($1, $2, 1, clock_timestamp() + make_interval(secs => $3))
+                 ON CONFLICT (name) DO UPDATE SET
+                    holder = EXCLUDED.holder,
+                    token = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at >= clock_timestamp()
+                                 THEN l.token ELSE l.token + 1 END,
+                    expires_at = EXCLUDED.expires_at
+                 WHERE l.holder = EXCLUDED.holder OR l.expires_at < clock_timestamp()
+                 RETURNING token, (extract(epoch FROM expires_at) * 1000)::BIGINT",
+                &[&self.name, &self.holder, &self.ttl.as_secs_f64()],
+            )
+            .await?;
+        Ok(row.map(|row| Lease {
+            token: row.get(0),
+            expires_ms: row.get(1),
+        }))
+    }
+
+    /// Extends the lease held with `token`; false if it was lost (expired and taken, or
+    /// expired at all: a lapsed lease is taken again with [`Leadership::acquire`]).
+    pub async fn renew(&self, client: &Client, token: i64) -> Result<Option<Lease>, PgError> {
+        let row = client
+            .query_opt(
+                "UPDATE sdm_watch_leases
+                 SET expires_at = clock_timestamp() + make_interval(secs => $4)
+                 WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at >= clock_timestamp()
+                 RETURNING (extract(epoch FROM expires_at) * 1000)::BIGINT",
+                &[&self.name, &self.holder, &token, &self.ttl.as_secs_f64()],
+            )
+            .await?;
+        Ok(row.map(|row| Lease {
+            token,
+            expires_ms: row.get(0),
+        }))
+    }
+
+    /// Gives the lease up (a clean stop), so that a standby need not wait for it to expire.
+    pub async fn release(&self, client: &Client, token: i64) -> Result<bool, PgError> {
+        Ok(client
+            .execute(
+                "UPDATE sdm_watch_leases SET expires_at = clock_timestamp() - interval '1 second'
+                 WHERE name = $1 AND holder = $2 AND token = $3",
+                &[&self.name, &self.holder, &token],
+            )
+            .await?
+            == 1)
+    }
+}
+
+/// Who holds lease `name`, if anyone ever did.
+pub async fn holder(client: &impl GenericClient, name: &str) -> Result<Option<Holder>, PgError> {
+    let row = client
+        .query_opt(
+            "SELECT holder, token, (extract(epoch FROM expires_at) * 1000)::BIGINT,
+                    expires_at >= clock_timestamp()
+             FROM sdm_watch_leases WHERE name = $1",
+            &[&name],
+        )
+        .await?;
+    Ok(row.map(|row| Holder {
+        holder: row.get(0),
+        token: row.get(1),
+        expires_ms: row.get(2),
+        live: row.get(3),
+    }))
+}
+
+/// Inside the transaction of a leader's commit: succeeds only while `token` still holds
+/// lease `name`, and keeps the lease row share-locked until the transaction ends, so no
+/// takeover can commit between this check and the commit.
+pub async fn fence(tx: &impl GenericClient, name: &str, token: i64) -> Result<(), FenceError> {
+    let held = tx
+        .query_opt(
+            "SELECT 1 FROM sdm_watch_leases
+             WHERE name = $1 AND token = $2 AND expires_at >= clock_timestamp()
+             FOR SHARE",
+            &[&name, &token],
+        )
+        .await
+        .map_err(PgError::from)?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(FenceError::Lost {
+            name: name.to_owned(),
+            token,
+        }),
+    }
+}
