@@ -297,7 +297,11 @@ pub fn digest_body(digest: &Digest) -> String {
         if let Some(message) = &job.message {
             let _ = writeln!(text, "  error: {message}");
         }
-        let _ = writeln!(text, "  {}", event.data.url);
+        let _ = writeln!(
+            text,
+            "  {}",
+            event.data.link.as_deref().unwrap_or(&event.data.url)
+        );
     }
     let _ = writeln!(
         text,
@@ -336,6 +340,9 @@ pub fn body(id: &str, event: &AlertEvent, attachment: Option<&str>) -> String {
     field("Completed:", job.completion_date.as_deref().unwrap_or("-"));
     if let Some(message) = &job.message {
         field("Error message:", message);
+    }
+    if let Some(link) = &event.data.link {
+        field("Link:", link);
     }
     field("URL:", &event.data.url);
     if let Some(output) = event.data.output.as_ref().filter(|o| !o.is_null()) {

@@ -1,13 +1,13 @@
 //! The operator console (issue 15): the status page and `/status.json` from the real
 //! daemon against the simulator, and the page loaded by a real headless Chromium.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use serde_json::Value;
 
 use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Reply, Simulator, WebhookReceiver};
+use testkit::browser::{headless, png_size};
 use testkit::cli::{sdm_watch, stderr};
 use testkit::config::config_text;
 use testkit::{Daemon, ports};
@@ -166,39 +166,6 @@ async fn status_json_and_the_page_tell_jobs_changes_alerts_and_silences() {
     scene.daemon.stop().await;
 }
 
-/// Chromium, or the reason it is not there.
-fn chromium() -> PathBuf {
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        if let Ok(output) = Command::new("which").arg(name).output()
-            && output.status.success()
-        {
-            return PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-        }
-    }
-    panic!(
-        "the status page test needs a headless Chromium and none is installed: \
-         apt-get install -y chromium (.ci/run does)"
-    );
-}
-
-fn headless(args: &[&str], url: &str) -> std::process::Output {
-    let profile = tempfile::tempdir().unwrap();
-    Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--log-level=3",
-            "--no-first-run",
-            "--window-size=1280,1600",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .arg(url)
-        .output()
-        .expect("chromium runs")
-}
-
 /// The text of the element with `id` in a DOM dump (its first text, tags stripped).
 fn element_text(dom: &str, id: &str) -> String {
     let marker = format!("id=\"{id}\"");
@@ -207,13 +174,6 @@ fn element_text(dom: &str, id: &str) -> String {
     let start = after.find('>').unwrap() + 1;
     let end = after[start..].find('<').unwrap() + start;
     after[start..end].trim().to_owned()
-}
-
-/// A PNG's width and height, from its IHDR chunk.
-fn png_size(bytes: &[u8]) -> (u32, u32) {
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
-    (word(16), word(20))
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use sdm_watch::notify::format::{self, discord, google_chat, slack, teams};
 use sdm_watch::notify::{AlertEvent, Digest, JobSnapshot, Message};
 use sdm_watch::sim::{NewJob, Reply, Service, WebhookReceiver};
 use sdm_watch::store::outbox::Alert;
+use testkit::browser::{headless, png_size};
 use testkit::cli::{sdm_watch, stdout};
 use testkit::{World, step};
 
@@ -836,6 +837,29 @@ async fn html_e_mail_has_both_parts_and_shows_hostile_names_as_text() {
     assert!(
         styles.iter().any(|s| text(s).contains("color:#d93025")),
         "the error is red"
+    );
+
+    // As a mail client shows it: the HTML part rendered by a real browser.
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let page = target.join("email.html");
+    std::fs::write(&page, text(&mail["parts"][1]["text"])).unwrap();
+    let screenshot = target.join("email-screenshot.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let shot = headless(
+        &[&format!("--screenshot={}", screenshot.display())],
+        &format!("file://{}", page.display()),
+    );
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let png = std::fs::read(&screenshot).expect("the screenshot was written");
+    assert_eq!(png_size(&png), (1280, 1600));
+    assert!(
+        png.len() > 10_000,
+        "a message, not a blank: {} bytes",
+        png.len()
     );
 }
 

@@ -3,6 +3,7 @@
 //! a real SMTP server ([`World`]); configs pointing at a simulator ([`config`]); the real
 //! binary, run once ([`cli`]) or as a daemon ([`Daemon`]); free ports ([`ports`]).
 
+pub mod browser;
 pub mod cli;
 pub mod config;
 mod daemon;
