@@ -34,6 +34,8 @@ pub enum RenderError {
     Payload(#[from] serde_json::Error),
     #[error("the template failed: {0}")]
     Template(#[from] TemplateError),
+    #[error("format = \"template\" without a body_template")]
+    NoTemplate,
 }
 
 const JSON: &str = "application/json";
@@ -60,9 +62,8 @@ pub fn webhook_body(config: &WebhookConfig, message: &Message) -> Result<Rendere
         WebhookFormat::GoogleChat => native(google_chat::alert, google_chat::digest),
         WebhookFormat::Discord => native(discord::alert, discord::digest),
         WebhookFormat::Template => {
-            let Some(template) = &config.template else {
-                unreachable!("the configuration sets a template with format = \"template\"")
-            };
+            // The configuration refuses `format = "template"` without one.
+            let template = config.template.as_ref().ok_or(RenderError::NoTemplate)?;
             let body = template.template.render(&message_context(message)?)?;
             Ok(Rendered {
                 content_type: template.content_type.clone(),
