@@ -1,6 +1,7 @@
 //! PostgreSQL, for several replicas sharing one database (issue 16, in progress): the
 //! connection, versioned migrations run once under a lock by whichever replica comes
-//! first, and leadership as a lease with a fencing token (`lease`). The SQLite store is
+//! first, leadership as a lease with a fencing token (`lease`), and the outbox with
+//! claims so that any replica delivers and none sends what another is sending (`outbox`). The SQLite store is
 //! still the only one the daemon runs on; README, "Running several replicas", says what
 //! is there and what is not yet.
 //!
@@ -8,6 +9,7 @@
 //! already runs, pure Rust (no libpq, no OpenSSL), with TLS through rustls when added.
 
 pub mod lease;
+pub mod outbox;
 
 use tokio_postgres::{Client, NoTls};
 
@@ -36,14 +38,39 @@ pub async fn connect(url: &str) -> Result<Client, PgError> {
 }
 
 /// The schema, one migration a version; never edit a released one, add one at the end.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sdm_watch_leases (
     name       TEXT PRIMARY KEY,
     holder     TEXT NOT NULL,
     token      BIGINT NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL
 );
-"#];
+"#,
+    r#"
+-- The alert outbox, as SQLite's `alerts`, with a claim: who is sending it, until when.
+CREATE TABLE sdm_watch_alerts (
+    id              TEXT PRIMARY KEY,
+    channel         TEXT NOT NULL,
+    job_id          TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    created_ms      BIGINT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead', 'silenced')),
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT NOT NULL,
+    last_error      TEXT,
+    finished_ms     BIGINT,
+    grouped         BOOLEAN NOT NULL DEFAULT false,
+    digest_id       TEXT,
+    silence_id      TEXT,
+    age_from_ms     BIGINT NOT NULL,
+    claimed_by      TEXT,
+    claim_until     TIMESTAMPTZ
+);
+CREATE INDEX sdm_watch_alerts_due ON sdm_watch_alerts (state, grouped, next_attempt_ms);
+"#,
+];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
