@@ -61,6 +61,10 @@ impl LinksConfig {
         Ok(LinksConfig { job: Some(job) })
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.job.is_none()
+    }
+
     /// The page of job `id` of `project`, if `[links] job` is set. An unknown project
     /// leaves its placeholder empty.
     pub fn job_link(&self, id: &str, project: Option<i64>) -> Option<String> {

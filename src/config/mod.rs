@@ -72,6 +72,7 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputConfig>,
+    #[serde(skip_serializing_if = "LinksConfig::is_empty")]
     pub links: LinksConfig,
     #[serde(rename = "webhook", skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<WebhookConfig>,

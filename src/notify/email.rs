@@ -101,6 +101,11 @@ impl EmailSender {
         }
     }
 
+    /// Whether anything this channel sends is rendered from a template context.
+    fn templated(&self) -> bool {
+        self.subject_template.is_some() || self.body_template.is_some() || self.html
+    }
+
     /// The subject and bodies from the templates where the channel has them, else the
     /// built-in ones. `default_text` builds the built-in plain text when needed.
     fn words(
@@ -143,7 +148,12 @@ impl EmailSender {
                 }
             },
             Outgoing::Digest(digest) => {
-                let context = format::context::digest(digest);
+                // A digest's context holds every member: built only when a template reads it.
+                let context = if self.templated() {
+                    format::context::digest(digest)
+                } else {
+                    serde_json::Value::Null
+                };
                 let default = format!("[sdm-watch] {}", digest.summary());
                 match self.words(&context, default, || digest_body(digest)) {
                     Ok(words) => {
