@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Reply, Simulator, WebhookReceiver};
-use testkit::browser::{headless, png_size};
+use testkit::browser::{headless, screenshot as screenshot_of};
 use testkit::cli::{sdm_watch, stderr};
 use testkit::config::config_text;
 use testkit::{Daemon, ports};
@@ -241,25 +241,12 @@ async fn a_real_browser_renders_the_page_with_names_as_text_and_no_script_run() 
     assert_eq!(dom.matches("<rect ").count(), 24, "one bar an hour");
 
     let screenshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshot.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let shot = headless(&[&format!("--screenshot={}", screenshot.display())], &url);
-    assert!(
-        shot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shot.stderr)
-    );
-    let png = std::fs::read(&screenshot).expect("the screenshot was written");
-    assert_eq!(png_size(&png), (1280, 1600));
-    assert!(
-        png.len() > 20_000,
-        "a page, not a blank: {} bytes",
-        png.len()
-    );
+    let bytes = screenshot_of(&url, &screenshot, 20_000);
     println!(
         "browser test: two Chromium runs in {:.1} s; screenshot {} ({} bytes)",
         started.elapsed().as_secs_f64(),
         screenshot.display(),
-        png.len()
+        bytes
     );
     scene.daemon.stop().await;
 }

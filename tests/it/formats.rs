@@ -14,7 +14,7 @@ use sdm_watch::notify::format::{self, discord, google_chat, slack, teams};
 use sdm_watch::notify::{AlertEvent, Digest, JobSnapshot, Message};
 use sdm_watch::sim::{NewJob, Reply, Service, WebhookReceiver};
 use sdm_watch::store::outbox::Alert;
-use testkit::browser::{headless, png_size};
+use testkit::browser::screenshot as screenshot_of;
 use testkit::cli::{sdm_watch, stdout};
 use testkit::{World, step};
 
@@ -844,23 +844,7 @@ async fn html_e_mail_has_both_parts_and_shows_hostile_names_as_text() {
     let page = target.join("email.html");
     std::fs::write(&page, text(&mail["parts"][1]["text"])).unwrap();
     let screenshot = target.join("email-screenshot.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let shot = headless(
-        &[&format!("--screenshot={}", screenshot.display())],
-        &format!("file://{}", page.display()),
-    );
-    assert!(
-        shot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shot.stderr)
-    );
-    let png = std::fs::read(&screenshot).expect("the screenshot was written");
-    assert_eq!(png_size(&png), (1280, 1600));
-    assert!(
-        png.len() > 10_000,
-        "a message, not a blank: {} bytes",
-        png.len()
-    );
+    screenshot_of(&format!("file://{}", page.display()), &screenshot, 10_000);
 }
 
 #[tokio::test]

@@ -45,3 +45,23 @@ pub fn png_size(bytes: &[u8]) -> (u32, u32) {
     let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
     (word(16), word(20))
 }
+
+/// Takes a 1280 x 1600 screenshot of `url` into `path` and checks it is a PNG of that
+/// size with at least `min_bytes` (a blank page compresses to far less); returns its size.
+pub fn screenshot(url: &str, path: &std::path::Path, min_bytes: usize) -> usize {
+    let _ = std::fs::remove_file(path);
+    let shot = headless(&[&format!("--screenshot={}", path.display())], url);
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let png = std::fs::read(path).expect("the screenshot was written");
+    assert_eq!(png_size(&png), (1280, 1600));
+    assert!(
+        png.len() > min_bytes,
+        "a rendered page, not a blank: {} bytes",
+        png.len()
+    );
+    png.len()
+}
