@@ -319,18 +319,22 @@ fn api_time(at: OffsetDateTime) -> String {
     sdm_watch::domain::time::format_api_time(at)
 }
 
-/// The simulator's `count` for a listing with `query`, read with one request.
-async fn sim_count(sim: &Simulator, query: &str) -> usize {
-    let url = format!("{}jobs/?{query}&page_size=1", sim.base_url());
-    let body: serde_json::Value = reqwest::Client::new()
-        .get(url)
+/// One authenticated GET of the simulator's API, as JSON.
+async fn sim_get(http: &reqwest::Client, sim: &Simulator, url: String) -> serde_json::Value {
+    http.get(url)
         .header("Authorization", format!("Token {}", sim.token()))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The simulator's `count` for a listing with `query`, read with one request.
+async fn sim_count(sim: &Simulator, query: &str) -> usize {
+    let url = format!("{}jobs/?{query}&page_size=1", sim.base_url());
+    let body = sim_get(&reqwest::Client::new(), sim, url).await;
     body["count"].as_u64().unwrap() as usize
 }
 
@@ -361,15 +365,7 @@ async fn bare_fetch(
                 tokio::time::sleep_until(started + Duration::from_secs_f64(pages as f64 / rate))
                     .await;
             }
-            let page: serde_json::Value = http
-                .get(next)
-                .header("Authorization", format!("Token {}", sim.token()))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let page = sim_get(&http, sim, next).await;
             pages += 1;
             url = page["next"].as_str().map(str::to_owned);
         }

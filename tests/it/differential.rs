@@ -29,9 +29,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{
-    Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
-};
+use proptest::test_runner::{TestCaseError, TestError};
 use sdm_watch::config::Config;
 use sdm_watch::domain::Status;
 use sdm_watch::sdm::SdmClient;
@@ -40,6 +38,8 @@ use sdm_watch::store::{Store, held};
 use sdm_watch::watch::{WatchSetup, Watcher};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
+
+use crate::seeded::{self, env_number};
 
 const INTERVAL: time::Duration = time::Duration::seconds(60);
 const LOOKBACK_MINUTES: i64 = 60;
@@ -860,25 +860,10 @@ fn state_dir() -> tempfile::TempDir {
 }
 
 fn check(seed: u64) {
-    let cases: u32 = std::env::var("SDM_WATCH_DIFF_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1000);
-    let seed = std::env::var("SDM_WATCH_DIFF_SEED")
-        .ok()
-        .and_then(|n| n.parse::<u64>().ok())
+    let cases: u32 = env_number("SDM_WATCH_DIFF_CASES").unwrap_or(1000);
+    let seed = env_number::<u64>("SDM_WATCH_DIFF_SEED")
         .map_or(seed, |base| base.wrapping_mul(31).wrapping_add(seed));
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(
-        ProptestConfig {
-            cases,
-            failure_persistence: None,
-            max_shrink_iters: 4096,
-            ..ProptestConfig::default()
-        },
-        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
-    );
+    let mut runner = seeded::runner(cases, seed, 4096);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -20,9 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use proptest::test_runner::{
-    Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
-};
+use proptest::test_runner::{TestCaseError, TestError};
 use sdm_watch::daemon::Parts;
 use sdm_watch::domain::{Clock, Event, ManualClock};
 use sdm_watch::notify::JobSnapshot;
@@ -30,6 +28,8 @@ use sdm_watch::notify::alerts::{self, Detected};
 use sdm_watch::sim::{Reply, Simulator, WebhookReceiver};
 use sdm_watch::store::outbox;
 use testkit::config::{config, config_text};
+
+use crate::seeded::{self, env_number};
 
 const CHANNELS: [&str; 2] = ["a", "b"];
 
@@ -355,25 +355,9 @@ async fn run(
 
 #[test]
 fn digests_tell_every_alert_once_in_the_windows_of_a_naive_model() {
-    let cases: u32 = std::env::var("SDM_WATCH_GROUPING_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(200);
-    let seed = std::env::var("SDM_WATCH_DIFF_SEED")
-        .ok()
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(13);
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(
-        ProptestConfig {
-            cases,
-            failure_persistence: None,
-            max_shrink_iters: 2048,
-            ..ProptestConfig::default()
-        },
-        TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
-    );
+    let cases: u32 = env_number("SDM_WATCH_GROUPING_CASES").unwrap_or(200);
+    let seed: u64 = env_number("SDM_WATCH_DIFF_SEED").unwrap_or(13);
+    let mut runner = seeded::runner(cases, seed, 2048);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

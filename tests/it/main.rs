@@ -18,5 +18,6 @@ mod outage;
 mod output;
 mod properties;
 mod replicas;
+mod seeded;
 mod tls;
 mod watch;
