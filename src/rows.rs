@@ -25,21 +25,20 @@ pub fn columns<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<String> {
 
 /// Writes `rows` as CSV with `columns` as the header; a column a row lacks is empty.
 pub fn write_csv(out: &mut impl Write, columns: &[String], rows: &[Row]) -> io::Result<()> {
-    write_record(out, columns.iter().map(String::as_str))?;
+    write_csv_header(out, columns)?;
     for row in rows {
-        let cells: Vec<String> = columns.iter().map(|column| cell(row.get(column))).collect();
-        write_record(out, cells.iter().map(String::as_str))?;
+        write_csv_row(out, columns, row)?;
     }
     Ok(())
 }
 
 /// Writes the CSV header of `columns`.
-pub fn write_csv_header(out: &mut impl Write, columns: &[String]) -> io::Result<()> {
+fn write_csv_header(out: &mut impl Write, columns: &[String]) -> io::Result<()> {
     write_record(out, columns.iter().map(String::as_str))
 }
 
 /// Writes one row under `columns`; a column the row lacks is empty.
-pub fn write_csv_row(out: &mut impl Write, columns: &[String], row: &Row) -> io::Result<()> {
+fn write_csv_row(out: &mut impl Write, columns: &[String], row: &Row) -> io::Result<()> {
     let cells: Vec<String> = columns.iter().map(|column| cell(row.get(column))).collect();
     write_record(out, cells.iter().map(String::as_str))
 }
@@ -87,6 +86,50 @@ pub fn for_each_row(
     read.map_err(RowsError::NotRows)?;
     reader.end().map_err(RowsError::Trailing)?;
     Ok(state.rows)
+}
+
+/// Writes the rows of the JSON array `reader` holds exactly as `serde_json`'s pretty
+/// printer writes the whole array (and a newline), one row in memory at a time; calls
+/// `each` after every row. Returns how many there were.
+pub fn stream_json(
+    reader: impl Read,
+    out: &mut impl Write,
+    mut each: impl FnMut(),
+) -> Result<u64, RowsError> {
+    let mut first = true;
+    let rows = for_each_row(reader, |row| {
+        out.write_all(if first { b"[\n" } else { b",\n" })?;
+        first = false;
+        // An element of a pretty array: the row pretty-printed, two spaces further in.
+        let text = serde_json::to_string_pretty(&row).map_err(io::Error::other)?;
+        for (n, line) in text.lines().enumerate() {
+            if n > 0 {
+                out.write_all(b"\n")?;
+            }
+            out.write_all(b"  ")?;
+            out.write_all(line.as_bytes())?;
+        }
+        each();
+        Ok(())
+    })?;
+    out.write_all(if first { b"[]\n" } else { b"\n]\n" })?;
+    Ok(rows)
+}
+
+/// Writes the rows of the JSON array `reader` holds as CSV under `columns` (their union,
+/// read before), one row in memory at a time; calls `each` after every row.
+pub fn stream_csv(
+    reader: impl Read,
+    out: &mut impl Write,
+    columns: &[String],
+    mut each: impl FnMut(),
+) -> Result<u64, RowsError> {
+    write_csv_header(out, columns)?;
+    for_each_row(reader, |row| {
+        write_csv_row(out, columns, &row)?;
+        each();
+        Ok(())
+    })
 }
 
 /// Why output rows could not be read.
@@ -155,5 +198,55 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "sku,price,name,ean,tags\r\nA1,3,,,\r\nB2,,\"Chair, \"\"oak\"\"\",,\r\n,4.5,,,\"[\"\"x\"\"]\"\r\n"
         );
+    }
+
+    fn value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1e9f64..1e9).prop_map(Value::from),
+            "[a-z ,\"\\\n\r\t<>é\u{1F600}]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                proptest::collection::btree_map("[a-c]{1,2}", inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// The streamed output, a row at a time, against the obvious way: every row in
+        /// memory, written by serde_json's pretty printer and `write_csv`.
+        #[test]
+        fn streaming_writes_what_the_whole_array_would(
+            rows in proptest::collection::vec(
+                proptest::collection::btree_map("[a-e ,\"]{1,3}", value(), 0..5),
+                0..12,
+            ),
+        ) {
+            let rows: Vec<Row> = rows
+                .into_iter()
+                .map(|row| row.into_iter().collect())
+                .collect();
+            let json = serde_json::to_vec(&rows).unwrap();
+
+            let mut streamed = Vec::new();
+            let mut ticks = 0;
+            let count = stream_json(json.as_slice(), &mut streamed, || ticks += 1).unwrap();
+            let whole = format!("{}\n", serde_json::to_string_pretty(&rows).unwrap());
+            proptest::prop_assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+            proptest::prop_assert_eq!((count, ticks), (rows.len() as u64, rows.len()));
+
+            let columns = columns(&rows);
+            let mut streamed = Vec::new();
+            stream_csv(json.as_slice(), &mut streamed, &columns, || ()).unwrap();
+            let mut whole = Vec::new();
+            write_csv(&mut whole, &columns, &rows).unwrap();
+            proptest::prop_assert_eq!(streamed, whole);
+        }
     }
 }

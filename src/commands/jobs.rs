@@ -162,49 +162,21 @@ pub async fn data(
         .await
         .with_context(failed)?;
     let mut progress = progress.into_inner().unwrap_or_else(|p| p.into_inner());
-    let file = || std::fs::File::open(&spill.path).with_context(failed);
+    let file = std::fs::File::open(&spill.path).with_context(failed)?;
     let mut written = 0u64;
-    let mut tick = |progress: &mut Progress| {
+    let mut tick = || {
         written += 1;
         progress.update(|| format!("rows written: {written}"));
     };
     let rows = if csv {
         let (_, columns) = crate::output::summarise(&spill.path).with_context(failed)?;
-        rows::write_csv_header(out, &columns)?;
-        rows::for_each_row(file()?, |row| {
-            rows::write_csv_row(out, &columns, &row)?;
-            tick(&mut progress);
-            Ok(())
-        })
-        .with_context(failed)?
+        rows::stream_csv(file, out, &columns, &mut tick)
     } else {
-        let mut first = true;
-        let rows = rows::for_each_row(file()?, |row| {
-            out.write_all(if first { b"[\n" } else { b",\n" })?;
-            first = false;
-            write_indented(out, &row)?;
-            tick(&mut progress);
-            Ok(())
-        })
-        .with_context(failed)?;
-        out.write_all(if first { b"[]\n" } else { b"\n]\n" })?;
-        rows
-    };
+        rows::stream_json(file, out, &mut tick)
+    }
+    .with_context(failed)?;
     out.flush()?;
     progress.finish(|| format!("{rows} rows written"));
-    Ok(())
-}
-
-/// A row as `serde_json::to_writer_pretty` writes an element of an array: two spaces in.
-fn write_indented(out: &mut impl Write, row: &crate::domain::Row) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(row).map_err(std::io::Error::other)?;
-    for (n, line) in text.lines().enumerate() {
-        if n > 0 {
-            out.write_all(b"\n")?;
-        }
-        out.write_all(b"  ")?;
-        out.write_all(line.as_bytes())?;
-    }
     Ok(())
 }
 
