@@ -208,7 +208,11 @@ impl EmailSender {
         event: &AlertEvent,
     ) -> Result<Result<Message, lettre::error::Error>, TemplateError> {
         let attachment = attachment(event, self.attach_max_bytes).await;
-        let context = format::context::alert(event);
+        let context = if self.templated() {
+            format::context::alert(event)
+        } else {
+            serde_json::Value::Null
+        };
         let words = self.words(&context, subject(event), || {
             body(id, event, attachment.note.as_deref())
         })?;

@@ -848,6 +848,34 @@ async fn html_e_mail_has_both_parts_and_shows_hostile_names_as_text() {
 }
 
 #[tokio::test]
+async fn an_e_mail_body_template_is_the_text_part() {
+    let w = World::start().await;
+    let channels = "[[email]]\nname = \"oncall\"\nto = [\"oncall@example.com\"]\nbody_template = \"\"\"{{ headline }}\nproject {{ job.project }}: {{ job.message }}\n\"\"\"\n";
+    let job = w
+        .sim
+        .add_job(NewJob::new(Status::Running).project(17).name("Feed"));
+    let parts = w.parts(&w.config("", "1h", channels));
+    step(&parts).await;
+    w.sim
+        .set_status(&job, Status::Error, Some("Column 'sku' missing"));
+    step(&parts).await;
+    let mails = w.smtp.wait_for(1, std::time::Duration::from_secs(10)).await;
+    let mail = parse_mail(&mails[0].data);
+    assert_eq!(
+        mail["content_type"], "text/plain",
+        "no HTML part without html = true"
+    );
+    assert_eq!(
+        text(&mail["parts"][0]["text"]).replace("\r\n", "\n").trim_end(),
+        "Job \"Feed\" is now error (was running).\nproject 17: Column 'sku' missing"
+    );
+    assert_eq!(
+        mail["subject"], "[sdm-watch] error: Feed",
+        "the default subject"
+    );
+}
+
+#[tokio::test]
 async fn test_alert_sends_each_channel_s_format() {
     let w = World::start().await;
     let slack = service(Service::Slack).await;

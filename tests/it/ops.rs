@@ -149,6 +149,7 @@ async fn readiness_follows_the_api_and_metrics_move() {
         "sdm_watch_alerts_total{channel=\"ops\",outcome=\"delivered\"} 1",
         "sdm_watch_outbox_pending 0",
         "sdm_watch_last_successful_poll_timestamp_seconds ",
+        "sdm_watch_poll_interval_seconds 1",
     ] {
         assert!(first.contains(series), "{series} missing from\n{first}");
     }
@@ -198,6 +199,16 @@ async fn readiness_follows_the_api_and_metrics_move() {
     assert!(
         !metrics.contains("sdm_watch_poll_cycles_total{outcome=\"error\"} 0"),
         "errors counted:\n{metrics}"
+    );
+    let (_, status) = get(&format!("{base}/status.json")).await;
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["ready"], false);
+    assert!(
+        status["last_cycle"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+            && status["last_cycle"]["requests"].is_null(),
+        "the status page says the last cycle failed and why: {status}"
     );
 
     let _sim = Simulator::start_at(sim_addr, sdm_watch::sim::DEFAULT_TOKEN)
