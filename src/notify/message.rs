@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::payload::AlertEvent;
-use crate::domain::Event;
+use super::payload::{AlertEvent, Tone};
 use crate::domain::time::{from_millis, rfc3339_seconds};
+use crate::domain::{Event, Status};
 use crate::store::outbox::Alert;
 
 /// One attempt's content; `id` is the `webhook-id` and the e-mail's `Message-ID`.
@@ -119,6 +119,19 @@ impl Digest {
         counts
     }
 
+    /// The gravest of its members' tones, from their events alone (no payload read): any
+    /// error makes it bad, else anything waiting, else good.
+    pub fn tone(&self) -> Tone {
+        self.members
+            .iter()
+            .map(|(event, _)| match event {
+                Event::Entered(Status::Error) => Tone::Bad,
+                Event::Entered(Status::Done) => Tone::Good,
+                _ => Tone::Waiting,
+            })
+            .fold(Tone::Good, Tone::worse)
+    }
+
     /// `12 jobs: 10 done, 2 error`.
     pub fn summary(&self) -> String {
         let counts = self.counts();
@@ -138,7 +151,6 @@ impl Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Status;
 
     fn alert(event: Event, payload: Value) -> Alert {
         Alert::new("msg_1".into(), "ops", "job", event, payload.to_string(), 0)
@@ -161,6 +173,7 @@ mod tests {
         assert_eq!(body["data"]["alerts"][2]["type"], "job.error");
         assert_eq!(body["data"]["alerts"][2]["job"]["id"], "b");
         assert_eq!(digest.summary(), "3 jobs: 2 done, 1 error");
+        assert_eq!(digest.tone(), Tone::Bad);
         assert_eq!(
             Digest::new("dgst_1", 1_764_324_902_000, &members).body(),
             digest.body()

@@ -511,6 +511,43 @@ fn discord_messages_stay_within_embed_limits_and_colour_by_status() {
     );
 }
 
+#[test]
+fn a_digest_is_coloured_by_its_gravest_alert_even_one_past_the_listed_ones() {
+    let mut members: Vec<Alert> = (0..40)
+        .map(|i| {
+            let event = done();
+            Alert::new(
+                format!("msg_{i}"),
+                "chat",
+                "job-done",
+                Event::from(Status::Done),
+                event.to_json(),
+                0,
+            )
+        })
+        .collect();
+    members.push(Alert::new(
+        "msg_last".into(),
+        "chat",
+        "job-error",
+        Event::from(Status::Error),
+        error().to_json(),
+        0,
+    ));
+    let message = Message::Digest(Digest::new("dgst_1", 1_795_861_200_000, &members));
+    let discord = render("discord", &message);
+    assert!(
+        discord["embeds"][0]["fields"].as_array().unwrap().len() < 41,
+        "not all listed"
+    );
+    assert_eq!(discord["embeds"][0]["color"], 0xD9_30_25);
+    let teams = render("teams", &message);
+    assert_eq!(
+        teams["attachments"][0]["content"]["body"][0]["color"],
+        "Attention"
+    );
+}
+
 // ---- hostile names, standard and templates ---------------------------------------------
 
 #[test]
@@ -866,7 +903,9 @@ async fn an_e_mail_body_template_is_the_text_part() {
         "no HTML part without html = true"
     );
     assert_eq!(
-        text(&mail["parts"][0]["text"]).replace("\r\n", "\n").trim_end(),
+        text(&mail["parts"][0]["text"])
+            .replace("\r\n", "\n")
+            .trim_end(),
         "Job \"Feed\" is now error (was running).\nproject 17: Column 'sku' missing"
     );
     assert_eq!(

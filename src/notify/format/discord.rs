@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use super::text::{self, cut, fit};
 use super::{Card, and_more, colour, mark};
 use crate::notify::Digest;
-use crate::notify::payload::Tone;
 
 pub const MAX_CONTENT: usize = 2000;
 pub const MAX_TITLE: usize = 256;
@@ -94,7 +93,6 @@ pub fn digest(digest: &Digest) -> Value {
     // Room for the title, the footer, and an "and N more" field.
     let mut used = title.chars().count() + footer.chars().count() + 40;
     let mut fields = Vec::new();
-    let mut worst = Tone::Good;
     for event in digest.events().take(MAX_FIELDS - 1) {
         let card = Card::of(&event);
         let mut value = card.one_line();
@@ -120,7 +118,6 @@ pub fn digest(digest: &Digest) -> Value {
             break;
         }
         used += chars;
-        worst = worst.worse(card.tone);
         fields.push(item);
     }
     let shown = fields.len();
@@ -129,7 +126,7 @@ pub fn digest(digest: &Digest) -> Value {
     }
     let embed = json!({
         "title": title,
-        "color": colour(worst),
+        "color": colour(digest.tone()),
         "fields": fields,
         "footer": {"text": footer},
         "timestamp": digest.timestamp(),

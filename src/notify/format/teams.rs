@@ -91,10 +91,6 @@ pub fn alert(card: &Card) -> Value {
 
 pub fn digest(digest: &Digest) -> Value {
     let total = digest.len();
-    let worst = digest
-        .events()
-        .map(|e| e.tone())
-        .fold(Tone::Good, Tone::worse);
     let mut facts = Vec::new();
     let mut size = 2_000; // the card around the facts, generously
     for event in digest.events().take(MAX_DIGEST_ITEMS) {
@@ -115,7 +111,7 @@ pub fn digest(digest: &Digest) -> Value {
     }
     let shown = facts.len();
     let mut body = vec![
-        title(&format!("sdm-watch: {}", digest.summary()), worst),
+        title(&format!("sdm-watch: {}", digest.summary()), digest.tone()),
         json!({"type": "FactSet", "facts": facts}),
     ];
     if total > shown {
