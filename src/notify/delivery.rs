@@ -8,7 +8,7 @@ use tracing::{error, info, warn};
 use super::{Attempt, Channels, DeliverySetup, Digest, Message};
 use crate::store::StoreError;
 use crate::store::digests::{self, Digest as StoredDigest};
-use crate::store::outbox::{self, Alert};
+use crate::store::outbox::{self, Alert, Recorded, Target};
 use crate::telemetry::{ALERTS, DIGESTS};
 
 /// A backstop on one attempt, beyond the senders' own timeouts.
@@ -162,25 +162,19 @@ pub fn record(
         let attempts = s.delivery.attempts() + 1;
         let error = s.error.as_deref().unwrap_or_default();
         let id = s.delivery.id();
-        match (&s.delivery, s.outcome) {
-            (Delivery::Alert(_), Outcome::Delivered) => {
-                outbox::mark_delivered(conn, id, attempts, now)?
+        let recorded = match s.outcome {
+            Outcome::Delivered => Recorded::Delivered,
+            Outcome::Dead => Recorded::Dead { error },
+            Outcome::Retrying => Recorded::Retry {
+                next_attempt_ms: s.next,
+                error,
+            },
+        };
+        match &s.delivery {
+            Delivery::Alert(_) => {
+                outbox::record_outcome(conn, Target::Alert, id, attempts, recorded, now)?
             }
-            (Delivery::Alert(_), Outcome::Dead) => {
-                outbox::mark_dead(conn, id, attempts, error, now)?
-            }
-            (Delivery::Alert(_), Outcome::Retrying) => {
-                outbox::mark_retry(conn, id, attempts, s.next, error)?
-            }
-            (Delivery::Digest { .. }, Outcome::Delivered) => {
-                digests::mark_delivered(conn, id, attempts, now)?
-            }
-            (Delivery::Digest { .. }, Outcome::Dead) => {
-                digests::mark_dead(conn, id, attempts, error, now)?
-            }
-            (Delivery::Digest { .. }, Outcome::Retrying) => {
-                digests::mark_retry(conn, id, attempts, s.next, error)?
-            }
+            Delivery::Digest { .. } => digests::record_outcome(conn, id, attempts, recorded, now)?,
         }
         let outcome = match s.outcome {
             Outcome::Delivered => "delivered",

@@ -6,7 +6,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
-use super::outbox::{self, Alert};
+use super::outbox::{self, Alert, Recorded, Target};
 
 /// A digest as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -158,59 +158,14 @@ pub fn members(conn: &Connection, id: &str) -> Result<Vec<Alert>, StoreError> {
     Ok(members)
 }
 
-/// The digest and its alerts delivered.
-pub fn mark_delivered(
+/// Records the outcome of an attempt at digest `id` on the digest and on its alerts.
+pub fn record_outcome(
     conn: &Connection,
     id: &str,
     attempts: u32,
+    outcome: Recorded<'_>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE digests SET state = 'delivered', attempts = ?2, finished_ms = ?3, last_error = NULL
-         WHERE id = ?1",
-    )?
-    .execute(params![id, attempts, now_ms])?;
-    conn.prepare_cached(
-        "UPDATE alerts SET state = 'delivered', attempts = ?2, finished_ms = ?3, last_error = NULL
-         WHERE digest_id = ?1",
-    )?
-    .execute(params![id, attempts, now_ms])?;
-    Ok(())
-}
-
-pub fn mark_retry(
-    conn: &Connection,
-    id: &str,
-    attempts: u32,
-    next_attempt_ms: i64,
-    error: &str,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE digests SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, attempts, next_attempt_ms, error])?;
-    conn.prepare_cached("UPDATE alerts SET attempts = ?2, last_error = ?3 WHERE digest_id = ?1")?
-        .execute(params![id, attempts, error])?;
-    Ok(())
-}
-
-/// The digest and its alerts dead.
-pub fn mark_dead(
-    conn: &Connection,
-    id: &str,
-    attempts: u32,
-    error: &str,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE digests SET state = 'dead', attempts = ?2, last_error = ?3, finished_ms = ?4
-         WHERE id = ?1",
-    )?
-    .execute(params![id, attempts, error, now_ms])?;
-    conn.prepare_cached(
-        "UPDATE alerts SET state = 'dead', attempts = ?2, last_error = ?3, finished_ms = ?4
-         WHERE digest_id = ?1",
-    )?
-    .execute(params![id, attempts, error, now_ms])?;
-    Ok(())
+    outbox::record_outcome(conn, Target::Digest, id, attempts, outcome, now_ms)?;
+    outbox::record_outcome(conn, Target::DigestMembers, id, attempts, outcome, now_ms)
 }

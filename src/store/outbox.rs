@@ -194,46 +194,64 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<Alert>, StoreError> {
         .optional()?)
 }
 
-pub fn mark_delivered(
-    conn: &Connection,
-    id: &str,
-    attempts: u32,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE alerts SET state = 'delivered', attempts = ?2, finished_ms = ?3, last_error = NULL
-         WHERE id = ?1",
-    )?
-    .execute(params![id, attempts, now_ms])?;
-    Ok(())
+/// How an attempt ended, as the store records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded<'a> {
+    Delivered,
+    Retry {
+        next_attempt_ms: i64,
+        error: &'a str,
+    },
+    Dead {
+        error: &'a str,
+    },
 }
 
-pub fn mark_retry(
-    conn: &Connection,
-    id: &str,
-    attempts: u32,
-    next_attempt_ms: i64,
-    error: &str,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE alerts SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, attempts, next_attempt_ms, error])?;
-    Ok(())
+/// The rows an attempt's outcome is written to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The alert with that id.
+    Alert,
+    /// The digest with that id.
+    Digest,
+    /// Every alert in the digest with that id; a retry leaves their own schedule, the
+    /// digest's governs.
+    DigestMembers,
 }
 
-pub fn mark_dead(
+/// Records the outcome of attempt number `attempts` on `target` `id`: delivered or dead
+/// (finished at `now_ms`), or waiting for its next attempt.
+pub fn record_outcome(
     conn: &Connection,
+    target: Target,
     id: &str,
     attempts: u32,
-    error: &str,
+    outcome: Recorded<'_>,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE alerts SET state = 'dead', attempts = ?2, last_error = ?3, finished_ms = ?4
-         WHERE id = ?1",
-    )?
-    .execute(params![id, attempts, error, now_ms])?;
+    let (table, key) = match target {
+        Target::Alert => ("alerts", "id"),
+        Target::Digest => ("digests", "id"),
+        Target::DigestMembers => ("alerts", "digest_id"),
+    };
+    let (state, next, error, finished) = match outcome {
+        Recorded::Delivered => (Some("delivered"), None, None, Some(now_ms)),
+        Recorded::Dead { error } => (Some("dead"), None, Some(error), Some(now_ms)),
+        Recorded::Retry {
+            next_attempt_ms,
+            error,
+        } => {
+            let next = (target != Target::DigestMembers).then_some(next_attempt_ms);
+            (None, next, Some(error), None)
+        }
+    };
+    conn.prepare_cached(&format!(
+        "UPDATE {table} SET state = COALESCE(?2, state), attempts = ?3,
+             next_attempt_ms = COALESCE(?4, next_attempt_ms), last_error = ?5,
+             finished_ms = COALESCE(?6, finished_ms)
+         WHERE {key} = ?1"
+    ))?
+    .execute(params![id, state, attempts, next, error, finished])?;
     Ok(())
 }
 
