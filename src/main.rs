@@ -42,7 +42,8 @@ enum Command {
     Run,
     /// One poll cycle, then deliver every alert that is due, then exit (1 if the cycle failed)
     Once,
-    /// Validate the configuration and print it, secrets redacted (exit 2 names a bad key)
+    /// Validate the configuration and print it, secrets redacted (exit 2 names a bad key); with
+    /// state.url, connect and report the schema version and the leader (exit 1 if unreachable)
     Check,
     /// Tracked jobs by status, alerts pending delivery or waiting for details, dead alerts
     State {
@@ -253,8 +254,8 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
         Command::Run => commands::run::run(config, path).await.map(|()| true),
         Command::Once => commands::once::run(&config, &mut out).await.map(|()| true),
         Command::Check => commands::check::run(&config, path, &mut out)
-            .map(|()| true)
-            .map_err(Into::into),
+            .await
+            .map(|()| true),
         Command::State { json } => commands::state::run(&config, json, &mut out)
             .await
             .map(|()| true),

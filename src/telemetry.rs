@@ -20,6 +20,8 @@ pub const LAST_SUCCESSFUL_POLL: &str = "sdm_watch_last_successful_poll_timestamp
 pub const REMINDERS: &str = "sdm_watch_reminders_total";
 pub const DIGESTS: &str = "sdm_watch_digests_total";
 pub const POLL_INTERVAL: &str = "sdm_watch_poll_interval_seconds";
+pub const LEADER: &str = "sdm_watch_leader";
+pub const LEADERSHIP_CHANGES: &str = "sdm_watch_leadership_changes_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -67,6 +69,14 @@ fn describe() {
         POLL_INTERVAL,
         "poll.interval in seconds (the idle cadence): readiness and the stale-poll alert allow three."
     );
+    describe_gauge!(
+        LEADER,
+        "1 while this replica leads (polls), 0 while it stands by; always 1 on SQLite."
+    );
+    describe_counter!(
+        LEADERSHIP_CHANGES,
+        "Times this replica took or lost the lead, by change (acquired, lost)."
+    );
 }
 
 /// The series a configuration implies, so that they are there from the start.
@@ -106,4 +116,7 @@ pub fn register(series: &Series<'_>) {
     }
     metrics::gauge!(OUTBOX_PENDING).increment(0.0);
     metrics::gauge!(LAST_SUCCESSFUL_POLL).increment(0.0);
+    for change in ["acquired", "lost"] {
+        metrics::counter!(LEADERSHIP_CHANGES, "change" => change).increment(0);
+    }
 }

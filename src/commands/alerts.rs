@@ -52,7 +52,7 @@ pub async fn list(
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let store = super::existing_store(config)?;
+    let store = super::existing_store(config).await?;
     let alerts = store.run(move |conn| outbox::list(conn, &query)).await?;
     let lines: Vec<Line> = alerts.iter().map(Line::from).collect();
     if json {
@@ -122,7 +122,7 @@ pub async fn show(
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let store = super::existing_store(config)?;
+    let store = super::existing_store(config).await?;
     let owned = id.to_owned();
     let found = store
         .run(move |conn| {
@@ -188,7 +188,7 @@ pub enum Retry {
 /// Queues dead alerts again (same id, attempts from zero, `delivery.max_age` from now).
 /// Returns false when a named alert was not dead.
 pub async fn retry(config: &Config, which: Retry, out: &mut impl Write) -> anyhow::Result<bool> {
-    let store = super::existing_store(config)?;
+    let store = super::existing_store(config).await?;
     let ids: Vec<String> = match which {
         Retry::Ids(ids) if ids.is_empty() => {
             return Err(UsageError("name alert ids, or --dead".into()).into());
@@ -211,16 +211,16 @@ pub async fn retry(config: &Config, which: Retry, out: &mut impl Write) -> anyho
     };
     let results = store
         .run(move |conn| {
-            let tx = conn.transaction()?;
-            let now = now_ms();
-            let mut results = Vec::with_capacity(ids.len());
-            for id in ids {
-                let requeued = outbox::requeue(&tx, &id, now)?;
-                results.push((id, requeued));
-            }
-            gauges::set_outbox_pending(&tx)?;
-            tx.commit()?;
-            Ok(results)
+            conn.transaction(|tx| {
+                let now = now_ms();
+                let mut results = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let requeued = outbox::requeue(tx, &id, now)?;
+                    results.push((id, requeued));
+                }
+                gauges::set_outbox_pending(tx)?;
+                Ok(results)
+            })
         })
         .await?;
     let mut all_ok = true;

@@ -1,14 +1,62 @@
-//! `sdm-watch check`: the effective configuration, secrets redacted.
+//! `sdm-watch check`: the configuration, valid and printed with secrets redacted; with
+//! `state.url`, the database too: reachable, its schema version, who leads.
 
 use std::io::Write;
 
 use crate::config::Config;
+use crate::daemon::{self, leader};
+use crate::store::Location;
+use crate::store::postgres::{self, lease};
 
-pub fn run(config: &Config, path: &std::path::Path, out: &mut impl Write) -> std::io::Result<()> {
+pub async fn run(
+    config: &Config,
+    path: &std::path::Path,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     writeln!(out, "# {}: valid", path.display())?;
     writeln!(
         out,
         "# effective configuration (file, then SDM_WATCH_* variables); secrets redacted"
     )?;
-    out.write_all(config.to_redacted_toml().as_bytes())
+    out.write_all(config.to_redacted_toml().as_bytes())?;
+    if let Location::Postgres(settings) = daemon::location(&config.state)? {
+        out.flush()?;
+        let client = postgres::connect(&settings).await.map_err(|error| {
+            anyhow::anyhow!(
+                "cannot connect to {}: {}",
+                settings.shown(),
+                postgres::describe(&error)
+            )
+        })?;
+        let version = postgres::version(&client).await?;
+        let schema = match version {
+            0 => "no sdm-watch schema yet (the first replica to start creates it)".to_owned(),
+            v if v > postgres::LATEST => format!(
+                "schema version {v}, newer than this sdm-watch ({}): it would refuse it",
+                postgres::LATEST
+            ),
+            v if v < postgres::LATEST => format!(
+                "schema version {v} (this sdm-watch migrates it to {})",
+                postgres::LATEST
+            ),
+            v => format!("schema version {v}"),
+        };
+        let leader = if version == 0 {
+            "none".to_owned()
+        } else {
+            match lease::holder(&client, leader::LEASE).await? {
+                Some(holder) if holder.live => {
+                    format!("{} (token {})", holder.holder, holder.token)
+                }
+                Some(holder) => format!("none (the last, {}, let its lease lapse)", holder.holder),
+                None => "none yet".to_owned(),
+            }
+        };
+        writeln!(
+            out,
+            "# state: {}: {schema}; leader: {leader}",
+            settings.shown()
+        )?;
+    }
+    Ok(())
 }

@@ -23,13 +23,16 @@ pub struct UsageError(pub String);
 
 /// The store of `config`, which must exist already: a command that reads it before the
 /// daemon ever ran says so rather than creating an empty one.
-pub fn existing_store(config: &Config) -> anyhow::Result<Store> {
-    let path = &config.state.path;
-    if !path.exists() {
-        anyhow::bail!(
-            "no state file at {} yet: sdm-watch has not run with this configuration",
-            path.display()
-        );
+/// On PostgreSQL the database is connected to (and migrated, as by any replica).
+pub async fn existing_store(config: &Config) -> anyhow::Result<Store> {
+    if config.state.url.is_none() {
+        let path = &config.state.path;
+        if !path.exists() {
+            anyhow::bail!(
+                "no state file at {} yet: sdm-watch has not run with this configuration",
+                path.display()
+            );
+        }
     }
-    Ok(Store::open(path)?)
+    crate::daemon::open_store(&config.state).await
 }

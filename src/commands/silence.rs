@@ -10,7 +10,6 @@ use super::UsageError;
 use crate::config::Config;
 use crate::domain::time::{OffsetDateTime, from_millis, now_ms, rfc3339_seconds, short_ms};
 use crate::domain::{Event, ProjectId};
-use crate::store::Store;
 use crate::store::silences::{self, Silence};
 
 /// How long ended silences stay listed with `--all`.
@@ -74,7 +73,7 @@ pub async fn add(config: &Config, new: NewSilence, out: &mut impl Write) -> anyh
         jobs: new.jobs,
         events: new.events,
     };
-    let store = Store::open(&config.state.path)?;
+    let store = crate::daemon::open_store(&config.state).await?;
     let stored = silence.clone();
     store
         .run(move |conn| silences::insert(conn, &stored))
@@ -98,7 +97,7 @@ pub async fn list(
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let store = super::existing_store(config)?;
+    let store = super::existing_store(config).await?;
     let now = now_ms();
     let kept_ms = KEPT_FOR.as_millis() as i64;
     let listed = store
@@ -141,7 +140,7 @@ pub async fn list(
 }
 
 pub async fn end(config: &Config, id: &str, out: &mut impl Write) -> anyhow::Result<()> {
-    let store = super::existing_store(config)?;
+    let store = super::existing_store(config).await?;
     let owned = id.to_owned();
     let ended = store
         .run(move |conn| silences::end(conn, &owned, now_ms()))

@@ -91,12 +91,12 @@ impl From<Alert> for AlertLine {
 }
 
 pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
-    let path = config.state.path.clone();
-    let store = super::existing_store(config)?;
+    let store = super::existing_store(config).await?;
+    let path = store.location().to_string();
     let report = store
         .run(move |conn| {
             Ok(Report {
-                state_path: path.display().to_string(),
+                state_path: path,
                 jobs: jobs::count_by_status(conn)?
                     .into_iter()
                     .map(|(status, count)| StatusCount {

@@ -1,35 +1,123 @@
-//! `[state]`: where the store lives.
+//! `[state]`: where the store lives: a SQLite file (`path`, the default), or a PostgreSQL
+//! database several replicas share (`url`, with `password` or `password_file`).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::{ConfigError, Section};
+use super::secret::Secret;
+use super::value::{HumanDuration, human, positive, secret};
 
-#[derive(Debug, Deserialize)]
+const DEFAULT_PATH: &str = "/var/lib/sdm-watch/state.db";
+/// How long a leader's lease lasts unless renewed.
+const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawState {
-    pub path: PathBuf,
-}
-
-impl Default for RawState {
-    fn default() -> Self {
-        Self {
-            path: "/var/lib/sdm-watch/state.db".into(),
-        }
-    }
+    pub path: Option<PathBuf>,
+    pub url: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub lease: Option<HumanDuration>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StateConfig {
+    /// The SQLite file; unused with `url`.
     pub path: PathBuf,
+    /// PostgreSQL, shared by replicas; the password is never in it (nor printed).
+    pub url: Option<String>,
+    pub password: Option<Secret>,
+    /// How long the leader's lease lasts unless renewed (PostgreSQL).
+    #[serde(serialize_with = "human")]
+    pub lease: Duration,
 }
 
 impl StateConfig {
     pub(super) fn parse(raw: RawState) -> Result<StateConfig, ConfigError> {
-        if raw.path.as_os_str().is_empty() {
-            return Err(Section::new("state").invalid("path", "must not be empty"));
+        let section = Section::new("state");
+        let password = secret(&section.key("password"), raw.password, raw.password_file)?;
+        let lease = match raw.lease {
+            Some(lease) => positive(&section.key("lease"), lease.0)?,
+            None => DEFAULT_LEASE,
+        };
+        if lease < Duration::from_secs(2) {
+            return Err(section.invalid(
+                "lease",
+                "must be at least 2s: a shorter lease is lost to an ordinary pause",
+            ));
         }
-        Ok(StateConfig { path: raw.path })
+        match (raw.path, raw.url) {
+            (Some(_), Some(_)) => Err(section.invalid(
+                "url",
+                "set state.path (SQLite) or state.url (PostgreSQL), not both",
+            )),
+            (path, None) => {
+                if password.is_some() {
+                    return Err(section.invalid(
+                        "password",
+                        "is for state.url (PostgreSQL); SQLite needs none",
+                    ));
+                }
+                let path = path.unwrap_or_else(|| DEFAULT_PATH.into());
+                if path.as_os_str().is_empty() {
+                    return Err(section.invalid("path", "must not be empty"));
+                }
+                Ok(StateConfig {
+                    path,
+                    url: None,
+                    password: None,
+                    lease,
+                })
+            }
+            (None, Some(url)) => {
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(
+                        section.invalid("url", "must start with postgres:// or postgresql://")
+                    );
+                }
+                let sslmode = url
+                    .split_once('?')
+                    .and_then(|(_, q)| q.split('&').find_map(|p| p.strip_prefix("sslmode=")));
+                if let Some(mode) = sslmode
+                    && !["disable", "prefer", "require", "verify-ca", "verify-full"].contains(&mode)
+                {
+                    return Err(section.invalid(
+                        "url",
+                        format!(
+                            "sslmode {mode:?} is not one of disable, prefer, require, verify-ca, verify-full"
+                        ),
+                    ));
+                }
+                if url_has_password(&url) {
+                    return Err(section.invalid(
+                        "url",
+                        "must not hold the password: use state.password or state.password_file",
+                    ));
+                }
+                Ok(StateConfig {
+                    path: DEFAULT_PATH.into(),
+                    url: Some(url),
+                    password,
+                    lease,
+                })
+            }
+        }
     }
+}
+
+/// Whether `url` carries a password (`user:secret@host` or `?password=`).
+fn url_has_password(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let in_authority = authority
+        .rsplit_once('@')
+        .is_some_and(|(user, _)| user.contains(':'));
+    let in_query = url
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|p| p.starts_with("password=")));
+    in_authority || in_query
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::domain::time::{from_millis, now_ms, rfc3339_seconds};
-use crate::ops::health::{Health, LastCycle};
+use crate::ops::health::{Health, LastCycle, Role};
 use crate::ops::http::{Page, Pages};
 use crate::store::outbox::{self, AlertState, Query};
 use crate::store::{Store, StoreError, jobs, silences, transitions};
@@ -30,6 +30,9 @@ pub struct Status {
     pub ready: bool,
     /// `ready`, or why not.
     pub readiness: String,
+    /// This replica's part: `alone` (SQLite), `leader` or `standby` (PostgreSQL), with
+    /// `replica` (its name) and, standing by, `leader` (who leads, if anyone).
+    pub role: Role,
     pub last_success_at: Option<String>,
     pub last_cycle: Option<CycleView>,
     /// Tracked jobs by status, and their total.
@@ -170,7 +173,7 @@ fn alert_view(alert: outbox::Alert) -> AlertView {
 }
 
 /// What the store says, read in one go on the read-only connection.
-fn read(conn: &rusqlite::Connection, now: i64) -> Result<Status, StoreError> {
+fn read(conn: &mut dyn crate::store::Db, now: i64) -> Result<Status, StoreError> {
     let mut counts = JobCounts::default();
     for (status, count) in jobs::count_by_status(conn)? {
         counts.total += count;
@@ -217,7 +220,7 @@ fn read(conn: &rusqlite::Connection, now: i64) -> Result<Status, StoreError> {
             count,
         })
         .collect();
-    let list = |state: AlertState, limit: usize| {
+    let list = |conn: &mut dyn crate::store::Db, state: AlertState, limit: usize| {
         outbox::list(
             conn,
             &Query {
@@ -235,14 +238,14 @@ fn read(conn: &rusqlite::Connection, now: i64) -> Result<Status, StoreError> {
         pending: outbox::count(conn, AlertState::Pending)?,
         dead: outbox::count(conn, AlertState::Dead)?,
         silenced,
-        dead_recent: list(AlertState::Dead, ALERTS_SHOWN)?
+        dead_recent: list(conn, AlertState::Dead, ALERTS_SHOWN)?
             .into_iter()
             .map(alert_view)
             .collect(),
         silenced_recent: if in_force.is_empty() && silenced == 0 {
             Vec::new()
         } else {
-            list(AlertState::Silenced, ALERTS_SHOWN)?
+            list(conn, AlertState::Silenced, ALERTS_SHOWN)?
                 .into_iter()
                 .map(alert_view)
                 .collect()
@@ -254,6 +257,7 @@ fn read(conn: &rusqlite::Connection, now: i64) -> Result<Status, StoreError> {
         version: env!("CARGO_PKG_VERSION"),
         ready: false,
         readiness: String::new(),
+        role: Role::Alone,
         last_success_at: None,
         last_cycle: None,
         jobs: counts,
@@ -296,6 +300,7 @@ impl Console {
             }
             Err(reason) => status.readiness = reason.to_string(),
         }
+        status.role = self.health.role();
         status.last_success_at = self.health.last_success_ms().map(at);
         status.last_cycle = self.health.last_cycle().map(|cycle: LastCycle| CycleView {
             finished_at: at(cycle.finished_ms),
@@ -407,6 +412,7 @@ mod tests {
             version: "0",
             ready: false,
             readiness: "no poll cycle has succeeded yet".into(),
+            role: Role::Alone,
             last_success_at: None,
             last_cycle: None,
             jobs: JobCounts::default(),

@@ -16,6 +16,18 @@ pub use status::Status;
 /// A project id. The API shows integers; a numeric string is accepted too.
 pub type ProjectId = i64;
 
+/// This process's name among replicas: the host and a random part, so that two processes
+/// on one host (or one restarted) never pass for each other.
+pub fn replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "sdm-watch".into());
+    let random = uuid::Uuid::now_v7().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &random[24..])
+}
+
 /// One output row: column name to value, with empty columns left out by the API.
 pub type Row = serde_json::Map<String, serde_json::Value>;
 

@@ -12,7 +12,22 @@ use crate::store::outbox::{self, Alert, Recorded, Target};
 use crate::telemetry::{ALERTS, DIGESTS};
 
 /// A backstop on one attempt, beyond the senders' own timeouts.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How long a replica's claim on an alert lasts: the longest an attempt can take with
+/// these channels' timeouts, and a margin. An alert whose replica died mid-attempt goes
+/// out again (same id) once it lapses.
+pub fn claim_ttl(config: &crate::config::Config) -> Duration {
+    let longest = config
+        .webhooks
+        .iter()
+        .map(|hook| hook.timeout)
+        .chain(config.smtp.iter().map(|smtp| smtp.timeout))
+        .max()
+        .unwrap_or(ATTEMPT_TIMEOUT)
+        .min(ATTEMPT_TIMEOUT);
+    longest + Duration::from_secs(15)
+}
 
 /// What one attempt sends.
 #[derive(Clone, Debug)]
@@ -154,7 +169,7 @@ pub fn judge(delivery: Delivery, attempt: Attempt, setup: &DeliverySetup, now: i
 
 /// Records settlements (each attempt in the log too), in `conn`'s open transaction.
 pub fn record(
-    conn: &rusqlite::Connection,
+    conn: &mut dyn crate::store::Db,
     settled: &[Settlement],
     now: i64,
 ) -> Result<(), StoreError> {

@@ -2,7 +2,7 @@
 //! worker that delivers the outbox. Knows nothing of the SDM API.
 
 pub mod alerts;
-mod delivery;
+pub mod delivery;
 pub mod email;
 pub mod format;
 mod message;

@@ -18,7 +18,8 @@ use crate::backoff::Backoff;
 use crate::config::Grouping;
 use crate::domain::{Clock, SystemClock};
 use crate::store::gauges::set_outbox_pending;
-use crate::store::{Store, StoreError, digests, outbox};
+use crate::store::outbox::{Claim, Target};
+use crate::store::{Db, Store, StoreError, digests, outbox};
 
 /// Shutdown waits this long for deliveries in flight; what is still sending then stays
 /// queued and goes out after the restart. Shorter than systemd's default stop timeout.
@@ -45,6 +46,8 @@ pub struct DeliverySetup {
     pub concurrency: usize,
     /// The channels that gather their alerts into digests.
     pub groupings: HashMap<String, Grouping>,
+    /// How long a claim keeps other replicas off an alert: longer than an attempt lasts.
+    pub claim_ttl: Duration,
 }
 
 pub struct Worker {
@@ -55,6 +58,9 @@ pub struct Worker {
     setup: watch::Receiver<Arc<DeliverySetup>>,
     /// What "now" is for windows, retries and expiry; the system's but in tests.
     clock: Arc<dyn Clock>,
+    /// Who claims alerts: unique to this process, so that replicas sharing an outbox
+    /// never send what another is sending.
+    replica: String,
 }
 
 impl Worker {
@@ -68,7 +74,21 @@ impl Worker {
             wake,
             setup,
             clock: Arc::new(SystemClock),
+            replica: crate::domain::replica_id(),
         }
+    }
+
+    /// Who this worker claims alerts as; also its name for the lease among replicas.
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// Ends the claims an earlier run of this store's only process left (SQLite): after a
+    /// crash, what it was sending goes out at once, not after the claims lapse.
+    pub async fn release_stale_claims(&self) -> Result<usize, StoreError> {
+        self.store
+            .run(|conn| outbox::release_claims(conn, None))
+            .await
     }
 
     /// The same worker, reading the time from `clock`.
@@ -212,27 +232,32 @@ impl Worker {
         let groupings = setup.groupings.clone();
         let max_age_ms = setup.max_age.as_millis() as i64;
         let now = self.clock.now_ms();
+        let claim = Claim {
+            replica: self.replica.clone(),
+            now_ms: now,
+            ttl_ms: setup.claim_ttl.as_millis() as i64,
+        };
         self.store
             .run(move |conn| {
                 gather(conn, &groupings, now, max_age_ms)?;
                 let mut due: Vec<Delivery> = Vec::new();
-                let digests = digests::due(conn, now, room + busy.len())?;
-                for digest in digests
-                    .into_iter()
-                    .filter(|d| !busy.contains(&d.id))
-                    .take(room)
-                {
+                // Claimed beyond `room` or tried already in this round: claimed, then let
+                // go at once, so that nothing waits for a claim nobody acts on.
+                for digest in digests::due(conn, &claim, room + busy.len())? {
+                    if busy.contains(&digest.id) || due.len() >= room {
+                        outbox::unclaim(conn, Target::Digest, &digest.id, &claim.replica)?;
+                        continue;
+                    }
                     let members = digests::members(conn, &digest.id)?;
                     due.push(Delivery::Digest { digest, members });
                 }
-                let room = room.saturating_sub(due.len());
-                due.extend(
-                    outbox::due(conn, now, room + busy.len())?
-                        .into_iter()
-                        .filter(|alert| !busy.contains(&alert.id))
-                        .take(room)
-                        .map(Delivery::Alert),
-                );
+                for alert in outbox::due(conn, &claim, room + busy.len())? {
+                    if busy.contains(&alert.id) || due.len() >= room {
+                        outbox::unclaim(conn, Target::Alert, &alert.id, &claim.replica)?;
+                        continue;
+                    }
+                    due.push(Delivery::Alert(alert));
+                }
                 Ok(due)
             })
             .await
@@ -280,11 +305,11 @@ impl Worker {
         let settled = self
             .store
             .run(move |conn| {
-                let tx = conn.transaction()?;
-                delivery::record(&tx, &settled, now)?;
-                set_outbox_pending(&tx)?;
-                tx.commit()?;
-                Ok(settled)
+                conn.transaction(|tx| {
+                    delivery::record(tx, &settled, now)?;
+                    set_outbox_pending(tx)?;
+                    Ok(settled)
+                })
             })
             .await?;
         delivery::count(&settled);
@@ -308,7 +333,7 @@ impl Worker {
 /// Forms the digests whose windows have closed by `now`, in one transaction. Alerts
 /// waiting for a channel that no longer gathers them go out alone.
 fn gather(
-    conn: &mut rusqlite::Connection,
+    conn: &mut dyn Db,
     groupings: &HashMap<String, Grouping>,
     now: i64,
     max_age_ms: i64,
@@ -325,28 +350,28 @@ fn gather(
     if closed.is_empty() {
         return Ok(());
     }
-    let tx = conn.transaction()?;
-    for (channel, _) in closed {
-        match groupings.get(channel) {
-            Some(grouping) => {
-                let wait_ms = grouping.wait.as_millis() as i64;
-                digests::form(
-                    &tx,
-                    channel,
-                    wait_ms,
-                    grouping.max,
-                    now,
-                    max_age_ms,
-                    new_digest_id,
-                )?;
-            }
-            None => {
-                digests::ungroup(&tx, channel)?;
+    conn.transaction(|tx| {
+        for (channel, _) in closed {
+            match groupings.get(channel) {
+                Some(grouping) => {
+                    let wait_ms = grouping.wait.as_millis() as i64;
+                    digests::form(
+                        tx,
+                        channel,
+                        wait_ms,
+                        grouping.max,
+                        now,
+                        max_age_ms,
+                        new_digest_id,
+                    )?;
+                }
+                None => {
+                    digests::ungroup(tx, channel)?;
+                }
             }
         }
-    }
-    tx.commit()?;
-    Ok(())
+        Ok(())
+    })
 }
 
 async fn sleep_until(at: Option<Instant>) {

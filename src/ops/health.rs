@@ -15,6 +15,40 @@ pub struct Health {
     interval_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
     last_cycle: Mutex<Option<LastCycle>>,
+    role: Mutex<Role>,
+    /// Unix milliseconds of the last time a standby reached the database to look at the
+    /// lease; it is healthy while that is recent.
+    lease_checked_ms: AtomicI64,
+    lease_ms: AtomicU64,
+}
+
+/// This replica's part: alone (SQLite), or leading or standing by among replicas.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Role {
+    Alone,
+    Leader {
+        replica: String,
+    },
+    Standby {
+        replica: String,
+        /// Who leads, if anyone does.
+        leader: Option<String>,
+    },
+}
+
+impl Role {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Role::Alone => "alone",
+            Role::Leader { .. } => "leader",
+            Role::Standby { .. } => "standby",
+        }
+    }
+
+    pub fn leads(&self) -> bool {
+        !matches!(self, Role::Standby { .. })
+    }
 }
 
 /// The last poll cycle, for the status page.
@@ -38,7 +72,25 @@ impl Health {
             interval_ms: AtomicU64::new(interval.as_millis() as u64),
             last_error: Mutex::new(None),
             last_cycle: Mutex::new(None),
+            role: Mutex::new(Role::Alone),
+            lease_checked_ms: AtomicI64::new(0),
+            lease_ms: AtomicU64::new(0),
         }
+    }
+
+    pub fn set_role(&self, role: Role) {
+        *self.role.lock().unwrap_or_else(|p| p.into_inner()) = role;
+    }
+
+    pub fn role(&self) -> Role {
+        self.role.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A standby reached the database and read the lease (which lasts `lease`).
+    pub fn lease_checked(&self, lease: Duration) {
+        self.lease_checked_ms.store(now_ms(), Ordering::Relaxed);
+        self.lease_ms
+            .store(lease.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn set_interval(&self, interval: Duration) {
@@ -72,8 +124,21 @@ impl Health {
         Some(self.last_success_ms.load(Ordering::Relaxed)).filter(|ms| *ms > 0)
     }
 
-    /// Ready when the last cycle succeeded within three intervals; otherwise why not.
+    /// Ready when the last cycle succeeded within three intervals, or, standing by, when
+    /// the database was reached within two leases; otherwise why not.
     pub fn readiness(&self) -> Result<(), NotReady> {
+        if let Role::Standby { .. } = self.role() {
+            let checked = self.lease_checked_ms.load(Ordering::Relaxed);
+            let lease = self.lease_ms.load(Ordering::Relaxed) as i64;
+            let age = now_ms() - checked;
+            if checked == 0 || age > 2 * lease.max(1000) {
+                return Err(NotReady(format!(
+                    "standing by, and the database was not reached for {}s",
+                    age / 1000
+                )));
+            }
+            return Ok(());
+        }
         let last = self.last_success_ms.load(Ordering::Relaxed);
         let interval = self.interval_ms.load(Ordering::Relaxed) as i64;
         let error = self

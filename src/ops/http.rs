@@ -68,7 +68,7 @@ fn answer(
     match request.uri().path() {
         "/healthz" => page(200, "text/plain", "ok\n".to_owned()),
         "/readyz" => match health.readiness() {
-            Ok(()) => page(200, "text/plain", "ready\n".to_owned()),
+            Ok(()) => page(200, "text/plain", ready(&health.role())),
             Err(reason) => page(503, "text/plain", format!("not ready: {reason}\n")),
         },
         "/metrics" => match metrics {
@@ -79,6 +79,19 @@ fn answer(
             404,
             "text/plain",
             "not found: try /, /status.json, /healthz, /readyz or /metrics\n".to_owned(),
+        ),
+    }
+}
+
+/// `/readyz`'s body: `ready`, and among replicas which part this one plays.
+fn ready(role: &super::health::Role) -> String {
+    use super::health::Role;
+    match role {
+        Role::Alone => "ready\n".to_owned(),
+        Role::Leader { replica } => format!("ready: leader ({replica})\n"),
+        Role::Standby { replica, leader } => format!(
+            "ready: standby ({replica}); leader: {}\n",
+            leader.as_deref().unwrap_or("none yet")
         ),
     }
 }

@@ -1,9 +1,8 @@
 //! The watcher's bookkeeping, one typed record over the `meta` table: where its listing
 //! windows stand, and whether the very first cycle has completed.
 
-use rusqlite::{Connection, OptionalExtension};
-
 use super::StoreError;
+use super::db::Db;
 
 const FIRST_CYCLE_DONE: &str = "first_cycle_done";
 const FLOOR_US: &str = "window_floor_us";
@@ -29,20 +28,22 @@ pub struct Bookkeeping {
 }
 
 impl Bookkeeping {
-    pub fn read(conn: &Connection) -> Result<Bookkeeping, StoreError> {
-        let number = |key| -> Result<Option<i64>, StoreError> {
+    pub fn read(conn: &mut dyn Db) -> Result<Bookkeeping, StoreError> {
+        let mut number = |key| -> Result<Option<i64>, StoreError> {
             Ok(get(conn, key)?.and_then(|value| value.parse().ok()))
         };
+        let floor_us = number(FLOOR_US)?;
+        let anchor_us = number(ANCHOR_US)?.or(number(NEWEST_CREATED_US)?);
         Ok(Bookkeeping {
             first_cycle_done: get(conn, FIRST_CYCLE_DONE)?.is_some(),
-            floor_us: number(FLOOR_US)?,
-            anchor_us: number(ANCHOR_US)?.or(number(NEWEST_CREATED_US)?),
+            floor_us,
+            anchor_us,
             projects_checked: get(conn, PROJECTS_CHECKED)?,
         })
     }
 
     /// Writes every field that is set (a field is never unset).
-    pub fn write(&self, conn: &Connection) -> Result<(), StoreError> {
+    pub fn write(&self, conn: &mut dyn Db) -> Result<(), StoreError> {
         if self.first_cycle_done {
             set(conn, FIRST_CYCLE_DONE, "1")?;
         }
@@ -59,19 +60,18 @@ impl Bookkeeping {
     }
 }
 
-fn get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-        .query_row([key], |row| row.get(0))
-        .optional()?)
+fn get(conn: &mut dyn Db, key: &str) -> Result<Option<String>, StoreError> {
+    conn.query_opt("SELECT value FROM meta WHERE key = ?1", &[&key])?
+        .map(|row| row.get(0))
+        .transpose()
 }
 
-fn set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
+fn set(conn: &mut dyn Db, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute([key, value])?;
+        &[&key, &value],
+    )?;
     Ok(())
 }
 
@@ -83,17 +83,18 @@ mod tests {
     fn round_trips_and_reads_version_2_window_edge_as_the_anchor() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("state.db")).unwrap();
-        let conn = store.conn.lock().unwrap();
-        assert_eq!(Bookkeeping::read(&conn).unwrap(), Bookkeeping::default());
-        set(&conn, NEWEST_CREATED_US, "42").unwrap();
-        assert_eq!(Bookkeeping::read(&conn).unwrap().anchor_us, Some(42));
+        let mut guard = store.conn.lock().unwrap();
+        let conn = guard.as_mut();
+        assert_eq!(Bookkeeping::read(conn).unwrap(), Bookkeeping::default());
+        set(conn, NEWEST_CREATED_US, "42").unwrap();
+        assert_eq!(Bookkeeping::read(conn).unwrap().anchor_us, Some(42));
         let written = Bookkeeping {
             first_cycle_done: true,
             floor_us: Some(1),
             anchor_us: Some(2),
             projects_checked: Some("17,18".into()),
         };
-        written.write(&conn).unwrap();
-        assert_eq!(Bookkeeping::read(&conn).unwrap(), written);
+        written.write(conn).unwrap();
+        assert_eq!(Bookkeeping::read(conn).unwrap(), written);
     }
 }

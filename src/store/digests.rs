@@ -3,10 +3,9 @@
 //! restart sends the same digest (same id, same members, same body); each alert is in one
 //! digest at most.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
-
 use super::StoreError;
-use super::outbox::{self, Alert, Recorded, Target};
+use super::db::{Db, Engine, Row};
+use super::outbox::{self, Alert, Claim, Recorded, Target};
 
 /// A digest as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,12 +22,12 @@ pub struct Digest {
 
 const COLUMNS: &str = "id, channel, created_ms, attempts, next_attempt_ms, expires_ms, last_error";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Digest> {
+fn from_row(row: &Row) -> Result<Digest, StoreError> {
     Ok(Digest {
         id: row.get(0)?,
         channel: row.get(1)?,
         created_ms: row.get(2)?,
-        attempts: row.get::<_, i64>(3)? as u32,
+        attempts: row.get(3)?,
         next_attempt_ms: row.get(4)?,
         expires_ms: row.get(5)?,
         last_error: row.get(6)?,
@@ -36,22 +35,22 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Digest> {
 }
 
 /// The channels with alerts waiting to be gathered, and when the oldest of each was queued.
-pub fn waiting(conn: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
-    let mut statement = conn.prepare_cached(
+pub fn waiting(conn: &mut dyn Db) -> Result<Vec<(String, i64)>, StoreError> {
+    conn.query(
         "SELECT channel, MIN(created_ms) FROM alerts
          WHERE state = 'pending' AND grouped = 1 AND digest_id IS NULL GROUP BY channel",
-    )?;
-    let waiting = statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(waiting)
+        &[],
+    )?
+    .iter()
+    .map(|row| Ok((row.get(0)?, row.get(1)?)))
+    .collect()
 }
 
 /// Gathers `channel`'s waiting alerts queued within `wait_ms` of the oldest into digests of
 /// at most `max`, if the oldest has waited that long by `now_ms`; `new_id` names each. An
 /// alert alone in its window is sent as itself. Returns the new digests' ids.
 pub fn form(
-    conn: &Connection,
+    conn: &mut dyn Db,
     channel: &str,
     wait_ms: i64,
     max: usize,
@@ -59,14 +58,18 @@ pub fn form(
     max_age_ms: i64,
     mut new_id: impl FnMut() -> String,
 ) -> Result<Vec<String>, StoreError> {
-    let mut statement = conn.prepare_cached(
-        "SELECT id, created_ms, COALESCE(requeued_ms, created_ms) FROM alerts
-         WHERE state = 'pending' AND grouped = 1 AND digest_id IS NULL AND channel = ?1
-         ORDER BY created_ms, rowid",
-    )?;
-    let waiting: Vec<(String, i64, i64)> = statement
-        .query_map([channel], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-        .collect::<Result<Vec<_>, _>>()?;
+    // Replicas form a channel's digests one at a time (the lock lasts the transaction).
+    conn.lock(digest_lock(channel))?;
+    let waiting: Vec<(String, i64, i64)> = conn
+        .query(
+            "SELECT id, created_ms, COALESCE(requeued_ms, created_ms) FROM alerts
+             WHERE state = 'pending' AND grouped = 1 AND digest_id IS NULL AND channel = ?1
+             ORDER BY created_ms, id",
+            &[&channel],
+        )?
+        .iter()
+        .map(|row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .collect::<Result<_, StoreError>>()?;
     let Some(&(_, first, _)) = waiting.first() else {
         return Ok(Vec::new());
     };
@@ -79,8 +82,7 @@ pub fn form(
         .collect();
     if let [(alone, _, _)] = window.as_slice() {
         // Nothing came with it: it goes out as itself, as without group_wait.
-        conn.prepare_cached("UPDATE alerts SET grouped = 0 WHERE id = ?1")?
-            .execute([alone])?;
+        conn.execute("UPDATE alerts SET grouped = 0 WHERE id = ?1", &[alone])?;
         return Ok(Vec::new());
     }
     let mut formed = Vec::new();
@@ -91,14 +93,16 @@ pub fn form(
             .map(|(_, _, age_from)| *age_from)
             .min()
             .unwrap_or(now_ms);
-        conn.prepare_cached(
+        conn.execute(
             "INSERT INTO digests (id, channel, created_ms, state, next_attempt_ms, expires_ms)
              VALUES (?1, ?2, ?3, 'pending', ?3, ?4)",
-        )?
-        .execute(params![id, channel, now_ms, oldest + max_age_ms])?;
-        let mut join = conn.prepare_cached("UPDATE alerts SET digest_id = ?1 WHERE id = ?2")?;
+            &[&id, &channel, &now_ms, &(oldest + max_age_ms)],
+        )?;
         for (alert, _, _) in members {
-            join.execute(params![id, alert])?;
+            conn.execute(
+                "UPDATE alerts SET digest_id = ?1 WHERE id = ?2",
+                &[&id, alert],
+            )?;
         }
         formed.push(id);
     }
@@ -107,60 +111,91 @@ pub fn form(
 
 /// Waiting alerts whose channel no longer gathers them (a reload changed it): they go out
 /// alone.
-pub fn ungroup(conn: &Connection, channel: &str) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE alerts SET grouped = 0
-             WHERE state = 'pending' AND grouped = 1 AND digest_id IS NULL AND channel = ?1",
-        )?
-        .execute([channel])?)
+pub fn ungroup(conn: &mut dyn Db, channel: &str) -> Result<usize, StoreError> {
+    conn.execute(
+        "UPDATE alerts SET grouped = 0
+         WHERE state = 'pending' AND grouped = 1 AND digest_id IS NULL AND channel = ?1",
+        &[&channel],
+    )
 }
 
 /// Pending digests due at `now_ms`, oldest first, at most `limit`.
-pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Digest>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM digests WHERE state = 'pending' AND next_attempt_ms <= ?1
-         ORDER BY next_attempt_ms, created_ms LIMIT ?2"
-    ))?;
-    let digests = statement
-        .query_map(params![now_ms, limit as i64], from_row)?
+pub fn due(conn: &mut dyn Db, claim: &Claim, limit: usize) -> Result<Vec<Digest>, StoreError> {
+    let skip_locked = match conn.engine() {
+        Engine::Postgres => "FOR UPDATE SKIP LOCKED",
+        Engine::Sqlite => "",
+    };
+    let mut digests = conn
+        .query(
+            &format!(
+                "UPDATE digests SET claimed_by = ?1, claim_until_ms = ?3
+                 WHERE id IN (
+                     SELECT id FROM digests WHERE state = 'pending' AND next_attempt_ms <= ?2
+                       AND (claim_until_ms IS NULL OR claim_until_ms <= ?2)
+                     ORDER BY next_attempt_ms, created_ms LIMIT ?4 {skip_locked})
+                 RETURNING {COLUMNS}"
+            ),
+            &[
+                &claim.replica,
+                &claim.now_ms,
+                &(claim.now_ms + claim.ttl_ms),
+                &limit,
+            ],
+        )?
+        .iter()
+        .map(from_row)
         .collect::<Result<Vec<_>, _>>()?;
+    digests.sort_by_key(|digest| (digest.next_attempt_ms, digest.created_ms));
     Ok(digests)
 }
 
-/// When the next pending digest falls due after `now_ms`.
-pub fn next_due_after(conn: &Connection, now_ms: i64) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT MIN(next_attempt_ms) FROM digests WHERE state = 'pending' AND next_attempt_ms > ?1",
-        )?
-        .query_row([now_ms], |row| row.get(0))?)
+/// The advisory lock under which a channel's digests are formed.
+fn digest_lock(channel: &str) -> i64 {
+    // FNV-1a: stable across replicas and versions, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in "sdm-watch digests ".bytes().chain(channel.bytes()) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Digest>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM digests WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?)
+/// When the next pending digest falls due after `now_ms`.
+pub fn next_due_after(conn: &mut dyn Db, now_ms: i64) -> Result<Option<i64>, StoreError> {
+    conn.query_one(
+        "SELECT MIN(CASE WHEN claim_until_ms > next_attempt_ms THEN claim_until_ms
+                         ELSE next_attempt_ms END) FROM digests
+         WHERE state = 'pending' AND (next_attempt_ms > ?1 OR claim_until_ms > ?1)",
+        &[&now_ms],
+    )?
+    .get(0)
+}
+
+pub fn get(conn: &mut dyn Db, id: &str) -> Result<Option<Digest>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM digests WHERE id = ?1"),
+        &[&id],
+    )?
+    .map(|row| from_row(&row))
+    .transpose()
 }
 
 /// A digest's alerts, in the order they were queued.
-pub fn members(conn: &Connection, id: &str) -> Result<Vec<Alert>, StoreError> {
-    let mut statement = conn.prepare_cached(
+pub fn members(conn: &mut dyn Db, id: &str) -> Result<Vec<Alert>, StoreError> {
+    conn.query(
         "SELECT id, channel, job_id, event, payload, created_ms, state, attempts,
                 next_attempt_ms, last_error, grouped, digest_id, silence_id,
                 COALESCE(requeued_ms, created_ms)
-         FROM alerts WHERE digest_id = ?1 ORDER BY created_ms, rowid",
-    )?;
-    let members = statement
-        .query_map([id], outbox::from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(members)
+         FROM alerts WHERE digest_id = ?1 ORDER BY created_ms, id",
+        &[&id],
+    )?
+    .iter()
+    .map(outbox::from_row)
+    .collect()
 }
 
 /// Records the outcome of an attempt at digest `id` on the digest and on its alerts.
 pub fn record_outcome(
-    conn: &Connection,
+    conn: &mut dyn Db,
     id: &str,
     attempts: u32,
     outcome: Recorded<'_>,

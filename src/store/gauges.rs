@@ -1,13 +1,12 @@
 //! The gauges the store answers: tracked jobs by status, alerts waiting for delivery.
 
-use rusqlite::Connection;
-
+use super::db::Db;
 use super::{StoreError, jobs, outbox};
 use crate::domain::Status;
 use crate::telemetry::{JOBS_TRACKED, OUTBOX_PENDING};
 
 /// Sets `jobs_tracked{status}` and `outbox_pending` from the store.
-pub fn set_all(conn: &Connection) -> Result<(), StoreError> {
+pub fn set_all(conn: &mut dyn Db) -> Result<(), StoreError> {
     let counts = jobs::count_by_status(conn)?;
     // Known statuses always appear, at zero when no job is in them any more.
     for status in Status::KNOWN {
@@ -21,7 +20,7 @@ pub fn set_all(conn: &Connection) -> Result<(), StoreError> {
     set_outbox_pending(conn)
 }
 
-pub fn set_outbox_pending(conn: &Connection) -> Result<(), StoreError> {
+pub fn set_outbox_pending(conn: &mut dyn Db) -> Result<(), StoreError> {
     let pending = outbox::count(conn, outbox::AlertState::Pending)?;
     metrics::gauge!(OUTBOX_PENDING).set(pending as f64);
     Ok(())

@@ -3,9 +3,8 @@
 //! that records the job's new status, so that a crash loses neither; deleted in the one
 //! that queues its alerts.
 
-use rusqlite::{Connection, Row, params};
-
 use super::StoreError;
+use super::db::{Db, Row};
 
 /// A held change. `change` is the watcher's own JSON; the store does not read it.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,73 +22,73 @@ pub struct Held {
 
 const COLUMNS: &str = "seq, job_id, change, held_ms, attempts, next_attempt_ms, last_error";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Held> {
+fn from_row(row: &Row) -> Result<Held, StoreError> {
     Ok(Held {
         seq: row.get(0)?,
         job_id: row.get(1)?,
         change: row.get(2)?,
         held_ms: row.get(3)?,
-        attempts: row.get::<_, i64>(4)? as u32,
+        attempts: row.get(4)?,
         next_attempt_ms: row.get(5)?,
         last_error: row.get(6)?,
     })
 }
 
 pub fn insert(
-    conn: &Connection,
+    conn: &mut dyn Db,
     job_id: &str,
     change: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO held (job_id, change, held_ms, next_attempt_ms) VALUES (?1, ?2, ?3, ?3)",
-    )?
-    .execute(params![job_id, change, now_ms])?;
+        &[&job_id, &change, &now_ms],
+    )?;
     Ok(())
 }
 
 /// Whether `job_id` has a held change (a later change of the job is held behind it, so
 /// that its alerts keep their order).
-pub fn has_job(conn: &Connection, job_id: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM held WHERE job_id = ?1)")?
-        .query_row([job_id], |row| row.get(0))?)
+pub fn has_job(conn: &mut dyn Db, job_id: &str) -> Result<bool, StoreError> {
+    conn.query_one(
+        "SELECT EXISTS (SELECT 1 FROM held WHERE job_id = ?1)",
+        &[&job_id],
+    )?
+    .get(0)
 }
 
 /// Every held change, in order.
-pub fn all(conn: &Connection) -> Result<Vec<Held>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM held ORDER BY seq"))?;
-    let held = statement
-        .query_map([], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(held)
+pub fn all(conn: &mut dyn Db) -> Result<Vec<Held>, StoreError> {
+    conn.query(&format!("SELECT {COLUMNS} FROM held ORDER BY seq"), &[])?
+        .iter()
+        .map(from_row)
+        .collect()
 }
 
 /// Records a failed attempt to complete `seq`, with what it learnt so far in `change`.
 pub fn attempt_failed(
-    conn: &Connection,
+    conn: &mut dyn Db,
     seq: i64,
     change: &str,
     attempts: u32,
     next_attempt_ms: i64,
     error: &str,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE held SET change = ?2, attempts = ?3, next_attempt_ms = ?4, last_error = ?5
          WHERE seq = ?1",
-    )?
-    .execute(params![seq, change, attempts, next_attempt_ms, error])?;
+        &[&seq, &change, &attempts, &next_attempt_ms, &error],
+    )?;
     Ok(())
 }
 
-pub fn delete(conn: &Connection, seq: i64) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM held WHERE seq = ?1")?
-        .execute([seq])?;
+pub fn delete(conn: &mut dyn Db, seq: i64) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM held WHERE seq = ?1", &[&seq])?;
     Ok(())
 }
 
-pub fn count(conn: &Connection) -> Result<u64, StoreError> {
+pub fn count(conn: &mut dyn Db) -> Result<u64, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT COUNT(*) FROM held")?
-        .query_row([], |row| row.get::<_, i64>(0))? as u64)
+        .query_one("SELECT COUNT(*) FROM held", &[])?
+        .get::<i64>(0)? as u64)
 }

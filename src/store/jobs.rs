@@ -3,9 +3,8 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
-
 use super::StoreError;
+use super::db::{Db, Row, ToValue};
 use crate::domain::{ProjectId, Status};
 
 /// A job as last recorded.
@@ -56,7 +55,7 @@ pub struct FailedLookup {
 const COLUMNS: &str = "id, status, name, project, project_checked, creation_date, \
      completion_date, created_us, message, step, since_ms, reminders";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<TrackedJob> {
+fn from_row(row: &Row) -> Result<TrackedJob, StoreError> {
     Ok(TrackedJob {
         id: row.get(0)?,
         status: row.get(1)?,
@@ -69,33 +68,33 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<TrackedJob> {
         message: row.get(8)?,
         step: row.get(9)?,
         since_ms: row.get(10)?,
-        reminders: row.get::<_, i64>(11)? as u32,
+        reminders: row.get(11)?,
     })
 }
 
 /// The recorded state of each of `ids` that is known.
 pub fn get_many<'a>(
-    conn: &Connection,
+    conn: &mut dyn Db,
     ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<HashMap<String, TrackedJob>, StoreError> {
-    let mut statement =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"))?;
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1");
     let mut found = HashMap::new();
     for id in ids {
-        if let Some(job) = statement.query_row([id], from_row).optional()? {
+        if let Some(row) = conn.query_opt(&sql, &[&id])? {
+            let job = from_row(&row)?;
             found.insert(job.id.clone(), job);
         }
     }
     Ok(found)
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<TrackedJob>, StoreError> {
+pub fn get(conn: &mut dyn Db, id: &str) -> Result<Option<TrackedJob>, StoreError> {
     Ok(get_many(conn, [id])?.remove(id))
 }
 
 /// Records `job`, replacing what was known of it. Seeing a job ends its failed lookups.
-pub fn upsert(conn: &Connection, job: &TrackedJob, now_ms: i64) -> Result<(), StoreError> {
-    conn.prepare_cached(
+pub fn upsert(conn: &mut dyn Db, job: &TrackedJob, now_ms: i64) -> Result<(), StoreError> {
+    conn.execute(
         "INSERT INTO jobs (id, status, name, project, project_checked, creation_date,
                            completion_date, created_us, message, step, since_ms, reminders,
                            first_seen_ms, changed_ms)
@@ -107,45 +106,43 @@ pub fn upsert(conn: &Connection, job: &TrackedJob, now_ms: i64) -> Result<(), St
             message = excluded.message, step = excluded.step, since_ms = excluded.since_ms,
             reminders = excluded.reminders, changed_ms = excluded.changed_ms,
             lookup_attempts = 0, lookup_next_ms = NULL, lookup_error = NULL",
-    )?
-    .execute(params![
-        job.id,
-        job.status,
-        job.name,
-        job.project,
-        job.project_checked,
-        job.creation_date,
-        job.completion_date,
-        job.created_us,
-        job.message,
-        job.step,
-        job.since_ms,
-        job.reminders,
-        now_ms
-    ])?;
+        &[
+            &job.id,
+            &job.status,
+            &job.name,
+            &job.project,
+            &job.project_checked,
+            &job.creation_date,
+            &job.completion_date,
+            &job.created_us,
+            &job.message,
+            &job.step,
+            &job.since_ms,
+            &job.reminders,
+            &now_ms,
+        ],
+    )?;
     Ok(())
 }
 
-pub fn delete(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM jobs WHERE id = ?1")?
-        .execute([id])?;
+pub fn delete(conn: &mut dyn Db, id: &str) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM jobs WHERE id = ?1", &[&id])?;
     Ok(())
 }
 
 /// Jobs last seen `running` or `pending`, the ones every cycle re-reads. Read through the
 /// index `jobs_by_status`, so the cost follows the active jobs, not the history.
-pub fn active(conn: &Connection) -> Result<Vec<ActiveJob>, StoreError> {
-    let mut statement = conn.prepare_cached(&active_query())?;
-    let jobs = statement
-        .query_map([], |row| {
+pub fn active(conn: &mut dyn Db) -> Result<Vec<ActiveJob>, StoreError> {
+    conn.query(&active_query(), &[])?
+        .iter()
+        .map(|row| {
             Ok(ActiveJob {
                 job: from_row(row)?,
-                lookup_attempts: row.get::<_, i64>(12)? as u32,
+                lookup_attempts: row.get(12)?,
                 lookup_next_ms: row.get(13)?,
             })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(jobs)
+        })
+        .collect()
 }
 
 fn active_query() -> String {
@@ -157,150 +154,160 @@ fn active_query() -> String {
 
 /// The `limit` jobs running or pending the longest, oldest first: when the watcher first
 /// saw them in that status (or, before that was kept, when they last changed).
-pub fn active_oldest_first(conn: &Connection, limit: usize) -> Result<Vec<TrackedJob>, StoreError> {
+pub fn active_oldest_first(conn: &mut dyn Db, limit: usize) -> Result<Vec<TrackedJob>, StoreError> {
     select(
         conn,
         "status IN ('running', 'pending') ORDER BY COALESCE(since_ms, changed_ms), id LIMIT ?1",
-        [limit as i64],
+        &[&limit],
     )
 }
 
 /// The tracked jobs that `condition` (SQL after `WHERE`, with `params`) selects.
 fn select(
-    conn: &Connection,
+    conn: &mut dyn Db,
     condition: &str,
-    params: impl rusqlite::Params,
+    params: &[&dyn ToValue],
 ) -> Result<Vec<TrackedJob>, StoreError> {
-    let mut statement =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM jobs WHERE {condition}"))?;
-    let jobs = statement
-        .query_map(params, from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(jobs)
+    conn.query(
+        &format!("SELECT {COLUMNS} FROM jobs WHERE {condition}"),
+        params,
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
 }
 
 /// Pending jobs whose next reminder is due at `now_ms`: `every_ms` after they became
 /// pending, then every `every_ms` again.
 pub fn due_pending_reminders(
-    conn: &Connection,
+    conn: &mut dyn Db,
     now_ms: i64,
     every_ms: i64,
 ) -> Result<Vec<TrackedJob>, StoreError> {
     select(
         conn,
         "status = 'pending' AND since_ms IS NOT NULL AND since_ms + (reminders + 1) * ?2 <= ?1",
-        params![now_ms, every_ms],
+        &[&now_ms, &every_ms],
     )
 }
 
 /// Running jobs that have run `longer_ms` by `now_ms` and were not told so yet.
 pub fn due_running_long(
-    conn: &Connection,
+    conn: &mut dyn Db,
     now_ms: i64,
     longer_ms: i64,
 ) -> Result<Vec<TrackedJob>, StoreError> {
     select(
         conn,
         "status = 'running' AND since_ms IS NOT NULL AND reminders = 0 AND since_ms + ?2 <= ?1",
-        params![now_ms, longer_ms],
+        &[&now_ms, &longer_ms],
     )
 }
 
 /// Records that `reminders` reminders went out for `id`'s current stretch.
-pub fn set_reminders(conn: &Connection, id: &str, reminders: u32) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE jobs SET reminders = ?2 WHERE id = ?1")?
-        .execute(params![id, reminders])?;
+pub fn set_reminders(conn: &mut dyn Db, id: &str, reminders: u32) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE jobs SET reminders = ?2 WHERE id = ?1",
+        &[&id, &reminders],
+    )?;
     Ok(())
 }
 
 /// Whether any tracked job is `running` (the cycles then run at `poll.active_interval`).
-pub fn any_running(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'running')")?
-        .query_row([], |row| row.get(0))?)
+pub fn any_running(conn: &mut dyn Db) -> Result<bool, StoreError> {
+    conn.query_one(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'running')",
+        &[],
+    )?
+    .get(0)
 }
 
 /// Records that looking `id` up failed: tried again from `next_ms`.
 pub fn lookup_failed(
-    conn: &Connection,
+    conn: &mut dyn Db,
     id: &str,
     attempts: u32,
     next_ms: i64,
     error: &str,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "UPDATE jobs SET lookup_attempts = ?2, lookup_next_ms = ?3, lookup_error = ?4 WHERE id = ?1",
-    )?
-    .execute(params![id, attempts, next_ms, error])?;
+        &[&id, &attempts, &next_ms, &error],
+    )?;
     Ok(())
 }
 
 /// Forgets the failed lookups of `id` (a listing showed it again).
-pub fn lookup_recovered(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
+pub fn lookup_recovered(conn: &mut dyn Db, id: &str) -> Result<(), StoreError> {
+    conn.execute(
         "UPDATE jobs SET lookup_attempts = 0, lookup_next_ms = NULL, lookup_error = NULL
          WHERE id = ?1",
-    )?
-    .execute([id])?;
+        &[&id],
+    )?;
     Ok(())
 }
 
 /// Jobs whose last lookup failed, most attempts first, at most `limit`.
-pub fn failed_lookups(conn: &Connection, limit: usize) -> Result<Vec<FailedLookup>, StoreError> {
-    let mut statement = conn.prepare_cached(
+pub fn failed_lookups(conn: &mut dyn Db, limit: usize) -> Result<Vec<FailedLookup>, StoreError> {
+    conn.query(
         "SELECT id, status, lookup_attempts, lookup_next_ms, lookup_error FROM jobs
          WHERE lookup_attempts > 0 ORDER BY lookup_attempts DESC, id LIMIT ?1",
-    )?;
-    let failed = statement
-        .query_map([limit as i64], |row| {
-            Ok(FailedLookup {
-                id: row.get(0)?,
-                status: row.get(1)?,
-                attempts: row.get::<_, i64>(2)? as u32,
-                next_ms: row.get::<_, Option<i64>>(3)?.unwrap_or_default(),
-                error: row.get::<_, Option<String>>(4)?.unwrap_or_default(),
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(failed)
+        &[&limit],
+    )?
+    .iter()
+    .map(|row| {
+        Ok(FailedLookup {
+            id: row.get(0)?,
+            status: row.get(1)?,
+            attempts: row.get(2)?,
+            next_ms: row.get::<Option<i64>>(3)?.unwrap_or_default(),
+            error: row.get::<Option<String>>(4)?.unwrap_or_default(),
+        })
+    })
+    .collect()
 }
 
 /// Records what a listing filtered by project showed: `project` is `id`'s project (or,
 /// `None`, the job is in none of the projects asked).
 pub fn set_project(
-    conn: &Connection,
+    conn: &mut dyn Db,
     id: &str,
     project: Option<ProjectId>,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE jobs SET project = ?2, project_checked = 1 WHERE id = ?1")?
-        .execute(params![id, project])?;
+    conn.execute(
+        "UPDATE jobs SET project = ?2, project_checked = 1 WHERE id = ?1",
+        &[&id, &project],
+    )?;
     Ok(())
 }
 
 /// Forgets every "in none of the projects" finding: the projects named changed.
-pub fn uncheck_missing_projects(conn: &Connection) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE jobs SET project_checked = 0 WHERE project IS NULL AND project_checked = 1",
-        )?
-        .execute([])?)
+pub fn uncheck_missing_projects(conn: &mut dyn Db) -> Result<usize, StoreError> {
+    conn.execute(
+        "UPDATE jobs SET project_checked = 0 WHERE project IS NULL AND project_checked = 1",
+        &[],
+    )
 }
 
 /// How many tracked jobs were created from `first_us` to `last_us`, both included.
-pub fn count_created_in(conn: &Connection, first_us: i64, last_us: i64) -> Result<u64, StoreError> {
+pub fn count_created_in(conn: &mut dyn Db, first_us: i64, last_us: i64) -> Result<u64, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT COUNT(*) FROM jobs WHERE created_us >= ?1 AND created_us <= ?2")?
-        .query_row([first_us, last_us], |row| row.get::<_, i64>(0))? as u64)
+        .query_one(
+            "SELECT COUNT(*) FROM jobs WHERE created_us >= ?1 AND created_us <= ?2",
+            &[&first_us, &last_us],
+        )?
+        .get::<i64>(0)? as u64)
 }
 
 /// How many tracked jobs are in each status.
-pub fn count_by_status(conn: &Connection) -> Result<Vec<(Status, u64)>, StoreError> {
-    let mut statement =
-        conn.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")?;
-    let counts = statement
-        .query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(counts)
+pub fn count_by_status(conn: &mut dyn Db) -> Result<Vec<(Status, u64)>, StoreError> {
+    conn.query(
+        "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status",
+        &[],
+    )?
+    .iter()
+    .map(|row| Ok((row.get(0)?, row.get::<i64>(1)? as u64)))
+    .collect()
 }
 
 #[cfg(test)]
@@ -311,14 +318,13 @@ mod tests {
     fn active_jobs_are_read_through_the_status_index_not_a_scan() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::Store::open(&dir.path().join("state.db")).unwrap();
-        let conn = store.conn.lock().unwrap();
+        let mut conn = store.conn.lock().unwrap();
         let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", active_query()))
+            .query(&format!("EXPLAIN QUERY PLAN {}", active_query()), &[])
             .unwrap()
-            .query_map([], |row| row.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+            .iter()
+            .map(|row| row.get::<String>(3).unwrap())
+            .collect();
         assert_eq!(
             plan,
             ["SEARCH jobs USING INDEX jobs_by_status (status=?)"],

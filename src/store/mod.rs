@@ -4,6 +4,7 @@
 //! nothing of HTTP or the SDM API; every call runs off the async runtime's threads.
 
 pub mod bookkeeping;
+pub mod db;
 pub mod digests;
 pub mod gauges;
 pub mod held;
@@ -19,10 +20,9 @@ pub use bookkeeping::Bookkeeping;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::domain::Status;
+pub use db::{Db, Fence};
 
 /// The store could not do what was asked. Messages name the file.
 #[derive(Debug, thiserror::Error)]
@@ -49,19 +49,46 @@ pub enum StoreError {
     },
     #[error("state store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("state store: PostgreSQL: {0}")]
+    Postgres(String),
+    #[error(
+        "the database has sdm-watch schema version {found}, newer than this sdm-watch understands ({supported}); \
+         it was left untouched: run the newer sdm-watch"
+    )]
+    NewerDatabase { found: i64, supported: i64 },
+    #[error("this replica no longer leads (lease {lease:?}, token {token}): nothing was committed")]
+    Fenced { lease: String, token: i64 },
     #[error("state store: corrupt data: {0}")]
     Corrupt(String),
     #[error("state store task failed: {0}")]
     Task(String),
 }
 
-/// A handle on the state file; clones share one connection, and one more, read-only,
-/// for readers that must not wait for the writer (the status page).
+/// Where the store lives.
+#[derive(Clone, Debug)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(Box<postgres::PgSettings>),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(settings) => f.write_str(settings.shown()),
+        }
+    }
+}
+
+/// A handle on the store; clones share one connection, and one more for readers that
+/// must not wait for the writer (the status page). A fenced handle (the leader's) commits
+/// only while its lease holds.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
-    reader: Arc<Mutex<Option<Connection>>>,
-    path: PathBuf,
+    conn: Arc<Mutex<Box<dyn Db>>>,
+    reader: Arc<Mutex<Option<Box<dyn Db>>>>,
+    location: Location,
+    fence: Option<Arc<Mutex<Fence>>>,
 }
 
 impl Store {
@@ -105,75 +132,117 @@ impl Store {
             .map_err(open_error)?;
         schema::migrate(&mut conn, version).map_err(open_error)?;
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Arc::new(Mutex::new(Box::new(conn))),
             reader: Arc::new(Mutex::new(None)),
-            path: path.to_owned(),
+            location: Location::Sqlite(path.to_owned()),
+            fence: None,
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Connects to PostgreSQL and migrates its schema (once, whichever replica comes
+    /// first). A database from a newer sdm-watch is an error and is not modified.
+    pub async fn connect(settings: &postgres::PgSettings) -> Result<Store, StoreError> {
+        let mut client = postgres::connect(settings).await?;
+        postgres::migrate(&mut client).await?;
+        drop(client);
+        let settings = settings.clone();
+        let handle = tokio::runtime::Handle::current();
+        let location = Location::Postgres(Box::new(settings.clone()));
+        let db = tokio::task::spawn_blocking(move || postgres::PgDb::connect(settings, handle))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(Box::new(db))),
+            reader: Arc::new(Mutex::new(None)),
+            location,
+            fence: None,
+        })
+    }
+
+    /// Opens the store the configuration names: SQLite at `state.path`, or PostgreSQL.
+    pub async fn open_configured(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::Sqlite(path) => Store::open(path),
+            Location::Postgres(settings) => Store::connect(settings).await,
+        }
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// This handle, committing only while the lease in `fence` (kept current by the
+    /// leadership loop) still leads (PostgreSQL; SQLite has one process and ignores it).
+    pub fn fenced(&self, fence: Arc<Mutex<Fence>>) -> Store {
+        Store {
+            fence: Some(fence),
+            ..self.clone()
+        }
     }
 
     /// Runs `work` on the connection on a blocking thread.
     pub async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         let conn = self.conn.clone();
+        let fence = self
+            .fence
+            .as_ref()
+            .map(|cell| cell.lock().unwrap_or_else(|p| p.into_inner()).clone());
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut conn)
+            conn.set_fence(fence);
+            let result = work(conn.as_mut());
+            conn.set_fence(None);
+            if result.is_err() && conn.in_transaction() {
+                // A statement failed inside a transaction its caller did not end.
+                let _ = conn.rollback();
+            }
+            result
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Runs `work` on a read-only connection of its own, on a blocking thread: with WAL,
-    /// it reads the last committed state while the watcher and the worker write.
+    /// Runs `work` on a connection of its own, on a blocking thread: it reads the last
+    /// committed state while the watcher and the worker write (SQLite: read-only, WAL).
     pub async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         let reader = self.reader.clone();
-        let path = self.path.clone();
+        let location = self.location.clone();
+        let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let mut reader = reader
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let conn = match reader.take() {
+            let conn: Box<dyn Db> = match reader.take() {
                 Some(conn) => conn,
-                None => {
-                    let conn = Connection::open_with_flags(
-                        &path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )
-                    .map_err(|source| StoreError::Open {
-                        path: path.clone(),
-                        source,
-                    })?;
-                    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-                    conn
-                }
+                None => match location {
+                    Location::Sqlite(path) => {
+                        let conn = Connection::open_with_flags(
+                            &path,
+                            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                        )
+                        .map_err(|source| StoreError::Open {
+                            path: path.clone(),
+                            source,
+                        })?;
+                        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+                        Box::new(conn)
+                    }
+                    Location::Postgres(settings) => {
+                        Box::new(postgres::PgDb::connect(*settings, handle)?)
+                    }
+                },
             };
-            work(reader.insert(conn))
+            work(reader.insert(conn).as_mut())
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
-    }
-}
-
-/// A status is stored as the API writes it.
-impl ToSql for Status {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for Status {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        value.as_str().map(Status::parse)
     }
 }

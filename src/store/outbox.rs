@@ -1,10 +1,8 @@
 //! The alert outbox: alerts are written in the same transaction as the status change that
 //! causes them, then claimed, attempted and settled by the delivery worker.
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OptionalExtension, Row, params};
-
 use super::StoreError;
+use super::db::{Db, Engine, FromValue, Row, ToValue, Value};
 use crate::domain::Event;
 
 /// Where an alert stands.
@@ -49,15 +47,16 @@ impl std::fmt::Display for AlertState {
     }
 }
 
-impl ToSql for AlertState {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
+impl ToValue for AlertState {
+    fn to_value(&self) -> Value {
+        Value::Text(self.as_str().to_owned())
     }
 }
 
-impl FromSql for AlertState {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        AlertState::parse(value.as_str()?).ok_or(FromSqlError::InvalidType)
+impl FromValue for AlertState {
+    fn from_value(value: &Value) -> Result<Self, String> {
+        let text = String::from_value(value)?;
+        AlertState::parse(&text).ok_or_else(|| format!("{text:?} is not an alert state"))
     }
 }
 
@@ -123,16 +122,16 @@ pub struct AttemptRecord {
 const COLUMNS: &str = "id, channel, job_id, event, payload, created_ms, state, attempts, \
      next_attempt_ms, last_error, grouped, digest_id, silence_id, COALESCE(requeued_ms, created_ms)";
 
-pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
+pub(super) fn from_row(row: &Row) -> Result<Alert, StoreError> {
     Ok(Alert {
         id: row.get(0)?,
         channel: row.get(1)?,
         job_id: row.get(2)?,
-        event: Event::parse(&row.get::<_, String>(3)?),
+        event: Event::parse(&row.get::<String>(3)?),
         payload: row.get(4)?,
         created_ms: row.get(5)?,
         state: row.get(6)?,
-        attempts: row.get::<_, i64>(7)? as u32,
+        attempts: row.get(7)?,
         next_attempt_ms: row.get(8)?,
         last_error: row.get(9)?,
         grouped: row.get(10)?,
@@ -143,55 +142,125 @@ pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Alert> {
 }
 
 /// Queues `alert` (or records it silenced, if a silence matched it).
-pub fn insert(conn: &Connection, alert: &Alert) -> Result<(), StoreError> {
-    conn.prepare_cached(
+pub fn insert(conn: &mut dyn Db, alert: &Alert) -> Result<(), StoreError> {
+    conn.execute(
         "INSERT INTO alerts (id, channel, job_id, event, payload, created_ms, state, attempts,
                              next_attempt_ms, grouped, silence_id, finished_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10,
-                 CASE WHEN ?7 = 'silenced' THEN ?6 END)",
-    )?
-    .execute(params![
-        alert.id,
-        alert.channel,
-        alert.job_id,
-        alert.event.as_str(),
-        alert.payload,
-        alert.created_ms,
-        alert.state,
-        alert.next_attempt_ms,
-        alert.grouped,
-        alert.silence_id,
-    ])?;
+                 CASE WHEN ?7 = 'silenced' THEN CAST(?6 AS BIGINT) END)",
+        &[
+            &alert.id,
+            &alert.channel,
+            &alert.job_id,
+            &alert.event.as_str(),
+            &alert.payload,
+            &alert.created_ms,
+            &alert.state,
+            &alert.next_attempt_ms,
+            &alert.grouped,
+            &alert.silence_id,
+        ],
+    )?;
     Ok(())
 }
 
 /// Pending alerts that go out alone, due at `now_ms`, oldest first, at most `limit`.
-pub fn due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Alert>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM alerts WHERE state = 'pending' AND grouped = 0
-         AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, created_ms LIMIT ?2"
-    ))?;
-    let alerts = statement
-        .query_map(params![now_ms, limit as i64], from_row)?
+pub fn due(conn: &mut dyn Db, claim: &Claim, limit: usize) -> Result<Vec<Alert>, StoreError> {
+    let skip_locked = match conn.engine() {
+        Engine::Postgres => "FOR UPDATE SKIP LOCKED",
+        Engine::Sqlite => "",
+    };
+    let mut alerts = conn
+        .query(
+            &format!(
+                "UPDATE alerts SET claimed_by = ?1, claim_until_ms = ?3
+                 WHERE id IN (
+                     SELECT id FROM alerts WHERE state = 'pending' AND grouped = 0
+                       AND next_attempt_ms <= ?2
+                       AND (claim_until_ms IS NULL OR claim_until_ms <= ?2)
+                     ORDER BY next_attempt_ms, created_ms LIMIT ?4 {skip_locked})
+                 RETURNING {COLUMNS}"
+            ),
+            &[&claim.replica, &claim.now_ms, &claim.until_ms(), &limit],
+        )?
+        .iter()
+        .map(from_row)
         .collect::<Result<Vec<_>, _>>()?;
+    alerts.sort_by_key(|alert| (alert.next_attempt_ms, alert.created_ms));
     Ok(alerts)
 }
 
-/// When the next pending alert that goes out alone falls due after `now_ms`.
-pub fn next_due_after(conn: &Connection, now_ms: i64) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT MIN(next_attempt_ms) FROM alerts
-             WHERE state = 'pending' AND grouped = 0 AND next_attempt_ms > ?1",
-        )?
-        .query_row([now_ms], |row| row.get(0))?)
+/// A replica's claim on what it is about to send: nobody else takes it before `ttl_ms`
+/// after `now_ms`; settling an attempt ends it. A claim that outlives its replica (killed
+/// mid-attempt) lapses and the alert is sent again, with the same id.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    pub replica: String,
+    pub now_ms: i64,
+    pub ttl_ms: i64,
 }
 
-pub fn get(conn: &Connection, id: &str) -> Result<Option<Alert>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"))?
-        .query_row([id], from_row)
-        .optional()?)
+impl Claim {
+    fn until_ms(&self) -> i64 {
+        self.now_ms + self.ttl_ms
+    }
+}
+
+/// Lets go of a claim taken but not acted on.
+pub fn unclaim(
+    conn: &mut dyn Db,
+    target: Target,
+    id: &str,
+    replica: &str,
+) -> Result<(), StoreError> {
+    let table = match target {
+        Target::Alert | Target::DigestMembers => "alerts",
+        Target::Digest => "digests",
+    };
+    conn.execute(
+        &format!(
+            "UPDATE {table} SET claimed_by = NULL, claim_until_ms = NULL
+             WHERE id = ?1 AND claimed_by = ?2"
+        ),
+        &[&id, &replica],
+    )?;
+    Ok(())
+}
+
+/// Ends every claim `replica` holds: it starts afresh (SQLite: the only process).
+pub fn release_claims(conn: &mut dyn Db, replica: Option<&str>) -> Result<usize, StoreError> {
+    let mut released = 0;
+    for table in ["alerts", "digests"] {
+        released += conn.execute(
+            &format!(
+                "UPDATE {table} SET claimed_by = NULL, claim_until_ms = NULL
+                 WHERE claimed_by IS NOT NULL AND (?1 IS NULL OR claimed_by = CAST(?1 AS TEXT))"
+            ),
+            &[&replica],
+        )?;
+    }
+    Ok(released)
+}
+
+/// When the next pending alert that goes out alone falls due after `now_ms`.
+pub fn next_due_after(conn: &mut dyn Db, now_ms: i64) -> Result<Option<i64>, StoreError> {
+    conn.query_one(
+        "SELECT MIN(CASE WHEN claim_until_ms > next_attempt_ms THEN claim_until_ms
+                         ELSE next_attempt_ms END) FROM alerts
+         WHERE state = 'pending' AND grouped = 0
+           AND (next_attempt_ms > ?1 OR claim_until_ms > ?1)",
+        &[&now_ms],
+    )?
+    .get(0)
+}
+
+pub fn get(conn: &mut dyn Db, id: &str) -> Result<Option<Alert>, StoreError> {
+    conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
+        &[&id],
+    )?
+    .map(|row| from_row(&row))
+    .transpose()
 }
 
 /// How an attempt ended, as the store records it.
@@ -222,7 +291,7 @@ pub enum Target {
 /// Records the outcome of attempt number `attempts` on `target` `id`: delivered or dead
 /// (finished at `now_ms`), or waiting for its next attempt.
 pub fn record_outcome(
-    conn: &Connection,
+    conn: &mut dyn Db,
     target: Target,
     id: &str,
     attempts: u32,
@@ -245,46 +314,52 @@ pub fn record_outcome(
             (None, next, Some(error), None)
         }
     };
-    conn.prepare_cached(&format!(
-        "UPDATE {table} SET state = COALESCE(?2, state), attempts = ?3,
-             next_attempt_ms = COALESCE(?4, next_attempt_ms), last_error = ?5,
-             finished_ms = COALESCE(?6, finished_ms)
-         WHERE {key} = ?1"
-    ))?
-    .execute(params![id, state, attempts, next, error, finished])?;
+    let claim = match target {
+        Target::DigestMembers => "",
+        Target::Alert | Target::Digest => ", claimed_by = NULL, claim_until_ms = NULL",
+    };
+    conn.execute(
+        &format!(
+            "UPDATE {table} SET state = COALESCE(?2, state), attempts = ?3,
+                 next_attempt_ms = COALESCE(?4, next_attempt_ms), last_error = ?5,
+                 finished_ms = COALESCE(?6, finished_ms){claim}
+             WHERE {key} = ?1"
+        ),
+        &[&id, &state, &attempts, &next, &error, &finished],
+    )?;
     Ok(())
 }
 
 /// Records one attempt of alert or digest `id`.
 pub fn log_attempt(
-    conn: &Connection,
+    conn: &mut dyn Db,
     id: &str,
     at_ms: i64,
     outcome: &str,
     error: Option<&str>,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO attempts (alert_id, at_ms, outcome, error) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![id, at_ms, outcome, error])?;
+        &[&id, &at_ms, &outcome, &error],
+    )?;
     Ok(())
 }
 
 /// Every attempt of alert or digest `id`, first first.
-pub fn attempts(conn: &Connection, id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
-    let mut statement = conn.prepare_cached(
+pub fn attempts(conn: &mut dyn Db, id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+    conn.query(
         "SELECT at_ms, outcome, error FROM attempts WHERE alert_id = ?1 ORDER BY seq",
-    )?;
-    let attempts = statement
-        .query_map([id], |row| {
-            Ok(AttemptRecord {
-                at_ms: row.get(0)?,
-                outcome: row.get(1)?,
-                error: row.get(2)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(attempts)
+        &[&id],
+    )?
+    .iter()
+    .map(|row| {
+        Ok(AttemptRecord {
+            at_ms: row.get(0)?,
+            outcome: row.get(1)?,
+            error: row.get(2)?,
+        })
+    })
+    .collect()
 }
 
 /// Which alerts `alerts list` shows.
@@ -297,59 +372,55 @@ pub struct Query {
 }
 
 /// Alerts matching `query`, newest first.
-pub fn list(conn: &Connection, query: &Query) -> Result<Vec<Alert>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM alerts
-         WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR channel = ?2)
-           AND (?3 IS NULL OR created_ms >= ?3)
-         ORDER BY created_ms DESC, rowid DESC LIMIT ?4"
-    ))?;
-    let alerts = statement
-        .query_map(
-            params![
-                query.state,
-                query.channel,
-                query.since_ms,
-                query.limit as i64
-            ],
-            from_row,
-        )?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(alerts)
+pub fn list(conn: &mut dyn Db, query: &Query) -> Result<Vec<Alert>, StoreError> {
+    conn.query(
+        &format!(
+            "SELECT {COLUMNS} FROM alerts
+             WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1)
+               AND (CAST(?2 AS TEXT) IS NULL OR channel = ?2)
+               AND (CAST(?3 AS BIGINT) IS NULL OR created_ms >= ?3)
+             ORDER BY created_ms DESC, id DESC LIMIT ?4"
+        ),
+        &[&query.state, &query.channel, &query.since_ms, &query.limit],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
 }
 
 /// The `limit` oldest alerts in `state`, oldest first.
 pub fn oldest(
-    conn: &Connection,
+    conn: &mut dyn Db,
     state: AlertState,
     limit: usize,
 ) -> Result<Vec<Alert>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM alerts WHERE state = ?1
-         ORDER BY created_ms, rowid LIMIT ?2"
-    ))?;
-    let alerts = statement
-        .query_map(params![state, limit as i64], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(alerts)
+    conn.query(
+        &format!(
+            "SELECT {COLUMNS} FROM alerts WHERE state = ?1
+             ORDER BY created_ms, id LIMIT ?2"
+        ),
+        &[&state, &limit],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
 }
 
-pub fn count(conn: &Connection, state: AlertState) -> Result<u64, StoreError> {
+pub fn count(conn: &mut dyn Db, state: AlertState) -> Result<u64, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT COUNT(*) FROM alerts WHERE state = ?1")?
-        .query_row([state], |row| row.get::<_, i64>(0))? as u64)
+        .query_one("SELECT COUNT(*) FROM alerts WHERE state = ?1", &[&state])?
+        .get::<i64>(0)? as u64)
 }
 
 /// Queues dead alert `id` again: the same id, attempts from zero, `delivery.max_age` from
 /// `now_ms`; out of any digest, to be gathered into a new one if its channel groups.
 /// False if it is not dead.
-pub fn requeue(conn: &Connection, id: &str, now_ms: i64) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "UPDATE alerts SET state = 'pending', attempts = 0, next_attempt_ms = ?2,
-                 last_error = NULL, finished_ms = NULL, digest_id = NULL, requeued_ms = ?2
-             WHERE id = ?1 AND state = 'dead'",
-        )?
-        .execute(params![id, now_ms])?
-        == 1)
+pub fn requeue(conn: &mut dyn Db, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE alerts SET state = 'pending', attempts = 0, next_attempt_ms = ?2,
+             last_error = NULL, finished_ms = NULL, digest_id = NULL, requeued_ms = ?2,
+             claimed_by = NULL, claim_until_ms = NULL
+         WHERE id = ?1 AND state = 'dead'",
+        &[&id, &now_ms],
+    )? == 1)
 }

@@ -162,6 +162,14 @@ CREATE TABLE transitions (
 );
 CREATE INDEX transitions_by_time ON transitions (at_ms);
 "#,
+    r#"
+-- Claims: which replica is sending an alert or a digest, until when (ms). SQLite has one
+-- process, which releases its claims when it starts; PostgreSQL shares the outbox.
+ALTER TABLE alerts ADD COLUMN claimed_by TEXT;
+ALTER TABLE alerts ADD COLUMN claim_until_ms INTEGER;
+ALTER TABLE digests ADD COLUMN claimed_by TEXT;
+ALTER TABLE digests ADD COLUMN claim_until_ms INTEGER;
+"#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

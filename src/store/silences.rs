@@ -2,10 +2,10 @@
 //! Matchers of one kind are alternatives (project 17 or 18); kinds must all match (project
 //! 17 and event error); a silence with no matcher matches everything.
 
-use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
 use super::StoreError;
+use super::db::{Db, Row};
 use crate::domain::{Event, ProjectId};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -69,8 +69,8 @@ impl Silence {
 
 const COLUMNS: &str = "id, created_ms, starts_ms, ends_ms, reason, projects, jobs, events";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Silence> {
-    let list = |index: usize| -> rusqlite::Result<String> { row.get(index) };
+fn from_row(row: &Row) -> Result<Silence, StoreError> {
+    let list = |index: usize| -> Result<String, StoreError> { row.get(index) };
     let events: Vec<String> = serde_json::from_str(&list(7)?).unwrap_or_default();
     Ok(Silence {
         id: row.get(0)?,
@@ -84,60 +84,60 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Silence> {
     })
 }
 
-pub fn insert(conn: &Connection, silence: &Silence) -> Result<(), StoreError> {
+pub fn insert(conn: &mut dyn Db, silence: &Silence) -> Result<(), StoreError> {
     let events: Vec<&str> = silence.events.iter().map(Event::as_str).collect();
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO silences (id, created_ms, starts_ms, ends_ms, reason, projects, jobs, events)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        silence.id,
-        silence.created_ms,
-        silence.starts_ms,
-        silence.ends_ms,
-        silence.reason,
-        json(&silence.projects),
-        json(&silence.jobs),
-        json(&events),
-    ])?;
+        &[
+            &silence.id,
+            &silence.created_ms,
+            &silence.starts_ms,
+            &silence.ends_ms,
+            &silence.reason,
+            &json(&silence.projects),
+            &json(&silence.jobs),
+            &json(&events),
+        ],
+    )?;
     Ok(())
 }
 
 /// Silences in force at `now_ms`.
-pub fn active(conn: &Connection, now_ms: i64) -> Result<Vec<Silence>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM silences WHERE starts_ms <= ?1 AND ends_ms > ?1 ORDER BY ends_ms"
-    ))?;
-    let silences = statement
-        .query_map([now_ms], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(silences)
+pub fn active(conn: &mut dyn Db, now_ms: i64) -> Result<Vec<Silence>, StoreError> {
+    conn.query(
+        &format!(
+            "SELECT {COLUMNS} FROM silences WHERE starts_ms <= ?1 AND ends_ms > ?1 ORDER BY ends_ms"
+        ),
+        &[&now_ms],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
 }
 
 /// Silences that end after `after_ms` (active, or not over long), soonest end first.
-pub fn ending_after(conn: &Connection, after_ms: i64) -> Result<Vec<Silence>, StoreError> {
-    let mut statement = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM silences WHERE ends_ms > ?1 ORDER BY ends_ms"
-    ))?;
-    let silences = statement
-        .query_map([after_ms], from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(silences)
+pub fn ending_after(conn: &mut dyn Db, after_ms: i64) -> Result<Vec<Silence>, StoreError> {
+    conn.query(
+        &format!("SELECT {COLUMNS} FROM silences WHERE ends_ms > ?1 ORDER BY ends_ms"),
+        &[&after_ms],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
 }
 
 /// Ends silence `id` at `now_ms`; false if there is none in force by that id.
-pub fn end(conn: &Connection, id: &str, now_ms: i64) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("UPDATE silences SET ends_ms = ?2 WHERE id = ?1 AND ends_ms > ?2")?
-        .execute(params![id, now_ms])?
-        == 1)
+pub fn end(conn: &mut dyn Db, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE silences SET ends_ms = ?2 WHERE id = ?1 AND ends_ms > ?2",
+        &[&id, &now_ms],
+    )? == 1)
 }
 
 /// Forgets silences that ended before `before_ms`.
-pub fn prune(conn: &Connection, before_ms: i64) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached("DELETE FROM silences WHERE ends_ms < ?1")?
-        .execute([before_ms])?)
+pub fn prune(conn: &mut dyn Db, before_ms: i64) -> Result<usize, StoreError> {
+    conn.execute("DELETE FROM silences WHERE ends_ms < ?1", &[&before_ms])
 }
 
 /// A list stored as JSON text.

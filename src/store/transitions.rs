@@ -2,9 +2,8 @@
 //! many came each hour. Written in the transaction that records the job's new status;
 //! kept for a week.
 
-use rusqlite::{Connection, params};
-
 use super::StoreError;
+use super::db::Db;
 use crate::domain::Status;
 
 /// How long transitions are kept.
@@ -24,64 +23,63 @@ pub struct Transition {
 
 /// Records that `job_id` went from `previous` to `status` at `at_ms`.
 pub fn record(
-    conn: &Connection,
+    conn: &mut dyn Db,
     job_id: &str,
     previous: Option<&Status>,
     status: &Status,
     at_ms: i64,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.execute(
         "INSERT INTO transitions (job_id, previous, status, at_ms) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![job_id, previous, status, at_ms])?;
+        &[&job_id, &previous, &status, &at_ms],
+    )?;
     Ok(())
 }
 
 /// Forgets transitions older than a week before `now_ms`.
-pub fn prune(conn: &Connection, now_ms: i64) -> Result<usize, StoreError> {
-    Ok(conn
-        .prepare_cached("DELETE FROM transitions WHERE at_ms < ?1")?
-        .execute([now_ms - KEEP_MS])?)
+pub fn prune(conn: &mut dyn Db, now_ms: i64) -> Result<usize, StoreError> {
+    conn.execute(
+        "DELETE FROM transitions WHERE at_ms < ?1",
+        &[&(now_ms - KEEP_MS)],
+    )
 }
 
 /// The `limit` most recent transitions, newest first.
-pub fn recent(conn: &Connection, limit: usize) -> Result<Vec<Transition>, StoreError> {
-    let mut statement = conn.prepare_cached(
+pub fn recent(conn: &mut dyn Db, limit: usize) -> Result<Vec<Transition>, StoreError> {
+    conn.query(
         "SELECT t.job_id, j.name, j.project, t.previous, t.status, t.at_ms
          FROM transitions t LEFT JOIN jobs j ON j.id = t.job_id
          ORDER BY t.at_ms DESC, t.seq DESC LIMIT ?1",
-    )?;
-    let rows = statement
-        .query_map([limit as i64], |row| {
-            Ok(Transition {
-                job_id: row.get(0)?,
-                name: row.get(1)?,
-                project: row.get(2)?,
-                previous: row.get(3)?,
-                status: row.get(4)?,
-                at_ms: row.get(5)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(rows)
+        &[&limit],
+    )?
+    .iter()
+    .map(|row| {
+        Ok(Transition {
+            job_id: row.get(0)?,
+            name: row.get(1)?,
+            project: row.get(2)?,
+            previous: row.get(3)?,
+            status: row.get(4)?,
+            at_ms: row.get(5)?,
+        })
+    })
+    .collect()
 }
 
 /// Transitions in each of the `hours` whole hours ending with the one holding `now_ms`,
 /// oldest hour first.
-pub fn per_hour(conn: &Connection, now_ms: i64, hours: usize) -> Result<Vec<u64>, StoreError> {
+pub fn per_hour(conn: &mut dyn Db, now_ms: i64, hours: usize) -> Result<Vec<u64>, StoreError> {
     const HOUR: i64 = 3600 * 1000;
     let current = now_ms.div_euclid(HOUR);
     let first = current - hours as i64 + 1;
     let mut counts = vec![0u64; hours];
-    let mut statement = conn.prepare_cached(
+    let rows = conn.query(
         "SELECT at_ms / 3600000 AS hour, COUNT(*) FROM transitions
          WHERE at_ms >= ?1 GROUP BY hour",
+        &[&(first * HOUR)],
     )?;
-    let rows = statement.query_map([first * HOUR], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-    })?;
     for row in rows {
-        let (hour, count) = row?;
+        let (hour, count) = (row.get::<i64>(0)?, row.get::<i64>(1)?);
         if let Some(slot) = usize::try_from(hour - first).ok().filter(|i| *i < hours) {
             counts[slot] = count as u64;
         }

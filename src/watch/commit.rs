@@ -87,53 +87,53 @@ impl Cycle<'_> {
         let removed_ids: Vec<String> = removed.iter().map(|old| old.id.clone()).collect();
         let (inserted, held) = self
             .timed(move |conn| {
-                let tx = conn.transaction()?;
-                let (mut inserted, mut held) = (Vec::new(), 0);
-                let mut seen_any = false;
-                for (record, outcome, seen) in &writes {
-                    jobs::upsert(&tx, record, now_ms)?;
-                    if let Some(previous) = seen {
-                        transitions::record(
-                            &tx,
-                            &record.id,
-                            previous.as_ref(),
-                            &record.status,
-                            now_ms,
-                        )?;
-                        seen_any = true;
-                    }
-                    let hold = match outcome {
-                        Outcome::Nothing => continue,
-                        Outcome::Hold(change) => change,
-                        Outcome::Alert { alerts, held } => {
-                            if held::has_job(&tx, &record.id)? {
-                                held
-                            } else {
-                                for alert in alerts {
-                                    outbox::insert(&tx, alert)?;
-                                }
-                                inserted.extend(alerts.iter().cloned());
-                                continue;
-                            }
+                conn.transaction(|tx| {
+                    let (mut inserted, mut held) = (Vec::new(), 0);
+                    let mut seen_any = false;
+                    for (record, outcome, seen) in &writes {
+                        jobs::upsert(tx, record, now_ms)?;
+                        if let Some(previous) = seen {
+                            transitions::record(
+                                tx,
+                                &record.id,
+                                previous.as_ref(),
+                                &record.status,
+                                now_ms,
+                            )?;
+                            seen_any = true;
                         }
-                    };
-                    held::insert(&tx, &record.id, hold, now_ms)?;
-                    held += 1;
-                }
-                for id in &removed_ids {
-                    jobs::delete(&tx, id)?;
-                }
-                for id in &recovered {
-                    jobs::lookup_recovered(&tx, id)?;
-                }
-                if !inserted.is_empty() {
-                    gauges::set_outbox_pending(&tx)?;
-                }
-                if seen_any {
-                    transitions::prune(&tx, now_ms)?;
-                }
-                tx.commit()?;
-                Ok((inserted, held))
+                        let hold = match outcome {
+                            Outcome::Nothing => continue,
+                            Outcome::Hold(change) => change,
+                            Outcome::Alert { alerts, held } => {
+                                if held::has_job(tx, &record.id)? {
+                                    held
+                                } else {
+                                    for alert in alerts {
+                                        outbox::insert(tx, alert)?;
+                                    }
+                                    inserted.extend(alerts.iter().cloned());
+                                    continue;
+                                }
+                            }
+                        };
+                        held::insert(tx, &record.id, hold, now_ms)?;
+                        held += 1;
+                    }
+                    for id in &removed_ids {
+                        jobs::delete(tx, id)?;
+                    }
+                    for id in &recovered {
+                        jobs::lookup_recovered(tx, id)?;
+                    }
+                    if !inserted.is_empty() {
+                        gauges::set_outbox_pending(tx)?;
+                    }
+                    if seen_any {
+                        transitions::prune(tx, now_ms)?;
+                    }
+                    Ok((inserted, held))
+                })
             })
             .await?;
         let queued = alerts::note_committed(&inserted);

@@ -20,6 +20,7 @@ use crate::domain::time::{from_micros, micros};
 use crate::domain::{Clock, ProjectId, SystemClock};
 use crate::output;
 use crate::sdm::{ApiError, Job, JobFilter, SdmClient};
+use crate::store::Db;
 use crate::store::jobs::{self, ActiveJob};
 use crate::store::silences::{self, Silence};
 use crate::store::{Bookkeeping, Store, StoreError, gauges};
@@ -160,14 +161,15 @@ impl Watcher {
                 let mut book = Bookkeeping::read(conn)?;
                 if book.projects_checked.as_deref() != Some(checked_for.as_str()) {
                     // "In none of the projects" was found for other projects: look again.
-                    let tx = conn.transaction()?;
-                    jobs::uncheck_missing_projects(&tx)?;
-                    Bookkeeping {
-                        projects_checked: Some(checked_for.clone()),
-                        ..Bookkeeping::default()
-                    }
-                    .write(&tx)?;
-                    tx.commit()?;
+                    conn.transaction(|tx| {
+                        jobs::uncheck_missing_projects(tx)?;
+                        Bookkeeping {
+                            projects_checked: Some(checked_for.clone()),
+                            ..Bookkeeping::default()
+                        }
+                        .write(tx)?;
+                        Ok(())
+                    })?;
                     book.projects_checked = Some(checked_for);
                 }
                 let silences = silences::active(conn, silence_at)?;
@@ -346,7 +348,7 @@ impl Cycle<'_> {
     pub async fn timed<T, F>(&mut self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Db) -> Result<T, StoreError> + Send + 'static,
     {
         let started = Instant::now();
         let result = self.store.run(work).await;

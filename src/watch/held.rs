@@ -265,19 +265,19 @@ impl Cycle<'_> {
         }
         let released = self
             .timed(move |conn| {
-                let tx = conn.transaction()?;
-                for (seq, alerts) in &released {
-                    for alert in alerts {
-                        outbox::insert(&tx, alert)?;
+                conn.transaction(|tx| {
+                    for (seq, alerts) in &released {
+                        for alert in alerts {
+                            outbox::insert(tx, alert)?;
+                        }
+                        held::delete(tx, *seq)?;
                     }
-                    held::delete(&tx, *seq)?;
-                }
-                for (seq, change, attempts, next, error) in &failed {
-                    held::attempt_failed(&tx, *seq, change, *attempts, *next, error)?;
-                }
-                crate::store::gauges::set_outbox_pending(&tx)?;
-                tx.commit()?;
-                Ok(released)
+                    for (seq, change, attempts, next, error) in &failed {
+                        held::attempt_failed(tx, *seq, change, *attempts, *next, error)?;
+                    }
+                    crate::store::gauges::set_outbox_pending(tx)?;
+                    Ok(released)
+                })
             })
             .await?;
         let inserted: Vec<Alert> = released

@@ -107,12 +107,12 @@ impl Cycle<'_> {
         let none: Vec<String> = missing.into_keys().collect();
         if !none.is_empty() {
             self.timed(move |conn| {
-                let tx = conn.transaction()?;
-                for id in &none {
-                    jobs::set_project(&tx, id, None)?;
-                }
-                tx.commit()?;
-                Ok(())
+                conn.transaction(|tx| {
+                    for id in &none {
+                        jobs::set_project(tx, id, None)?;
+                    }
+                    Ok(())
+                })
             })
             .await?;
         }

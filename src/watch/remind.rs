@@ -30,7 +30,7 @@ impl Cycle<'_> {
             return Ok(());
         }
         let now = self.clock.now_ms();
-        let due = move |conn: &mut rusqlite::Connection| {
+        let due = move |conn: &mut dyn crate::store::Db| {
             let pending = match every {
                 Some(every) => jobs::due_pending_reminders(conn, now, every)?,
                 None => Vec::new(),
@@ -99,16 +99,16 @@ impl Cycle<'_> {
         }
         let alerts = self
             .timed(move |conn| {
-                let tx = conn.transaction()?;
-                for alert in &alerts {
-                    outbox::insert(&tx, alert)?;
-                }
-                for (id, number) in &counts {
-                    jobs::set_reminders(&tx, id, *number)?;
-                }
-                gauges::set_outbox_pending(&tx)?;
-                tx.commit()?;
-                Ok(alerts)
+                conn.transaction(|tx| {
+                    for alert in &alerts {
+                        outbox::insert(tx, alert)?;
+                    }
+                    for (id, number) in &counts {
+                        jobs::set_reminders(tx, id, *number)?;
+                    }
+                    gauges::set_outbox_pending(tx)?;
+                    Ok(alerts)
+                })
             })
             .await?;
         let queued = alerts::note_committed(&alerts);

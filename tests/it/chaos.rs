@@ -41,7 +41,7 @@ async fn under_thirty_percent_faults_every_transition_is_alerted_once() {
             "max_requests_per_second = 10",
             "max_requests_per_second = 10\npage_size = 25",
         );
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     parts
         .watcher
         .cycle()

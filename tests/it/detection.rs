@@ -58,7 +58,7 @@ async fn case_01_an_old_finished_job_run_again_alerts_when_it_fails() {
     let job = w
         .sim
         .add_job(NewJob::new(Status::Done).created(minutes_ago(60)));
-    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook())).await;
     step(&parts).await;
     w.sim.set_status(&job, Status::Running, None);
     for _ in 0..3 {
@@ -80,7 +80,7 @@ async fn case_02_a_job_listed_five_minutes_after_its_creation_date_is_tracked() 
     let w = article_world().await;
     // The simulator's clock runs a day behind, and moves a minute per cycle.
     w.sim.advance(-time::Duration::days(1));
-    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook())).await;
     step(&parts).await;
     let job = w
         .sim
@@ -113,7 +113,7 @@ async fn case_03_a_deletion_between_pages_hides_no_job_that_moved_up() {
         "max_requests_per_second = 10",
         "max_requests_per_second = 10\npage_size = 2",
     );
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     step(&parts).await;
     for id in &old {
         w.sim.set_status(id, Status::Running, None);
@@ -140,7 +140,7 @@ async fn case_03_a_deletion_between_pages_hides_no_job_that_moved_up() {
 #[tokio::test]
 async fn case_04_a_creation_date_in_the_future_hides_no_later_job() {
     let w = article_world().await;
-    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook())).await;
     step(&parts).await;
     let ahead = w.sim.add_job(
         NewJob::new(Status::Done)
@@ -168,7 +168,7 @@ async fn case_05_a_channel_s_projects_match_when_rows_carry_no_project() {
         w.ops_hook(),
         w.hook.url("/team-17")
     );
-    let parts = w.parts(&w.config("", "1h", &channels));
+    let parts = w.parts(&w.config("", "1h", &channels)).await;
     step(&parts).await;
     w.sim.set_status(&in_17, Status::Done, None);
     w.sim.set_status(&in_18, Status::Done, None);
@@ -194,7 +194,9 @@ async fn case_06_output_projects_fetch_rows_when_rows_carry_no_project() {
         "[output]\ndir = \"{}\"\nprojects = {{ \"17\" = 5 }}\n",
         w.dir.path().join("out").display()
     );
-    let parts = w.parts(&w.config("", "1h", &format!("{}{output}", w.ops_hook())));
+    let parts = w
+        .parts(&w.config("", "1h", &format!("{}{output}", w.ops_hook())))
+        .await;
     step(&parts).await;
     w.sim.set_status(&in_17, Status::Done, None);
     w.sim.set_status(&in_18, Status::Done, None);
@@ -229,11 +231,11 @@ async fn case_07_poll_projects_changed_across_a_restart() {
     let in_17 = w.sim.add_job(NewJob::new(Status::Running).project(17));
     let in_99 = w.sim.add_job(NewJob::new(Status::Running).project(99));
     {
-        let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+        let parts = w.parts(&w.config("", "1h", &w.ops_hook())).await;
         step(&parts).await;
     }
     let text = w.config("projects = [17]", "1h", &w.ops_hook());
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     step(&parts).await;
     w.sim.set_status(&in_17, Status::Done, None);
     w.sim.set_status(&in_99, Status::Done, None);
@@ -275,7 +277,7 @@ async fn case_08_a_first_cycle_that_fails_on_page_3_records_every_job_silently()
             "max_requests_per_second = 10\npage_size = 5",
         )
         .replace("max_elapsed = \"5s\"", "max_elapsed = \"300ms\"");
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     w.sim.fail_always("page=3", Fault::Status(503));
     assert!(parts.watcher.cycle().await.is_err(), "page 3 never answers");
     w.sim.clear_always();
@@ -304,7 +306,9 @@ async fn case_09_a_job_pending_since_before_the_lookback_is_recorded_silently() 
     let pending = w
         .sim
         .add_job(NewJob::new(Status::Pending).created(minutes_ago(63)));
-    let parts = w.parts(&w.config("lookback = \"1h\"", "1h", &w.ops_hook()));
+    let parts = w
+        .parts(&w.config("lookback = \"1h\"", "1h", &w.ops_hook()))
+        .await;
     step(&parts).await;
     step(&parts).await;
     assert!(w.hook.received().is_empty());
@@ -322,7 +326,7 @@ async fn case_10_a_long_job_found_finished_by_its_date_carries_its_completion_da
     let long = w
         .sim
         .add_job(NewJob::new(Status::Running).created(minutes_ago(45)));
-    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook())).await;
     step(&parts).await;
     step(&parts).await;
     w.sim.clear_requests();
@@ -348,7 +352,7 @@ async fn case_11_a_running_listing_that_shrinks_while_paged_does_not_fail_the_cy
         })
         .collect();
     let text = w.config("", "1h", &w.ops_hook());
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     step(&parts).await;
     // 60 finish right after the first page of the running listing is read: page 2 is
     // then past the end.
@@ -387,7 +391,7 @@ async fn case_12_jobs_in_unknown_statuses_cost_no_request() {
             NewJob::new(Status::Other("cancelled".into())).created(minutes_ago(100 + i * 500)),
         );
     }
-    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook())).await;
     step(&parts).await;
     for _ in 0..3 {
         assert_eq!(
@@ -414,7 +418,7 @@ async fn case_13_a_job_whose_detail_always_fails_holds_up_no_one() {
     let text = w
         .config("", "1h", &w.ops_hook())
         .replace("max_elapsed = \"5s\"", "max_elapsed = \"30s\"");
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     step(&parts).await;
     w.sim.set_status(&failing, Status::Error, Some("broken"));
     w.sim.set_status(&done, Status::Done, None);
@@ -471,8 +475,8 @@ async fn case_14_two_jobs_finishing_among_a_thousand_of_one_second_cost_a_reques
         )
     };
     // The history is recorded with big pages; the cycles that follow use the default.
-    step(&w.parts(&page_size(1000))).await;
-    let parts = w.parts(&page_size(100));
+    step(&w.parts(&page_size(1000)).await).await;
+    let parts = w.parts(&page_size(100)).await;
     step(&parts).await;
     w.sim.set_status(&a, Status::Done, None);
     w.sim.set_status(&b, Status::Done, None);

@@ -756,15 +756,13 @@ async fn daemon_alerts(
     let after = *last_rowid;
     let rows: Vec<(i64, String, String, String)> = store
         .run(move |conn| {
-            let mut statement = conn.prepare(
+            conn.query(
                 "SELECT rowid, job_id, channel, payload FROM alerts WHERE rowid > ?1 ORDER BY rowid",
-            )?;
-            let rows = statement
-                .query_map([after], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+                &[&after],
+            )?
+            .iter()
+            .map(|row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+            .collect()
         })
         .await
         .map_err(|e| e.to_string())?;

@@ -52,7 +52,7 @@ async fn a_full_disk_fails_the_cycle_and_loses_nothing_committed() {
         &w.dir.path().join("state.db").display().to_string(),
         &disk.0.join("state.db").display().to_string(),
     );
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     step(&parts).await;
     for id in &first {
         w.sim.set_status(id, Status::Done, None);

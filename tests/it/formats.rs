@@ -688,7 +688,7 @@ format = "discord"
     let hostile = w
         .sim
         .add_job(NewJob::new(Status::Running).project(17).name(HOSTILE[0]));
-    let parts = w.parts(&w.config("", "1h", &channels));
+    let parts = w.parts(&w.config("", "1h", &channels)).await;
     step(&parts).await;
     w.sim.set_status(&hostile, Status::Error, Some(HOSTILE[1]));
     step(&parts).await;
@@ -745,7 +745,7 @@ async fn a_service_that_refuses_the_body_makes_the_alert_dead_and_says_why() {
             slack.url("/s")
         ),
     );
-    let parts = w.parts(&config);
+    let parts = w.parts(&config).await;
     step(&parts).await;
     w.sim.set_status(&job, Status::Done, None);
     step(&parts).await;
@@ -772,7 +772,7 @@ async fn a_template_that_fails_at_delivery_kills_the_alert_with_the_reason_and_s
     );
     let config = w.config("", "1h", &channels);
     let job = w.sim.add_job(NewJob::new(Status::Running));
-    let parts = w.parts(&config);
+    let parts = w.parts(&config).await;
     step(&parts).await;
     w.sim.set_status(&job, Status::Error, Some("boom"));
     step(&parts).await;
@@ -820,7 +820,7 @@ async fn html_e_mail_has_both_parts_and_shows_hostile_names_as_text() {
     let job = w
         .sim
         .add_job(NewJob::new(Status::Running).project(17).name(HOSTILE[0]));
-    let parts = w.parts(&w.config("", "1h", &channels));
+    let parts = w.parts(&w.config("", "1h", &channels)).await;
     step(&parts).await;
     w.sim
         .set_status(&job, Status::Error, Some("<b>Column</b> 'sku' missing"));
@@ -891,7 +891,7 @@ async fn an_e_mail_body_template_is_the_text_part() {
     let job = w
         .sim
         .add_job(NewJob::new(Status::Running).project(17).name("Feed"));
-    let parts = w.parts(&w.config("", "1h", channels));
+    let parts = w.parts(&w.config("", "1h", channels)).await;
     step(&parts).await;
     w.sim
         .set_status(&job, Status::Error, Some("Column 'sku' missing"));

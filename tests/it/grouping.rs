@@ -212,12 +212,12 @@ async fn queue(parts: &Parts, text: &str, clock: &ManualClock, job: &str) {
     parts
         .store
         .run(move |conn| {
-            let tx = conn.transaction()?;
-            for alert in &queued {
-                outbox::insert(&tx, alert)?;
-            }
-            tx.commit()?;
-            Ok(())
+            conn.transaction(|tx| {
+                for alert in &queued {
+                    outbox::insert(tx, alert)?;
+                }
+                Ok(())
+            })
         })
         .await
         .unwrap();
@@ -242,13 +242,15 @@ async fn run(
         waiting: BTreeMap::new(),
         sent: BTreeMap::new(),
     };
-    let build = |groupings: &BTreeMap<&'static str, Option<Grouping>>| {
+    let build = async |groupings: &BTreeMap<&'static str, Option<Grouping>>| {
         let text = config_for(sim, hook, case, &state, groupings);
-        let parts = Parts::build_with_clock(config(&text), Arc::new(clock.clone())).unwrap();
+        let parts = Parts::build_with_clock(config(&text), Arc::new(clock.clone()))
+            .await
+            .unwrap();
         (text, parts)
     };
     hook.set_default(Reply::Status(200));
-    let (mut text, mut parts) = build(&model.groupings);
+    let (mut text, mut parts) = build(&model.groupings).await;
     let mut jobs = 0;
     for step in &history.steps {
         match step {
@@ -273,7 +275,7 @@ async fn run(
             Step::Restart { b_grouped } => {
                 drop(parts);
                 model.groupings.insert("b", b_grouped.then_some(history.b));
-                (text, parts) = build(&model.groupings);
+                (text, parts) = build(&model.groupings).await;
             }
         }
     }

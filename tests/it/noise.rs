@@ -53,7 +53,9 @@ async fn five_hundred_jobs_finishing_together_go_out_as_five_digests_per_channel
             )
         })
         .collect();
-    let parts = w.parts(&w.config("", "1h", &digest_channels(&w, "3s", 100)));
+    let parts = w
+        .parts(&w.config("", "1h", &digest_channels(&w, "3s", 100)))
+        .await;
     step(&parts).await;
     for job in &jobs {
         w.sim.set_status(job, Status::Done, None);
@@ -100,7 +102,9 @@ async fn five_hundred_jobs_finishing_together_go_out_as_five_digests_per_channel
 async fn an_alert_alone_in_its_window_goes_out_as_itself() {
     let w = World::start().await;
     let job = w.sim.add_job(NewJob::new(Status::Running).name("Lonely"));
-    let parts = w.parts(&w.config("", "1h", &digest_channels(&w, "300ms", 100)));
+    let parts = w
+        .parts(&w.config("", "1h", &digest_channels(&w, "300ms", 100)))
+        .await;
     step(&parts).await;
     w.sim.set_status(&job, Status::Done, None);
     parts.watcher.cycle().await.unwrap();
@@ -132,7 +136,7 @@ async fn a_digest_whose_receiver_fails_twice_is_retried_with_the_same_id_and_mem
         "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\ngroup_wait = \"200ms\"\n",
         w.hook.url("/ops")
     );
-    let parts = w.parts(&w.config("", "1h", &channels));
+    let parts = w.parts(&w.config("", "1h", &channels)).await;
     step(&parts).await;
     for job in &jobs {
         w.sim.set_status(job, Status::Error, Some("broken"));
@@ -254,7 +258,11 @@ async fn reminders_come_when_due_by_the_store_s_schedule_across_a_restart() {
         &w.ops_hook(),
     );
     let clock = ManualClock::new();
-    let build = || Parts::build_with_clock(config(&text), Arc::new(clock.clone())).unwrap();
+    let build = async || {
+        Parts::build_with_clock(config(&text), Arc::new(clock.clone()))
+            .await
+            .unwrap()
+    };
     let minutes = |m: u64| Duration::from_secs(60 * m);
     let told = || -> Vec<(String, String, Option<u64>)> {
         w.hook
@@ -271,7 +279,7 @@ async fn reminders_come_when_due_by_the_store_s_schedule_across_a_restart() {
             .collect()
     };
 
-    let parts = build();
+    let parts = build().await;
     step(&parts).await;
     clock.advance(minutes(9));
     step(&parts).await;
@@ -292,7 +300,7 @@ async fn reminders_come_when_due_by_the_store_s_schedule_across_a_restart() {
     drop(parts);
 
     // A restart repeats nothing; the schedule lives in the store.
-    let parts = build();
+    let parts = build().await;
     step(&parts).await;
     assert_eq!(told().len(), 1);
     clock.advance(minutes(10)); // 21 minutes: the second reminder

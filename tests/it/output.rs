@@ -42,7 +42,7 @@ async fn a_done_job_s_rows_are_saved_summarised_and_attached_as_csv() {
         "1h",
         &format!("{}{}", w.standard_channels(), output_section(&w, "")),
     );
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     step(&parts).await;
     w.sim.set_status(&job, Status::Done, None);
     step(&parts).await;
@@ -104,7 +104,7 @@ async fn a_file_over_the_limit_is_named_not_attached() {
             output_section(&w, "email_attach_max_bytes = 1000")
         ),
     );
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     step(&parts).await;
     w.sim.set_status(&job, Status::Done, None);
     step(&parts).await;
@@ -129,7 +129,7 @@ async fn readers_never_see_a_half_written_file_during_a_slow_download() {
         .add_job(NewJob::new(Status::Running).generated_rows(30_000));
     let out = w.dir.path().join("out");
     let text = w.config("", "1h", &output_section(&w, ""));
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     step(&parts).await;
     let file = out.join(format!("{job}.json"));
     std::fs::write(&file, r#"[{"old": "content"}]"#).unwrap();
@@ -195,7 +195,7 @@ async fn when_the_rows_cannot_be_fetched_the_alert_goes_out_without_them() {
             &format!("{}{}", w.standard_channels(), output_section(&w, "")),
         )
         .replace("max_elapsed = \"5s\"", "max_elapsed = \"1s\"");
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     step(&parts).await;
     w.sim.set_fault_target(Some("/data/"));
     w.sim.set_fault_rate(
@@ -278,7 +278,7 @@ async fn per_project_formats_and_retention() {
             out.display()
         ),
     );
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     step(&parts).await;
     assert!(
         !old.exists() && !crashed.exists(),

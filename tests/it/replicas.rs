@@ -4,15 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use sdm_watch::domain::{Event, Status};
-use sdm_watch::store::outbox::{Alert, AlertState};
+use sdm_watch::store::StoreError;
 use sdm_watch::store::postgres::lease::{self, FenceError, Leadership};
-use sdm_watch::store::postgres::outbox::{self, Settle};
-use sdm_watch::store::postgres::{self, LATEST, PgError};
+use sdm_watch::store::postgres::{self, LATEST, PgSettings};
 use testkit::postgres::Postgres;
 
+fn settings(url: &str) -> PgSettings {
+    PgSettings::parse(url, None).unwrap()
+}
+
 async fn migrated(pg: &Postgres) -> tokio_postgres::Client {
-    let mut client = postgres::connect(&pg.url()).await.unwrap();
+    let mut client = postgres::connect(&settings(&pg.url())).await.unwrap();
     postgres::migrate(&mut client).await.unwrap();
     client
 }
@@ -25,7 +27,7 @@ async fn replicas_starting_together_migrate_once_and_a_newer_schema_is_left_alon
         .map(|_| {
             let url = url.clone();
             tokio::spawn(async move {
-                let mut client = postgres::connect(&url).await.unwrap();
+                let mut client = postgres::connect(&settings(&url)).await.unwrap();
                 postgres::migrate(&mut client).await.unwrap()
             })
         })
@@ -41,20 +43,20 @@ async fn replicas_starting_together_migrate_once_and_a_newer_schema_is_left_alon
         "the others found it done: {found:?}"
     );
 
-    let client = postgres::connect(&url).await.unwrap();
+    let client = postgres::connect(&settings(&url)).await.unwrap();
     client
-        .execute("UPDATE sdm_watch_schema SET version = $1", &[&(LATEST + 1)])
+        .execute("UPDATE schema_version SET version = $1", &[&(LATEST + 1)])
         .await
         .unwrap();
-    let mut again = postgres::connect(&url).await.unwrap();
+    let mut again = postgres::connect(&settings(&url)).await.unwrap();
     match postgres::migrate(&mut again).await {
-        Err(PgError::NewerSchema { found, supported }) => {
+        Err(StoreError::NewerDatabase { found, supported }) => {
             assert_eq!((found, supported), (LATEST + 1, LATEST));
         }
         other => panic!("a newer schema was not refused: {other:?}"),
     }
     let version: i64 = client
-        .query_one("SELECT version FROM sdm_watch_schema", &[])
+        .query_one("SELECT version FROM schema_version", &[])
         .await
         .unwrap()
         .get(0);
@@ -65,7 +67,7 @@ async fn replicas_starting_together_migrate_once_and_a_newer_schema_is_left_alon
 async fn one_leader_at_a_time_and_a_higher_token_after_expiry() {
     let pg = Postgres::start();
     let a_client = migrated(&pg).await;
-    let b_client = postgres::connect(&pg.url()).await.unwrap();
+    let b_client = postgres::connect(&settings(&pg.url())).await.unwrap();
     let ttl = Duration::from_millis(800);
     let a = Leadership::new("poller", "replica-a", ttl);
     let b = Leadership::new("poller", "replica-b", ttl);
@@ -133,7 +135,7 @@ async fn one_leader_at_a_time_and_a_higher_token_after_expiry() {
 async fn a_takeover_waits_for_the_commit_in_flight_of_the_leader_it_replaces() {
     let pg = Postgres::start();
     let mut a_client = migrated(&pg).await;
-    let b_client = postgres::connect(&pg.url()).await.unwrap();
+    let b_client = postgres::connect(&settings(&pg.url())).await.unwrap();
     a_client
         .batch_execute("CREATE TABLE work (done_by TEXT, at TIMESTAMPTZ DEFAULT clock_timestamp())")
         .await
@@ -184,7 +186,7 @@ async fn of_many_replicas_racing_for_a_free_lease_exactly_one_wins() {
         .map(|i| {
             let url = url.clone();
             tokio::spawn(async move {
-                let client = postgres::connect(&url).await.unwrap();
+                let client = postgres::connect(&settings(&url)).await.unwrap();
                 let me =
                     Leadership::new("poller", &format!("replica-{i}"), Duration::from_secs(30));
                 me.acquire(&client).await.unwrap()
@@ -196,145 +198,4 @@ async fn of_many_replicas_racing_for_a_free_lease_exactly_one_wins() {
         winners += usize::from(racer.await.unwrap().is_some());
     }
     assert_eq!(winners, 1);
-}
-
-fn pending(i: usize, due_ms: i64) -> Alert {
-    let mut alert = Alert::new(
-        format!("msg_{i:05}"),
-        "ops",
-        &format!("job-{i}"),
-        Event::from(Status::Done),
-        "{}".into(),
-        0,
-    );
-    alert.next_attempt_ms = due_ms;
-    alert
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn replicas_delivering_together_never_claim_the_same_alert() {
-    let pg = Postgres::start();
-    let client = migrated(&pg).await;
-    let total = 2_000;
-    for i in 0..total {
-        outbox::insert(&client, &pending(i, 0)).await.unwrap();
-    }
-    let mut grouped = pending(total, 0);
-    grouped.grouped = true;
-    outbox::insert(&client, &grouped).await.unwrap();
-    outbox::insert(&client, &pending(total + 1, i64::MAX))
-        .await
-        .unwrap();
-
-    let url = pg.url();
-    let replicas: Vec<_> = ["replica-a", "replica-b", "replica-c"]
-        .into_iter()
-        .map(|replica| {
-            let url = url.clone();
-            tokio::spawn(async move {
-                let client = postgres::connect(&url).await.unwrap();
-                let mut sent = Vec::new();
-                loop {
-                    let claimed =
-                        outbox::claim(&client, replica, 1_000, 25, Duration::from_secs(30))
-                            .await
-                            .unwrap();
-                    if claimed.is_empty() {
-                        break;
-                    }
-                    for alert in claimed {
-                        let settled = outbox::settle(
-                            &client,
-                            replica,
-                            &alert.id,
-                            1,
-                            &Settle::Delivered,
-                            1_000,
-                        )
-                        .await
-                        .unwrap();
-                        assert!(settled, "{replica} lost a claim nobody else could take");
-                        sent.push(alert.id);
-                    }
-                }
-                sent
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for replica in replicas {
-        let sent = replica.await.unwrap();
-        assert!(!sent.is_empty(), "every replica delivered some");
-        all.extend(sent);
-    }
-    let sent = all.len();
-    all.sort();
-    all.dedup();
-    assert_eq!(all.len(), sent, "no alert was sent by two replicas");
-    assert_eq!(
-        sent, total,
-        "every due alert was sent; the grouped and the future one were not"
-    );
-    assert_eq!(
-        outbox::count(&client, AlertState::Delivered).await.unwrap(),
-        total as u64
-    );
-}
-
-#[tokio::test]
-async fn a_claim_that_outlives_its_replica_is_taken_over_with_the_same_id() {
-    let pg = Postgres::start();
-    let client = migrated(&pg).await;
-    outbox::insert(&client, &pending(1, 0)).await.unwrap();
-    let ttl = Duration::from_millis(400);
-    let first = outbox::claim(&client, "replica-a", 1_000, 10, ttl)
-        .await
-        .unwrap();
-    assert_eq!(first.len(), 1);
-    // replica-a dies mid-attempt; while its claim lasts nobody else sends the alert.
-    assert!(
-        outbox::claim(&client, "replica-b", 1_000, 10, ttl)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    tokio::time::sleep(ttl + Duration::from_millis(200)).await;
-    let again = outbox::claim(&client, "replica-b", 1_000, 10, ttl)
-        .await
-        .unwrap();
-    assert_eq!(again.len(), 1);
-    assert_eq!(
-        again[0].id, first[0].id,
-        "the same alert id: the same webhook-id"
-    );
-    let late = Settle::Retry {
-        next_attempt_ms: 5_000,
-        error: "the receiver answered 503".into(),
-    };
-    assert!(
-        !outbox::settle(&client, "replica-a", &first[0].id, 1, &late, 1_000)
-            .await
-            .unwrap(),
-        "the replica that lost the claim records nothing"
-    );
-    assert!(
-        outbox::settle(
-            &client,
-            "replica-b",
-            &again[0].id,
-            1,
-            &Settle::Delivered,
-            1_000
-        )
-        .await
-        .unwrap()
-    );
-    assert_eq!(
-        outbox::count(&client, AlertState::Delivered).await.unwrap(),
-        1
-    );
-    assert_eq!(
-        outbox::count(&client, AlertState::Pending).await.unwrap(),
-        0
-    );
 }

@@ -50,7 +50,7 @@ async fn first_start_is_silent_then_each_transition_alerts_once_on_both_channels
             .name("Supplier feed")
             .project(17),
     );
-    let parts = w.parts(&w.standard());
+    let parts = w.parts(&w.standard()).await;
 
     step(&parts).await;
     assert!(
@@ -130,7 +130,9 @@ async fn alert_existing_and_jobs_first_seen_later_alert_with_no_previous_status(
     let w = World::start().await;
     w.sim.add_job(NewJob::new(Status::Done));
     w.sim.add_job(NewJob::new(Status::Running));
-    let parts = w.parts(&w.config("alert_existing = true", "1h", &w.standard_channels()));
+    let parts = w
+        .parts(&w.config("alert_existing = true", "1h", &w.standard_channels()))
+        .await;
     step(&parts).await;
     let hooks = w.hook.received();
     assert_eq!(
@@ -201,7 +203,7 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
     let recent = w
         .sim
         .add_job(NewJob::new(Status::Running).created(minutes(1)));
-    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook())).await;
     step(&parts).await;
     assert!(w.hook.received().is_empty(), "the first cycle is silent");
     w.sim.clear_requests();
@@ -212,13 +214,10 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
         parts
             .store
             .run(|conn| {
-                let mut statement = conn.prepare("SELECT key, value FROM meta ORDER BY key")?;
-                let rows = statement
-                    .query_map([], |row| {
-                        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(rows)
+                conn.query("SELECT key, value FROM meta ORDER BY key", &[])?
+                    .iter()
+                    .map(|row| Ok((row.get::<String>(0)?, row.get::<String>(1)?)))
+                    .collect::<Result<Vec<_>, sdm_watch::store::StoreError>>()
             })
             .await
             .unwrap()
@@ -229,11 +228,11 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
     let rewritten: i64 = parts
         .store
         .run(move |conn| {
-            Ok(conn.query_row(
+            conn.query_one(
                 "SELECT COUNT(*) FROM jobs WHERE changed_ms >= ?1",
-                [before],
-                |row| row.get(0),
-            )?)
+                &[&before],
+            )?
+            .get(0)
         })
         .await
         .unwrap();
@@ -327,7 +326,7 @@ async fn an_old_batch_finishing_together_is_found_by_listing_not_job_by_job() {
             w.sim.add_job(NewJob::new(Status::Running).created(created))
         })
         .collect();
-    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook())).await;
     step(&parts).await;
     last_cycle_requests(&w.sim);
     for job in &batch {
@@ -360,7 +359,7 @@ async fn alerts_needing_no_more_requests_do_not_wait_for_an_error_message() {
     let w = World::start().await;
     let failed = w.sim.add_job(NewJob::new(Status::Running));
     let done = w.sim.add_job(NewJob::new(Status::Running));
-    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook())).await;
     step(&parts).await;
     w.sim
         .set_status(&failed, Status::Error, Some("Column 'sku' missing"));
@@ -407,7 +406,7 @@ async fn a_burst_of_emails_goes_over_a_few_pooled_smtp_connections() {
         .map(|_| w.sim.add_job(NewJob::new(Status::Running)))
         .collect();
     let email = "[[email]]\nname = \"oncall\"\nto = [\"oncall@example.com\"]\n";
-    let parts = w.parts(&w.config("", "1h", email));
+    let parts = w.parts(&w.config("", "1h", email)).await;
     step(&parts).await;
     for job in &jobs {
         w.sim.set_status(job, Status::Done, None);
@@ -426,7 +425,7 @@ async fn a_burst_of_emails_goes_over_a_few_pooled_smtp_connections() {
 async fn pending_running_pending_alerts_twice() {
     let w = World::start().await;
     let job = w.sim.add_job(NewJob::new(Status::Running));
-    let parts = w.parts(&w.config("", "1h", &w.ops_hook()));
+    let parts = w.parts(&w.config("", "1h", &w.ops_hook())).await;
     step(&parts).await;
     for status in [Status::Pending, Status::Running, Status::Pending] {
         w.sim.set_status(&job, status, None);
@@ -465,7 +464,7 @@ events = ["error"]
         all = w.hook.url("/all"),
         errors = w.hook.url("/errors-17"),
     );
-    let parts = w.parts(&w.config("", "1h", &channels));
+    let parts = w.parts(&w.config("", "1h", &channels)).await;
     step(&parts).await;
     w.sim.set_status(&a, Status::Error, Some("a failed"));
     w.sim.set_status(&b, Status::Error, Some("b failed"));
@@ -505,7 +504,9 @@ async fn with_poll_projects_only_their_jobs_alert_and_alerts_name_the_project() 
     w.sim.set_list_project(false);
     let job = w.sim.add_job(NewJob::new(Status::Running).project(17));
     let other = w.sim.add_job(NewJob::new(Status::Running).project(99));
-    let parts = w.parts(&w.config("projects = [17, 18]", "1h", &w.ops_hook()));
+    let parts = w
+        .parts(&w.config("projects = [17, 18]", "1h", &w.ops_hook()))
+        .await;
     step(&parts).await;
     w.sim.set_status(&job, Status::Done, None);
     w.sim.set_status(&other, Status::Done, None);
@@ -579,7 +580,7 @@ async fn changes_while_stopped_alert_once_after_restart_and_never_again() {
         .collect();
     let text = w.config("", "1h", &w.ops_hook());
     {
-        let parts = w.parts(&text);
+        let parts = w.parts(&text).await;
         step(&parts).await;
     } // stopped
     w.sim.set_status(&ids[0], Status::Done, None);
@@ -589,11 +590,11 @@ async fn changes_while_stopped_alert_once_after_restart_and_never_again() {
         .sim
         .add_job(NewJob::new(Status::Error).message("failed fast"));
     {
-        let parts = w.parts(&text);
+        let parts = w.parts(&text).await;
         step(&parts).await;
     }
     {
-        let parts = w.parts(&text);
+        let parts = w.parts(&text).await;
         step(&parts).await;
         step(&parts).await;
     }
@@ -617,7 +618,7 @@ async fn an_alert_not_delivered_before_the_end_is_delivered_after_restart() {
     let text = w.config("", "1h", &w.ops_hook());
     w.hook.set_default(Reply::Status(503));
     {
-        let parts = w.parts(&text);
+        let parts = w.parts(&text).await;
         step(&parts).await;
         w.sim.set_status(&job, Status::Done, None);
         step(&parts).await;
@@ -630,7 +631,7 @@ async fn an_alert_not_delivered_before_the_end_is_delivered_after_restart() {
 
     w.hook.set_default(Reply::Status(200));
     tokio::time::sleep(Duration::from_millis(400)).await; // past the retry backoff
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     parts.worker.deliver_due().await.unwrap();
     let delivered = w.hook.delivered();
     assert_eq!(delivered.len(), 1);
@@ -651,7 +652,7 @@ async fn permanent_refusals_and_expired_alerts_are_dead_and_reported() {
             w.hook.url("/flaky")
         ),
     );
-    let parts = w.parts(&text);
+    let parts = w.parts(&text).await;
     step(&parts).await;
     w.hook.set_default(Reply::Status(503));
     w.hook.reply_next([Reply::Status(410)]);

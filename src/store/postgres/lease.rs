@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, GenericClient};
 
-use super::PgError;
+use crate::store::StoreError;
 
 /// A lease this replica holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub enum FenceError {
     #[error("the lease {name:?} is no longer held with token {token}: another replica leads")]
     Lost { name: String, token: i64 },
     #[error(transparent)]
-    Db(#[from] PgError),
+    Db(#[from] StoreError),
 }
 
 /// One replica's side of a named lease.
@@ -60,10 +60,10 @@ impl Leadership {
 
     /// Takes the lease if it is free or expired (a new token), or extends it if this
     /// replica holds it (the same token); `None` while another holds it.
-    pub async fn acquire(&self, client: &Client) -> Result<Option<Lease>, PgError> {
+    pub async fn acquire(&self, client: &Client) -> Result<Option<Lease>, StoreError> {
         let row = client
             .query_opt(
-                "INSERT INTO sdm_watch_leases AS l (name, holder, token, expires_at)
+                "INSERT INTO leases AS l (name, holder, token, expires_at)
                  VALUES ($1, $2, 1, clock_timestamp() + make_interval(secs => $3))
                  ON CONFLICT (name) DO UPDATE SET
                     holder = EXCLUDED.holder,
@@ -83,10 +83,10 @@ impl Leadership {
 
     /// Extends the lease held with `token`; false if it was lost (expired and taken, or
     /// expired at all: a lapsed lease is taken again with [`Leadership::acquire`]).
-    pub async fn renew(&self, client: &Client, token: i64) -> Result<Option<Lease>, PgError> {
+    pub async fn renew(&self, client: &Client, token: i64) -> Result<Option<Lease>, StoreError> {
         let row = client
             .query_opt(
-                "UPDATE sdm_watch_leases
+                "UPDATE leases
                  SET expires_at = clock_timestamp() + make_interval(secs => $4)
                  WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at >= clock_timestamp()
                  RETURNING (extract(epoch FROM expires_at) * 1000)::BIGINT",
@@ -100,10 +100,10 @@ impl Leadership {
     }
 
     /// Gives the lease up (a clean stop), so that a standby need not wait for it to expire.
-    pub async fn release(&self, client: &Client, token: i64) -> Result<bool, PgError> {
+    pub async fn release(&self, client: &Client, token: i64) -> Result<bool, StoreError> {
         Ok(client
             .execute(
-                "UPDATE sdm_watch_leases SET expires_at = clock_timestamp() - interval '1 second'
+                "UPDATE leases SET expires_at = clock_timestamp() - interval '1 second'
                  WHERE name = $1 AND holder = $2 AND token = $3",
                 &[&self.name, &self.holder, &token],
             )
@@ -113,12 +113,12 @@ impl Leadership {
 }
 
 /// Who holds lease `name`, if anyone ever did.
-pub async fn holder(client: &impl GenericClient, name: &str) -> Result<Option<Holder>, PgError> {
+pub async fn holder(client: &impl GenericClient, name: &str) -> Result<Option<Holder>, StoreError> {
     let row = client
         .query_opt(
             "SELECT holder, token, (extract(epoch FROM expires_at) * 1000)::BIGINT,
                     expires_at >= clock_timestamp()
-             FROM sdm_watch_leases WHERE name = $1",
+             FROM leases WHERE name = $1",
             &[&name],
         )
         .await?;
@@ -130,19 +130,22 @@ pub async fn holder(client: &impl GenericClient, name: &str) -> Result<Option<Ho
     }))
 }
 
+/// The check [`fence`] makes, also made by a fenced [`super::PgDb`] at each `BEGIN`.
+pub const FENCE_SQL: &str = "SELECT 1 FROM leases
+     WHERE name = ?1 AND token = ?2 AND expires_at >= clock_timestamp()
+     FOR SHARE";
+
 /// Inside the transaction of a leader's commit: succeeds only while `token` still holds
 /// lease `name`, and keeps the lease row share-locked until the transaction ends, so no
 /// takeover can commit between this check and the commit.
 pub async fn fence(tx: &impl GenericClient, name: &str, token: i64) -> Result<(), FenceError> {
     let held = tx
         .query_opt(
-            "SELECT 1 FROM sdm_watch_leases
-             WHERE name = $1 AND token = $2 AND expires_at >= clock_timestamp()
-             FOR SHARE",
+            &crate::store::db::numbered_to_dollar(FENCE_SQL),
             &[&name, &token],
         )
         .await
-        .map_err(PgError::from)?;
+        .map_err(StoreError::from)?;
     match held {
         Some(_) => Ok(()),
         None => Err(FenceError::Lost {

@@ -1,55 +1,219 @@
-//! PostgreSQL, for several replicas sharing one database (issue 16, in progress): the
-//! connection, versioned migrations run once under a lock by whichever replica comes
-//! first, leadership as a lease with a fencing token (`lease`), and the outbox with
-//! claims so that any replica delivers and none sends what another is sending (`outbox`). The SQLite store is
-//! still the only one the daemon runs on; README, "Running several replicas", says what
-//! is there and what is not yet.
+//! PostgreSQL, for several replicas sharing one database: the connection (with TLS through
+//! rustls), the schema with versioned migrations run once under a lock by whichever
+//! replica comes first, [`PgDb`] carrying out the store's statements, and leadership as
+//! a lease with a fencing token (`lease`).
 //!
 //! The client is `tokio-postgres`: maintained, async on the tokio runtime the daemon
-//! already runs, pure Rust (no libpq, no OpenSSL), with TLS through rustls when added.
+//! already runs, pure Rust (no libpq, no OpenSSL). No pool: each replica holds one
+//! connection for its store work (as SQLite's one writer), one for reads and one for its
+//! lease, each reconnected when it breaks; a pool would add a dependency for nothing.
+//! Everything lives in the schema `sdm_watch`, so the database can be shared.
 
+mod db;
 pub mod lease;
-pub mod outbox;
+mod tls;
 
-use tokio_postgres::{Client, NoTls};
+pub use db::PgDb;
 
-/// What went wrong with the database, with the server's words.
-#[derive(Debug, thiserror::Error)]
-pub enum PgError {
-    #[error("PostgreSQL: {0}")]
-    Db(#[from] tokio_postgres::Error),
-    #[error(
-        "the database has sdm-watch schema version {found}, newer than this sdm-watch understands ({supported}); \
-         it was left untouched: run the newer sdm-watch"
-    )]
-    NewerSchema { found: i64, supported: i64 },
+use std::str::FromStr;
+use std::sync::Arc;
+
+use tokio_postgres::Client;
+
+use super::StoreError;
+
+/// The schema (namespace) every table lives in.
+pub const SCHEMA: &str = "sdm_watch";
+
+/// Where and how to connect, parsed once from `state.url` and the password.
+#[derive(Clone)]
+pub struct PgSettings {
+    config: tokio_postgres::Config,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    shown: String,
 }
 
-/// Connects to `url` (`postgres://user@host/db`), driving the connection on a task of
-/// its own; the client fails once that connection is gone.
-pub async fn connect(url: &str) -> Result<Client, PgError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::warn!(error = %error, "PostgreSQL connection ended");
+impl std::fmt::Debug for PgSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl PgSettings {
+    /// Parses `url` (`postgres://user@host:port/db?sslmode=...`). `sslmode` is `disable`
+    /// (the default: none), `prefer` and `require` (encrypted, the certificate not
+    /// checked, as libpq does), `verify-ca` or `verify-full` (checked against
+    /// `sslrootcert` if given, else the system's roots). `password` replaces one in the URL.
+    pub fn parse(url: &str, password: Option<&str>) -> Result<PgSettings, String> {
+        let (base, query) = url.split_once('?').unwrap_or((url, ""));
+        let mut mode = "disable".to_owned();
+        let mut root = None;
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("sslmode", value)) => mode = value.to_owned(),
+                Some(("sslrootcert", value)) => root = Some(value.to_owned()),
+                _ => kept.push(pair),
+            }
         }
-    });
+        let tls = match mode.as_str() {
+            "disable" => None,
+            "prefer" | "require" => Some(tls::unverified()),
+            "verify-ca" | "verify-full" => Some(tls::verified(root.as_deref())?),
+            other => {
+                return Err(format!(
+                    "sslmode {other:?} is not one of disable, prefer, require, verify-ca, verify-full"
+                ));
+            }
+        };
+        let rebuilt = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        let mut config = tokio_postgres::Config::from_str(&rebuilt)
+            .map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+        if let Some(password) = password {
+            config.password(password);
+        }
+        if config.get_hosts().is_empty() {
+            return Err("the URL names no host".into());
+        }
+        if tls.is_some() {
+            config.ssl_mode(if mode == "prefer" {
+                tokio_postgres::config::SslMode::Prefer
+            } else {
+                tokio_postgres::config::SslMode::Require
+            });
+        }
+        config.application_name("sdm-watch");
+        config.connect_timeout(std::time::Duration::from_secs(10));
+        Ok(PgSettings {
+            config,
+            tls,
+            shown: shown(url),
+        })
+    }
+
+    /// The URL without its password, for messages.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+}
+
+/// `url` with any password in it replaced by `***`.
+fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(the PostgreSQL URL)".into();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => format!("{user}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = tail
+        .split_once('?')
+        .map_or(tail.to_owned(), |(path, query)| {
+            let query: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.starts_with("password="))
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        });
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// Connects, driving the connection on a task of its own, with the search path on the
+/// sdm-watch schema; the client fails once that connection is gone.
+pub async fn connect(settings: &PgSettings) -> Result<Client, tokio_postgres::Error> {
+    let client = match &settings.tls {
+        None => {
+            let (client, connection) = settings.config.connect(tokio_postgres::NoTls).await?;
+            tokio::spawn(drive(connection));
+            client
+        }
+        Some(tls) => {
+            let make = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
+            let (client, connection) = settings.config.connect(make).await?;
+            tokio::spawn(drive(connection));
+            client
+        }
+    };
+    client
+        .batch_execute(&format!("SET search_path TO {SCHEMA}"))
+        .await?;
     Ok(client)
 }
 
+async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
+    if let Err(error) = connection.await {
+        tracing::debug!(error = %describe(&error), "PostgreSQL connection ended");
+    }
+}
+
+/// The server's own words for a database error, else the client's.
+pub fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => match std::error::Error::source(error) {
+            Some(source) => format!("{error}: {source}"),
+            None => error.to_string(),
+        },
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        StoreError::Postgres(describe(&error))
+    }
+}
+
 /// The schema, one migration a version; never edit a released one, add one at the end.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE sdm_watch_leases (
-    name       TEXT PRIMARY KEY,
-    holder     TEXT NOT NULL,
-    token      BIGINT NOT NULL,
-    expires_at TIMESTAMPTZ NOT NULL
+/// The tables are SQLite's at its version 6 (integers as BIGINT, booleans as 0/1, so that
+/// one set of statements serves both), plus the leases.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE jobs (
+    id              TEXT PRIMARY KEY,
+    status          TEXT NOT NULL,
+    name            TEXT,
+    project         BIGINT,
+    creation_date   TEXT,
+    completion_date TEXT,
+    created_us      BIGINT,
+    message         TEXT,
+    step            TEXT,
+    first_seen_ms   BIGINT NOT NULL,
+    changed_ms      BIGINT NOT NULL,
+    project_checked BIGINT NOT NULL DEFAULT 0,
+    lookup_attempts BIGINT NOT NULL DEFAULT 0,
+    lookup_next_ms  BIGINT,
+    lookup_error    TEXT,
+    since_ms        BIGINT,
+    reminders       BIGINT NOT NULL DEFAULT 0
 );
-"#,
-    r#"
--- The alert outbox, as SQLite's `alerts`, with a claim: who is sending it, until when.
-CREATE TABLE sdm_watch_alerts (
+CREATE INDEX jobs_by_status ON jobs (status, created_us);
+CREATE INDEX jobs_by_created ON jobs (created_us);
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE held (
+    seq             BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    job_id          TEXT NOT NULL,
+    change          TEXT NOT NULL,
+    held_ms         BIGINT NOT NULL,
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT NOT NULL,
+    last_error      TEXT
+);
+CREATE INDEX held_by_job ON held (job_id);
+
+CREATE TABLE alerts (
     id              TEXT PRIMARY KEY,
     channel         TEXT NOT NULL,
     job_id          TEXT NOT NULL,
@@ -61,16 +225,70 @@ CREATE TABLE sdm_watch_alerts (
     next_attempt_ms BIGINT NOT NULL,
     last_error      TEXT,
     finished_ms     BIGINT,
-    grouped         BOOLEAN NOT NULL DEFAULT false,
+    grouped         BIGINT NOT NULL DEFAULT 0,
     digest_id       TEXT,
     silence_id      TEXT,
-    age_from_ms     BIGINT NOT NULL,
+    requeued_ms     BIGINT,
     claimed_by      TEXT,
-    claim_until     TIMESTAMPTZ
+    claim_until_ms  BIGINT
 );
-CREATE INDEX sdm_watch_alerts_due ON sdm_watch_alerts (state, grouped, next_attempt_ms);
-"#,
-];
+CREATE INDEX alerts_due ON alerts (state, grouped, next_attempt_ms);
+CREATE INDEX alerts_by_created ON alerts (created_ms);
+CREATE INDEX alerts_by_digest ON alerts (digest_id) WHERE digest_id IS NOT NULL;
+
+CREATE TABLE digests (
+    id              TEXT PRIMARY KEY,
+    channel         TEXT NOT NULL,
+    created_ms      BIGINT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts        BIGINT NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT NOT NULL,
+    expires_ms      BIGINT NOT NULL,
+    last_error      TEXT,
+    finished_ms     BIGINT,
+    claimed_by      TEXT,
+    claim_until_ms  BIGINT
+);
+CREATE INDEX digests_due ON digests (state, next_attempt_ms);
+
+CREATE TABLE attempts (
+    seq      BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    alert_id TEXT NOT NULL,
+    at_ms    BIGINT NOT NULL,
+    outcome  TEXT NOT NULL,
+    error    TEXT
+);
+CREATE INDEX attempts_by_alert ON attempts (alert_id);
+
+CREATE TABLE silences (
+    id         TEXT PRIMARY KEY,
+    created_ms BIGINT NOT NULL,
+    starts_ms  BIGINT NOT NULL,
+    ends_ms    BIGINT NOT NULL,
+    reason     TEXT NOT NULL,
+    projects   TEXT NOT NULL,
+    jobs       TEXT NOT NULL,
+    events     TEXT NOT NULL
+);
+CREATE INDEX silences_by_end ON silences (ends_ms);
+
+CREATE TABLE transitions (
+    seq      BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    job_id   TEXT NOT NULL,
+    previous TEXT,
+    status   TEXT NOT NULL,
+    at_ms    BIGINT NOT NULL
+);
+CREATE INDEX transitions_by_time ON transitions (at_ms);
+
+-- Leadership: who polls, with a fencing token, until when (the database's clock).
+CREATE TABLE leases (
+    name       TEXT PRIMARY KEY,
+    holder     TEXT NOT NULL,
+    token      BIGINT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+"#];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
@@ -80,22 +298,20 @@ const MIGRATION_LOCK: i64 = 0x5344_4d57_4154_4348; // "SDMWATCH"
 /// Brings the schema to [`LATEST`] under an advisory lock, so that replicas starting
 /// together migrate once; a database from a newer sdm-watch is refused untouched.
 /// Returns the version found before.
-pub async fn migrate(client: &mut Client) -> Result<i64, PgError> {
+pub async fn migrate(client: &mut Client) -> Result<i64, StoreError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS sdm_watch_schema (version BIGINT NOT NULL);
-         INSERT INTO sdm_watch_schema (version)
-         SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM sdm_watch_schema);",
-    )
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+         CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);
+         INSERT INTO schema_version (version)
+         SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version);"
+    ))
     .await?;
-    let found: i64 = tx
-        .query_one("SELECT version FROM sdm_watch_schema", &[])
-        .await?
-        .get(0);
+    let found = version(&tx).await?;
     if found > LATEST {
-        return Err(PgError::NewerSchema {
+        return Err(StoreError::NewerDatabase {
             found,
             supported: LATEST,
         });
@@ -103,8 +319,23 @@ pub async fn migrate(client: &mut Client) -> Result<i64, PgError> {
     for sql in &MIGRATIONS[found as usize..] {
         tx.batch_execute(sql).await?;
     }
-    tx.execute("UPDATE sdm_watch_schema SET version = $1", &[&LATEST])
+    tx.execute("UPDATE schema_version SET version = $1", &[&LATEST])
         .await?;
     tx.commit().await?;
     Ok(found)
+}
+
+/// The schema version the database has (0 before any migration).
+pub async fn version(client: &impl tokio_postgres::GenericClient) -> Result<i64, StoreError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    Ok(client
+        .query_opt("SELECT version FROM schema_version", &[])
+        .await?
+        .map_or(0, |row| row.get(0)))
 }

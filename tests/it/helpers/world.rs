@@ -85,8 +85,10 @@ to = ["oncall@example.com", "lead@example.com"]
         self.config("", "1h", &self.standard_channels())
     }
 
-    pub fn parts(&self, text: &str) -> Parts {
-        Parts::build(config(text)).expect("daemon parts build")
+    pub async fn parts(&self, text: &str) -> Parts {
+        Parts::build(config(text))
+            .await
+            .expect("daemon parts build")
     }
 }
 

@@ -11,7 +11,9 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::config::Config;
+pub mod leader;
+
+use crate::config::{Config, StateConfig};
 use crate::console::Console;
 use crate::domain::time::clock;
 use crate::domain::{Clock, SystemClock};
@@ -20,15 +22,19 @@ use crate::ops::health::{Health, LastCycle};
 use crate::ops::signals::Control;
 use crate::ops::{http, systemd};
 use crate::sdm::SdmClient;
-use crate::store::Store;
+use crate::store::postgres::PgSettings;
+use crate::store::{Fence, Location, Store};
 use crate::telemetry;
 use crate::watch::{CycleError, CycleSummary, WatchSetup, Watcher};
+use leader::Leader;
 
 /// The parts of a daemon, built from one config.
 pub struct Parts {
     pub store: Store,
     pub watcher: Watcher,
     pub worker: Worker,
+    /// Set on PostgreSQL: this process is one replica among any number.
+    pub replicas: Option<Replicas>,
     pub reloader: Reloader,
 }
 
@@ -39,16 +45,42 @@ pub struct Reloader {
     delivery_setup: watch::Sender<Arc<DeliverySetup>>,
 }
 
+/// What a replica on PostgreSQL needs to lead: where the database is, how long the lease
+/// lasts, and the fence its watcher's commits carry.
+pub struct Replicas {
+    pub settings: PgSettings,
+    pub lease: Duration,
+    pub fence: Arc<std::sync::Mutex<Fence>>,
+}
+
+/// Where `state` puts the store: a SQLite file, or PostgreSQL with its password.
+pub fn location(state: &StateConfig) -> anyhow::Result<Location> {
+    match &state.url {
+        None => Ok(Location::Sqlite(state.path.clone())),
+        Some(url) => PgSettings::parse(url, state.password.as_ref().map(|p| p.expose()))
+            .map(|settings| Location::Postgres(Box::new(settings)))
+            .map_err(|why| anyhow::anyhow!("state.url: {why}")),
+    }
+}
+
+/// Opens the store `state` names (connecting and migrating PostgreSQL).
+pub async fn open_store(state: &StateConfig) -> anyhow::Result<Store> {
+    let location = location(state)?;
+    Store::open_configured(&location)
+        .await
+        .with_context(|| format!("cannot open the state store at {location}"))
+}
+
 impl Parts {
-    pub fn build(config: Config) -> anyhow::Result<Parts> {
-        Self::build_with_clock(config, Arc::new(SystemClock))
+    pub async fn build(config: Config) -> anyhow::Result<Parts> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
     }
 
     /// As [`Parts::build`], reading the time from `clock`: the watcher for its reminders and
     /// the alerts it queues, the worker for digest windows, retries and expiry.
-    pub fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Parts> {
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Parts> {
         let config = Arc::new(config);
-        let store = Store::open(&config.state.path)?;
+        let store = open_store(&config.state).await?;
         if let Some(output) = &config.output {
             std::fs::create_dir_all(&output.dir)
                 .with_context(|| format!("cannot create output.dir {}", output.dir.display()))?;
@@ -59,11 +91,25 @@ impl Parts {
         let wake = Arc::new(Notify::new());
         let worker =
             Worker::new(store.clone(), wake.clone(), delivery_current).with_clock(clock.clone());
-        let watcher = Watcher::new(store.clone(), wake, watch_current).with_clock(clock);
+        let replicas = match store.location() {
+            Location::Sqlite(_) => None,
+            Location::Postgres(settings) => Some(Replicas {
+                settings: (**settings).clone(),
+                lease: config.state.lease,
+                fence: Arc::new(std::sync::Mutex::new(leader::no_fence())),
+            }),
+        };
+        // The leader's commits carry its lease's token; a standby's carry none that leads.
+        let watched = match &replicas {
+            Some(replicas) => store.fenced(replicas.fence.clone()),
+            None => store.clone(),
+        };
+        let watcher = Watcher::new(watched, wake, watch_current).with_clock(clock);
         Ok(Parts {
             store,
             watcher,
             worker,
+            replicas,
             reloader: Reloader {
                 config,
                 watch_setup,
@@ -92,6 +138,7 @@ fn setups(config: &Arc<Config>) -> anyhow::Result<(WatchSetup, DeliverySetup)> {
                 .into_iter()
                 .filter_map(|channel| Some((channel.to_owned(), config.grouping(channel)?)))
                 .collect(),
+            claim_ttl: crate::notify::delivery::claim_ttl(config),
         },
     ))
 }
@@ -107,9 +154,14 @@ impl Reloader {
     pub fn apply(&mut self, new: Config) -> anyhow::Result<()> {
         let mut new = new;
         let old = &self.config;
-        if new.state.path != old.state.path {
-            warn!(old = %old.state.path.display(), new = %new.state.path.display(), "state.path changes only on restart; keeping the old one");
-            new.state.path = old.state.path.clone();
+        if new.state.path != old.state.path
+            || new.state.url != old.state.url
+            || new.state.lease != old.state.lease
+        {
+            warn!(
+                "state.path, state.url and state.lease change only on restart; keeping the old ones"
+            );
+            new.state = old.state.clone();
         }
         if new.http.listen != old.http.listen {
             warn!("http.listen changes only on restart; keeping the old one");
@@ -144,10 +196,33 @@ pub async fn run(
         store,
         watcher,
         worker,
+        replicas,
         mut reloader,
-    } = Parts::build(config)?;
+    } = Parts::build(config).await?;
     let health = Arc::new(Health::new(reloader.config().poll.interval));
     metrics::gauge!(telemetry::POLL_INTERVAL).set(reloader.config().poll.interval.as_secs_f64());
+    let (stop, stopped) = watch::channel(false);
+    // Among replicas, a task keeps the lease; alone, this process always leads.
+    let (leadership, lease_task) = match replicas {
+        Some(replicas) => {
+            let (leader, _) = Leader::new(
+                replicas.settings,
+                worker.replica(),
+                replicas.lease,
+                health.clone(),
+                replicas.fence,
+            );
+            let (handle, task) = leader.spawn(stopped.clone());
+            (Some(handle), Some(task))
+        }
+        None => {
+            metrics::gauge!(telemetry::LEADER).set(1.0);
+            if let Err(error) = worker.release_stale_claims().await {
+                warn!(error = %error, "cannot release the claims of the last run; they lapse by themselves");
+            }
+            (None, None)
+        }
+    };
     let _endpoints = match listen {
         Some(address) => {
             let pages = Console::new(store.clone(), health.clone()).pages();
@@ -162,10 +237,9 @@ pub async fn run(
     if let Err(error) = watcher.prime_gauges().await {
         warn!(error = %error, "cannot count the tracked jobs for the metrics");
     }
-    let (stop, stopped) = watch::channel(false);
     let worker = tokio::spawn(worker.run(stopped));
     info!(
-        state = %store.path().display(),
+        state = %store.location(),
         interval = %humantime::format_duration(reloader.config().poll.interval),
         "sdm-watch started"
     );
@@ -175,6 +249,8 @@ pub async fn run(
     // The cadence: `poll.interval`, or `poll.active_interval` while a job runs.
     let mut next_cycle = Instant::now();
     let mut running = false;
+    // A standby wakes when the lead changes hands, not only at its next interval.
+    let mut standing = leadership.as_ref().map(|l| l.standing.clone());
     'running: loop {
         let mut reload = false;
         tokio::select! {
@@ -182,12 +258,49 @@ pub async fn run(
                 Some(Control::Reload) => reload = true,
                 Some(Control::Shutdown) | None => break 'running,
             },
+            Ok(()) = async { standing.as_mut().expect("guarded").changed().await }, if standing.is_some() => {
+                let leads = standing.as_ref().is_some_and(|s| s.borrow().token.is_some());
+                if leads {
+                    next_cycle = Instant::now();
+                }
+            }
             _ = tokio::time::sleep_until(next_cycle) => {
+                // Renewed before every cycle; a standby does not poll.
+                let until = match &leadership {
+                    Some(leadership) => {
+                        let now = leadership.renew().await;
+                        if !now.leads() {
+                            next_cycle = Instant::now() + reloader.config().poll.cadence(running);
+                            continue 'running;
+                        }
+                        now.valid_until
+                    }
+                    None => None,
+                };
                 let started = Instant::now();
                 let cycle = watcher.cycle();
                 tokio::pin!(cycle);
+                let mut until = until;
                 loop {
                     tokio::select! {
+                        biased;
+                        // The lease may have lapsed (a pause, a lost database): drop the
+                        // cycle, so that this replica sends no more requests; its commits
+                        // are fenced off anyway.
+                        _ = sleep_until_opt(until) => {
+                            warn!("the lease may have lapsed during the cycle: abandoning it");
+                            next_cycle = Instant::now();
+                            break;
+                        }
+                        Ok(()) = async { standing.as_mut().expect("guarded").changed().await }, if standing.is_some() => {
+                            let now = standing.as_ref().expect("guarded").borrow().clone();
+                            if !now.leads() {
+                                warn!("lost the lead during the cycle: abandoning it");
+                                next_cycle = Instant::now() + reloader.config().poll.cadence(running);
+                                break;
+                            }
+                            until = now.valid_until;
+                        }
                         result = &mut cycle => {
                             report(&result, &health, started.elapsed());
                             if let Ok(summary) = &result {
@@ -224,8 +337,18 @@ pub async fn run(
     systemd::stopping();
     let _ = stop.send(true);
     worker.await.context("the delivery worker failed")?;
+    if let Some(task) = lease_task {
+        let _ = task.await;
+    }
     info!("stopped");
     Ok(())
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn apply_reload(path: Option<&PathBuf>, reloader: &mut Reloader) {
@@ -325,8 +448,41 @@ fn report(result: &Result<CycleSummary, CycleError>, health: &Health, took: Dura
 
 /// `sdm-watch once`: one cycle, then every alert that is due, whatever the cycle's fate.
 pub async fn once(config: Config) -> anyhow::Result<(Result<CycleSummary, CycleError>, Settled)> {
-    let parts = Parts::build(config)?;
+    let parts = Parts::build(config).await?;
+    let (stop, stopped) = watch::channel(false);
+    let lease_task = match parts.replicas {
+        Some(replicas) => {
+            let health = Arc::new(Health::new(parts.reloader.config().poll.interval));
+            let (mut leader, _) = Leader::new(
+                replicas.settings,
+                parts.worker.replica(),
+                replicas.lease,
+                health,
+                replicas.fence,
+            );
+            let standing = leader.step().await;
+            if !standing.leads() {
+                anyhow::bail!(
+                    "another replica leads ({}): `once` polls only when it can take the lease",
+                    standing
+                        .leader
+                        .as_deref()
+                        .unwrap_or("unknown: the lease could not be read")
+                );
+            }
+            // Renewed on its timer while the cycle lasts, given up at the end.
+            Some(leader.spawn(stopped).1)
+        }
+        None => {
+            parts.worker.release_stale_claims().await?;
+            None
+        }
+    };
     let cycle = parts.watcher.cycle().await;
-    let settled = parts.worker.deliver_due().await?;
-    Ok((cycle, settled))
+    let settled = parts.worker.deliver_due().await;
+    let _ = stop.send(true);
+    if let Some(task) = lease_task {
+        let _ = task.await;
+    }
+    Ok((cycle, settled?))
 }

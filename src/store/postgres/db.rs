@@ -1,0 +1,255 @@
+//! [`PgDb`]: the store's statements on PostgreSQL, from a blocking thread. Each call blocks
+//! on the daemon's runtime; the connection is made again after it broke (a server
+//! restart), so a replica rides out an outage with failed calls, not a dead daemon.
+
+use std::collections::HashMap;
+use std::error::Error;
+
+use bytes::BytesMut;
+use tokio::runtime::Handle;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::{Client, Statement};
+
+use super::{PgSettings, connect, lease};
+use crate::store::StoreError;
+use crate::store::db::{Db, Engine, Fence, Row, ToValue, Value, numbered_to_dollar};
+
+pub struct PgDb {
+    settings: PgSettings,
+    handle: Handle,
+    client: Option<Client>,
+    statements: HashMap<String, Statement>,
+    in_transaction: bool,
+    fence: Option<Fence>,
+}
+
+impl PgDb {
+    /// Connects now (from a blocking thread, or before the runtime's threads are busy).
+    pub fn connect(settings: PgSettings, handle: Handle) -> Result<PgDb, StoreError> {
+        let mut db = PgDb {
+            settings,
+            handle,
+            client: None,
+            statements: HashMap::new(),
+            in_transaction: false,
+            fence: None,
+        };
+        db.client()?;
+        Ok(db)
+    }
+
+    fn client(&mut self) -> Result<&Client, StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.statements.clear();
+            self.client = None;
+            if self.in_transaction {
+                self.in_transaction = false;
+                return Err(StoreError::Postgres(
+                    "the connection broke during a transaction; nothing of it was committed".into(),
+                ));
+            }
+            let client = self.handle.block_on(connect(&self.settings))?;
+            self.client = Some(client);
+        }
+        Ok(self.client.as_ref().expect("connected above"))
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let translated = numbered_to_dollar(sql);
+        let handle = self.handle.clone();
+        let client = self.client()?;
+        let statement = handle.block_on(client.prepare(&translated))?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        let handle = self.handle.clone();
+        let client = self.client()?;
+        Ok(handle.block_on(client.batch_execute(sql))?)
+    }
+
+    fn check_fence(&mut self) -> Result<(), StoreError> {
+        let Some(fence) = self.fence.clone() else {
+            return Ok(());
+        };
+        let held = self.query(lease::FENCE_SQL, &[&fence.lease, &fence.token])?;
+        if held.is_empty() {
+            return Err(StoreError::Fenced {
+                lease: fence.lease,
+                token: fence.token,
+            });
+        }
+        Ok(())
+    }
+
+    /// A write outside a transaction on a fenced connection gets a fenced one of its own.
+    fn fenced_write<T>(
+        &mut self,
+        work: impl FnOnce(&mut PgDb) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.fence.is_none() || self.in_transaction {
+            return work(self);
+        }
+        self.begin()?;
+        match work(self) {
+            Ok(value) => {
+                self.commit()?;
+                Ok(value)
+            }
+            Err(error) => {
+                let _ = self.rollback();
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Db for PgDb {
+    fn engine(&self) -> Engine {
+        Engine::Postgres
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<usize, StoreError> {
+        let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
+        self.fenced_write(|db| {
+            let statement = db.statement(sql)?;
+            let handle = db.handle.clone();
+            let client = db.client()?;
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+            Ok(handle.block_on(client.execute(&statement, &refs))? as usize)
+        })
+    }
+
+    fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, StoreError> {
+        let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
+        let writes = !sql.trim_start().to_ascii_uppercase().starts_with("SELECT");
+        let run = |db: &mut PgDb| {
+            let statement = db.statement(sql)?;
+            let handle = db.handle.clone();
+            let client = db.client()?;
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+            let rows = handle.block_on(client.query(&statement, &refs))?;
+            rows.iter().map(row).collect()
+        };
+        if writes {
+            self.fenced_write(run)
+        } else {
+            run(self)
+        }
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.batch("BEGIN")?;
+        self.in_transaction = true;
+        if let Err(error) = self.check_fence() {
+            let _ = self.rollback();
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        let result = self.batch("COMMIT");
+        self.in_transaction = false;
+        result
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        self.in_transaction = false;
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            return Ok(());
+        }
+        self.batch("ROLLBACK")
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    fn set_fence(&mut self, fence: Option<Fence>) {
+        self.fence = fence;
+    }
+
+    fn lock(&mut self, key: i64) -> Result<(), StoreError> {
+        self.query("SELECT pg_advisory_xact_lock(?1)", &[&key])?;
+        Ok(())
+    }
+}
+
+fn row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
+    let corrupt = |e: tokio_postgres::Error| StoreError::Corrupt(e.to_string());
+    let mut values = Vec::with_capacity(row.len());
+    for (i, column) in row.columns().iter().enumerate() {
+        let value = match *column.type_() {
+            Type::INT8 => row
+                .try_get::<_, Option<i64>>(i)
+                .map_err(corrupt)?
+                .map(Value::Int),
+            Type::INT4 => row
+                .try_get::<_, Option<i32>>(i)
+                .map_err(corrupt)?
+                .map(|v| Value::Int(v.into())),
+            Type::INT2 => row
+                .try_get::<_, Option<i16>>(i)
+                .map_err(corrupt)?
+                .map(|v| Value::Int(v.into())),
+            Type::BOOL => row
+                .try_get::<_, Option<bool>>(i)
+                .map_err(corrupt)?
+                .map(|v| Value::Int(v.into())),
+            Type::FLOAT8 => row
+                .try_get::<_, Option<f64>>(i)
+                .map_err(corrupt)?
+                .map(Value::Real),
+            Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR => row
+                .try_get::<_, Option<String>>(i)
+                .map_err(corrupt)?
+                .map(Value::Text),
+            ref other => {
+                return Err(StoreError::Corrupt(format!(
+                    "column {} has type {other}, which the store does not read",
+                    column.name()
+                )));
+            }
+        };
+        values.push(value.unwrap_or(Value::Null));
+    }
+    Ok(Row(values))
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(i) => match *ty {
+                Type::INT8 => i.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*i)?.to_sql(ty, out),
+                Type::BOOL => (*i != 0).to_sql(ty, out),
+                Type::FLOAT8 => (*i as f64).to_sql(ty, out),
+                _ => i.to_string().to_sql(ty, out),
+            },
+            Value::Real(f) => match *ty {
+                Type::FLOAT4 => (*f as f32).to_sql(ty, out),
+                _ => f.to_sql(ty, out),
+            },
+            Value::Text(s) => s.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
