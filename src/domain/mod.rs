@@ -16,9 +16,15 @@ pub use status::Status;
 /// A project id. The API shows integers; a numeric string is accepted too.
 pub type ProjectId = i64;
 
-/// This process's name among replicas: the host and a random part, so that two processes
-/// on one host (or one restarted) never pass for each other.
-pub fn replica_id() -> String {
+/// This process's name among replicas (the lease holder, the claims, the API client's
+/// `User-Agent`): the host, the process id and a random part, so that two processes on one
+/// host (or one restarted) never pass for each other. The same for the process's life.
+pub fn replica_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(new_replica_id)
+}
+
+fn new_replica_id() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

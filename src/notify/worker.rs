@@ -74,8 +74,14 @@ impl Worker {
             wake,
             setup,
             clock: Arc::new(SystemClock),
-            replica: crate::domain::replica_id(),
+            replica: crate::domain::replica_id().to_owned(),
         }
+    }
+
+    /// The same worker, claiming as `replica` (two in one process, in tests).
+    pub fn with_replica(mut self, replica: &str) -> Self {
+        self.replica = replica.to_owned();
+        self
     }
 
     /// Who this worker claims alerts as; also its name for the lease among replicas.

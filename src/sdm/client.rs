@@ -65,7 +65,11 @@ impl SdmClient {
         // api.timeout bounds a whole JSON answer (set per request) but, for output data,
         // only each wait for more bytes: a large download may take longer than one timeout.
         let http = builder
-            .user_agent(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
+            .user_agent(format!(
+                "sdm-watch/{} (replica {})",
+                env!("CARGO_PKG_VERSION"),
+                crate::domain::replica_id()
+            ))
             .read_timeout(api.timeout)
             .connect_timeout(api.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {

@@ -36,6 +36,8 @@ pub struct RecordedRequest {
     pub query: Vec<(String, String)>,
     /// Whether it carried the right `Authorization: Token ...`.
     pub authorized: bool,
+    /// Its `User-Agent`: sdm-watch names its replica there.
+    pub user_agent: String,
     /// What was answered; 0 when the connection was dropped instead.
     pub status: u16,
 }

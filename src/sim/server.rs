@@ -55,6 +55,12 @@ async fn answer(
         .and_then(|value| value.to_str().ok());
     let authorized = auth == Some(format!("Token {}", shared.token).as_str());
     let has_auth = auth.is_some();
+    let user_agent = request
+        .headers()
+        .get(hyper::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
 
     let target = request
         .uri()
@@ -100,6 +106,7 @@ async fn answer(
         path,
         query,
         authorized,
+        user_agent,
         status: if fault == Some(Fault::Drop) {
             0
         } else {

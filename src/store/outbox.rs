@@ -234,7 +234,7 @@ pub fn release_claims(conn: &mut dyn Db, replica: Option<&str>) -> Result<usize,
         released += conn.execute(
             &format!(
                 "UPDATE {table} SET claimed_by = NULL, claim_until_ms = NULL
-                 WHERE claimed_by IS NOT NULL AND (?1 IS NULL OR claimed_by = CAST(?1 AS TEXT))"
+                 WHERE claimed_by IS NOT NULL AND (CAST(?1 AS TEXT) IS NULL OR claimed_by = CAST(?1 AS TEXT))"
             ),
             &[&replica],
         )?;

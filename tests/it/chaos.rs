@@ -10,11 +10,27 @@ use std::time::Duration;
 use sdm_watch::domain::Status;
 use sdm_watch::sim::{Fault, NewJob};
 
+use sdm_watch::daemon::Parts;
+use sdm_watch::daemon::leader::Leader;
 use testkit::World;
+use testkit::postgres::Postgres;
 
 #[tokio::test]
 async fn under_thirty_percent_faults_every_transition_is_alerted_once() {
     let w = World::start().await;
+    chaos(&w, None).await;
+}
+
+/// The same run on PostgreSQL with two replicas: one leads and polls, both deliver from
+/// the shared outbox at once. The same exactly-once figures are required.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_postgres_with_two_replicas_every_transition_is_alerted_once() {
+    let w = World::start().await;
+    let pg = Postgres::start();
+    chaos(&w, Some(&pg)).await;
+}
+
+async fn chaos(w: &World, pg: Option<&Postgres>) {
     let mut rng = fastrand::Rng::with_seed(20261128);
     // Half the jobs are recent (the listing of new jobs sees them); half were created
     // three days ago within the hour, so they are seen through the running and pending
@@ -41,7 +57,25 @@ async fn under_thirty_percent_faults_every_transition_is_alerted_once() {
             "max_requests_per_second = 10",
             "max_requests_per_second = 10\npage_size = 25",
         );
-    let parts = w.parts(&text).await;
+    let (parts, standby) = match pg {
+        None => (w.parts(&text).await, None),
+        Some(pg) => {
+            let state = format!(
+                "[state]\npath = \"{}\"",
+                w.dir.path().join("state.db").display()
+            );
+            assert!(text.contains(&state));
+            let text = text.replace(&state, &format!("[state]\nurl = \"{}\"", pg.url()));
+            let leader = w.parts(&text).await;
+            let standby = w.parts(&text).await;
+            take_lead(&leader).await;
+            let standby = Parts {
+                worker: standby.worker.with_replica("the-standby"),
+                ..standby
+            };
+            (leader, Some(standby))
+        }
+    };
     parts
         .watcher
         .cycle()
@@ -58,6 +92,7 @@ async fn under_thirty_percent_faults_every_transition_is_alerted_once() {
     let mut transitions = 0;
     let mut daemon_transitions = 0;
     let mut cycles_failed = 0;
+    let mut by_replica = (0, 0);
     for round in 0..25 {
         for _ in 0..40 {
             let id = &ids[rng.usize(..ids.len())];
@@ -91,7 +126,9 @@ async fn under_thirty_percent_faults_every_transition_is_alerted_once() {
             }
         }
         observed = current.clone();
-        parts.worker.deliver_due().await.unwrap();
+        let (a, b) = deliver(&parts, standby.as_ref()).await;
+        by_replica.0 += a;
+        by_replica.1 += b;
     }
     w.sim.set_fault_rate(0.0, Vec::new(), 0);
     // An error whose message could not be read under faults is held and completed by a
@@ -101,7 +138,9 @@ async fn under_thirty_percent_faults_every_transition_is_alerted_once() {
             break;
         }
     }
-    parts.worker.deliver_due().await.unwrap();
+    let (a, b) = deliver(&parts, standby.as_ref()).await;
+    by_replica.0 += a;
+    by_replica.1 += b;
     let delivered = w
         .hook
         .wait_for_delivered(expected.len(), Duration::from_secs(30))
@@ -142,18 +181,57 @@ async fn under_thirty_percent_faults_every_transition_is_alerted_once() {
     }
     let share = faults as f64 / requests.len() as f64;
     println!(
-        "chaos run: {transitions} transitions, {} alerts expected, {} delivered, 0 duplicates, {} requests, {faults} faults ({:.0}%), {cycles_failed} cycles abandoned and retried",
+        "chaos run ({}): {transitions} transitions, {} alerts expected, {} delivered, 0 duplicates, {} requests, {faults} faults ({:.0}%), {cycles_failed} cycles abandoned and retried; delivered by the leader {}, by the standby {}",
+        if pg.is_some() {
+            "PostgreSQL, two replicas"
+        } else {
+            "SQLite"
+        },
         expected.len(),
         delivered.len(),
         requests.len(),
-        share * 100.0
+        share * 100.0,
+        by_replica.0,
+        by_replica.1
     );
+    if pg.is_some() {
+        assert!(
+            by_replica.0 > 0 && by_replica.1 > 0,
+            "both replicas delivered: {by_replica:?}"
+        );
+    }
     assert!(transitions >= 400, "{transitions} transitions");
     assert_eq!(
         daemon_transitions, transitions,
         "the daemon saw every transition"
     );
     assert!((0.2..0.4).contains(&share), "fault share {share}");
+}
+
+/// Every due alert attempted: by the one process, or by both replicas at once.
+/// Returns how many each delivered.
+async fn deliver(parts: &Parts, standby: Option<&Parts>) -> (usize, usize) {
+    match standby {
+        None => (parts.worker.deliver_due().await.unwrap().delivered, 0),
+        Some(standby) => {
+            let (a, b) = tokio::join!(parts.worker.deliver_due(), standby.worker.deliver_due());
+            (a.unwrap().delivered, b.unwrap().delivered)
+        }
+    }
+}
+
+/// Makes `parts` the leader: it takes the lease, and its watcher's commits carry the token.
+async fn take_lead(parts: &Parts) {
+    let replicas = parts.replicas.as_ref().expect("on PostgreSQL");
+    let health = std::sync::Arc::new(sdm_watch::ops::health::Health::new(Duration::from_secs(1)));
+    let (mut leader, _) = Leader::new(
+        replicas.settings.clone(),
+        parts.worker.replica(),
+        Duration::from_secs(600),
+        health,
+        replicas.fence.clone(),
+    );
+    assert!(leader.step().await.leads(), "the lease is free");
 }
 
 /// What `left` has that `right` lacks, counting repeats.

@@ -19,5 +19,6 @@ mod output;
 mod properties;
 mod replicas;
 mod seeded;
+mod store;
 mod tls;
 mod watch;

@@ -199,3 +199,383 @@ async fn of_many_replicas_racing_for_a_free_lease_exactly_one_wins() {
     }
     assert_eq!(winners, 1);
 }
+
+// ---- Real replicas: `sdm-watch run` processes sharing one PostgreSQL ----
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use sdm_watch::domain::Status;
+use sdm_watch::sim::{NewJob, ReceivedWebhook, Reply};
+use testkit::{Daemon, World};
+
+/// The lease of these tests; the poll interval is 1 s.
+const LEASE: &str = "2s";
+
+fn replica_config(w: &World, pg: &Postgres) -> PathBuf {
+    let text = testkit::config::config_text(
+        &w.sim,
+        "page_size = 10",
+        &format!(
+            r#"
+[poll]
+interval = "1s"
+[state]
+url = "{url}"
+lease = "{LEASE}"
+[[webhook]]
+name = "ops"
+url = "{hook}"
+timeout = "2s"
+"#,
+            url = pg.url(),
+            hook = w.hook.url("/ops"),
+        ),
+    );
+    let path = w.dir.path().join("replica.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The pid in a lease holder's name (`host-PID-random`).
+fn pid_of(holder: &str) -> Option<u32> {
+    holder.rsplitn(3, '-').nth(1)?.parse().ok()
+}
+
+/// The replica that holds a live lease now, if any.
+async fn leader_pid(client: &tokio_postgres::Client) -> Option<u32> {
+    let holder = lease::holder(client, "poller").await.ok()??;
+    holder.live.then(|| pid_of(&holder.holder)).flatten()
+}
+
+async fn wait_for_leader(client: &tokio_postgres::Client, not: Option<u32>) -> u32 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(pid) = leader_pid(client).await.filter(|pid| Some(*pid) != not) {
+            return pid;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no replica took the lead within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Which replica (by the `User-Agent` it polls with) made each API request, in order.
+fn pollers(w: &World) -> Vec<(std::time::Instant, String)> {
+    let mut requests: Vec<_> = w
+        .sim
+        .requests()
+        .into_iter()
+        .map(|r| (r.at, r.user_agent))
+        .collect();
+    requests.sort();
+    requests
+}
+
+/// One poller at a time: each replica's requests form one unbroken run in the log.
+fn assert_one_poller_at_a_time(pollers: &[(std::time::Instant, String)]) -> usize {
+    let mut runs: Vec<&str> = Vec::new();
+    for (_, agent) in pollers {
+        if runs.last() != Some(&agent.as_str()) {
+            assert!(
+                !runs.contains(&agent.as_str()),
+                "two replicas polled in turns: {agent} came back after another polled ({runs:?})"
+            );
+            runs.push(agent);
+        }
+    }
+    runs.len()
+}
+
+/// Every `(job, status)` in `expected` was delivered; repeats carry the first `webhook-id`.
+/// Returns how many deliveries were repeats.
+fn assert_delivered_once(
+    delivered: &[ReceivedWebhook],
+    expected: &HashMap<String, String>,
+) -> usize {
+    let mut first_id: HashMap<(String, String), String> = HashMap::new();
+    let mut repeats = 0;
+    for hook in delivered {
+        let body = hook.json();
+        let key = (
+            body["data"]["job"]["id"].as_str().unwrap().to_owned(),
+            body["data"]["job"]["status"].as_str().unwrap().to_owned(),
+        );
+        let id = hook.header("webhook-id").unwrap().to_owned();
+        match first_id.get(&key) {
+            Some(first) => {
+                repeats += 1;
+                assert_eq!(
+                    first, &id,
+                    "a repeated delivery carries the first one's webhook-id"
+                );
+            }
+            None => {
+                first_id.insert(key, id);
+            }
+        }
+    }
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|(job, status)| !first_id.contains_key(&((*job).clone(), (*status).clone())))
+        .collect();
+    assert!(missing.is_empty(), "never delivered: {missing:?}");
+    let unexpected: Vec<_> = first_id
+        .keys()
+        .filter(|(job, status)| expected.get(job) != Some(status))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "delivered but never happened: {unexpected:?}"
+    );
+    repeats
+}
+
+/// Waits until every expected change is delivered (or a minute passed).
+async fn wait_delivered(w: &World, expected: &HashMap<String, String>) -> Vec<ReceivedWebhook> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered = w.hook.delivered();
+        let told: HashSet<(String, String)> = delivered
+            .iter()
+            .map(|hook| {
+                let body = hook.json();
+                (
+                    body["data"]["job"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    body["data"]["job"]["status"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        let owed = expected
+            .iter()
+            .filter(|(job, status)| !told.contains(&((*job).clone(), (*status).clone())))
+            .count();
+        if owed == 0 || tokio::time::Instant::now() > deadline {
+            // Whatever was still in flight lands, and nothing more.
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            return w.hook.delivered();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_with_the_leader_killed_ten_times_lose_nothing() {
+    let w = World::start().await;
+    let pg = Postgres::start();
+    let mut rng = fastrand::Rng::with_seed(16);
+    let mut waiting: Vec<String> = (0..120)
+        .map(|n| {
+            w.sim
+                .add_job(NewJob::new(Status::Running).name(format!("job {n}")))
+        })
+        .collect();
+    // A slow receiver, so that kills also land while deliveries are in flight.
+    w.hook
+        .set_default(Reply::After(Duration::from_millis(150), 200));
+    let config = replica_config(&w, &pg);
+    let client = postgres::connect(&settings(&pg.url())).await.unwrap();
+
+    let mut replicas: Vec<Daemon> = (0..3).map(|_| Daemon::start(&config, &[])).collect();
+    let first = wait_for_leader(&client, None).await;
+    let leader = replicas.iter().find(|d| d.pid() == first).unwrap();
+    leader.wait_for_log("poll cycle done", 1).await;
+
+    let mut expected: HashMap<String, String> = HashMap::new();
+    let mut failovers = Vec::new();
+    let mut leader_pid = first;
+    for _ in 0..10 {
+        let lifetime = Duration::from_millis(rng.u64(500..2_500));
+        let deadline = tokio::time::Instant::now() + lifetime;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(id) =
+                (!waiting.is_empty()).then(|| waiting.swap_remove(rng.usize(..waiting.len())))
+            {
+                let status = [Status::Done, Status::Error, Status::Pending][rng.usize(..3)].clone();
+                w.sim
+                    .set_status(&id, status.clone(), Some("while replicas die"));
+                expected.insert(id, status.to_string());
+            }
+            tokio::time::sleep(Duration::from_millis(rng.u64(20..150))).await;
+        }
+        let at = replicas.iter().position(|d| d.pid() == leader_pid).unwrap();
+        let killed_at = std::time::Instant::now();
+        replicas.swap_remove(at).kill().await;
+        replicas.push(Daemon::start(&config, &[]));
+        leader_pid = wait_for_leader(&client, Some(leader_pid)).await;
+        // From the kill to the new leader's first request.
+        let first_poll = loop {
+            let polled = pollers(&w)
+                .into_iter()
+                .find(|(at, agent)| *at > killed_at && agent.contains(&format!("-{leader_pid}-")));
+            if let Some((at, _)) = polled {
+                break at;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        failovers.push(first_poll - killed_at);
+    }
+
+    let delivered = wait_delivered(&w, &expected).await;
+    let repeats = assert_delivered_once(&delivered, &expected);
+    let runs = assert_one_poller_at_a_time(&pollers(&w));
+    failovers.sort();
+    println!(
+        "replicas: 10 leader kills, {} changes, {} deliveries ({repeats} repeats with the first webhook-id), {runs} pollers in turn; failover median {:?}, max {:?}",
+        expected.len(),
+        delivered.len(),
+        failovers[failovers.len() / 2],
+        failovers.last().unwrap()
+    );
+    assert!(
+        runs >= 11,
+        "each kill handed polling to another replica ({runs})"
+    );
+    assert!(
+        *failovers.last().unwrap() < Duration::from_secs(20),
+        "a standby took over: {failovers:?}"
+    );
+    for replica in replicas {
+        replica.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_paused_beyond_its_lease_commits_and_polls_nothing_once_resumed() {
+    let w = World::start().await;
+    let pg = Postgres::start();
+    let jobs: Vec<String> = (0..30)
+        .map(|n| {
+            w.sim
+                .add_job(NewJob::new(Status::Running).name(format!("job {n}")))
+        })
+        .collect();
+    let config = replica_config(&w, &pg);
+    let client = postgres::connect(&settings(&pg.url())).await.unwrap();
+    let a = Daemon::start(&config, &[]);
+    a.wait_for_log("this replica now leads", 1).await;
+    a.wait_for_log("poll cycle done", 2).await;
+    let b = Daemon::start(&config, &[]);
+    b.wait_for_log("sdm-watch started", 1).await;
+
+    a.signal("STOP");
+    let stopped_at = std::time::Instant::now();
+    let mut expected = HashMap::new();
+    for id in &jobs[..10] {
+        w.sim
+            .set_status(id, Status::Error, Some("while the leader sleeps"));
+        expected.insert(id.clone(), "error".to_owned());
+    }
+    let b_pid = wait_for_leader(&client, Some(a.pid())).await;
+    assert_eq!(b_pid, b.pid());
+    b.wait_for_log("poll cycle done", 2).await;
+    // Resumed long after its lease: by then the standby leads.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let cycles_before = a.lines_with("poll cycle done").len();
+    a.signal("CONT");
+    let resumed_at = std::time::Instant::now();
+    for id in &jobs[10..20] {
+        w.sim.set_status(id, Status::Done, None);
+        expected.insert(id.clone(), "done".to_owned());
+    }
+    let delivered = wait_delivered(&w, &expected).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let a_agent = format!("-{}-", a.pid());
+    let late: Vec<_> = pollers(&w)
+        .into_iter()
+        .filter(|(at, agent)| *at > resumed_at && agent.contains(&a_agent))
+        .collect();
+    assert!(
+        late.len() <= 1,
+        "the resumed replica polled on ({} requests after it resumed)",
+        late.len()
+    );
+    assert_eq!(
+        a.lines_with("poll cycle done").len(),
+        cycles_before,
+        "the resumed replica completed no cycle: {:?}",
+        a.log()
+    );
+    assert!(
+        !a.lines_with("lost the lead").is_empty() || !a.lines_with("abandoning").is_empty(),
+        "it saw it lost: {:?}",
+        a.log()
+    );
+    let repeats = assert_delivered_once(&delivered, &expected);
+    assert_eq!(repeats, 0, "nothing was sent twice");
+    assert_one_poller_at_a_time(
+        &pollers(&w)
+            .into_iter()
+            .filter(|(at, _)| *at > stopped_at)
+            .collect::<Vec<_>>(),
+    );
+    // Still a healthy standby, ready to lead again.
+    assert_eq!(leader_pid(&client).await, Some(b.pid()));
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_ride_out_a_postgresql_restart_and_lose_nothing() {
+    let w = World::start().await;
+    let pg = Postgres::start();
+    let jobs: Vec<String> = (0..60)
+        .map(|n| {
+            w.sim
+                .add_job(NewJob::new(Status::Running).name(format!("job {n}")))
+        })
+        .collect();
+    w.hook
+        .set_default(Reply::After(Duration::from_millis(50), 200));
+    let config = replica_config(&w, &pg);
+    let a = Daemon::start(&config, &[]);
+    let b = Daemon::start(&config, &[]);
+    {
+        let client = postgres::connect(&settings(&pg.url())).await.unwrap();
+        wait_for_leader(&client, None).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut expected = HashMap::new();
+    for (n, id) in jobs.iter().enumerate() {
+        let status = if n % 2 == 0 {
+            Status::Done
+        } else {
+            Status::Error
+        };
+        w.sim.set_status(id, status.clone(), Some("under load"));
+        expected.insert(id.clone(), status.to_string());
+        if n == 20 {
+            pg.stop("fast");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        if n == 40 {
+            pg.restart();
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let delivered = wait_delivered(&w, &expected).await;
+    let repeats = assert_delivered_once(&delivered, &expected);
+    let client = postgres::connect(&settings(&pg.url())).await.unwrap();
+    let leader = wait_for_leader(&client, None).await;
+    assert!(leader == a.pid() || leader == b.pid());
+    println!(
+        "restart: {} changes, {} deliveries ({repeats} repeats)",
+        expected.len(),
+        delivered.len()
+    );
+    assert!(
+        a.lines_with("panicked").is_empty() && b.lines_with("panicked").is_empty(),
+        "no replica panicked"
+    );
+    a.stop().await;
+    b.stop().await;
+}

@@ -177,7 +177,10 @@ impl Db for PgDb {
     }
 
     fn lock(&mut self, key: i64) -> Result<(), StoreError> {
-        self.query("SELECT pg_advisory_xact_lock(?1)", &[&key])?;
+        self.query(
+            "SELECT 1 FROM (SELECT pg_advisory_xact_lock(?1)) AS locked",
+            &[&key],
+        )?;
         Ok(())
     }
 }

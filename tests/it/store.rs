@@ -1,0 +1,520 @@
+//! One suite of store tests, run against SQLite and against a real PostgreSQL: whatever
+//! the engine, the daemon reads back what it wrote, claims what is due once, and a
+//! transaction that fails leaves nothing behind.
+
+use std::sync::{Arc, Mutex};
+
+use sdm_watch::domain::{Event, Status};
+use sdm_watch::store::bookkeeping::Bookkeeping;
+use sdm_watch::store::jobs::{self, TrackedJob};
+use sdm_watch::store::outbox::{self, Alert, AlertState, Claim, Query, Recorded, Target};
+use sdm_watch::store::postgres::PgSettings;
+use sdm_watch::store::silences::{self, Silence};
+use sdm_watch::store::{Fence, Store, StoreError, digests, held, transitions};
+use testkit::postgres::Postgres;
+
+/// A store on each engine; the PostgreSQL server lives as long as the value.
+enum Engine {
+    Sqlite(tempfile::TempDir),
+    Postgres(Postgres),
+}
+
+impl Engine {
+    async fn open(&self) -> Store {
+        match self {
+            Engine::Sqlite(dir) => Store::open(&dir.path().join("state.db")).unwrap(),
+            Engine::Postgres(pg) => Store::connect(&PgSettings::parse(&pg.url(), None).unwrap())
+                .await
+                .unwrap(),
+        }
+    }
+}
+
+fn sqlite() -> Engine {
+    Engine::Sqlite(tempfile::tempdir().unwrap())
+}
+
+fn postgres() -> Engine {
+    Engine::Postgres(Postgres::start())
+}
+
+/// Runs `$check` against both engines, as two tests.
+macro_rules! both {
+    ($name:ident, $check:path) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                let engine = super::sqlite();
+                $check(&engine).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                let engine = super::postgres();
+                $check(&engine).await;
+            }
+        }
+    };
+}
+
+both!(jobs_round_trip, super::jobs_round_trip_check);
+both!(outbox_and_digests, super::outbox_and_digests_check);
+both!(claims_are_exclusive, super::claims_are_exclusive_check);
+both!(
+    silences_held_transitions_bookkeeping,
+    super::silences_held_transitions_bookkeeping_check
+);
+both!(
+    failed_transactions_leave_nothing,
+    super::failed_transactions_check
+);
+
+fn job(id: &str, status: Status, created_us: i64) -> TrackedJob {
+    TrackedJob {
+        id: id.into(),
+        status,
+        name: Some(format!("name of {id} «ü» 'quoted'")),
+        project: Some(17),
+        project_checked: true,
+        creation_date: Some("2026-11-28T10:00:00Z".into()),
+        completion_date: None,
+        created_us: Some(created_us),
+        message: None,
+        step: Some(r#"{"step":"x"}"#.into()),
+        since_ms: Some(1_000),
+        reminders: 0,
+    }
+}
+
+async fn jobs_round_trip_check(engine: &Engine) {
+    let store = engine.open().await;
+    store
+        .run(|conn| {
+            let a = job("a", Status::Running, 10);
+            let mut b = job("b", Status::Pending, 20);
+            b.project = None;
+            b.project_checked = false;
+            let c = job("c", Status::Done, 30);
+            let d = job("d", Status::parse("archived"), 40);
+            for j in [&a, &b, &c, &d] {
+                jobs::upsert(conn, j, 5_000)?;
+            }
+            assert_eq!(jobs::get(conn, "a")?.as_ref(), Some(&a));
+            assert_eq!(
+                jobs::get(conn, "d")?.unwrap().status,
+                Status::parse("archived")
+            );
+            assert_eq!(jobs::get_many(conn, ["a", "b", "zz"])?.len(), 2);
+            let mut active: Vec<String> =
+                jobs::active(conn)?.into_iter().map(|a| a.job.id).collect();
+            active.sort();
+            assert_eq!(active, ["a", "b"]);
+            assert!(jobs::any_running(conn)?);
+            assert_eq!(jobs::count_created_in(conn, 15, 40)?, 3);
+            assert_eq!(
+                jobs::count_by_status(conn)?,
+                [
+                    (Status::parse("archived"), 1),
+                    (Status::Done, 1),
+                    (Status::Pending, 1),
+                    (Status::Running, 1)
+                ]
+            );
+            // Reminders: pending since 1 000 ms, every 500 ms.
+            assert_eq!(jobs::due_pending_reminders(conn, 1_400, 500)?.len(), 0);
+            assert_eq!(jobs::due_pending_reminders(conn, 1_500, 500)?.len(), 1);
+            jobs::set_reminders(conn, "b", 1)?;
+            assert_eq!(jobs::due_pending_reminders(conn, 1_999, 500)?.len(), 0);
+            assert_eq!(jobs::due_running_long(conn, 2_000, 1_000)?.len(), 1);
+            // Failed lookups, then a listing shows the job again.
+            jobs::lookup_failed(conn, "a", 3, 9_000, "timed out")?;
+            let failed = jobs::failed_lookups(conn, 10)?;
+            assert_eq!(
+                (failed[0].id.as_str(), failed[0].attempts, failed[0].next_ms),
+                ("a", 3, 9_000)
+            );
+            let active = jobs::active(conn)?;
+            let a_active = active.iter().find(|j| j.job.id == "a").unwrap();
+            assert_eq!(
+                (a_active.lookup_attempts, a_active.lookup_next_ms),
+                (3, Some(9_000))
+            );
+            jobs::lookup_recovered(conn, "a")?;
+            assert!(jobs::failed_lookups(conn, 10)?.is_empty());
+            // Projects learnt, then forgotten when the projects asked change.
+            jobs::set_project(conn, "b", None)?;
+            assert!(jobs::get(conn, "b")?.unwrap().project_checked);
+            assert_eq!(jobs::uncheck_missing_projects(conn)?, 1);
+            jobs::set_project(conn, "b", Some(18))?;
+            assert_eq!(jobs::get(conn, "b")?.unwrap().project, Some(18));
+            let oldest = jobs::active_oldest_first(conn, 1)?;
+            assert_eq!(oldest.len(), 1);
+            jobs::delete(conn, "a")?;
+            assert!(jobs::get(conn, "a")?.is_none());
+            assert!(!jobs::any_running(conn)?);
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+fn alert(id: &str, channel: &str, at: i64, grouped: bool) -> Alert {
+    let mut alert = Alert::new(
+        id.into(),
+        channel,
+        &format!("job-{id}"),
+        Event::from(Status::Error),
+        format!(r#"{{"id":"{id}"}}"#),
+        at,
+    );
+    alert.grouped = grouped;
+    alert
+}
+
+fn claim(replica: &str, now_ms: i64) -> Claim {
+    Claim {
+        replica: replica.into(),
+        now_ms,
+        ttl_ms: 1_000,
+    }
+}
+
+async fn outbox_and_digests_check(engine: &Engine) {
+    let store = engine.open().await;
+    store
+        .run(|conn| {
+            for i in 0..3 {
+                outbox::insert(conn, &alert(&format!("alone-{i}"), "hook", 100 + i, false))?;
+            }
+            for i in 0..4 {
+                outbox::insert(conn, &alert(&format!("grouped-{i}"), "chat", 100 + i, true))?;
+            }
+            let mut silenced = alert("quiet", "hook", 100, false);
+            silenced.state = AlertState::Silenced;
+            silenced.silence_id = Some("sil_1".into());
+            outbox::insert(conn, &silenced)?;
+            assert_eq!(outbox::count(conn, AlertState::Pending)?, 7);
+            assert_eq!(outbox::count(conn, AlertState::Silenced)?, 1);
+
+            // Alone: claimed in order of due time, once.
+            let due = outbox::due(conn, &claim("r1", 200), 2)?;
+            let ids: Vec<&str> = due.iter().map(|a| a.id.as_str()).collect();
+            assert_eq!(ids, ["alone-0", "alone-1"]);
+            let more = outbox::due(conn, &claim("r2", 200), 10)?;
+            assert_eq!(more.len(), 1, "claimed ones are not claimed again");
+            assert_eq!(
+                outbox::next_due_after(conn, 200)?,
+                Some(1_200),
+                "when claims lapse"
+            );
+            outbox::record_outcome(conn, Target::Alert, "alone-0", 1, Recorded::Delivered, 210)?;
+            outbox::log_attempt(conn, "alone-0", 210, "delivered", None)?;
+            outbox::record_outcome(
+                conn,
+                Target::Alert,
+                "alone-1",
+                1,
+                Recorded::Retry {
+                    next_attempt_ms: 5_000,
+                    error: "HTTP 503",
+                },
+                210,
+            )?;
+            outbox::record_outcome(
+                conn,
+                Target::Alert,
+                "alone-2",
+                9,
+                Recorded::Dead { error: "HTTP 410" },
+                210,
+            )?;
+            assert_eq!(outbox::attempts(conn, "alone-0")?.len(), 1);
+            let retrying = outbox::get(conn, "alone-1")?.unwrap();
+            assert_eq!(
+                (
+                    retrying.attempts,
+                    retrying.next_attempt_ms,
+                    retrying.last_error.as_deref()
+                ),
+                (1, 5_000, Some("HTTP 503"))
+            );
+            assert!(outbox::due(conn, &claim("r1", 4_999), 10)?.is_empty());
+            assert_eq!(outbox::due(conn, &claim("r1", 5_000), 10)?.len(), 1);
+            outbox::unclaim(conn, Target::Alert, "alone-1", "r1")?;
+            assert_eq!(outbox::due(conn, &claim("r2", 5_000), 10)?.len(), 1);
+            assert_eq!(outbox::release_claims(conn, None)?, 1);
+
+            // Listing, filters, dead ones queued again.
+            let dead = outbox::list(
+                conn,
+                &Query {
+                    state: Some(AlertState::Dead),
+                    channel: None,
+                    since_ms: None,
+                    limit: 10,
+                },
+            )?;
+            assert_eq!(dead.len(), 1);
+            let hook_since = outbox::list(
+                conn,
+                &Query {
+                    state: None,
+                    channel: Some("hook".into()),
+                    since_ms: Some(101),
+                    limit: 10,
+                },
+            )?;
+            assert_eq!(hook_since.len(), 2, "{hook_since:?}");
+            assert_eq!(
+                outbox::oldest(conn, AlertState::Pending, 1)?[0].id,
+                "grouped-0"
+            );
+            assert!(outbox::requeue(conn, "alone-2", 6_000)?);
+            assert!(!outbox::requeue(conn, "alone-2", 6_000)?, "only dead ones");
+            assert_eq!(outbox::get(conn, "alone-2")?.unwrap().age_from_ms, 6_000);
+
+            // Digests: the window of the oldest, formed once, claimed once.
+            assert_eq!(digests::waiting(conn)?, [("chat".to_owned(), 100)]);
+            let mut n = 0;
+            let formed = digests::form(conn, "chat", 2, 2, 150, 60_000, || {
+                n += 1;
+                format!("dgst_{n}")
+            })?;
+            assert_eq!(formed, ["dgst_1", "dgst_2"], "3 in the window, 2 a digest");
+            let members: Vec<String> = digests::members(conn, "dgst_1")?
+                .into_iter()
+                .map(|a| a.id)
+                .collect();
+            assert_eq!(members, ["grouped-0", "grouped-1"]);
+            assert_eq!(digests::waiting(conn)?, [("chat".to_owned(), 103)]);
+            let due = digests::due(conn, &claim("r1", 150), 10)?;
+            assert_eq!(due.len(), 2);
+            assert!(digests::due(conn, &claim("r2", 150), 10)?.is_empty());
+            digests::record_outcome(conn, "dgst_1", 1, Recorded::Delivered, 160)?;
+            assert_eq!(
+                outbox::get(conn, "grouped-0")?.unwrap().state,
+                AlertState::Delivered,
+                "members settle with their digest"
+            );
+            assert_eq!(digests::get(conn, "dgst_1")?.unwrap().attempts, 1);
+            assert_eq!(digests::next_due_after(conn, 150)?, Some(1_150));
+            assert_eq!(digests::ungroup(conn, "chat")?, 1);
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// Replicas claiming at once from one outbox: each alert goes to exactly one of them.
+async fn claims_are_exclusive_check(engine: &Engine) {
+    let first = engine.open().await;
+    first
+        .run(|conn| {
+            conn.transaction(|tx| {
+                for i in 0..400 {
+                    outbox::insert(tx, &alert(&format!("a{i:03}"), "hook", i, false))?;
+                }
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    let claimed = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for replica in 0..4 {
+        let store = engine.open().await;
+        let claimed = claimed.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let name = format!("r{replica}");
+                let got = store
+                    .run(move |conn| outbox::due(conn, &claim(&name, 1_000), 7))
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                claimed
+                    .lock()
+                    .unwrap()
+                    .extend(got.into_iter().map(|a| (a.id, replica)));
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let mut claimed = claimed.lock().unwrap().clone();
+    claimed.sort();
+    let ids: Vec<&String> = claimed.iter().map(|(id, _)| id).collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(ids.len(), 400, "every alert claimed");
+    assert_eq!(unique.len(), 400, "none claimed twice");
+    // After the claims lapse, they can be claimed again (a replica died holding them).
+    let again = first
+        .run(|conn| outbox::due(conn, &claim("late", 2_000), 1_000))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 400);
+}
+
+async fn silences_held_transitions_bookkeeping_check(engine: &Engine) {
+    let store = engine.open().await;
+    store
+        .run(|conn| {
+            let silence = Silence {
+                id: "sil_1".into(),
+                created_ms: 0,
+                starts_ms: 100,
+                ends_ms: 200,
+                reason: "maintenance «ü»".into(),
+                projects: vec![17, 18],
+                jobs: vec!["x".into()],
+                events: vec![Event::from(Status::Error), Event::PendingReminder],
+            };
+            silences::insert(conn, &silence)?;
+            assert!(silences::active(conn, 99)?.is_empty());
+            assert_eq!(silences::active(conn, 150)?, [silence.clone()]);
+            assert_eq!(silences::ending_after(conn, 0)?.len(), 1);
+            assert!(silences::end(conn, "sil_1", 160)?);
+            assert!(!silences::end(conn, "sil_1", 170)?, "ended already");
+            assert!(silences::active(conn, 165)?.is_empty());
+            assert_eq!(silences::prune(conn, 1_000)?, 1);
+
+            held::insert(conn, "job-1", r#"{"job":{"status":"error"}}"#, 10)?;
+            held::insert(conn, "job-2", "{}", 11)?;
+            assert!(held::has_job(conn, "job-1")? && !held::has_job(conn, "job-3")?);
+            let all = held::all(conn)?;
+            assert_eq!(all.len(), 2);
+            held::attempt_failed(conn, all[0].seq, "{}", 2, 500, "detail failed")?;
+            let after = held::all(conn)?;
+            assert_eq!(
+                (
+                    after[0].attempts,
+                    after[0].next_attempt_ms,
+                    after[0].last_error.as_deref()
+                ),
+                (2, 500, Some("detail failed"))
+            );
+            held::delete(conn, all[0].seq)?;
+            assert_eq!(held::count(conn)?, 1);
+
+            let hour = 3_600_000;
+            let now = 1_000 * hour;
+            transitions::record(conn, "a", None, &Status::Running, now - 30 * hour)?;
+            transitions::record(conn, "a", Some(&Status::Running), &Status::Done, now - hour)?;
+            transitions::record(conn, "b", None, &Status::Error, now)?;
+            let per_hour = transitions::per_hour(conn, now, 24)?;
+            assert_eq!(
+                (per_hour[22], per_hour[23], per_hour.iter().sum::<u64>()),
+                (1, 1, 2)
+            );
+            let recent = transitions::recent(conn, 5)?;
+            assert_eq!(recent[0].job_id, "b");
+            assert_eq!(recent[1].previous, Some(Status::Running));
+            assert_eq!(
+                transitions::prune(conn, now + 7 * 24 * hour - 29 * hour)?,
+                1
+            );
+
+            assert_eq!(Bookkeeping::read(conn)?, Bookkeeping::default());
+            let book = Bookkeeping {
+                first_cycle_done: true,
+                floor_us: Some(-5),
+                anchor_us: Some(1_764_000_000_000_000),
+                projects_checked: Some("17,18".into()),
+            };
+            book.write(conn)?;
+            assert_eq!(Bookkeeping::read(conn)?, book);
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn failed_transactions_check(engine: &Engine) {
+    let store = engine.open().await;
+    let failed = store
+        .run(|conn| {
+            conn.transaction(|tx| {
+                jobs::upsert(tx, &job("kept-out", Status::Running, 1), 1)?;
+                tx.execute("INSERT INTO no_such_table VALUES (1)", &[])?;
+                Ok(())
+            })
+        })
+        .await;
+    assert!(failed.is_err());
+    // A statement failing inside a transaction its caller left open is rolled back too.
+    let left_open = store
+        .run(|conn| {
+            conn.begin()?;
+            jobs::upsert(conn, &job("also-out", Status::Running, 1), 1)?;
+            Err::<(), _>(StoreError::Corrupt("given up".into()))
+        })
+        .await;
+    assert!(left_open.is_err());
+    let (kept, also) = store
+        .run(|conn| Ok((jobs::get(conn, "kept-out")?, jobs::get(conn, "also-out")?)))
+        .await
+        .unwrap();
+    assert_eq!((kept, also), (None, None), "nothing of either landed");
+}
+
+/// A fenced store (the leader's) commits only while its token leads; PostgreSQL only
+/// (SQLite has one process and no lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fenced_store_commits_nothing_once_its_token_no_longer_leads() {
+    use sdm_watch::store::postgres::{self, lease::Leadership};
+    let pg = Postgres::start();
+    let settings = PgSettings::parse(&pg.url(), None).unwrap();
+    let store = Store::connect(&settings).await.unwrap();
+    let client = postgres::connect(&settings).await.unwrap();
+    let ttl = std::time::Duration::from_millis(600);
+    let a = Leadership::new("poller", "a", ttl);
+    let b = Leadership::new("poller", "b", ttl);
+    let held = a.acquire(&client).await.unwrap().unwrap();
+    let fence = Arc::new(Mutex::new(Fence {
+        lease: "poller".into(),
+        token: held.token,
+    }));
+    let leader = store.fenced(fence.clone());
+    leader
+        .run(|conn| jobs::upsert(conn, &job("while-leading", Status::Running, 1), 1))
+        .await
+        .expect("the leader commits while its lease holds");
+
+    tokio::time::sleep(ttl + std::time::Duration::from_millis(200)).await;
+    let taken = b.acquire(&client).await.unwrap().unwrap();
+    assert!(taken.token > held.token);
+    // Outside a transaction and inside one: both refused, nothing written.
+    let alone = leader
+        .run(|conn| jobs::upsert(conn, &job("after-alone", Status::Running, 1), 1))
+        .await;
+    assert!(matches!(alone, Err(StoreError::Fenced { .. })), "{alone:?}");
+    let in_tx = leader
+        .run(|conn| {
+            conn.transaction(|tx| jobs::upsert(tx, &job("after-tx", Status::Running, 1), 1))
+        })
+        .await;
+    assert!(matches!(in_tx, Err(StoreError::Fenced { .. })), "{in_tx:?}");
+    let found = store
+        .run(|conn| {
+            Ok((
+                jobs::get(conn, "while-leading")?.is_some(),
+                jobs::get(conn, "after-alone")?.is_some(),
+                jobs::get(conn, "after-tx")?.is_some(),
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(found, (true, false, false));
+    // Reads are not fenced: a standby's status page still works.
+    let reads = leader.run(|conn| jobs::count_by_status(conn)).await;
+    assert!(reads.is_ok());
+    // The unfenced handle (the delivery worker's) writes on.
+    store
+        .run(|conn| jobs::upsert(conn, &job("worker", Status::Running, 1), 1))
+        .await
+        .unwrap();
+}
