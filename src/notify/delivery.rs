@@ -172,6 +172,7 @@ pub fn record(
     conn: &mut dyn crate::store::Db,
     settled: &[Settlement],
     now: i64,
+    by: &str,
 ) -> Result<(), StoreError> {
     for s in settled {
         let attempts = s.delivery.attempts() + 1;
@@ -187,9 +188,11 @@ pub fn record(
         };
         match &s.delivery {
             Delivery::Alert(_) => {
-                outbox::record_outcome(conn, Target::Alert, id, attempts, recorded, now)?
+                outbox::record_outcome(conn, Target::Alert, id, attempts, recorded, now, by)?
             }
-            Delivery::Digest { .. } => digests::record_outcome(conn, id, attempts, recorded, now)?,
+            Delivery::Digest { .. } => {
+                digests::record_outcome(conn, id, attempts, recorded, now, by)?
+            }
         }
         let outcome = match s.outcome {
             Outcome::Delivered => "delivered",

@@ -308,11 +308,12 @@ impl Worker {
             .into_iter()
             .map(|(delivery, attempt)| delivery::judge(delivery, attempt, &setup, now))
             .collect();
+        let replica = self.replica.clone();
         let settled = self
             .store
             .run(move |conn| {
                 conn.transaction(|tx| {
-                    delivery::record(tx, &settled, now)?;
+                    delivery::record(tx, &settled, now, &replica)?;
                     set_outbox_pending(tx)?;
                     Ok(settled)
                 })

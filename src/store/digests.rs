@@ -200,7 +200,16 @@ pub fn record_outcome(
     attempts: u32,
     outcome: Recorded<'_>,
     now_ms: i64,
+    by: &str,
 ) -> Result<(), StoreError> {
-    outbox::record_outcome(conn, Target::Digest, id, attempts, outcome, now_ms)?;
-    outbox::record_outcome(conn, Target::DigestMembers, id, attempts, outcome, now_ms)
+    outbox::record_outcome(conn, Target::Digest, id, attempts, outcome, now_ms, by)?;
+    outbox::record_outcome(
+        conn,
+        Target::DigestMembers,
+        id,
+        attempts,
+        outcome,
+        now_ms,
+        by,
+    )
 }

@@ -288,8 +288,9 @@ pub enum Target {
     DigestMembers,
 }
 
-/// Records the outcome of attempt number `attempts` on `target` `id`: delivered or dead
-/// (finished at `now_ms`), or waiting for its next attempt.
+/// Records the outcome of attempt number `attempts` on `target` `id` by replica `by`:
+/// delivered or dead (finished at `now_ms`), or waiting for its next attempt. `by`'s claim
+/// ends; a claim another replica took meanwhile (`by`'s lapsed) stays.
 pub fn record_outcome(
     conn: &mut dyn Db,
     target: Target,
@@ -297,6 +298,7 @@ pub fn record_outcome(
     attempts: u32,
     outcome: Recorded<'_>,
     now_ms: i64,
+    by: &str,
 ) -> Result<(), StoreError> {
     let (table, key) = match target {
         Target::Alert => ("alerts", "id"),
@@ -314,9 +316,18 @@ pub fn record_outcome(
             (None, next, Some(error), None)
         }
     };
+    // Members carry no claim: their digest's is the one.
+    let params = if target == Target::DigestMembers {
+        6
+    } else {
+        7
+    };
     let claim = match target {
         Target::DigestMembers => "",
-        Target::Alert | Target::Digest => ", claimed_by = NULL, claim_until_ms = NULL",
+        Target::Alert | Target::Digest => {
+            ", claimed_by = CASE WHEN claimed_by = ?7 THEN NULL ELSE claimed_by END,
+               claim_until_ms = CASE WHEN claimed_by = ?7 THEN NULL ELSE claim_until_ms END"
+        }
     };
     conn.execute(
         &format!(
@@ -325,7 +336,7 @@ pub fn record_outcome(
                  finished_ms = COALESCE(?6, finished_ms){claim}
              WHERE {key} = ?1"
         ),
-        &[&id, &state, &attempts, &next, &error, &finished],
+        &([&id, &state, &attempts, &next, &error, &finished, &by] as [&dyn ToValue; 7])[..params],
     )?;
     Ok(())
 }

@@ -227,6 +227,41 @@ const BAD: &[(&str, &str, &str)] = &[
         "links.job",
     ),
     (
+        "both a SQLite path and a PostgreSQL URL",
+        "[api]\ntoken = \"t\"\n[state]\npath = \"/tmp/s.db\"\nurl = \"postgres://u@db/x\"",
+        "state.url",
+    ),
+    (
+        "a state URL that is not PostgreSQL",
+        "[api]\ntoken = \"t\"\n[state]\nurl = \"mysql://u@db/x\"",
+        "state.url",
+    ),
+    (
+        "a password in the state URL",
+        "[api]\ntoken = \"t\"\n[state]\nurl = \"postgres://u:hunter2@db/x\"",
+        "state.url",
+    ),
+    (
+        "an sslmode that does not exist",
+        "[api]\ntoken = \"t\"\n[state]\nurl = \"postgres://u@db/x?sslmode=maybe\"",
+        "state.url",
+    ),
+    (
+        "a database password for SQLite",
+        "[api]\ntoken = \"t\"\n[state]\npassword = \"p\"",
+        "state.password",
+    ),
+    (
+        "a database password twice",
+        "[api]\ntoken = \"t\"\n[state]\nurl = \"postgres://u@db/x\"\npassword = \"p\"\npassword_file = \"/etc/hostname\"",
+        "state.password",
+    ),
+    (
+        "a lease shorter than an ordinary pause",
+        "[api]\ntoken = \"t\"\n[state]\nurl = \"postgres://u@db/x\"\nlease = \"1s\"",
+        "state.lease",
+    ),
+    (
         "TOML that does not parse",
         "[api\ntoken = \"t\"",
         "line 1, column 5",

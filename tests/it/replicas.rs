@@ -239,7 +239,7 @@ timeout = "2s"
 
 /// The pid in a lease holder's name (`host-PID-random`).
 fn pid_of(holder: &str) -> Option<u32> {
-    holder.rsplitn(3, '-').nth(1)?.parse().ok()
+    holder.rsplit('-').nth(1)?.parse().ok()
 }
 
 /// The replica that holds a live lease now, if any.
@@ -578,4 +578,220 @@ async fn replicas_ride_out_a_postgresql_restart_and_lose_nothing() {
     );
     a.stop().await;
     b.stop().await;
+}
+
+/// TLS through rustls: `require` encrypts whatever the certificate, `verify-full` checks it
+/// against `sslrootcert` (and refuses a server the system's roots do not vouch for).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_require_encrypts_and_verify_full_checks_the_certificate() {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let pg = Postgres::start_tls(
+        &certified.cert.pem(),
+        &certified.signing_key.serialize_pem(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.crt");
+    std::fs::write(&root, certified.cert.pem()).unwrap();
+    let base = format!("postgres://postgres@localhost:{}/postgres", pg.port);
+
+    let encrypted = async |url: &str| -> Result<bool, String> {
+        let settings = PgSettings::parse(url, None)?;
+        let client = postgres::connect(&settings)
+            .await
+            .map_err(|e| postgres::describe(&e))?;
+        let row = client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .map_err(|e| postgres::describe(&e))?;
+        Ok(row.get(0))
+    };
+    assert_eq!(encrypted(&base).await, Ok(false), "no sslmode: plain");
+    assert_eq!(
+        encrypted(&format!("{base}?sslmode=require")).await,
+        Ok(true)
+    );
+    assert_eq!(
+        encrypted(&format!(
+            "{base}?sslmode=verify-full&sslrootcert={}",
+            root.display()
+        ))
+        .await,
+        Ok(true)
+    );
+    let unknown = encrypted(&format!("{base}?sslmode=verify-full")).await;
+    assert!(
+        unknown
+            .as_ref()
+            .is_err_and(|e| e.contains("certificate") || e.contains("Certificate")),
+        "a self-signed server is refused without its root: {unknown:?}"
+    );
+    let bad = PgSettings::parse(&format!("{base}?sslmode=sometimes"), None);
+    assert!(bad.is_err_and(|e| e.contains("sslmode")));
+}
+
+async fn get(port: u16, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+/// The commands against PostgreSQL, a password checked by the server, and what each
+/// replica's endpoints say of its part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_and_endpoints_work_against_postgresql() {
+    use testkit::cli::{sdm_watch, stderr, stdout};
+    let w = World::start().await;
+    let pg = Postgres::start();
+    pg.psql("CREATE USER app PASSWORD 'pw-8f3kq9'");
+    pg.psql("CREATE DATABASE appdb OWNER app");
+    pg.require_password();
+    let password = w.dir.path().join("db-password");
+    std::fs::write(&password, "pw-8f3kq9\n").unwrap();
+    w.sim.add_job(NewJob::new(Status::Running).name("a job"));
+    let url = format!("postgres://app@127.0.0.1:{}/appdb", pg.port);
+    let text = |password_line: &str| {
+        testkit::config::config_text(
+            &w.sim,
+            "",
+            &format!(
+                "[poll]\ninterval = \"1s\"\n[state]\nurl = \"{url}\"\nlease = \"{LEASE}\"\n{password_line}\n[[webhook]]\nname = \"ops\"\nurl = \"{}\"\n",
+                w.hook.url("/ops")
+            ),
+        )
+    };
+    let good = text(&format!("password_file = \"{}\"", password.display()));
+
+    let wrong = sdm_watch(&text("password = \"not-it-5521\""), &["check"], &[]).await;
+    assert_eq!(wrong.status.code(), Some(1), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("password authentication failed"),
+        "{}",
+        stderr(&wrong)
+    );
+    let all = format!("{}{}", stdout(&wrong), stderr(&wrong));
+    assert!(
+        !all.contains("not-it-5521"),
+        "the password is never printed: {all}"
+    );
+
+    let fresh = sdm_watch(&good, &["check"], &[]).await;
+    assert_eq!(fresh.status.code(), Some(0), "{}", stderr(&fresh));
+    assert!(
+        stdout(&fresh).contains("no sdm-watch schema yet"),
+        "{}",
+        stdout(&fresh)
+    );
+    assert!(!stdout(&fresh).contains("pw-8f3kq9"));
+
+    let config = w.dir.path().join("replica.toml");
+    std::fs::write(&config, &good).unwrap();
+    let (port_a, port_b) = (testkit::ports::free(), testkit::ports::free());
+    let listen_a = format!("127.0.0.1:{port_a}");
+    let a = Daemon::start(&config, &[("SDM_WATCH_HTTP__LISTEN", listen_a.as_str())]);
+    a.wait_for_log("this replica now leads", 1).await;
+    a.wait_for_log("poll cycle done", 1).await;
+    let listen_b = format!("127.0.0.1:{port_b}");
+    let b = Daemon::start(&config, &[("SDM_WATCH_HTTP__LISTEN", listen_b.as_str())]);
+    b.wait_for_log("serving", 1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let checked = sdm_watch(&good, &["check"], &[]).await;
+    assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+    let a_name = format!("-{}-", a.pid());
+    assert!(
+        stdout(&checked).contains(&format!("schema version {LATEST}; leader: "))
+            && stdout(&checked).contains(&a_name),
+        "{}",
+        stdout(&checked)
+    );
+    let once = sdm_watch(&good, &["once"], &[]).await;
+    assert_eq!(once.status.code(), Some(1), "{}", stderr(&once));
+    assert!(
+        stderr(&once).contains("another replica leads") && stderr(&once).contains(&a_name),
+        "{}",
+        stderr(&once)
+    );
+
+    let (status, body) = get(port_a, "/readyz").await;
+    assert_eq!(
+        (status, body.starts_with("ready: leader")),
+        (200, true),
+        "{body}"
+    );
+    let (status, body) = get(port_b, "/readyz").await;
+    assert_eq!(status, 200, "a healthy standby is ready: {body}");
+    assert!(
+        body.starts_with("ready: standby") && body.contains(&a_name),
+        "{body}"
+    );
+    let (_, json) = get(port_b, "/status.json").await;
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["role"]["role"], "standby");
+    assert!(json["role"]["leader"].as_str().unwrap().contains(&a_name));
+    let (_, json) = get(port_a, "/status.json").await;
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["role"]["role"], "leader");
+    let (_, page) = get(port_b, "/").await;
+    assert!(page.contains("standby; leader:"), "the status page says so");
+    let metric = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("sdm_watch_leader "))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        metric(&get(port_a, "/metrics").await.1).as_deref(),
+        Some("sdm_watch_leader 1")
+    );
+    assert_eq!(
+        metric(&get(port_b, "/metrics").await.1).as_deref(),
+        Some("sdm_watch_leader 0")
+    );
+
+    let added = sdm_watch(
+        &good,
+        &[
+            "silence", "add", "--event", "error", "--for", "1h", "--reason", "db test",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
+    let listed = sdm_watch(&good, &["silence", "list"], &[]).await;
+    assert!(stdout(&listed).contains("db test"), "{}", stdout(&listed));
+    let state = sdm_watch(&good, &["state"], &[]).await;
+    assert_eq!(state.status.code(), Some(0), "{}", stderr(&state));
+    assert!(stdout(&state).contains("running"), "{}", stdout(&state));
+    let alerts = sdm_watch(&good, &["alerts", "list"], &[]).await;
+    assert_eq!(alerts.status.code(), Some(0), "{}", stderr(&alerts));
+
+    // A clean stop gives the lease up: the standby leads at once, not a lease later.
+    let stopped = std::time::Instant::now();
+    a.stop().await;
+    b.wait_for_log("this replica now leads", 1).await;
+    let handover = stopped.elapsed();
+    assert!(
+        handover < Duration::from_secs(2),
+        "handed over in {handover:?}"
+    );
+    let metrics = get(port_b, "/metrics").await.1;
+    assert_eq!(metric(&metrics).as_deref(), Some("sdm_watch_leader 1"));
+    assert!(
+        metrics.contains("sdm_watch_leadership_changes_total{change=\"acquired\"} 1"),
+        "{metrics}"
+    );
+    b.stop().await;
+    let once = sdm_watch(&good, &["once"], &[]).await;
+    assert_eq!(
+        once.status.code(),
+        Some(0),
+        "with nobody leading, once polls: {}",
+        stderr(&once)
+    );
+    assert!(stdout(&once).contains("poll cycle:"), "{}", stdout(&once));
 }

@@ -207,7 +207,15 @@ async fn outbox_and_digests_check(engine: &Engine) {
                 Some(1_200),
                 "when claims lapse"
             );
-            outbox::record_outcome(conn, Target::Alert, "alone-0", 1, Recorded::Delivered, 210)?;
+            outbox::record_outcome(
+                conn,
+                Target::Alert,
+                "alone-0",
+                1,
+                Recorded::Delivered,
+                210,
+                "r1",
+            )?;
             outbox::log_attempt(conn, "alone-0", 210, "delivered", None)?;
             outbox::record_outcome(
                 conn,
@@ -219,6 +227,7 @@ async fn outbox_and_digests_check(engine: &Engine) {
                     error: "HTTP 503",
                 },
                 210,
+                "r1",
             )?;
             outbox::record_outcome(
                 conn,
@@ -227,6 +236,7 @@ async fn outbox_and_digests_check(engine: &Engine) {
                 9,
                 Recorded::Dead { error: "HTTP 410" },
                 210,
+                "r2",
             )?;
             assert_eq!(outbox::attempts(conn, "alone-0")?.len(), 1);
             let retrying = outbox::get(conn, "alone-1")?.unwrap();
@@ -240,6 +250,21 @@ async fn outbox_and_digests_check(engine: &Engine) {
             );
             assert!(outbox::due(conn, &claim("r1", 4_999), 10)?.is_empty());
             assert_eq!(outbox::due(conn, &claim("r1", 5_000), 10)?.len(), 1);
+            // A replica whose claim lapsed records its late outcome: the claim r1 holds
+            // now stays, so nobody else sends it while r1 does.
+            outbox::record_outcome(
+                conn,
+                Target::Alert,
+                "alone-1",
+                2,
+                Recorded::Retry {
+                    next_attempt_ms: 5_000,
+                    error: "late",
+                },
+                5_000,
+                "r9",
+            )?;
+            assert!(outbox::due(conn, &claim("r2", 5_000), 10)?.is_empty());
             outbox::unclaim(conn, Target::Alert, "alone-1", "r1")?;
             assert_eq!(outbox::due(conn, &claim("r2", 5_000), 10)?.len(), 1);
             assert_eq!(outbox::release_claims(conn, None)?, 1);
@@ -290,7 +315,7 @@ async fn outbox_and_digests_check(engine: &Engine) {
             let due = digests::due(conn, &claim("r1", 150), 10)?;
             assert_eq!(due.len(), 2);
             assert!(digests::due(conn, &claim("r2", 150), 10)?.is_empty());
-            digests::record_outcome(conn, "dgst_1", 1, Recorded::Delivered, 160)?;
+            digests::record_outcome(conn, "dgst_1", 1, Recorded::Delivered, 160, "r1")?;
             assert_eq!(
                 outbox::get(conn, "grouped-0")?.unwrap().state,
                 AlertState::Delivered,
@@ -375,7 +400,7 @@ async fn silences_held_transitions_bookkeeping_check(engine: &Engine) {
             };
             silences::insert(conn, &silence)?;
             assert!(silences::active(conn, 99)?.is_empty());
-            assert_eq!(silences::active(conn, 150)?, [silence.clone()]);
+            assert_eq!(silences::active(conn, 150)?, std::slice::from_ref(&silence));
             assert_eq!(silences::ending_after(conn, 0)?.len(), 1);
             assert!(silences::end(conn, "sil_1", 160)?);
             assert!(!silences::end(conn, "sil_1", 170)?, "ended already");

@@ -12,6 +12,8 @@ pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     pub port: u16,
+    /// More `-c name=value` server settings (TLS).
+    settings: String,
 }
 
 /// Where Debian puts the server's binaries (only `psql` is on PATH).
@@ -54,6 +56,15 @@ fn run(mut command: Command, what: &str) {
 impl Postgres {
     /// Starts a new cluster; about a second.
     pub fn start() -> Postgres {
+        Self::start_with(None)
+    }
+
+    /// Starts a new cluster that also accepts TLS, with this certificate and key (PEM).
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Postgres {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Postgres {
         let bin = bin_dir();
         let dir = tempfile::tempdir().expect("a temporary directory");
         if unsafe { libc::geteuid() } == 0 {
@@ -74,10 +85,38 @@ impl Postgres {
             .args(["-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])
             .arg("--locale=C.UTF-8");
         run(initdb, "initdb");
+        let mut settings = String::new();
+        if let Some((cert, key)) = tls {
+            // The server reads them as `postgres` and refuses a key others can read.
+            for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+                let path = data.join(name);
+                std::fs::write(&path, pem).expect("write the server's TLS files");
+                run(
+                    {
+                        let mut chmod = Command::new("chmod");
+                        chmod.arg("600").arg(&path);
+                        chmod
+                    },
+                    "chmod of a TLS file",
+                );
+                if unsafe { libc::geteuid() } == 0 {
+                    run(
+                        {
+                            let mut chown = Command::new("chown");
+                            chown.arg("postgres:postgres").arg(&path);
+                            chown
+                        },
+                        "chown of a TLS file",
+                    );
+                }
+            }
+            settings.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+        }
         let postgres = Postgres {
             dir,
             bin,
             port: ports::free(),
+            settings,
         };
         postgres.restart();
         postgres
@@ -105,6 +144,20 @@ impl Postgres {
         run(psql, "psql");
     }
 
+    /// From now on, roles other than `postgres` must give their password over TCP
+    /// (SCRAM), as a real server would ask.
+    pub fn require_password(&self) {
+        let hba = self.dir.path().join("data").join("pg_hba.conf");
+        std::fs::write(
+            &hba,
+            "local all all trust\n\
+             host all postgres 127.0.0.1/32 trust\n\
+             host all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .expect("write pg_hba.conf");
+        self.psql("SELECT pg_reload_conf()");
+    }
+
     /// Stops the server fast (`-m fast`), or at once (`-m immediate`, a crash).
     pub fn stop(&self, mode: &str) {
         let mut stop = as_postgres(&self.bin.join("pg_ctl"));
@@ -124,9 +177,10 @@ impl Postgres {
             .arg(self.dir.path().join("server.log"))
             .args(["-w", "-t", "30", "-o"])
             .arg(format!(
-                "-k {} -p {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+                "-k {} -p {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200{}",
                 self.dir.path().display(),
-                self.port
+                self.port,
+                self.settings
             ))
             .arg("start");
         run(start, "pg_ctl start");
