@@ -219,6 +219,7 @@ pub async fn retry(config: &Config, which: Retry, out: &mut impl Write) -> anyho
                     results.push((id, requeued));
                 }
                 gauges::set_outbox_pending(tx)?;
+                outbox::announce(tx)?;
                 Ok(results)
             })
         })

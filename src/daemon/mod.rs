@@ -31,6 +31,8 @@ use leader::Leader;
 /// The parts of a daemon, built from one config.
 pub struct Parts {
     pub store: Store,
+    /// Wakes the delivery worker: alerts were queued (here, or by another replica).
+    pub wake: Arc<Notify>,
     pub watcher: Watcher,
     pub worker: Worker,
     /// Set on PostgreSQL: this process is one replica among any number.
@@ -104,9 +106,10 @@ impl Parts {
             Some(replicas) => store.fenced(replicas.fence.clone()),
             None => store.clone(),
         };
-        let watcher = Watcher::new(watched, wake, watch_current).with_clock(clock);
+        let watcher = Watcher::new(watched, wake.clone(), watch_current).with_clock(clock);
         Ok(Parts {
             store,
+            wake,
             watcher,
             worker,
             replicas,
@@ -194,6 +197,7 @@ pub async fn run(
     let listen = config.http.listen;
     let Parts {
         store,
+        wake,
         watcher,
         worker,
         replicas,
@@ -213,7 +217,16 @@ pub async fn run(
                 replicas.fence,
             );
             let (handle, task) = leader.spawn(stopped.clone());
-            (Some(handle), Some(task))
+            // Alerts another replica queued wake this one's worker at once.
+            let settings = match store.location() {
+                Location::Postgres(settings) => (**settings).clone(),
+                Location::Sqlite(_) => unreachable!("replicas are on PostgreSQL"),
+            };
+            let woken = wake.clone();
+            let listener = tokio::spawn(crate::store::postgres::listen(settings, move || {
+                woken.notify_one()
+            }));
+            (Some(handle), Some((task, listener)))
         }
         None => {
             metrics::gauge!(telemetry::LEADER).set(1.0);
@@ -337,8 +350,9 @@ pub async fn run(
     systemd::stopping();
     let _ = stop.send(true);
     worker.await.context("the delivery worker failed")?;
-    if let Some(task) = lease_task {
+    if let Some((task, listener)) = lease_task {
         let _ = task.await;
+        listener.abort();
     }
     info!("stopped");
     Ok(())

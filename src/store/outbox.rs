@@ -206,6 +206,18 @@ impl Claim {
     }
 }
 
+/// Tells the other replicas (PostgreSQL) that alerts were queued, when the transaction
+/// commits, so that their workers look at once; SQLite has one worker, woken in-process.
+pub fn announce(conn: &mut dyn Db) -> Result<(), StoreError> {
+    if conn.engine() == Engine::Postgres {
+        conn.query(
+            "SELECT 1 FROM (SELECT pg_notify('sdm_watch_outbox', '')) AS notified",
+            &[],
+        )?;
+    }
+    Ok(())
+}
+
 /// Lets go of a claim taken but not acted on.
 pub fn unclaim(
     conn: &mut dyn Db,

@@ -128,6 +128,7 @@ impl Cycle<'_> {
                     }
                     if !inserted.is_empty() {
                         gauges::set_outbox_pending(tx)?;
+                        crate::store::outbox::announce(tx)?;
                     }
                     if seen_any {
                         transitions::prune(tx, now_ms)?;

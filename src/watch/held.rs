@@ -276,6 +276,7 @@ impl Cycle<'_> {
                         held::attempt_failed(tx, *seq, change, *attempts, *next, error)?;
                     }
                     crate::store::gauges::set_outbox_pending(tx)?;
+                    crate::store::outbox::announce(tx)?;
                     Ok(released)
                 })
             })

@@ -107,6 +107,7 @@ impl Cycle<'_> {
                         jobs::set_reminders(tx, id, *number)?;
                     }
                     gauges::set_outbox_pending(tx)?;
+                    crate::store::outbox::announce(tx)?;
                     Ok(alerts)
                 })
             })

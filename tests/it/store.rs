@@ -543,3 +543,48 @@ async fn a_fenced_store_commits_nothing_once_its_token_no_longer_leads() {
         .await
         .unwrap();
 }
+
+/// Alerts queued by one replica wake the others' workers at the commit (LISTEN/NOTIFY),
+/// not at their next look at the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_alerts_wake_the_other_replicas_when_committed() {
+    use sdm_watch::store::postgres;
+    let pg = Postgres::start();
+    let settings = PgSettings::parse(&pg.url(), None).unwrap();
+    let store = Store::connect(&settings).await.unwrap();
+    let (woken, mut wakes) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::spawn(postgres::listen(settings, move || {
+        let _ = woken.send(());
+    }));
+    // Once when listening starts (a notification may have been missed before).
+    tokio::time::timeout(std::time::Duration::from_secs(10), wakes.recv())
+        .await
+        .expect("listening");
+    let started = std::time::Instant::now();
+    let queued = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .run(move |conn| {
+                    conn.transaction(|tx| {
+                        outbox::insert(tx, &alert("woken", "hook", 1, false))?;
+                        outbox::announce(tx)?;
+                        std::thread::sleep(std::time::Duration::from_millis(500));
+                        Ok(())
+                    })
+                })
+                .await
+                .unwrap();
+        }
+    });
+    tokio::time::timeout(std::time::Duration::from_secs(10), wakes.recv())
+        .await
+        .expect("woken by the commit");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(450),
+        "not before the transaction committed ({:?})",
+        started.elapsed()
+    );
+    queued.await.unwrap();
+    listener.abort();
+}

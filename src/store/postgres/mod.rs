@@ -148,6 +148,66 @@ pub async fn connect(settings: &PgSettings) -> Result<Client, tokio_postgres::Er
     Ok(client)
 }
 
+/// The channel a replica notifies when it queued alerts, so that every replica's worker
+/// looks at the outbox at once.
+pub const OUTBOX_CHANNEL: &str = "sdm_watch_outbox";
+
+/// Listens on [`OUTBOX_CHANNEL`] until dropped, calling `wake` for each notification (and
+/// once after each reconnection, in case one was missed while cut off).
+pub async fn listen(settings: PgSettings, wake: impl Fn() + Send + 'static) {
+    loop {
+        match listen_once(&settings, &wake).await {
+            Ok(()) => {}
+            Err(error) => {
+                tracing::debug!(error = %describe(&error), "outbox notifications interrupted; listening again in 1s");
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+async fn listen_once(settings: &PgSettings, wake: &impl Fn()) -> Result<(), tokio_postgres::Error> {
+    use tokio_postgres::AsyncMessage;
+    async fn serve<S, T>(
+        client_config: &tokio_postgres::Config,
+        tls: T,
+        wake: &impl Fn(),
+    ) -> Result<(), tokio_postgres::Error>
+    where
+        T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket, Stream = S>,
+        S: tokio_postgres::tls::TlsStream + Unpin,
+    {
+        let (client, mut connection) = client_config.connect(tls).await?;
+        // One task drives the connection (its notifications) and the LISTEN together.
+        let statement = format!("LISTEN {OUTBOX_CHANNEL}");
+        let listen = client.batch_execute(&statement);
+        tokio::pin!(listen);
+        let mut listening = false;
+        loop {
+            tokio::select! {
+                done = &mut listen, if !listening => {
+                    done?;
+                    listening = true;
+                    wake();
+                }
+                message = std::future::poll_fn(|cx| connection.poll_message(cx)) => match message {
+                    Some(Ok(AsyncMessage::Notification(_))) => wake(),
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return Err(error),
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+    match &settings.tls {
+        None => serve(&settings.config, tokio_postgres::NoTls, wake).await,
+        Some(tls) => {
+            let make = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
+            serve(&settings.config, make, wake).await
+        }
+    }
+}
+
 async fn drive<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
     if let Err(error) = connection.await {
         tracing::debug!(error = %describe(&error), "PostgreSQL connection ended");
