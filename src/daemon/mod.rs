@@ -487,10 +487,9 @@ pub async fn once(config: Config) -> anyhow::Result<(Result<CycleSummary, CycleE
             // Renewed on its timer while the cycle lasts, given up at the end.
             Some(leader.spawn(stopped).1)
         }
-        None => {
-            parts.worker.release_stale_claims().await?;
-            None
-        }
+        // On SQLite, claims a crashed daemon left lapse by themselves: a daemon may be
+        // running beside `once`, and its claims keep `once` off what it is sending.
+        None => None,
     };
     let cycle = parts.watcher.cycle().await;
     let settled = parts.worker.deliver_due().await;

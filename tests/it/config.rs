@@ -462,3 +462,34 @@ fn debug_output_of_the_whole_config_holds_no_secret() {
     }
     assert!(debug.contains("[redacted]"));
 }
+
+/// The replicas' config and compose file in `deploy/` agree and load.
+#[test]
+fn the_replicas_deployment_files_hold_together() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = std::fs::read_to_string(format!("{root}/deploy/config.replicas.toml")).unwrap();
+    let compose = std::fs::read_to_string(format!("{root}/deploy/compose.replicas.yaml")).unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    for name in ["sdm-token", "db-password", "webhook-secret"] {
+        assert!(
+            config.contains(&format!("/run/secrets/{name}"))
+                && compose.contains(&format!("{name}:")),
+            "{name} is read by the config and provided by the compose file"
+        );
+        let value = if name == "webhook-secret" {
+            testkit::SECRET
+        } else {
+            "s3cret-value"
+        };
+        std::fs::write(secrets.path().join(name), value).unwrap();
+    }
+    assert!(compose.contains("./config.replicas.toml:/etc/sdm-watch/config.toml:ro"));
+    let text = config.replace("/run/secrets/", &format!("{}/", secrets.path().display()));
+    let loaded = Config::from_toml(&text, Path::new("config.replicas.toml")).unwrap();
+    assert_eq!(
+        loaded.state.url.as_deref(),
+        Some("postgres://sdmwatch@postgres:5432/sdmwatch")
+    );
+    assert!(loaded.state.password.is_some());
+    assert_eq!(loaded.state.lease, std::time::Duration::from_secs(15));
+}
