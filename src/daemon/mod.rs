@@ -264,6 +264,7 @@ pub async fn run(
     let mut running = false;
     // A standby wakes when the lead changes hands, not only at its next interval.
     let mut standing = leadership.as_ref().map(|l| l.standing.clone());
+    let mut led_with: Option<i64> = None;
     'running: loop {
         let mut reload = false;
         tokio::select! {
@@ -272,16 +273,19 @@ pub async fn run(
                 Some(Control::Shutdown) | None => break 'running,
             },
             Ok(()) = async { standing.as_mut().expect("guarded").changed().await }, if standing.is_some() => {
-                let leads = standing.as_ref().is_some_and(|s| s.borrow().token.is_some());
-                if leads {
+                // Taking the lead (a new token) polls at once; a renewal changes nothing.
+                let token = standing.as_ref().and_then(|s| s.borrow().token);
+                if token.is_some() && token != led_with {
                     next_cycle = Instant::now();
                 }
+                led_with = token;
             }
             _ = tokio::time::sleep_until(next_cycle) => {
                 // Renewed before every cycle; a standby does not poll.
                 let until = match &leadership {
                     Some(leadership) => {
                         let now = leadership.renew().await;
+                        led_with = now.token;
                         if !now.leads() {
                             next_cycle = Instant::now() + reloader.config().poll.cadence(running);
                             continue 'running;
@@ -313,6 +317,7 @@ pub async fn run(
                                 break;
                             }
                             until = now.valid_until;
+                            led_with = now.token;
                         }
                         result = &mut cycle => {
                             report(&result, &health, started.elapsed());

@@ -795,3 +795,26 @@ async fn commands_and_endpoints_work_against_postgresql() {
     );
     assert!(stdout(&once).contains("poll cycle:"), "{}", stdout(&once));
 }
+
+/// The lease is renewed every third of it; the leader still polls at `poll.interval`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewing_the_lease_does_not_quicken_the_cadence() {
+    let w = World::start().await;
+    let pg = Postgres::start();
+    w.sim.add_job(NewJob::new(Status::Done).name("a job"));
+    let config = replica_config(&w, &pg);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("interval = \"1s\"", "interval = \"3s\"");
+    std::fs::write(&config, text).unwrap();
+    let a = Daemon::start(&config, &[]);
+    a.wait_for_log("poll cycle done", 1).await;
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    let cycles = a.lines_with("poll cycle done").len();
+    a.stop().await;
+    // At 0, 3 and 6 s (and one more if the first came late): never every 0.67 s.
+    assert!(
+        (3..=4).contains(&cycles),
+        "{cycles} cycles in 6.5 s at interval 3 s"
+    );
+}
