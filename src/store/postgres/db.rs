@@ -87,24 +87,8 @@ impl PgDb {
     }
 
     /// A write outside a transaction on a fenced connection gets a fenced one of its own.
-    fn fenced_write<T>(
-        &mut self,
-        work: impl FnOnce(&mut PgDb) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        if self.fence.is_none() || self.in_transaction {
-            return work(self);
-        }
-        self.begin()?;
-        match work(self) {
-            Ok(value) => {
-                self.commit()?;
-                Ok(value)
-            }
-            Err(error) => {
-                let _ = self.rollback();
-                Err(error)
-            }
-        }
+    fn needs_own_transaction(&self) -> bool {
+        self.fence.is_some() && !self.in_transaction
     }
 }
 
@@ -114,34 +98,32 @@ impl Db for PgDb {
     }
 
     fn execute(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<usize, StoreError> {
+        if self.needs_own_transaction() {
+            return (self as &mut dyn Db).transaction(|tx| tx.execute(sql, params));
+        }
         let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
-        self.fenced_write(|db| {
-            let statement = db.statement(sql)?;
-            let handle = db.handle.clone();
-            let client = db.client()?;
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            Ok(handle.block_on(client.execute(&statement, &refs))? as usize)
-        })
+        let statement = self.statement(sql)?;
+        let handle = self.handle.clone();
+        let client = self.client()?;
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        Ok(handle.block_on(client.execute(&statement, &refs))? as usize)
     }
 
     fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, StoreError> {
-        let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
+        // Anything but a plain SELECT writes (UPDATE ... RETURNING).
         let writes = !sql.trim_start().to_ascii_uppercase().starts_with("SELECT");
-        let run = |db: &mut PgDb| {
-            let statement = db.statement(sql)?;
-            let handle = db.handle.clone();
-            let client = db.client()?;
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            let rows = handle.block_on(client.query(&statement, &refs))?;
-            rows.iter().map(row).collect()
-        };
-        if writes {
-            self.fenced_write(run)
-        } else {
-            run(self)
+        if writes && self.needs_own_transaction() {
+            return (self as &mut dyn Db).transaction(|tx| tx.query(sql, params));
         }
+        let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
+        let statement = self.statement(sql)?;
+        let handle = self.handle.clone();
+        let client = self.client()?;
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let rows = handle.block_on(client.query(&statement, &refs))?;
+        rows.iter().map(row).collect()
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
