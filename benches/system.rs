@@ -582,6 +582,15 @@ impl Arrivals {
         (receiver, Arrivals { count, seen })
     }
 
+    /// What arrived, per second from the first arrival to the last, and those two times.
+    fn rate(&self) -> (Vec<(Instant, String, String)>, f64, Instant, Instant) {
+        let seen = self.seen.lock().unwrap().clone();
+        let first = seen.iter().map(|(at, ..)| *at).min().unwrap();
+        let last = seen.iter().map(|(at, ..)| *at).max().unwrap();
+        let rate = seen.len() as f64 / (last - first).as_secs_f64().max(1e-3);
+        (seen, rate, first, last)
+    }
+
     async fn wait_for(&self, count: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while self.count.load(Ordering::SeqCst) < count {
@@ -591,6 +600,41 @@ impl Arrivals {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         true
+    }
+}
+
+/// `total` running jobs created lately, a receiver counting arrivals, and a config that
+/// polls every second with one webhook to that receiver: a burst waiting to happen.
+struct BurstWorld {
+    sim: Simulator,
+    ids: Vec<String>,
+    _receiver: WebhookReceiver,
+    arrivals: Arrivals,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl BurstWorld {
+    async fn start(total: usize) -> BurstWorld {
+        let sim = Simulator::start().await.unwrap();
+        let (ids, _) = history(&sim, total, 0.5, total, false, RECENT);
+        let (receiver, arrivals) = Arrivals::receiver().await;
+        let dir = workdir();
+        let config = write_config(
+            dir.path(),
+            "config.toml",
+            &sim,
+            "page_size = 1000",
+            &format!("[poll]\ninterval = \"1s\"\n{}", webhook(&receiver)),
+        );
+        BurstWorld {
+            sim,
+            ids,
+            _receiver: receiver,
+            arrivals,
+            _dir: dir,
+            config,
+        }
     }
 }
 
@@ -616,26 +660,17 @@ async fn start_then_finish(
 /// Target 5: a burst of transitions in one cycle, delivered by webhook and by e-mail.
 async fn burst(figures: &mut Vec<Figure>) {
     let total = scaled(5_000, 50);
-    let sim = Simulator::start().await.unwrap();
-    let (ids, _) = history(&sim, total, 0.5, total, false, RECENT);
-    let (receiver, arrivals) = Arrivals::receiver().await;
-    let dir = workdir();
-    let config = write_config(
-        dir.path(),
-        "config.toml",
-        &sim,
-        "page_size = 1000",
-        &format!("[poll]\ninterval = \"1s\"\n{}", webhook(&receiver)),
-    );
-    let (daemon, rss_before, changed) = start_then_finish(&config, &sim, &ids).await;
-    let all = arrivals.wait_for(total, Duration::from_secs(600)).await;
+    let world = BurstWorld::start(total).await;
+    let (daemon, rss_before, changed) =
+        start_then_finish(&world.config, &world.sim, &world.ids).await;
+    let all = world
+        .arrivals
+        .wait_for(total, Duration::from_secs(600))
+        .await;
     let stopped = daemon.finish().await;
     let (code, peak_kib) = (stopped.code, stopped.peak_kib);
     assert_eq!(code, 0);
-    let seen = arrivals.seen.lock().unwrap().clone();
-    let first = seen.iter().map(|(at, ..)| *at).min().unwrap();
-    let last = seen.iter().map(|(at, ..)| *at).max().unwrap();
-    let rate = seen.len() as f64 / (last - first).as_secs_f64().max(1e-3);
+    let (seen, rate, first, last) = world.arrivals.rate();
     figures.push(
         Figure::new(
             "burst: webhook alerts delivered per second",
@@ -1121,19 +1156,9 @@ async fn replicas(figures: &mut Vec<Figure>) {
 
     // A burst, delivered by two replicas sharing the outbox.
     let burst = scaled(5_000, 50);
-    let sim = Simulator::start().await.unwrap();
-    let (ids, _) = history(&sim, burst, 0.5, burst, false, RECENT);
-    let (receiver, arrivals) = Arrivals::receiver().await;
-    let dir = workdir();
-    let config = write_config(
-        dir.path(),
-        "config.toml",
-        &sim,
-        "page_size = 1000",
-        &format!("[poll]\ninterval = \"1s\"\n{}", webhook(&receiver)),
-    );
+    let world = BurstWorld::start(burst).await;
     pg.psql("DROP SCHEMA sdm_watch CASCADE");
-    let config = on_postgres(&config, &pg.url(), "15s");
+    let config = on_postgres(&world.config, &pg.url(), "15s");
     let leader = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
     leader
         .wait_for_log_within("poll cycle done", 1, Duration::from_secs(120))
@@ -1143,17 +1168,17 @@ async fn replicas(figures: &mut Vec<Figure>) {
         .wait_for_log_within("sdm-watch started", 1, Duration::from_secs(60))
         .await;
     let changed = Instant::now();
-    for id in &ids {
-        sim.set_status(id, Status::Done, None);
+    for id in &world.ids {
+        world.sim.set_status(id, Status::Done, None);
     }
-    let all = arrivals.wait_for(burst, Duration::from_secs(600)).await;
+    let all = world
+        .arrivals
+        .wait_for(burst, Duration::from_secs(600))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     leader.finish().await;
     standby.finish().await;
-    let seen = arrivals.seen.lock().unwrap().clone();
-    let first = seen.iter().map(|(at, ..)| *at).min().unwrap();
-    let last = seen.iter().map(|(at, ..)| *at).max().unwrap();
-    let rate = seen.len() as f64 / (last - first).as_secs_f64().max(1e-3);
+    let (seen, rate, first, last) = world.arrivals.rate();
     let mut told: Vec<&String> = seen.iter().map(|(_, id, _)| id).collect();
     told.sort();
     told.dedup();

@@ -4,7 +4,7 @@
 //! digest at most.
 
 use super::StoreError;
-use super::db::{Db, Engine, Row};
+use super::db::{Db, Row};
 use super::outbox::{self, Alert, Claim, Recorded, Target};
 
 /// A digest as stored.
@@ -121,30 +121,17 @@ pub fn ungroup(conn: &mut dyn Db, channel: &str) -> Result<usize, StoreError> {
 
 /// Pending digests due at `now_ms`, oldest first, at most `limit`.
 pub fn due(conn: &mut dyn Db, claim: &Claim, limit: usize) -> Result<Vec<Digest>, StoreError> {
-    let skip_locked = match conn.engine() {
-        Engine::Postgres => "FOR UPDATE SKIP LOCKED",
-        Engine::Sqlite => "",
-    };
-    let mut digests = conn
-        .query(
-            &format!(
-                "UPDATE digests SET claimed_by = ?1, claim_until_ms = ?3
-                 WHERE id IN (
-                     SELECT id FROM digests WHERE state = 'pending' AND next_attempt_ms <= ?2
-                       AND (claim_until_ms IS NULL OR claim_until_ms <= ?2)
-                     ORDER BY next_attempt_ms, created_ms LIMIT ?4 {skip_locked})
-                 RETURNING {COLUMNS}"
-            ),
-            &[
-                &claim.replica,
-                &claim.now_ms,
-                &(claim.now_ms + claim.ttl_ms),
-                &limit,
-            ],
-        )?
-        .iter()
-        .map(from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut digests = outbox::claim_rows(
+        conn,
+        "digests",
+        COLUMNS,
+        "next_attempt_ms <= ?2",
+        claim,
+        limit,
+    )?
+    .iter()
+    .map(from_row)
+    .collect::<Result<Vec<_>, _>>()?;
     digests.sort_by_key(|digest| (digest.next_attempt_ms, digest.created_ms));
     Ok(digests)
 }

@@ -166,28 +166,48 @@ pub fn insert(conn: &mut dyn Db, alert: &Alert) -> Result<(), StoreError> {
 
 /// Pending alerts that go out alone, due at `now_ms`, oldest first, at most `limit`.
 pub fn due(conn: &mut dyn Db, claim: &Claim, limit: usize) -> Result<Vec<Alert>, StoreError> {
+    let mut alerts = claim_rows(
+        conn,
+        "alerts",
+        COLUMNS,
+        "grouped = 0 AND next_attempt_ms <= ?2",
+        claim,
+        limit,
+    )?
+    .iter()
+    .map(from_row)
+    .collect::<Result<Vec<_>, _>>()?;
+    alerts.sort_by_key(|alert| (alert.next_attempt_ms, alert.created_ms));
+    Ok(alerts)
+}
+
+/// Claims for `claim.replica`, until its claim lapses, up to `limit` pending rows of
+/// `table` that `condition` selects (`?2` is now), unclaimed or with a lapsed claim, the
+/// earliest due first; returns their `columns`. Rows another replica is claiming at this
+/// moment are skipped, not waited for (PostgreSQL; SQLite has one writer).
+pub(super) fn claim_rows(
+    conn: &mut dyn Db,
+    table: &str,
+    columns: &str,
+    condition: &str,
+    claim: &Claim,
+    limit: usize,
+) -> Result<Vec<Row>, StoreError> {
     let skip_locked = match conn.engine() {
         Engine::Postgres => "FOR UPDATE SKIP LOCKED",
         Engine::Sqlite => "",
     };
-    let mut alerts = conn
-        .query(
-            &format!(
-                "UPDATE alerts SET claimed_by = ?1, claim_until_ms = ?3
-                 WHERE id IN (
-                     SELECT id FROM alerts WHERE state = 'pending' AND grouped = 0
-                       AND next_attempt_ms <= ?2
-                       AND (claim_until_ms IS NULL OR claim_until_ms <= ?2)
-                     ORDER BY next_attempt_ms, created_ms LIMIT ?4 {skip_locked})
-                 RETURNING {COLUMNS}"
-            ),
-            &[&claim.replica, &claim.now_ms, &claim.until_ms(), &limit],
-        )?
-        .iter()
-        .map(from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    alerts.sort_by_key(|alert| (alert.next_attempt_ms, alert.created_ms));
-    Ok(alerts)
+    conn.query(
+        &format!(
+            "UPDATE {table} SET claimed_by = ?1, claim_until_ms = ?3
+             WHERE id IN (
+                 SELECT id FROM {table} WHERE state = 'pending' AND {condition}
+                   AND (claim_until_ms IS NULL OR claim_until_ms <= ?2)
+                 ORDER BY next_attempt_ms, created_ms LIMIT ?4 {skip_locked})
+             RETURNING {columns}"
+        ),
+        &[&claim.replica, &claim.now_ms, &claim.until_ms(), &limit],
+    )
 }
 
 /// A replica's claim on what it is about to send: nobody else takes it before `ttl_ms`

@@ -202,7 +202,7 @@ async fn of_many_replicas_racing_for_a_free_lease_exactly_one_wins() {
 
 // ---- Real replicas: `sdm-watch run` processes sharing one PostgreSQL ----
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use sdm_watch::domain::Status;
@@ -289,82 +289,15 @@ fn assert_one_poller_at_a_time(pollers: &[(std::time::Instant, String)]) -> usiz
     runs.len()
 }
 
-/// Every `(job, status)` in `expected` was delivered; repeats carry the first `webhook-id`.
-/// Returns how many deliveries were repeats.
 fn assert_delivered_once(
     delivered: &[ReceivedWebhook],
     expected: &HashMap<String, String>,
 ) -> usize {
-    let mut first_id: HashMap<(String, String), String> = HashMap::new();
-    let mut repeats = 0;
-    for hook in delivered {
-        let body = hook.json();
-        let key = (
-            body["data"]["job"]["id"].as_str().unwrap().to_owned(),
-            body["data"]["job"]["status"].as_str().unwrap().to_owned(),
-        );
-        let id = hook.header("webhook-id").unwrap().to_owned();
-        match first_id.get(&key) {
-            Some(first) => {
-                repeats += 1;
-                assert_eq!(
-                    first, &id,
-                    "a repeated delivery carries the first one's webhook-id"
-                );
-            }
-            None => {
-                first_id.insert(key, id);
-            }
-        }
-    }
-    let missing: Vec<_> = expected
-        .iter()
-        .filter(|(job, status)| !first_id.contains_key(&((*job).clone(), (*status).clone())))
-        .collect();
-    assert!(missing.is_empty(), "never delivered: {missing:?}");
-    let unexpected: Vec<_> = first_id
-        .keys()
-        .filter(|(job, status)| expected.get(job) != Some(status))
-        .collect();
-    assert!(
-        unexpected.is_empty(),
-        "delivered but never happened: {unexpected:?}"
-    );
-    repeats
+    testkit::delivered::assert_each_once(delivered, expected)
 }
 
-/// Waits until every expected change is delivered (or a minute passed).
 async fn wait_delivered(w: &World, expected: &HashMap<String, String>) -> Vec<ReceivedWebhook> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let delivered = w.hook.delivered();
-        let told: HashSet<(String, String)> = delivered
-            .iter()
-            .map(|hook| {
-                let body = hook.json();
-                (
-                    body["data"]["job"]["id"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    body["data"]["job"]["status"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                )
-            })
-            .collect();
-        let owed = expected
-            .iter()
-            .filter(|(job, status)| !told.contains(&((*job).clone(), (*status).clone())))
-            .count();
-        if owed == 0 || tokio::time::Instant::now() > deadline {
-            // Whatever was still in flight lands, and nothing more.
-            tokio::time::sleep(Duration::from_millis(1_500)).await;
-            return w.hook.delivered();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    testkit::delivered::wait_for(&w.hook, expected, Duration::from_secs(60)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -394,18 +327,15 @@ async fn three_replicas_with_the_leader_killed_ten_times_lose_nothing() {
     let mut leader_pid = first;
     for _ in 0..10 {
         let lifetime = Duration::from_millis(rng.u64(500..2_500));
-        let deadline = tokio::time::Instant::now() + lifetime;
-        while tokio::time::Instant::now() < deadline {
-            if let Some(id) =
-                (!waiting.is_empty()).then(|| waiting.swap_remove(rng.usize(..waiting.len())))
-            {
-                let status = [Status::Done, Status::Error, Status::Pending][rng.usize(..3)].clone();
-                w.sim
-                    .set_status(&id, status.clone(), Some("while replicas die"));
-                expected.insert(id, status.to_string());
-            }
-            tokio::time::sleep(Duration::from_millis(rng.u64(20..150))).await;
-        }
+        testkit::delivered::change_for(
+            &w.sim,
+            &mut rng,
+            &mut waiting,
+            &mut expected,
+            lifetime,
+            "while replicas die",
+        )
+        .await;
         let at = replicas.iter().position(|d| d.pid() == leader_pid).unwrap();
         let killed_at = std::time::Instant::now();
         replicas.swap_remove(at).kill().await;

@@ -86,6 +86,27 @@ impl PgDb {
         Ok(())
     }
 
+    /// Prepares `sql` (once per connection), binds `params` and hands both to `go`.
+    fn call<T>(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        go: impl FnOnce(
+            &Handle,
+            &Client,
+            &Statement,
+            &[&(dyn ToSql + Sync)],
+        ) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
+        let statement = self.statement(sql)?;
+        let handle = self.handle.clone();
+        let client = self.client()?;
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        Ok(go(&handle, client, &statement, &refs)?)
+    }
+
     /// A write outside a transaction on a fenced connection gets a fenced one of its own.
     fn needs_own_transaction(&self) -> bool {
         self.fence.is_some() && !self.in_transaction
@@ -101,13 +122,10 @@ impl Db for PgDb {
         if self.needs_own_transaction() {
             return (self as &mut dyn Db).transaction(|tx| tx.execute(sql, params));
         }
-        let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
-        let statement = self.statement(sql)?;
-        let handle = self.handle.clone();
-        let client = self.client()?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        Ok(handle.block_on(client.execute(&statement, &refs))? as usize)
+        let changed = self.call(sql, params, |handle, client, statement, values| {
+            handle.block_on(client.execute(statement, values))
+        })?;
+        Ok(changed as usize)
     }
 
     fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, StoreError> {
@@ -116,13 +134,9 @@ impl Db for PgDb {
         if writes && self.needs_own_transaction() {
             return (self as &mut dyn Db).transaction(|tx| tx.query(sql, params));
         }
-        let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
-        let statement = self.statement(sql)?;
-        let handle = self.handle.clone();
-        let client = self.client()?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        let rows = handle.block_on(client.query(&statement, &refs))?;
+        let rows = self.call(sql, params, |handle, client, statement, values| {
+            handle.block_on(client.query(statement, values))
+        })?;
         rows.iter().map(row).collect()
     }
 

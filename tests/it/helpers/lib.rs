@@ -7,6 +7,7 @@ pub mod browser;
 pub mod cli;
 pub mod config;
 mod daemon;
+pub mod delivered;
 pub mod ports;
 pub mod postgres;
 pub mod process;
