@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need besides Rust, gcc and Python, installed if missing:
 # - Chromium, headless: tests/it/console.rs loads the status page in it (Debian package);
-# - a PostgreSQL server: tests/it/replicas.rs starts throwaway clusters (Debian package;
+# - a PostgreSQL server: tests/it/replicas.rs, store.rs and chaos.rs (and the benchmark)
+#   start throwaway clusters (Debian package;
 #   its binaries, not its service);
 # - the official Adaptive Card schema and jsonschema: tests/it/formats.rs validates Teams
 #   cards with them (tests/requirements.txt, from PyPI).

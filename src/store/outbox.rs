@@ -183,8 +183,10 @@ pub fn due(conn: &mut dyn Db, claim: &Claim, limit: usize) -> Result<Vec<Alert>,
 
 /// Claims for `claim.replica`, until its claim lapses, up to `limit` pending rows of
 /// `table` that `condition` selects (`?2` is now), unclaimed or with a lapsed claim, the
-/// earliest due first; returns their `columns`. Rows another replica is claiming at this
-/// moment are skipped, not waited for (PostgreSQL; SQLite has one writer).
+/// earliest due first; returns their `columns`. On PostgreSQL, rows another replica is
+/// claiming at this moment are skipped, not waited for. On SQLite, the store of one
+/// process, the worker keeps its claims in memory and nothing is written: a write here
+/// would cost a commit (an fsync) for every batch taken.
 pub(super) fn claim_rows(
     conn: &mut dyn Db,
     table: &str,
@@ -193,19 +195,22 @@ pub(super) fn claim_rows(
     claim: &Claim,
     limit: usize,
 ) -> Result<Vec<Row>, StoreError> {
-    let skip_locked = match conn.engine() {
-        Engine::Postgres => "FOR UPDATE SKIP LOCKED",
-        Engine::Sqlite => "",
+    let due = format!(
+        "SELECT {{}} FROM {table} WHERE state = 'pending' AND {condition}
+           AND (claim_until_ms IS NULL OR claim_until_ms <= ?2)
+         ORDER BY next_attempt_ms, created_ms LIMIT ?4"
+    );
+    let sql = match conn.engine() {
+        Engine::Sqlite => due.replace("{}", columns),
+        Engine::Postgres => format!(
+            "UPDATE {table} SET claimed_by = ?1, claim_until_ms = ?3
+             WHERE id IN ({} FOR UPDATE SKIP LOCKED)
+             RETURNING {columns}",
+            due.replace("{}", "id")
+        ),
     };
     conn.query(
-        &format!(
-            "UPDATE {table} SET claimed_by = ?1, claim_until_ms = ?3
-             WHERE id IN (
-                 SELECT id FROM {table} WHERE state = 'pending' AND {condition}
-                   AND (claim_until_ms IS NULL OR claim_until_ms <= ?2)
-                 ORDER BY next_attempt_ms, created_ms LIMIT ?4 {skip_locked})
-             RETURNING {columns}"
-        ),
+        &sql,
         &[&claim.replica, &claim.now_ms, &claim.until_ms(), &limit],
     )
 }
@@ -238,13 +243,16 @@ pub fn announce(conn: &mut dyn Db) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Lets go of a claim taken but not acted on.
+/// Lets go of a claim taken but not acted on (PostgreSQL; SQLite writes no claims).
 pub fn unclaim(
     conn: &mut dyn Db,
     target: Target,
     id: &str,
     replica: &str,
 ) -> Result<(), StoreError> {
+    if conn.engine() == Engine::Sqlite {
+        return Ok(());
+    }
     let table = match target {
         Target::Alert | Target::DigestMembers => "alerts",
         Target::Digest => "digests",
