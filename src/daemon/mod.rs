@@ -230,9 +230,6 @@ pub async fn run(
         }
         None => {
             metrics::gauge!(telemetry::LEADER).set(1.0);
-            if let Err(error) = worker.release_stale_claims().await {
-                warn!(error = %error, "cannot release the claims of the last run; they lapse by themselves");
-            }
             (None, None)
         }
     };
@@ -492,8 +489,6 @@ pub async fn once(config: Config) -> anyhow::Result<(Result<CycleSummary, CycleE
             // Renewed on its timer while the cycle lasts, given up at the end.
             Some(leader.spawn(stopped).1)
         }
-        // On SQLite, claims a crashed daemon left lapse by themselves: a daemon may be
-        // running beside `once`, and its claims keep `once` off what it is sending.
         None => None,
     };
     let cycle = parts.watcher.cycle().await;

@@ -89,14 +89,6 @@ impl Worker {
         &self.replica
     }
 
-    /// Ends the claims an earlier run of this store's only process left (SQLite): after a
-    /// crash, what it was sending goes out at once, not after the claims lapse.
-    pub async fn release_stale_claims(&self) -> Result<usize, StoreError> {
-        self.store
-            .run(|conn| outbox::release_claims(conn, None))
-            .await
-    }
-
     /// The same worker, reading the time from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

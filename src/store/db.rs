@@ -35,8 +35,23 @@ pub trait Db: Send {
     fn engine(&self) -> Engine;
     /// Runs a statement that returns no rows; returns how many rows it changed.
     fn execute(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<usize, StoreError>;
+    /// Runs a statement and hands each row to `each` as it is read (SQLite reads them
+    /// one at a time, so a large result is never held whole).
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// Runs a statement and returns all its rows.
-    fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, StoreError>;
+    fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, StoreError> {
+        let mut rows = Vec::new();
+        self.query_each(sql, params, &mut |row| {
+            rows.push(row);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
     /// Opens a transaction; with a fence set, first checks that this replica still leads.
     fn begin(&mut self) -> Result<(), StoreError>;
     fn commit(&mut self) -> Result<(), StoreError>;
@@ -53,6 +68,21 @@ pub trait Db: Send {
 }
 
 impl dyn Db + '_ {
+    /// Each row of the statement turned into a `T` by `f`, as it is read.
+    pub fn query_map<T>(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        mut f: impl FnMut(&Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut mapped = Vec::new();
+        self.query_each(sql, params, &mut |row| {
+            mapped.push(f(&row)?);
+            Ok(())
+        })?;
+        Ok(mapped)
+    }
+
     /// The statement's first row, if any.
     pub fn query_opt(
         &mut self,
@@ -255,29 +285,32 @@ impl Db for rusqlite::Connection {
             .execute(rusqlite::params_from_iter(values.iter()))?)
     }
 
-    fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, StoreError> {
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        use rusqlite::types::ValueRef;
         let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
         let mut statement = self.prepare_cached(sql)?;
         let columns = statement.column_count();
-        let rows = statement.query_map(rusqlite::params_from_iter(values.iter()), |row| {
-            (0..columns)
-                .map(|i| {
-                    Ok(match row.get_ref(i)? {
-                        rusqlite::types::ValueRef::Null => Value::Null,
-                        rusqlite::types::ValueRef::Integer(i) => Value::Int(i),
-                        rusqlite::types::ValueRef::Real(f) => Value::Real(f),
-                        rusqlite::types::ValueRef::Text(t) => {
-                            Value::Text(String::from_utf8_lossy(t).into_owned())
-                        }
-                        rusqlite::types::ValueRef::Blob(b) => {
-                            Value::Text(String::from_utf8_lossy(b).into_owned())
-                        }
-                    })
-                })
-                .collect::<rusqlite::Result<Vec<Value>>>()
-                .map(Row)
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<Row>>>()?)
+        let mut rows = statement.query(rusqlite::params_from_iter(values.iter()))?;
+        while let Some(row) = rows.next()? {
+            let mut read = Vec::with_capacity(columns);
+            for i in 0..columns {
+                read.push(match row.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(i) => Value::Int(i),
+                    ValueRef::Real(f) => Value::Real(f),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => {
+                        Value::Text(String::from_utf8_lossy(t).into_owned())
+                    }
+                });
+            }
+            each(Row(read))?;
+        }
+        Ok(())
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {

@@ -36,14 +36,12 @@ fn from_row(row: &Row) -> Result<Digest, StoreError> {
 
 /// The channels with alerts waiting to be gathered, and when the oldest of each was queued.
 pub fn waiting(conn: &mut dyn Db) -> Result<Vec<(String, i64)>, StoreError> {
-    conn.query(
+    conn.query_map(
         "SELECT channel, MIN(created_ms) FROM alerts
          WHERE state = 'pending' AND grouped = 1 AND digest_id IS NULL GROUP BY channel",
         &[],
-    )?
-    .iter()
-    .map(|row| Ok((row.get(0)?, row.get(1)?)))
-    .collect()
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
 }
 
 /// Gathers `channel`'s waiting alerts queued within `wait_ms` of the oldest into digests of
@@ -60,16 +58,13 @@ pub fn form(
 ) -> Result<Vec<String>, StoreError> {
     // Replicas form a channel's digests one at a time (the lock lasts the transaction).
     conn.lock(digest_lock(channel))?;
-    let waiting: Vec<(String, i64, i64)> = conn
-        .query(
-            "SELECT id, created_ms, COALESCE(requeued_ms, created_ms) FROM alerts
+    let waiting: Vec<(String, i64, i64)> = conn.query_map(
+        "SELECT id, created_ms, COALESCE(requeued_ms, created_ms) FROM alerts
              WHERE state = 'pending' AND grouped = 1 AND digest_id IS NULL AND channel = ?1
              ORDER BY created_ms, id",
-            &[&channel],
-        )?
-        .iter()
-        .map(|row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .collect::<Result<_, StoreError>>()?;
+        &[&channel],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
     let Some(&(_, first, _)) = waiting.first() else {
         return Ok(Vec::new());
     };
@@ -168,16 +163,14 @@ pub fn get(conn: &mut dyn Db, id: &str) -> Result<Option<Digest>, StoreError> {
 
 /// A digest's alerts, in the order they were queued.
 pub fn members(conn: &mut dyn Db, id: &str) -> Result<Vec<Alert>, StoreError> {
-    conn.query(
+    conn.query_map(
         "SELECT id, channel, job_id, event, payload, created_ms, state, attempts,
                 next_attempt_ms, last_error, grouped, digest_id, silence_id,
                 COALESCE(requeued_ms, created_ms)
          FROM alerts WHERE digest_id = ?1 ORDER BY created_ms, id",
         &[&id],
-    )?
-    .iter()
-    .map(outbox::from_row)
-    .collect()
+        outbox::from_row,
+    )
 }
 
 /// Records the outcome of an attempt at digest `id` on the digest and on its alerts.

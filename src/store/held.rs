@@ -59,10 +59,11 @@ pub fn has_job(conn: &mut dyn Db, job_id: &str) -> Result<bool, StoreError> {
 
 /// Every held change, in order.
 pub fn all(conn: &mut dyn Db) -> Result<Vec<Held>, StoreError> {
-    conn.query(&format!("SELECT {COLUMNS} FROM held ORDER BY seq"), &[])?
-        .iter()
-        .map(from_row)
-        .collect()
+    conn.query_map(
+        &format!("SELECT {COLUMNS} FROM held ORDER BY seq"),
+        &[],
+        from_row,
+    )
 }
 
 /// Records a failed attempt to complete `seq`, with what it learnt so far in `change`.

@@ -133,16 +133,13 @@ pub fn delete(conn: &mut dyn Db, id: &str) -> Result<(), StoreError> {
 /// Jobs last seen `running` or `pending`, the ones every cycle re-reads. Read through the
 /// index `jobs_by_status`, so the cost follows the active jobs, not the history.
 pub fn active(conn: &mut dyn Db) -> Result<Vec<ActiveJob>, StoreError> {
-    conn.query(&active_query(), &[])?
-        .iter()
-        .map(|row| {
-            Ok(ActiveJob {
-                job: from_row(row)?,
-                lookup_attempts: row.get(12)?,
-                lookup_next_ms: row.get(13)?,
-            })
+    conn.query_map(&active_query(), &[], |row| {
+        Ok(ActiveJob {
+            job: from_row(row)?,
+            lookup_attempts: row.get(12)?,
+            lookup_next_ms: row.get(13)?,
         })
-        .collect()
+    })
 }
 
 fn active_query() -> String {
@@ -168,13 +165,11 @@ fn select(
     condition: &str,
     params: &[&dyn ToValue],
 ) -> Result<Vec<TrackedJob>, StoreError> {
-    conn.query(
+    conn.query_map(
         &format!("SELECT {COLUMNS} FROM jobs WHERE {condition}"),
         params,
-    )?
-    .iter()
-    .map(from_row)
-    .collect()
+        from_row,
+    )
 }
 
 /// Pending jobs whose next reminder is due at `now_ms`: `every_ms` after they became
@@ -249,22 +244,20 @@ pub fn lookup_recovered(conn: &mut dyn Db, id: &str) -> Result<(), StoreError> {
 
 /// Jobs whose last lookup failed, most attempts first, at most `limit`.
 pub fn failed_lookups(conn: &mut dyn Db, limit: usize) -> Result<Vec<FailedLookup>, StoreError> {
-    conn.query(
+    conn.query_map(
         "SELECT id, status, lookup_attempts, lookup_next_ms, lookup_error FROM jobs
          WHERE lookup_attempts > 0 ORDER BY lookup_attempts DESC, id LIMIT ?1",
         &[&limit],
-    )?
-    .iter()
-    .map(|row| {
-        Ok(FailedLookup {
-            id: row.get(0)?,
-            status: row.get(1)?,
-            attempts: row.get(2)?,
-            next_ms: row.get::<Option<i64>>(3)?.unwrap_or_default(),
-            error: row.get::<Option<String>>(4)?.unwrap_or_default(),
-        })
-    })
-    .collect()
+        |row| {
+            Ok(FailedLookup {
+                id: row.get(0)?,
+                status: row.get(1)?,
+                attempts: row.get(2)?,
+                next_ms: row.get::<Option<i64>>(3)?.unwrap_or_default(),
+                error: row.get::<Option<String>>(4)?.unwrap_or_default(),
+            })
+        },
+    )
 }
 
 /// Records what a listing filtered by project showed: `project` is `id`'s project (or,
@@ -301,13 +294,11 @@ pub fn count_created_in(conn: &mut dyn Db, first_us: i64, last_us: i64) -> Resul
 
 /// How many tracked jobs are in each status.
 pub fn count_by_status(conn: &mut dyn Db) -> Result<Vec<(Status, u64)>, StoreError> {
-    conn.query(
+    conn.query_map(
         "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status",
         &[],
-    )?
-    .iter()
-    .map(|row| Ok((row.get(0)?, row.get::<i64>(1)? as u64)))
-    .collect()
+        |row| Ok((row.get(0)?, row.get::<i64>(1)? as u64)),
+    )
 }
 
 #[cfg(test)]

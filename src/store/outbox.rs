@@ -267,21 +267,6 @@ pub fn unclaim(
     Ok(())
 }
 
-/// Ends every claim `replica` holds: it starts afresh (SQLite: the only process).
-pub fn release_claims(conn: &mut dyn Db, replica: Option<&str>) -> Result<usize, StoreError> {
-    let mut released = 0;
-    for table in ["alerts", "digests"] {
-        released += conn.execute(
-            &format!(
-                "UPDATE {table} SET claimed_by = NULL, claim_until_ms = NULL
-                 WHERE claimed_by IS NOT NULL AND (CAST(?1 AS TEXT) IS NULL OR claimed_by = CAST(?1 AS TEXT))"
-            ),
-            &[&replica],
-        )?;
-    }
-    Ok(released)
-}
-
 /// When the next pending alert that goes out alone falls due after `now_ms`.
 pub fn next_due_after(conn: &mut dyn Db, now_ms: i64) -> Result<Option<i64>, StoreError> {
     conn.query_one(
@@ -398,19 +383,17 @@ pub fn log_attempt(
 
 /// Every attempt of alert or digest `id`, first first.
 pub fn attempts(conn: &mut dyn Db, id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
-    conn.query(
+    conn.query_map(
         "SELECT at_ms, outcome, error FROM attempts WHERE alert_id = ?1 ORDER BY seq",
         &[&id],
-    )?
-    .iter()
-    .map(|row| {
-        Ok(AttemptRecord {
-            at_ms: row.get(0)?,
-            outcome: row.get(1)?,
-            error: row.get(2)?,
-        })
-    })
-    .collect()
+        |row| {
+            Ok(AttemptRecord {
+                at_ms: row.get(0)?,
+                outcome: row.get(1)?,
+                error: row.get(2)?,
+            })
+        },
+    )
 }
 
 /// Which alerts `alerts list` shows.
@@ -424,7 +407,7 @@ pub struct Query {
 
 /// Alerts matching `query`, newest first.
 pub fn list(conn: &mut dyn Db, query: &Query) -> Result<Vec<Alert>, StoreError> {
-    conn.query(
+    conn.query_map(
         &format!(
             "SELECT {COLUMNS} FROM alerts
              WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1)
@@ -433,10 +416,8 @@ pub fn list(conn: &mut dyn Db, query: &Query) -> Result<Vec<Alert>, StoreError> 
              ORDER BY created_ms DESC, id DESC LIMIT ?4"
         ),
         &[&query.state, &query.channel, &query.since_ms, &query.limit],
-    )?
-    .iter()
-    .map(from_row)
-    .collect()
+        from_row,
+    )
 }
 
 /// The `limit` oldest alerts in `state`, oldest first.
@@ -445,16 +426,14 @@ pub fn oldest(
     state: AlertState,
     limit: usize,
 ) -> Result<Vec<Alert>, StoreError> {
-    conn.query(
+    conn.query_map(
         &format!(
             "SELECT {COLUMNS} FROM alerts WHERE state = ?1
              ORDER BY created_ms, id LIMIT ?2"
         ),
         &[&state, &limit],
-    )?
-    .iter()
-    .map(from_row)
-    .collect()
+        from_row,
+    )
 }
 
 pub fn count(conn: &mut dyn Db, state: AlertState) -> Result<u64, StoreError> {

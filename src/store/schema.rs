@@ -163,8 +163,9 @@ CREATE TABLE transitions (
 CREATE INDEX transitions_by_time ON transitions (at_ms);
 "#,
     r#"
--- Claims: which replica is sending an alert or a digest, until when (ms). SQLite has one
--- process, which releases its claims when it starts; PostgreSQL shares the outbox.
+-- Claims: which replica is sending an alert or a digest, until when (ms). Written only on
+-- PostgreSQL, where replicas share the outbox; SQLite's one worker keeps its claims in
+-- memory. The columns are here so that one set of statements serves both.
 ALTER TABLE alerts ADD COLUMN claimed_by TEXT;
 ALTER TABLE alerts ADD COLUMN claim_until_ms INTEGER;
 ALTER TABLE digests ADD COLUMN claimed_by TEXT;

@@ -105,26 +105,22 @@ pub fn insert(conn: &mut dyn Db, silence: &Silence) -> Result<(), StoreError> {
 
 /// Silences in force at `now_ms`.
 pub fn active(conn: &mut dyn Db, now_ms: i64) -> Result<Vec<Silence>, StoreError> {
-    conn.query(
+    conn.query_map(
         &format!(
             "SELECT {COLUMNS} FROM silences WHERE starts_ms <= ?1 AND ends_ms > ?1 ORDER BY ends_ms"
         ),
         &[&now_ms],
-    )?
-    .iter()
-    .map(from_row)
-    .collect()
+        from_row,
+    )
 }
 
 /// Silences that end after `after_ms` (active, or not over long), soonest end first.
 pub fn ending_after(conn: &mut dyn Db, after_ms: i64) -> Result<Vec<Silence>, StoreError> {
-    conn.query(
+    conn.query_map(
         &format!("SELECT {COLUMNS} FROM silences WHERE ends_ms > ?1 ORDER BY ends_ms"),
         &[&after_ms],
-    )?
-    .iter()
-    .map(from_row)
-    .collect()
+        from_row,
+    )
 }
 
 /// Ends silence `id` at `now_ms`; false if there is none in force by that id.

@@ -46,24 +46,22 @@ pub fn prune(conn: &mut dyn Db, now_ms: i64) -> Result<usize, StoreError> {
 
 /// The `limit` most recent transitions, newest first.
 pub fn recent(conn: &mut dyn Db, limit: usize) -> Result<Vec<Transition>, StoreError> {
-    conn.query(
+    conn.query_map(
         "SELECT t.job_id, j.name, j.project, t.previous, t.status, t.at_ms
          FROM transitions t LEFT JOIN jobs j ON j.id = t.job_id
          ORDER BY t.at_ms DESC, t.seq DESC LIMIT ?1",
         &[&limit],
-    )?
-    .iter()
-    .map(|row| {
-        Ok(Transition {
-            job_id: row.get(0)?,
-            name: row.get(1)?,
-            project: row.get(2)?,
-            previous: row.get(3)?,
-            status: row.get(4)?,
-            at_ms: row.get(5)?,
-        })
-    })
-    .collect()
+        |row| {
+            Ok(Transition {
+                job_id: row.get(0)?,
+                name: row.get(1)?,
+                project: row.get(2)?,
+                previous: row.get(3)?,
+                status: row.get(4)?,
+                at_ms: row.get(5)?,
+            })
+        },
+    )
 }
 
 /// Transitions in each of the `hours` whole hours ending with the one holding `now_ms`,

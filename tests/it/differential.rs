@@ -756,13 +756,9 @@ async fn daemon_alerts(
     let after = *last_rowid;
     let rows: Vec<(i64, String, String, String)> = store
         .run(move |conn| {
-            conn.query(
+            conn.query_map(
                 "SELECT rowid, job_id, channel, payload FROM alerts WHERE rowid > ?1 ORDER BY rowid",
-                &[&after],
-            )?
-            .iter()
-            .map(|row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
-            .collect()
+                &[&after], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
         })
         .await
         .map_err(|e| e.to_string())?;

@@ -214,10 +214,9 @@ async fn a_long_history_costs_nothing_per_cycle_and_old_active_jobs_are_still_wa
         parts
             .store
             .run(|conn| {
-                conn.query("SELECT key, value FROM meta ORDER BY key", &[])?
-                    .iter()
-                    .map(|row| Ok((row.get::<String>(0)?, row.get::<String>(1)?)))
-                    .collect::<Result<Vec<_>, sdm_watch::store::StoreError>>()
+                conn.query_map("SELECT key, value FROM meta ORDER BY key", &[], |row| {
+                    Ok((row.get::<String>(0)?, row.get::<String>(1)?))
+                })
             })
             .await
             .unwrap()

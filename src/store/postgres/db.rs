@@ -128,16 +128,24 @@ impl Db for PgDb {
         Ok(changed as usize)
     }
 
-    fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, StoreError> {
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         // Anything but a plain SELECT writes (UPDATE ... RETURNING).
         let writes = !sql.trim_start().to_ascii_uppercase().starts_with("SELECT");
         if writes && self.needs_own_transaction() {
-            return (self as &mut dyn Db).transaction(|tx| tx.query(sql, params));
+            return (self as &mut dyn Db).transaction(|tx| tx.query_each(sql, params, each));
         }
         let rows = self.call(sql, params, |handle, client, statement, values| {
             handle.block_on(client.query(statement, values))
         })?;
-        rows.iter().map(row).collect()
+        for read in &rows {
+            each(row(read)?)?;
+        }
+        Ok(())
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
