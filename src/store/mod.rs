@@ -1,7 +1,8 @@
-//! The durable state: SQLite (WAL, `synchronous=FULL`) holding each job's last status,
-//! changes waiting for details, the alert outbox with its digests and attempts, silences,
-//! and the watcher's bookkeeping. Knows
-//! nothing of HTTP or the SDM API; every call runs off the async runtime's threads.
+//! The durable state: each job's last status, changes waiting for details, the alert
+//! outbox with its digests, attempts and claims, silences, and the watcher's bookkeeping.
+//! Its modules write their SQL once against [`Db`]; SQLite (WAL, `synchronous=FULL`, the
+//! default, one process) or PostgreSQL (`postgres`, shared by replicas) carries it out.
+//! Knows nothing of HTTP or the SDM API; every call runs off the async runtime's threads.
 
 pub mod bookkeeping;
 pub mod db;
