@@ -493,3 +493,37 @@ fn the_replicas_deployment_files_hold_together() {
     assert!(loaded.state.password.is_some());
     assert_eq!(loaded.state.lease, std::time::Duration::from_secs(15));
 }
+
+/// README's `[state]` example for replicas loads, its password file standing in.
+#[test]
+fn the_readme_s_replicas_example_loads() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("## Running several replicas").unwrap();
+    let block = readme[start..]
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("db-password");
+    std::fs::write(&password, "pw\n").unwrap();
+    assert!(block.contains("/etc/sdm-watch/db-password"), "{block}");
+    let text = format!(
+        "[api]\ntoken = \"t\"\n{}",
+        block.replace(
+            "/etc/sdm-watch/db-password",
+            &password.display().to_string()
+        )
+    );
+    let config = Config::from_toml(&text, Path::new("README.md")).unwrap();
+    assert!(
+        config
+            .state
+            .url
+            .as_deref()
+            .unwrap()
+            .contains("sslmode=verify-full")
+    );
+    assert!(config.state.password.is_some());
+}

@@ -946,7 +946,10 @@ fn the_readme_s_format_and_template_examples_load() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme.find("## Alerts where teams read them").unwrap();
-    let end = readme[start..].find("\n## Output data").unwrap() + start;
+    let end = readme[start..]
+        .find("\n## Running several replicas")
+        .unwrap()
+        + start;
     let blocks: Vec<&str> = readme[start..end]
         .split("```toml\n")
         .skip(1)
