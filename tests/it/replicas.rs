@@ -83,7 +83,6 @@ async fn one_leader_at_a_time_and_a_higher_token_after_expiry() {
     );
     let extended = a.acquire(&a_client).await.unwrap().unwrap();
     assert_eq!(extended.token, first.token, "extending keeps the token");
-    assert!(a.renew(&a_client, first.token).await.unwrap().is_some());
     let holder = lease::holder(&b_client, "poller").await.unwrap().unwrap();
     assert_eq!((holder.holder.as_str(), holder.live), ("replica-a", true));
 
@@ -95,10 +94,9 @@ async fn one_leader_at_a_time_and_a_higher_token_after_expiry() {
         .expect("an expired lease is taken");
     assert!(taken.token > first.token, "a new leader has a higher token");
     assert!(
-        a.renew(&a_client, first.token).await.unwrap().is_none(),
-        "the old leader cannot renew"
+        a.acquire(&a_client).await.unwrap().is_none(),
+        "the old leader cannot extend its lease"
     );
-    assert!(a.acquire(&a_client).await.unwrap().is_none());
 
     // The old leader's commit is fenced off: nothing it writes lands.
     let mut a_client = a_client;

@@ -76,14 +76,15 @@ impl PgDb {
         let Some(fence) = self.fence.clone() else {
             return Ok(());
         };
-        let held = self.query(lease::FENCE_SQL, &[&fence.lease, &fence.token])?;
-        if held.is_empty() {
-            return Err(StoreError::Fenced {
-                lease: fence.lease,
-                token: fence.token,
-            });
+        let handle = self.handle.clone();
+        let client = self.client()?;
+        match handle.block_on(lease::fence(client, &fence.lease, fence.token)) {
+            Ok(()) => Ok(()),
+            Err(lease::FenceError::Lost { name, token }) => {
+                Err(StoreError::Fenced { lease: name, token })
+            }
+            Err(lease::FenceError::Db(error)) => Err(error),
         }
-        Ok(())
     }
 
     /// Prepares `sql` (once per connection), binds `params` and hands both to `go`.
@@ -135,7 +136,8 @@ impl Db for PgDb {
         each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         // Anything but a plain SELECT writes (UPDATE ... RETURNING).
-        let writes = !sql.trim_start().to_ascii_uppercase().starts_with("SELECT");
+        let head = sql.trim_start().get(..6).unwrap_or_default();
+        let writes = !head.eq_ignore_ascii_case("SELECT");
         if writes && self.needs_own_transaction() {
             return (self as &mut dyn Db).transaction(|tx| tx.query_each(sql, params, each));
         }

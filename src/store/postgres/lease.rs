@@ -81,24 +81,6 @@ impl Leadership {
         }))
     }
 
-    /// Extends the lease held with `token`; false if it was lost (expired and taken, or
-    /// expired at all: a lapsed lease is taken again with [`Leadership::acquire`]).
-    pub async fn renew(&self, client: &Client, token: i64) -> Result<Option<Lease>, StoreError> {
-        let row = client
-            .query_opt(
-                "UPDATE leases
-                 SET expires_at = clock_timestamp() + make_interval(secs => $4)
-                 WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at >= clock_timestamp()
-                 RETURNING (extract(epoch FROM expires_at) * 1000)::BIGINT",
-                &[&self.name, &self.holder, &token, &self.ttl.as_secs_f64()],
-            )
-            .await?;
-        Ok(row.map(|row| Lease {
-            token,
-            expires_ms: row.get(0),
-        }))
-    }
-
     /// Gives the lease up (a clean stop), so that a standby need not wait for it to expire.
     pub async fn release(&self, client: &Client, token: i64) -> Result<bool, StoreError> {
         Ok(client
@@ -130,18 +112,16 @@ pub async fn holder(client: &impl GenericClient, name: &str) -> Result<Option<Ho
     }))
 }
 
-/// The check [`fence`] makes, also made by a fenced [`super::PgDb`] at each `BEGIN`.
-pub const FENCE_SQL: &str = "SELECT 1 FROM leases
-     WHERE name = ?1 AND token = ?2 AND expires_at >= clock_timestamp()
-     FOR SHARE";
-
 /// Inside the transaction of a leader's commit: succeeds only while `token` still holds
 /// lease `name`, and keeps the lease row share-locked until the transaction ends, so no
-/// takeover can commit between this check and the commit.
+/// takeover can commit between this check and the commit. A fenced [`super::PgDb`] calls
+/// it at each `BEGIN`.
 pub async fn fence(tx: &impl GenericClient, name: &str, token: i64) -> Result<(), FenceError> {
     let held = tx
         .query_opt(
-            &crate::store::db::numbered_to_dollar(FENCE_SQL),
+            "SELECT 1 FROM leases
+             WHERE name = $1 AND token = $2 AND expires_at >= clock_timestamp()
+             FOR SHARE",
             &[&name, &token],
         )
         .await
