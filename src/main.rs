@@ -142,7 +142,7 @@ enum SilenceCommand {
         #[arg(long)]
         all: bool,
         /// For this long (e.g. 2h, 30m)
-        #[arg(long = "for", value_parser = humantime::parse_duration, value_name = "D",
+        #[arg(long = "for", value_parser = sdm_watch::domain::time::parse_duration, value_name = "D",
               required_unless_present = "until", conflicts_with = "until")]
         lasts: Option<std::time::Duration>,
         /// Until this time (ISO 8601)

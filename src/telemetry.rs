@@ -22,6 +22,7 @@ pub const DIGESTS: &str = "sdm_watch_digests_total";
 pub const POLL_INTERVAL: &str = "sdm_watch_poll_interval_seconds";
 pub const LEADER: &str = "sdm_watch_leader";
 pub const LEADERSHIP_CHANGES: &str = "sdm_watch_leadership_changes_total";
+pub const API_ROWS_SKIPPED: &str = "sdm_watch_api_rows_skipped_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -77,6 +78,10 @@ fn describe() {
         LEADERSHIP_CHANGES,
         "Times this replica took or lost the lead, by change (acquired, lost)."
     );
+    describe_counter!(
+        API_ROWS_SKIPPED,
+        "Rows of the API's job listings skipped because they lack a usable id or status, by reason."
+    );
 }
 
 /// The series a configuration implies, so that they are there from the start.
@@ -118,5 +123,8 @@ pub fn register(series: &Series<'_>) {
     metrics::gauge!(LAST_SUCCESSFUL_POLL).increment(0.0);
     for change in ["acquired", "lost"] {
         metrics::counter!(LEADERSHIP_CHANGES, "change" => change).increment(0);
+    }
+    for reason in ["not_an_object", "no_id", "no_status"] {
+        metrics::counter!(API_ROWS_SKIPPED, "reason" => reason).increment(0);
     }
 }

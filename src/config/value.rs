@@ -27,13 +27,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
             }
 
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<HumanDuration, E> {
-                humantime::parse_duration(text)
+                crate::domain::time::parse_duration(text)
                     .map(HumanDuration)
-                    .map_err(|e| {
-                        E::custom(format!(
-                            "{text:?} is not a duration ({e}); write e.g. \"30s\", \"5m\", \"7d\""
-                        ))
-                    })
+                    .map_err(E::custom)
             }
         }
         deserializer.deserialize_str(Visitor)

@@ -7,9 +7,33 @@ use time::UtcOffset;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
+/// The longest duration sdm-watch takes, from the config or the command line: long enough
+/// for any real use ("keep for 99 years"), short enough that adding it to any date or
+/// instant the daemon keeps cannot overflow.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+
+/// A humantime duration (`"30s"`, `"7d"`) of at most [`MAX_DURATION`].
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("{text:?} is not a duration ({e}); write e.g. \"30s\", \"5m\", \"7d\"")
+    })?;
+    if duration > MAX_DURATION {
+        return Err(format!(
+            "{text:?} is longer than 100 years, the longest duration sdm-watch takes"
+        ));
+    }
+    Ok(duration)
+}
+
 /// Milliseconds since the Unix epoch, now: the store's clock.
 pub fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// `wait` after `ms` (store milliseconds), saturating instead of wrapping, whatever the
+/// wait (a receiver's `Retry-After` may be anything).
+pub fn after_ms(ms: i64, wait: std::time::Duration) -> i64 {
+    ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Microseconds since the Unix epoch: how the store keeps creation dates.
@@ -108,6 +132,24 @@ mod tests {
         assert_eq!(format_api_time(at), "2022-04-14T08:48:37.109159Z");
         assert_eq!(parse_api_time(&format_api_time(at)), Some(at));
         assert_eq!(from_micros(micros(at)), Some(at));
+    }
+
+    #[test]
+    fn a_wait_after_a_time_saturates() {
+        let wait = std::time::Duration::from_secs(u64::MAX);
+        assert_eq!(after_ms(5, std::time::Duration::from_millis(7)), 12);
+        assert_eq!(after_ms(5, wait), i64::MAX);
+        assert_eq!(after_ms(i64::MAX - 1, std::time::Duration::from_secs(1)), i64::MAX);
+    }
+
+    #[test]
+    fn durations_are_read_up_to_a_century() {
+        assert_eq!(parse_duration("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
+        assert!(parse_duration("36501d").unwrap_err().contains("longer than 100 years"));
+        assert!(parse_duration("20000y").is_err());
+        assert!(parse_duration("600000000y").is_err());
+        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl Delivery {
     /// When it is dead if still undelivered.
     fn expires_ms(&self, max_age: Duration) -> i64 {
         match self {
-            Delivery::Alert(alert) => alert.age_from_ms + max_age.as_millis() as i64,
+            Delivery::Alert(alert) => crate::domain::time::after_ms(alert.age_from_ms, max_age),
             Delivery::Digest { digest, .. } => digest.expires_ms,
         }
     }
@@ -148,12 +148,14 @@ pub fn judge(delivery: Delivery, attempt: Attempt, setup: &DeliverySetup, now: i
                 error!(alert_id = %id, channel = %channel, alerts, attempts, error = %error, "alert expired; it is dead");
                 (Outcome::Dead, now, Some(error))
             } else {
+                // A receiver's Retry-After is honoured up to the backoff's longest wait: a
+                // huge one must neither wrap into the past nor park the alert for years.
                 let wait = setup
                     .backoff
                     .after_attempt(attempts)
-                    .max(retry_after.unwrap_or_default());
+                    .max(retry_after.unwrap_or_default().min(setup.backoff.max));
                 // The last try falls at max_age, not after it.
-                let next = (now + wait.as_millis() as i64).min(expires);
+                let next = crate::domain::time::after_ms(now, wait).min(expires);
                 warn!(alert_id = %id, channel = %channel, alerts, attempts, retry_in_ms = next - now, error = %error, "alert delivery failed; will retry");
                 (Outcome::Retrying, next, Some(error))
             }

@@ -272,7 +272,7 @@ impl Worker {
                     .into_iter()
                     .filter_map(|(channel, oldest)| {
                         let grouping = groupings.get(&channel)?;
-                        Some(oldest + grouping.wait.as_millis() as i64)
+                        Some(crate::domain::time::after_ms(oldest, grouping.wait))
                     })
                     .min();
                 let next = [
@@ -285,7 +285,10 @@ impl Worker {
             .await
             .ok()
             .flatten()?;
-        Some(Instant::now() + Duration::from_millis((next - now).max(0) as u64))
+        // A time far ahead (the store may hold anything) waits at most a day; the worker
+        // looks again every LOOK_AT_LEAST_EVERY anyway.
+        let wait = Duration::from_millis(next.saturating_sub(now).clamp(0, 86_400_000) as u64);
+        Some(Instant::now() + wait)
     }
 
     /// Records how attempts ended (delivered, rescheduled with backoff, or dead) and
@@ -343,7 +346,7 @@ fn gather(
         .filter(|(channel, oldest)| {
             groupings
                 .get(channel)
-                .is_none_or(|grouping| oldest + grouping.wait.as_millis() as i64 <= now)
+                .is_none_or(|grouping| crate::domain::time::after_ms(*oldest, grouping.wait) <= now)
         })
         .collect();
     if closed.is_empty() {

@@ -12,9 +12,8 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use url::{Origin, Url};
 
-use super::model::{Job, JobDetail, job_url, last_copies};
-use super::pages::{Pages, ServerClock};
-use super::{ApiError, RateLimiter, RetryPolicy, Retryable};
+use super::model::{JobDetail, ServerClock, job_url};
+use super::{ApiError, RateLimiter, RetryPolicy, Retryable, decode};
 use crate::config::{ApiConfig, RetryConfig};
 use crate::domain::time::format_api_time;
 use crate::domain::{ProjectId, Row, Status};
@@ -151,38 +150,14 @@ impl SdmClient {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// Every job matching `filter`, across all pages. A job that shows up on two pages
-    /// (the listing shifted while we read it) is returned once, as last seen.
-    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, ApiError> {
-        let mut jobs: Vec<Job> = Vec::new();
-        self.for_each_page(filter, |page| jobs.extend(page)).await?;
-        Ok(last_copies(jobs))
-    }
-
-    /// Calls `on_page` with each page's jobs, following `next` on our own origin only.
-    pub async fn for_each_page(
-        &self,
-        filter: &JobFilter,
-        mut on_page: impl FnMut(Vec<Job>),
-    ) -> Result<usize, ApiError> {
-        let mut pages = self.pages(filter);
-        while let Some(jobs) = pages.next_page().await? {
-            on_page(jobs);
-        }
-        Ok(pages.read())
-    }
-
-    /// The listing for `filter`, to be read one page at a time, so that a caller holds
-    /// no more than a page however long the listing.
-    pub fn pages(&self, filter: &JobFilter) -> Pages<'_> {
-        Pages::new(self, self.list_url(filter))
-    }
-
     /// `GET jobs/{id}/`.
     pub async fn job(&self, id: &str) -> Result<JobDetail, ApiError> {
         let url = self.job_url(id, &[]);
         self.retry
-            .run("job detail", || self.get_json("detail", url.clone()))
+            .run("job detail", || async {
+                let (endpoint, body) = self.get_body("detail", url.clone()).await?;
+                decode::detail(&body).map_err(|reason| undecodable(endpoint, reason, &body))
+            })
             .await
     }
 
@@ -194,7 +169,7 @@ impl SdmClient {
             .await
     }
 
-    fn list_url(&self, filter: &JobFilter) -> Url {
+    pub(super) fn list_url(&self, filter: &JobFilter) -> Url {
         let mut url = self.job_url_base();
         {
             let mut query = url.query_pairs_mut();
@@ -256,21 +231,24 @@ impl SdmClient {
     }
 
     /// One request, no retry, decoded as JSON.
-    pub(super) async fn get_json<T: DeserializeOwned>(
+    async fn get_json<T: DeserializeOwned>(&self, kind: &'static str, url: Url) -> Result<T, ApiError> {
+        let (endpoint, body) = self.get_body(kind, url).await?;
+        serde_json::from_slice(&body).map_err(|e| undecodable(endpoint, e.to_string(), &body))
+    }
+
+    /// One request, no retry: the endpoint's path and the whole body.
+    pub(super) async fn get_body(
         &self,
         kind: &'static str,
         url: Url,
-    ) -> Result<T, ApiError> {
+    ) -> Result<(String, bytes::Bytes), ApiError> {
         let endpoint = url.path().to_owned();
         let response = self.send(kind, url).await?;
         let body = response
             .bytes()
             .await
             .map_err(|e| transport(&endpoint, &e))?;
-        serde_json::from_slice(&body).map_err(|e| ApiError::Undecodable {
-            endpoint,
-            reason: format!("{e} (body starts {:?})", preview(&body)),
-        })
+        Ok((endpoint, body))
     }
 
     /// One request: waits for a slot under the rate cap, sends, counts, classifies.
@@ -298,8 +276,8 @@ impl SdmClient {
         }) = &result
         {
             // The server asked this client, not this call, to wait: no request of any
-            // kind goes out before then.
-            self.limiter.defer(*wait).await;
+            // kind goes out before then (at most `retry.max_interval`).
+            self.limiter.defer(self.retry.cap(*wait)).await;
         }
         result
     }
@@ -428,6 +406,14 @@ fn transport(endpoint: &str, error: &reqwest::Error) -> ApiError {
     ApiError::Transport {
         endpoint: endpoint.to_owned(),
         reason,
+    }
+}
+
+/// An answer that is not the shape expected: transient (the next answer may be right).
+pub(super) fn undecodable(endpoint: String, reason: String, body: &[u8]) -> ApiError {
+    ApiError::Undecodable {
+        endpoint,
+        reason: format!("{reason} (body starts {:?})", preview(body)),
     }
 }
 

@@ -4,17 +4,44 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-use time::OffsetDateTime;
 use tracing::{debug, warn};
 use url::Url;
 
-use super::ApiError;
-use super::client::SdmClient;
-use super::model::Job;
-use super::model::Page;
+use super::client::{JobFilter, SdmClient, undecodable};
+use super::model::{Job, Page, last_copies};
+use super::{ApiError, decode};
 
 /// A listing stops here even if the server keeps offering pages.
 const MAX_PAGES: usize = 100_000;
+
+impl SdmClient {
+    /// Every job matching `filter`, across all pages. A job that shows up on two pages
+    /// (the listing shifted while we read it) is returned once, as last seen.
+    pub async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, ApiError> {
+        let mut jobs: Vec<Job> = Vec::new();
+        self.for_each_page(filter, |page| jobs.extend(page)).await?;
+        Ok(last_copies(jobs))
+    }
+
+    /// Calls `on_page` with each page's jobs, following `next` on our own origin only.
+    pub async fn for_each_page(
+        &self,
+        filter: &JobFilter,
+        mut on_page: impl FnMut(Vec<Job>),
+    ) -> Result<usize, ApiError> {
+        let mut pages = self.pages(filter);
+        while let Some(jobs) = pages.next_page().await? {
+            on_page(jobs);
+        }
+        Ok(pages.read())
+    }
+
+    /// The listing for `filter`, to be read one page at a time, so that a caller holds
+    /// no more than a page however long the listing.
+    pub fn pages(&self, filter: &JobFilter) -> Pages<'_> {
+        Pages::new(self, self.list_url(filter))
+    }
+}
 
 /// A listing read page by page; see [`SdmClient::pages`].
 pub struct Pages<'a> {
@@ -59,7 +86,10 @@ impl<'a> Pages<'a> {
         let client = self.client;
         let page: Page = match client
             .retry
-            .run("list jobs", || client.get_json("list", url.clone()))
+            .run("list jobs", || async {
+                let (endpoint, body) = client.get_body("list", url.clone()).await?;
+                decode::page(&body).map_err(|reason| undecodable(endpoint, reason, &body))
+            })
             .await
         {
             Ok(page) => page,
@@ -109,11 +139,4 @@ impl<'a> Pages<'a> {
     pub fn shrank(&self) -> bool {
         self.shrank
     }
-}
-
-/// The server's clock as its `Date` header last gave it, and when that answer arrived.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServerClock {
-    pub date: OffsetDateTime,
-    pub received: tokio::time::Instant,
 }

@@ -42,6 +42,13 @@ impl RetryPolicy {
         }
     }
 
+    /// A server's `Retry-After` as this policy honours it: never longer than
+    /// `retry.max_interval`, so that a huge or hostile value neither overflows a clock nor
+    /// stalls the watcher for good.
+    pub fn cap(&self, retry_after: Duration) -> Duration {
+        retry_after.min(self.backoff.max)
+    }
+
     /// Runs `call` until it succeeds, fails for good, or `max_elapsed` would be exceeded.
     pub async fn run<T, E, F, Fut>(&self, what: &str, mut call: F) -> Result<T, E>
     where
@@ -60,9 +67,9 @@ impl RetryPolicy {
                 Err(error) => error,
             };
             let backoff = delays.next().unwrap_or(self.backoff.max);
-            let wait = backoff.max(error.retry_after().unwrap_or_default());
+            let wait = backoff.max(self.cap(error.retry_after().unwrap_or_default()));
             let elapsed = started.elapsed();
-            if elapsed + wait > self.max_elapsed {
+            if elapsed.saturating_add(wait) > self.max_elapsed {
                 return Err(error.gave_up(attempts, elapsed));
             }
             warn!(call = what, attempt = attempts, retry_in_ms = wait.as_millis() as u64, error = %error, "API call failed; retrying");
@@ -82,7 +89,9 @@ pub struct RateLimiter {
 impl RateLimiter {
     pub fn new(per_second: f64) -> Self {
         Self {
-            spacing: Duration::from_secs_f64(1.0 / per_second),
+            // The config keeps the rate within (0, 10]; anything else spaces requests a second.
+            spacing: Duration::try_from_secs_f64(1.0 / per_second)
+                .unwrap_or(Duration::from_secs(1)),
             next_slot: Arc::new(Mutex::new(Instant::now())),
         }
     }
@@ -90,7 +99,8 @@ impl RateLimiter {
     /// Lets no request go for `wait` from now (a `Retry-After` from the server).
     pub async fn defer(&self, wait: Duration) {
         let mut next = self.next_slot.lock().await;
-        *next = (*next).max(Instant::now() + wait);
+        let now = Instant::now();
+        *next = (*next).max(now.checked_add(wait).unwrap_or(now));
     }
 
     /// Waits for this caller's turn.
@@ -135,7 +145,7 @@ mod tests {
     async fn retry_after_is_a_floor_on_the_wait() {
         let calls = AtomicU32::new(0);
         let started = Instant::now();
-        let result: Result<(), ApiError> = policy(10, 100, 60_000)
+        let result: Result<(), ApiError> = policy(10, 10_000, 60_000)
             .run("test", || async {
                 if calls.fetch_add(1, Ordering::SeqCst) == 0 {
                     Err(server_error(Some(Duration::from_secs(7))))
@@ -147,6 +157,27 @@ mod tests {
         assert!(result.is_ok());
         assert!(started.elapsed() >= Duration::from_secs(7));
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_beyond_max_interval_waits_max_interval() {
+        let calls = AtomicU32::new(0);
+        let started = Instant::now();
+        let result: Result<(), ApiError> = policy(10, 2_000, 60_000)
+            .run("test", || async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(server_error(Some(Duration::from_secs(u64::MAX))))
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        assert!(result.is_ok());
+        assert!(started.elapsed() >= Duration::from_secs(2));
+        assert!(started.elapsed() < Duration::from_secs(3));
+        // The limiter takes any deferral without overflowing its clock.
+        let limiter = RateLimiter::new(10.0);
+        limiter.defer(Duration::from_secs(u64::MAX)).await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -255,7 +255,7 @@ impl Cycle<'_> {
                 } else {
                     debug!(job_id = %job_id, attempts, error = %error, "an alert still waits for its details");
                 }
-                let next = now + backoff.after_attempt(attempts).as_millis() as i64;
+                let next = crate::domain::time::after_ms(now, backoff.after_attempt(attempts));
                 failed.push((item.row.seq, item.change.to_json(), attempts, next, error));
             }
         }

@@ -71,7 +71,7 @@ impl Cycle<'_> {
                         debug!(job_id = %old.id, attempts, error = %error, "a job's lookup failed again");
                     }
                     let id = old.id.clone();
-                    let next = now_ms() + wait.as_millis() as i64;
+                    let next = crate::domain::time::after_ms(now_ms(), wait);
                     self.timed(move |conn| jobs::lookup_failed(conn, &id, attempts, next, &error))
                         .await?;
                 }

@@ -51,8 +51,8 @@ pub fn cycle_start(
 ) -> OffsetDateTime {
     match server.filter(|clock| clock.received >= started) {
         Some(clock) => {
-            let travel = clock.received - started + Duration::from_secs(1);
-            local.min(clock.date - travel)
+            let travel = (clock.received - started).saturating_add(Duration::from_secs(1));
+            clock.date.checked_sub(travel.try_into().unwrap_or(time::Duration::MAX)).map_or(local, |server| local.min(server))
         }
         None => local,
     }
@@ -64,19 +64,22 @@ pub fn cycle_start(
 pub fn new_jobs_after(book: &Bookkeeping, floor: OffsetDateTime) -> OffsetDateTime {
     let anchor = book.anchor_us.and_then(from_micros);
     match anchor.filter(|_| book.first_cycle_done) {
-        Some(anchor) => (anchor - RECHECK).max(floor),
+        Some(anchor) => anchor
+            .checked_sub(time::Duration::seconds(RECHECK.as_secs() as i64))
+            .map_or(floor, |start| start.max(floor)),
         None => floor,
     }
 }
 
 /// The listing of one creation date, or of a range of them, from `first_us` to `last_us`
-/// (µs): a microsecond beyond each end, since the API's bounds may be strict.
+/// (µs): a microsecond beyond each end, since the API's bounds may be strict. At the ends of
+/// the dates the API can write (year 1, year 9999) that end is left open.
 pub fn range_listing(first_us: i64, last_us: i64, project: Option<ProjectId>) -> JobFilter {
     let micro = time::Duration::microseconds(1);
     JobFilter {
         project,
-        created_after: from_micros(first_us).map(|at| at - micro),
-        created_before: from_micros(last_us).map(|at| at + micro),
+        created_after: from_micros(first_us).and_then(|at| at.checked_sub(micro)),
+        created_before: from_micros(last_us).and_then(|at| at.checked_add(micro)),
         ..JobFilter::default()
     }
 }

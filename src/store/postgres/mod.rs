@@ -370,6 +370,11 @@ pub async fn migrate(client: &mut Client) -> Result<i64, StoreError> {
     ))
     .await?;
     let found = version(&tx).await?;
+    if found < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "the schema version in {SCHEMA}.schema_version is {found}, which no sdm-watch writes; the database was left untouched"
+        )));
+    }
     if found > LATEST {
         return Err(StoreError::NewerDatabase {
             found,
