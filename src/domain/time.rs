@@ -51,18 +51,25 @@ pub fn from_millis(ms: i64) -> Option<OffsetDateTime> {
 
 /// Reads the API's ISO 8601 dates: any number of fraction digits (`.12Z`, `.109159Z`,
 /// none), `Z` or an offset; a date without an offset is taken as UTC.
+/// The result is in UTC; a date whose UTC falls past year 9999 (`9999-12-31T23:00-05:00`)
+/// is unknown, as the rest of the code could not place it.
 pub fn parse_api_time(text: &str) -> Option<OffsetDateTime> {
     let text = text.trim();
-    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Some(at);
-    }
-    // No offset: RFC 3339 insists on one, so read it as UTC.
-    OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339).ok()
+    let at = OffsetDateTime::parse(text, &Rfc3339)
+        // No offset: RFC 3339 insists on one, so read it as UTC.
+        .or_else(|_| OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339))
+        .ok()?;
+    at.checked_to_offset(UtcOffset::UTC)
+}
+
+/// `at` in UTC; a time from this module always is, so the fallback never shows.
+fn utc(at: OffsetDateTime) -> OffsetDateTime {
+    at.checked_to_offset(UtcOffset::UTC).unwrap_or(at)
 }
 
 /// A time the way the API's filters take it, with microseconds like the API's own dates.
 pub fn format_api_time(at: OffsetDateTime) -> String {
-    let at = at.to_offset(UtcOffset::UTC);
+    let at = utc(at);
     at.format(format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     ))
@@ -71,7 +78,7 @@ pub fn format_api_time(at: OffsetDateTime) -> String {
 
 /// RFC 3339 in UTC to the second, as alert timestamps are written.
 pub fn rfc3339_seconds(at: OffsetDateTime) -> String {
-    at.to_offset(UtcOffset::UTC)
+    utc(at)
         .format(format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
         ))
@@ -85,7 +92,7 @@ pub fn short(at: OffsetDateTime) -> String {
 
 /// `2026-11-28 10:01:00` in UTC, for the columns of a table.
 pub fn table(at: OffsetDateTime) -> String {
-    at.to_offset(UtcOffset::UTC)
+    utc(at)
         .format(format_description!(
             "[year]-[month]-[day] [hour]:[minute]:[second]"
         ))
@@ -99,7 +106,7 @@ pub fn short_ms(ms: i64) -> String {
 
 /// `10:01:00Z`, for one-line status messages.
 pub fn clock(at: OffsetDateTime) -> String {
-    at.to_offset(UtcOffset::UTC)
+    utc(at)
         .format(format_description!("[hour]:[minute]:[second]Z"))
         .unwrap_or_default()
 }
@@ -124,6 +131,8 @@ mod tests {
             assert_eq!((at - base).whole_nanoseconds(), nanos, "{text}");
         }
         assert_eq!(parse_api_time("yesterday"), None);
+        assert_eq!(parse_api_time("9999-12-31T23:00:00-05:00"), None, "year 10000 in UTC");
+        assert!(parse_api_time("0001-01-01T01:00:00+05:00").is_some(), "year 0 is a date");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod crash;
 mod detection;
 mod differential;
 mod disk_full;
+mod extremes;
 mod formats;
 mod grouping;
 mod noise;
