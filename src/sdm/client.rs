@@ -46,6 +46,8 @@ pub struct SdmClient {
     limiter: RateLimiter,
     /// Requests sent, retries included, across clones.
     requests: Arc<AtomicU64>,
+    /// List rows skipped as unreadable, across clones.
+    pub(super) rows_skipped: Arc<AtomicU64>,
     /// How many rows a full page of the list endpoint held (0 until one was read): the
     /// server may cap `page_size` below what was asked.
     pub(super) served_page_size: Arc<AtomicU32>,
@@ -105,6 +107,7 @@ impl SdmClient {
             retry: RetryPolicy::new(retry.backoff(), retry.max_elapsed),
             limiter: RateLimiter::new(api.max_requests_per_second),
             requests: Arc::new(AtomicU64::new(0)),
+            rows_skipped: Arc::new(AtomicU64::new(0)),
             served_page_size: Arc::new(AtomicU32::new(0)),
             server_clock: Arc::new(std::sync::Mutex::new(None)),
         })
@@ -143,6 +146,11 @@ impl SdmClient {
     /// The page size asked of the list endpoint (`api.page_size`).
     pub fn page_size(&self) -> u32 {
         self.page_size
+    }
+
+    /// List rows skipped so far (no usable `id` or `status`) by this client and its clones.
+    pub fn rows_skipped(&self) -> u64 {
+        self.rows_skipped.load(Ordering::Relaxed)
     }
 
     /// Requests sent so far by this client and its clones, retries included.

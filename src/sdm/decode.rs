@@ -73,16 +73,21 @@ pub fn page(body: &[u8]) -> Result<Page, String> {
         other => return Err(format!("`next` is neither a link nor null: {other}")),
     };
     let mut results = Vec::with_capacity(rows.len());
+    let mut skips = 0;
     for row in rows {
         match job(row) {
             Ok(job) => results.push(job),
-            Err((skip, key)) => skipped(skip, &key),
+            Err((skip, key)) => {
+                skipped(skip, &key);
+                skips += 1;
+            }
         }
     }
     Ok(Page {
         count: count_of(&count),
         next,
         results,
+        skipped: skips,
     })
 }
 
@@ -228,19 +233,11 @@ const LOGGED_AT_MOST: usize = 10_000;
 
 fn skipped(skip: Skip, key: &str) {
     metrics::counter!(API_ROWS_SKIPPED, "reason" => skip.as_str()).increment(1);
-    SKIPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut logged = LOGGED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let logged = logged.get_or_insert_with(HashSet::new);
     if logged.len() < LOGGED_AT_MOST && logged.insert((key.to_owned(), skip)) {
         warn!(row = %key, reason = skip.as_str(), "skipped a row of the jobs listing that cannot be read; it is counted in sdm_watch_api_rows_skipped_total");
     }
-}
-
-/// Rows skipped by this process, for tests and benchmarks that run the watcher in-process.
-static SKIPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-pub fn rows_skipped() -> u64 {
-    SKIPPED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The start of a value, for a log line about it.

@@ -10,7 +10,7 @@ mod retry;
 
 pub use client::{DataBody, JobFilter, SdmClient};
 pub use error::ApiError;
-pub use decode::{Skip, detail as decode_detail, page as decode_page, rows_skipped, text_of};
+pub use decode::{Skip, detail as decode_detail, page as decode_page, text_of};
 pub use model::{Job, JobDetail, Page, ServerClock, job_url, last_copies};
 pub use pages::Pages;
 pub use retry::{RateLimiter, RetryPolicy, Retryable};

@@ -53,6 +53,8 @@ pub struct Page {
     pub count: Option<u64>,
     pub next: Option<String>,
     pub results: Vec<Job>,
+    /// Rows left out because they lack a usable `id` or `status`.
+    pub skipped: u32,
 }
 
 /// The server's clock as its `Date` header last gave it, and when that answer arrived.

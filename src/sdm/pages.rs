@@ -101,15 +101,19 @@ impl<'a> Pages<'a> {
             Err(error) => return Err(error),
         };
         debug!(url = %url, jobs = page.results.len(), count = ?page.count, "read a page of jobs");
+        client
+            .rows_skipped
+            .fetch_add(u64::from(page.skipped), Ordering::Relaxed);
         if let Some(count) = page.count {
             self.shrank |= self.count.is_some_and(|before| count < before);
             self.count = Some(count);
         }
         if let Some(next) = page.next.filter(|next| !next.is_empty()) {
-            if !page.results.is_empty() {
+            let served = page.results.len().saturating_add(page.skipped as usize);
+            if served > 0 {
                 client
                     .served_page_size
-                    .store(page.results.len() as u32, Ordering::Relaxed);
+                    .store(u32::try_from(served).unwrap_or(u32::MAX), Ordering::Relaxed);
             }
             let next_url = client.base.join(&next).map_err(|e| ApiError::Pagination {
                 endpoint: url.path().to_owned(),

@@ -55,15 +55,21 @@ impl RecordedRequest {
 /// tests use it to change the listing between the pages a client reads.
 pub type RequestHook = Box<dyn FnMut(&RecordedRequest, &mut Jobs<'_>) + Send>;
 
+/// Rewrites each successful JSON answer (path, body) before it is sent: how tests model an
+/// API that sends the same data in other shapes.
+pub type ShapeHook = Box<dyn FnMut(&str, &mut serde_json::Value) + Send>;
+
 /// Everything the server task and the handle share.
 struct Shared {
-    token: String,
+    /// The token accepted now; [`Simulator::set_token`] revokes or rotates it.
+    token: Mutex<String>,
     state: Mutex<SimState>,
     faults: Mutex<FaultPlan>,
     requests: Mutex<Vec<RecordedRequest>>,
     /// A pause between the chunks of a data answer, to make downloads slow.
     data_chunk_delay: Mutex<Option<std::time::Duration>>,
     hook: Mutex<Option<RequestHook>>,
+    shape: Mutex<Option<ShapeHook>>,
 }
 
 #[derive(Debug, Default)]
@@ -133,12 +139,13 @@ impl Simulator {
     /// Starts on `addr` (to bring a stopped simulator back on the same port).
     pub async fn start_at(addr: SocketAddr, token: &str) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            token: token.to_owned(),
+            token: Mutex::new(token.to_owned()),
             state: Mutex::new(SimState::new()),
             faults: Mutex::new(FaultPlan::default()),
             requests: Mutex::new(Vec::new()),
             data_chunk_delay: Mutex::new(None),
             hook: Mutex::new(None),
+            shape: Mutex::new(None),
         });
         let (addr, server) = server::start(addr, shared.clone()).await?;
         Ok(Self {
@@ -157,8 +164,13 @@ impl Simulator {
         Url::parse(&format!("http://{}/api/v1/", self.addr)).expect("a loopback URL parses")
     }
 
-    pub fn token(&self) -> &str {
-        &self.shared.token
+    pub fn token(&self) -> String {
+        lock(&self.shared.token).clone()
+    }
+
+    /// From now on only `token` is accepted (the old one is revoked).
+    pub fn set_token(&self, token: &str) {
+        *lock(&self.shared.token) = token.to_owned();
     }
 
     fn state(&self) -> MutexGuard<'_, SimState> {
@@ -217,6 +229,11 @@ impl Simulator {
     /// Runs `hook` after every answer is decided (see [`RequestHook`]); `None` removes it.
     pub fn set_request_hook(&self, hook: Option<RequestHook>) {
         *lock(&self.shared.hook) = hook;
+    }
+
+    /// Runs `shape` on every successful JSON answer (see [`ShapeHook`]); `None` removes it.
+    pub fn set_shape_hook(&self, shape: Option<ShapeHook>) {
+        *lock(&self.shared.shape) = shape;
     }
 
     /// Every request whose path and query contain `part` gets `fault`, until

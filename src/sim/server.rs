@@ -53,7 +53,7 @@ async fn answer(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    let authorized = auth == Some(format!("Token {}", shared.token).as_str());
+    let authorized = auth == Some(format!("Token {}", lock(&shared.token)).as_str());
     let has_auth = auth.is_some();
     let user_agent = request
         .headers()
@@ -68,7 +68,7 @@ async fn answer(
         .map_or(path.clone(), |target| target.as_str().to_owned());
     let fault = lock(&shared.faults).next(&target);
     let mut rows = None;
-    let answer = match &fault {
+    let mut answer = match &fault {
         Some(Fault::Status(status)) => Answer {
             status: *status,
             body: json!({ "detail": "Simulated failure." }),
@@ -100,6 +100,11 @@ async fn answer(
             }
         },
     };
+    if answer.status == 200 && rows.is_none() && matches!(fault, None | Some(Fault::Slow(_))) {
+        if let Some(shape) = lock(&shared.shape).as_mut() {
+            shape(&path, &mut answer.body);
+        }
+    }
     let recorded = RecordedRequest {
         at,
         method,

@@ -32,6 +32,7 @@ use proptest::sample::Index;
 use proptest::test_runner::{TestCaseError, TestError};
 use sdm_watch::config::Config;
 use sdm_watch::domain::Status;
+use sdm_watch::domain::time::parse_api_time;
 use sdm_watch::sdm::SdmClient;
 use sdm_watch::sim::{Fault, Jobs, NewJob, Order, RecordedRequest, SimJob, Simulator, sim_time};
 use sdm_watch::store::{Store, held};
@@ -65,6 +66,20 @@ struct Setup {
     fault_percent: u8,
     /// An initial job whose detail always answers 500.
     broken_detail: Option<Index>,
+    /// Every answer sent in another shape the API may use (see [`drift_hook`]).
+    drift: Option<Drift>,
+}
+
+/// How the simulator's answers are reshaped: the same data in every form SPEC's "Reading
+/// the API tolerantly" allows, picked at random per answer and per field.
+#[derive(Clone, Debug)]
+struct Drift {
+    seed: u64,
+    /// `count` left out of listings: they are read by `next` alone. A shrink while paging
+    /// then shows only as a 404 past the end, so such histories change nothing mid-read.
+    count_absent: bool,
+    /// Listings also carry rows without a usable `id` or `status`, which must be skipped.
+    bad_rows: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -178,6 +193,16 @@ fn history() -> impl Strategy<Value = History> {
             prop_oneof![3 => Just(0u8), 1 => Just(10u8)],
             prop::option::weighted(0.2, any::<Index>()),
         ),
+        prop::option::weighted(
+            0.3,
+            (any::<u64>(), prop::bool::weighted(0.3), any::<bool>()).prop_map(
+                |(seed, count_absent, bad_rows)| Drift {
+                    seed,
+                    count_absent,
+                    bad_rows,
+                },
+            ),
+        ),
     )
         .prop_map(
             |(
@@ -185,6 +210,7 @@ fn history() -> impl Strategy<Value = History> {
                 (article_rows, alert_existing, poll_projects),
                 (channel_projects, notify_running),
                 (fault_percent, broken_detail),
+                drift,
             )| Setup {
                 page_size,
                 server_cap: server_cap.filter(|cap| *cap < page_size as usize),
@@ -196,6 +222,7 @@ fn history() -> impl Strategy<Value = History> {
                 notify_running,
                 fault_percent,
                 broken_detail,
+                drift,
             },
         );
     let initial = prop::collection::vec(
@@ -220,6 +247,14 @@ fn history() -> impl Strategy<Value = History> {
         initial,
         gaps,
     })
+}
+
+fn job_id(numeric: bool, n: usize) -> String {
+    if numeric {
+        format!("{}", 1000 + n)
+    } else {
+        format!("job-{n:04}")
+    }
 }
 
 fn project_of(pick: u8) -> Option<i64> {
@@ -257,6 +292,8 @@ struct Model {
     mid: Vec<(u8, Op)>,
     requests: u32,
     next_id: usize,
+    /// Ids are numbers written as text (`"1007"`), which a drifting API may send as numbers.
+    numeric_ids: bool,
     applied_mid: u64,
     /// (job, cycle) for each job changed, created or deleted between a cycle's requests.
     changed_mid: HashSet<(String, usize)>,
@@ -278,7 +315,7 @@ impl Model {
                 skew_seconds,
                 late_seconds,
             } => {
-                let id = format!("job-{:04}", self.next_id);
+                let id = job_id(self.numeric_ids, self.next_id);
                 self.next_id += 1;
                 let mut job = NewJob::new(status.clone())
                     .name(format!("Feed {id}"))
@@ -575,6 +612,7 @@ async fn run(history: &History) -> Result<(), String> {
         mid: Vec::new(),
         requests: 0,
         next_id: 0,
+        numeric_ids: setup.drift.is_some(),
         applied_mid: 0,
         changed_mid: HashSet::new(),
     }));
@@ -587,7 +625,7 @@ async fn run(history: &History) -> Result<(), String> {
                 } else {
                     time::Duration::minutes(1 + i64::from(job.minutes) % 45)
                 };
-                let id = format!("job-{:04}", model.next_id);
+                let id = job_id(model.numeric_ids, model.next_id);
                 model.next_id += 1;
                 let created = start - age;
                 let mut new = NewJob::new(job.status.clone())
@@ -639,6 +677,11 @@ async fn run(history: &History) -> Result<(), String> {
     // The rate cap is the daemon's own; the simulator does not care.
     config.api.max_requests_per_second = 100_000.0;
     let client = SdmClient::new(&config.api, &config.retry).map_err(|e| e.to_string())?;
+    let skipped = client.clone();
+    let injected = Arc::new(AtomicU64::new(0));
+    if let Some(drift) = &setup.drift {
+        sim.set_shape_hook(Some(drift_hook(drift, injected.clone())));
+    }
     let store = Store::open(&dir.path().join("state.db")).map_err(|e| e.to_string())?;
     let (_setup_sender, current) = tokio::sync::watch::channel(Arc::new(WatchSetup {
         config: Arc::new(config),
@@ -681,6 +724,9 @@ async fn run(history: &History) -> Result<(), String> {
                 // One change per request: two between the same pages could cancel out in
                 // the listing's count (see the module's comment).
                 let mut mid = gap.mid.clone();
+                if setup.drift.as_ref().is_some_and(|drift| drift.count_absent) {
+                    mid.clear();
+                }
                 mid.sort_by_key(|(after, _)| *after);
                 mid.dedup_by_key(|(after, _)| *after);
                 model.mid = mid;
@@ -720,6 +766,23 @@ async fn run(history: &History) -> Result<(), String> {
     for (key, told) in queued {
         got.entry(key).or_default().push(told);
     }
+    if skipped.rows_skipped() != injected.load(Ordering::Relaxed) {
+        return Err(format!(
+            "{} unreadable rows were served, the client counted {} skipped",
+            injected.load(Ordering::Relaxed),
+            skipped.rows_skipped()
+        ));
+    }
+    if setup.drift.is_some() {
+        // The drifting API writes dates other ways: the same instant is the same date.
+        for told in reference.told.values_mut().chain(got.values_mut()).flatten() {
+            told.completion_date = told
+                .completion_date
+                .as_deref()
+                .and_then(parse_api_time)
+                .map(sdm_watch::domain::time::format_api_time);
+        }
+    }
     compare(setup, &model.changed_mid, &reference.told, &got).map_err(|error| {
         format!(
             "{error}\nrequests (cycles start at status=running page 1):\n{}",
@@ -732,6 +795,118 @@ async fn run(history: &History) -> Result<(), String> {
     );
     HISTORIES.fetch_add(1, Ordering::Relaxed);
     Ok(())
+}
+
+/// The simulator's answers in other shapes (SPEC, "Reading the API tolerantly"): `count` as
+/// `N.0`, `"N"` or absent; ids as numbers; `project` as text or `{"id": ...}`; dates with
+/// an offset, other fraction digits or no zone (the same instant); error messages as DRF
+/// arrays and objects; unknown fields; and rows without `id` or `status`, counted in
+/// `injected`. Each answer and field picks its shape at random.
+fn drift_hook(drift: &Drift, injected: Arc<AtomicU64>) -> sdm_watch::sim::ShapeHook {
+    use serde_json::{Value, json};
+    let mut rng = fastrand::Rng::with_seed(drift.seed);
+    let drift = drift.clone();
+    Box::new(move |path, body| {
+        let Value::Object(answer) = body else { return };
+        answer.insert("surprise".into(), json!({"added": "later", "n": [1, 2]}));
+        if path.ends_with("/jobs/") {
+            let count = answer.get("count").and_then(Value::as_u64).unwrap_or(0);
+            let shaped = match rng.u8(..4) {
+                0 => json!(count),
+                1 => json!(count as f64),
+                2 => json!(count.to_string()),
+                _ => json!(format!("{count}.0")),
+            };
+            if drift.count_absent {
+                answer.remove("count");
+            } else {
+                answer.insert("count".into(), shaped);
+            }
+            let Some(Value::Array(rows)) = answer.get_mut("results") else { return };
+            for row in rows.iter_mut() {
+                reshape_row(&mut rng, row);
+            }
+            if drift.bad_rows && rng.bool() {
+                let bad = match rng.u8(..4) {
+                    0 => json!({"name": "no id", "status": "done"}),
+                    1 => json!({"id": "no-status", "name": "x"}),
+                    2 => json!({"id": {"uuid": "x"}, "status": "error"}),
+                    _ => json!(42),
+                };
+                rows.insert(rng.usize(..=rows.len()), bad);
+                injected.fetch_add(1, Ordering::Relaxed);
+            }
+        } else if let Some(message) = answer.get("message").and_then(Value::as_str) {
+            let message = message.to_owned();
+            let shaped = match rng.u8(..4) {
+                0 => json!(message),
+                1 => json!([message]),
+                2 => json!({"detail": message}),
+                _ => json!({"non_field_errors": [message]}),
+            };
+            answer.insert("message".into(), shaped);
+        }
+    })
+}
+
+fn reshape_row(rng: &mut fastrand::Rng, row: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let Value::Object(row) = row else { return };
+    row.insert("extra_field".into(), json!({"nested": [null, true]}));
+    if let Some(id) = row.get("id").and_then(Value::as_str).and_then(|id| id.parse::<u64>().ok())
+        && rng.bool()
+    {
+        row.insert("id".into(), json!(id));
+    }
+    if let Some(project) = row.get("project").and_then(Value::as_i64) {
+        let shaped = match rng.u8(..4) {
+            0 => json!(project),
+            1 => json!(project.to_string()),
+            2 => json!({"id": project, "name": "P"}),
+            _ => json!({"id": project.to_string()}),
+        };
+        row.insert("project".into(), shaped);
+    }
+    for key in ["creation_date", "completion_date"] {
+        let Some(at) = row.get(key).and_then(Value::as_str).and_then(parse_api_time) else {
+            continue;
+        };
+        row.insert(key.into(), json!(reshape_date(rng, at)));
+    }
+}
+
+/// The same instant written another way.
+fn reshape_date(rng: &mut fastrand::Rng, at: OffsetDateTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let stem = |at: OffsetDateTime| {
+        at.format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]"
+        ))
+        .unwrap()
+    };
+    let fraction = format!("{:09}", at.nanosecond());
+    let trimmed = fraction.trim_end_matches('0');
+    let dot = |digits: &str| {
+        if digits.is_empty() {
+            String::new()
+        } else {
+            format!(".{digits}")
+        }
+    };
+    match rng.u8(..6) {
+        0 => format!("{}{}Z", stem(at), dot(&fraction)),
+        1 => format!("{}{}Z", stem(at), dot(trimmed)),
+        2 => format!("{}{}+00:00", stem(at), dot(trimmed)),
+        3 => format!("{}{}", stem(at), dot(trimmed)),
+        4 => at
+            .to_offset(time::UtcOffset::from_hms(5, 30, 0).unwrap())
+            .format(&Rfc3339)
+            .unwrap(),
+        _ => at
+            .to_offset(time::UtcOffset::from_hms(-7, 0, 0).unwrap())
+            .format(&Rfc3339)
+            .unwrap(),
+    }
 }
 
 /// The simulator's request log, one line a request, for a failing history.
