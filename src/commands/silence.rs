@@ -53,7 +53,9 @@ pub async fn add(config: &Config, new: NewSilence, out: &mut impl Write) -> anyh
             return Err(UsageError("--for must be longer than zero".into()).into());
         }
         // parse_duration caps it at a century, so this neither wraps nor saturates.
-        Lasts::For(duration) => now.saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)),
+        Lasts::For(duration) => {
+            now.saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
+        }
         Lasts::Until(until) => {
             let until = (until.unix_timestamp_nanos() / 1_000_000) as i64;
             if until <= now {

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::Secret;
 use super::error::{ConfigError, Section};
-use super::value::{CaFile, HumanDuration, human, positive, secret, secs};
+use super::value::{CaFile, HumanDuration, human, positive, secret, secret_path, secs};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -41,6 +41,10 @@ pub struct ApiConfig {
     /// Always ends in `/`, so that `jobs/` joins below it.
     pub base_url: Url,
     pub token: Secret,
+    /// Where the token came from, if a file: read again when the API refuses the token, so
+    /// that a rotated token is used without a restart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
     #[serde(serialize_with = "human")]
     pub timeout: Duration,
     /// Extra trusted roots for the API's TLS certificate, besides the system's.
@@ -53,6 +57,10 @@ pub struct ApiConfig {
 impl ApiConfig {
     pub(super) fn parse(raw: RawApi) -> Result<ApiConfig, ConfigError> {
         let api = Section::new("api");
+        let token_file = match &raw.token_file {
+            Some(path) => Some(secret_path(&api.key("token_file"), path)?),
+            None => None,
+        };
         let token = secret(&api.key("token"), raw.token, raw.token_file)?.ok_or_else(|| {
             api.invalid(
                 "token",
@@ -85,6 +93,7 @@ impl ApiConfig {
         Ok(ApiConfig {
             base_url: base_url(&api, &raw.base_url)?,
             token,
+            token_file,
             timeout: positive(&api.key("timeout"), raw.timeout.0)?,
             ca_file: raw
                 .ca_file

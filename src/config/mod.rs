@@ -37,7 +37,7 @@ pub use retry::RetryConfig;
 pub use secret::Secret;
 pub use smtp::{SmtpConfig, SmtpTls};
 pub use state::StateConfig;
-pub use value::CaFile;
+pub use value::{CaFile, read_secret_file};
 
 /// Where the config file is looked for when neither `--config` nor `$SDM_WATCH_CONFIG` names one.
 pub const DEFAULT_PATH: &str = "/etc/sdm-watch/config.toml";

@@ -64,26 +64,29 @@ pub(super) fn secret(
         (Some(secret), None) => Ok(Some(Secret::new(secret.expose().trim()))),
         (None, Some(path)) => {
             let file_key = format!("{key}_file");
-            let path = expand_credentials_directory(&file_key, &path)?;
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                ConfigError::invalid(&file_key, format!("cannot read {}: {e}", path.display()))
-            })?;
-            let text = text.trim();
-            if text.is_empty() {
-                return Err(ConfigError::invalid(
-                    file_key,
-                    format!("{} is empty", path.display()),
-                ));
-            }
-            Ok(Some(Secret::new(text)))
+            let path = secret_path(&file_key, &path)?;
+            read_secret_file(&path)
+                .map(Some)
+                .map_err(|reason| ConfigError::invalid(&file_key, reason))
         }
         (None, None) => Ok(None),
     }
 }
 
-/// `$CREDENTIALS_DIRECTORY/x` or `${CREDENTIALS_DIRECTORY}/x` becomes the directory where
-/// systemd put the unit's `LoadCredential=` files.
-fn expand_credentials_directory(key: &str, path: &Path) -> Result<PathBuf, ConfigError> {
+/// A secret file's trimmed content; the reason names the file, never its content.
+pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(Secret::new(text))
+}
+
+/// The path a `<key>_file` names: `$CREDENTIALS_DIRECTORY/x` or `${CREDENTIALS_DIRECTORY}/x`
+/// becomes the directory where systemd put the unit's `LoadCredential=` files.
+pub(super) fn secret_path(key: &str, path: &Path) -> Result<PathBuf, ConfigError> {
     let text = path.to_string_lossy();
     let rest = text
         .strip_prefix("${CREDENTIALS_DIRECTORY}")

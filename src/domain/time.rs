@@ -131,8 +131,15 @@ mod tests {
             assert_eq!((at - base).whole_nanoseconds(), nanos, "{text}");
         }
         assert_eq!(parse_api_time("yesterday"), None);
-        assert_eq!(parse_api_time("9999-12-31T23:00:00-05:00"), None, "year 10000 in UTC");
-        assert!(parse_api_time("0001-01-01T01:00:00+05:00").is_some(), "year 0 is a date");
+        assert_eq!(
+            parse_api_time("9999-12-31T23:00:00-05:00"),
+            None,
+            "year 10000 in UTC"
+        );
+        assert!(
+            parse_api_time("0001-01-01T01:00:00+05:00").is_some(),
+            "year 0 is a date"
+        );
     }
 
     #[test]
@@ -148,17 +155,31 @@ mod tests {
         let wait = std::time::Duration::from_secs(u64::MAX);
         assert_eq!(after_ms(5, std::time::Duration::from_millis(7)), 12);
         assert_eq!(after_ms(5, wait), i64::MAX);
-        assert_eq!(after_ms(i64::MAX - 1, std::time::Duration::from_secs(1)), i64::MAX);
+        assert_eq!(
+            after_ms(i64::MAX - 1, std::time::Duration::from_secs(1)),
+            i64::MAX
+        );
     }
 
     #[test]
     fn durations_are_read_up_to_a_century() {
-        assert_eq!(parse_duration("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(
+            parse_duration("90s"),
+            Ok(std::time::Duration::from_secs(90))
+        );
         assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
-        assert!(parse_duration("36501d").unwrap_err().contains("longer than 100 years"));
+        assert!(
+            parse_duration("36501d")
+                .unwrap_err()
+                .contains("longer than 100 years")
+        );
         assert!(parse_duration("20000y").is_err());
         assert!(parse_duration("600000000y").is_err());
-        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
+        assert!(
+            parse_duration("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
     }
 
     #[test]

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, DATE, HeaderValue, LOCATION, RETRY_AFTER};
-use reqwest::{Response, StatusCode};
+use reqwest::Response;
+use reqwest::header::{AUTHORIZATION, DATE};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use url::{Origin, Url};
 
+use super::answer::{DataBody, classify, transport, undecodable};
 use super::model::{JobDetail, ServerClock, job_url};
+use super::token::Token;
 use super::{ApiError, RateLimiter, RetryPolicy, Retryable, decode};
 use crate::config::{ApiConfig, RetryConfig};
 use crate::domain::time::format_api_time;
@@ -37,8 +39,9 @@ pub struct SdmClient {
     pub(super) base: Url,
     /// Only links on this origin are followed, so the token never leaves for another host.
     pub(super) origin: Origin,
-    /// `Token <key>`, marked sensitive so that reqwest never prints it.
-    auth: HeaderValue,
+    /// `Token <key>`, marked sensitive so that reqwest never prints it; replaced, across
+    /// clones, when `api.token_file` holds a new token after the API refused the old one.
+    token: Token,
     page_size: u32,
     /// `api.timeout`, for each JSON request as a whole.
     timeout: Duration,
@@ -88,20 +91,18 @@ impl SdmClient {
                     crate::domain::error_chain(&e)
                 ),
             })?;
-        let mut auth =
-            HeaderValue::from_str(&format!("Token {}", api.token.expose())).map_err(|_| {
-                ApiError::Rejected {
-                    endpoint: api.base_url.to_string(),
-                    status: 0,
-                    detail: "the token cannot be sent in an HTTP header".into(),
-                }
-            })?;
-        auth.set_sensitive(true);
+        let token = Token::new(api.token.expose(), api.token_file.clone()).ok_or_else(|| {
+            ApiError::Rejected {
+                endpoint: api.base_url.to_string(),
+                status: 0,
+                detail: "the token cannot be sent in an HTTP header".into(),
+            }
+        })?;
         Ok(Self {
             http,
             base: api.base_url.clone(),
             origin,
-            auth,
+            token,
             page_size: api.page_size,
             timeout: api.timeout,
             retry: RetryPolicy::new(retry.backoff(), retry.max_elapsed),
@@ -239,7 +240,11 @@ impl SdmClient {
     }
 
     /// One request, no retry, decoded as JSON.
-    async fn get_json<T: DeserializeOwned>(&self, kind: &'static str, url: Url) -> Result<T, ApiError> {
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        kind: &'static str,
+        url: Url,
+    ) -> Result<T, ApiError> {
         let (endpoint, body) = self.get_body(kind, url).await?;
         serde_json::from_slice(&body).map_err(|e| undecodable(endpoint, e.to_string(), &body))
     }
@@ -259,13 +264,27 @@ impl SdmClient {
         Ok((endpoint, body))
     }
 
+    /// One request (see [`SdmClient::send_once`]); when the API refuses the token and
+    /// `api.token_file` now holds another, once more with that one.
+    async fn send(&self, kind: &'static str, url: Url) -> Result<Response, ApiError> {
+        match self.send_once(kind, url.clone()).await {
+            Err(ApiError::Unauthorized { .. }) if self.token.reload() => {
+                self.send_once(kind, url).await
+            }
+            other => other,
+        }
+    }
+
     /// One request: waits for a slot under the rate cap, sends, counts, classifies.
     /// `kind` (list, detail, data) labels the request metric.
-    async fn send(&self, kind: &'static str, url: Url) -> Result<Response, ApiError> {
+    async fn send_once(&self, kind: &'static str, url: Url) -> Result<Response, ApiError> {
         let endpoint = url.path().to_owned();
         self.limiter.acquire().await;
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let mut request = self.http.get(url).header(AUTHORIZATION, self.auth.clone());
+        let mut request = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, self.token.header());
         if kind != "data" {
             request = request.timeout(self.timeout);
         }
@@ -277,7 +296,7 @@ impl SdmClient {
         metrics::counter!(API_REQUESTS, "endpoint" => kind, "code" => code).increment(1);
         let response = sent.map_err(|e| transport(&endpoint, &e))?;
         self.note_date(&response);
-        let result = self.classify(&endpoint, response).await;
+        let result = classify(&self.base, &self.origin, &endpoint, response).await;
         if let Err(ApiError::RateLimited {
             retry_after: Some(wait),
             ..
@@ -308,124 +327,4 @@ impl SdmClient {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(clock);
     }
-
-    /// Success passes through; every other answer becomes the error it means.
-    async fn classify(&self, endpoint: &str, response: Response) -> Result<Response, ApiError> {
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
-        }
-        let endpoint = endpoint.to_owned();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(crate::domain::retry_after);
-        if status.is_redirection() {
-            let location = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|location| self.base.join(location).ok());
-            return Err(match location {
-                Some(url) if url.origin() != self.origin => ApiError::ForeignOrigin {
-                    url: url.to_string(),
-                    origin: self.origin.ascii_serialization(),
-                },
-                _ => ApiError::Rejected {
-                    endpoint,
-                    status: status.as_u16(),
-                    detail: "too many redirects".into(),
-                },
-            });
-        }
-        let code = status.as_u16();
-        let detail = detail(response).await;
-        Err(match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ApiError::Unauthorized {
-                endpoint,
-                status: code,
-                detail,
-            },
-            StatusCode::NOT_FOUND => ApiError::NotFound { endpoint, detail },
-            StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited {
-                endpoint,
-                retry_after,
-            },
-            StatusCode::REQUEST_TIMEOUT => ApiError::Server {
-                endpoint,
-                status: code,
-                retry_after,
-            },
-            _ if status.is_server_error() => ApiError::Server {
-                endpoint,
-                status: code,
-                retry_after,
-            },
-            _ => ApiError::Rejected {
-                endpoint,
-                status: code,
-                detail,
-            },
-        })
-    }
-}
-
-/// A data answer being received.
-pub struct DataBody {
-    response: Response,
-    endpoint: String,
-}
-
-impl DataBody {
-    /// The next piece of the body; `None` at its end.
-    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, ApiError> {
-        self.response
-            .chunk()
-            .await
-            .map_err(|e| transport(&self.endpoint, &e))
-    }
-
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-}
-
-/// The `detail` of a DRF error body, else the start of the body.
-async fn detail(response: Response) -> String {
-    let body = response.bytes().await.unwrap_or_default();
-    #[derive(serde::Deserialize)]
-    struct Detail {
-        detail: String,
-    }
-    match serde_json::from_slice::<Detail>(&body) {
-        Ok(parsed) => parsed.detail,
-        Err(_) if body.is_empty() => "no details given".into(),
-        Err(_) => preview(&body),
-    }
-}
-
-fn transport(endpoint: &str, error: &reqwest::Error) -> ApiError {
-    let reason = if error.is_timeout() {
-        format!("timed out ({})", crate::domain::error_chain(error))
-    } else {
-        crate::domain::error_chain(error)
-    };
-    ApiError::Transport {
-        endpoint: endpoint.to_owned(),
-        reason,
-    }
-}
-
-/// An answer that is not the shape expected: transient (the next answer may be right).
-pub(super) fn undecodable(endpoint: String, reason: String, body: &[u8]) -> ApiError {
-    ApiError::Undecodable {
-        endpoint,
-        reason: format!("{reason} (body starts {:?})", preview(body)),
-    }
-}
-
-fn preview(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(120)]);
-    text.into_owned()
 }

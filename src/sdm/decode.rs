@@ -102,7 +102,9 @@ pub fn detail(body: &[u8]) -> Result<JobDetail, String> {
         .and_then(|status| status_of(&status))
         .ok_or("the job's detail has no usable `status`")?;
     let step = extra.remove("step").filter(|step| !step.is_null());
-    let message = extra.remove("message").and_then(|message| text_of(&message));
+    let message = extra
+        .remove("message")
+        .and_then(|message| text_of(&message));
     Ok(JobDetail {
         status,
         step,
@@ -233,7 +235,9 @@ const LOGGED_AT_MOST: usize = 10_000;
 
 fn skipped(skip: Skip, key: &str) {
     metrics::counter!(API_ROWS_SKIPPED, "reason" => skip.as_str()).increment(1);
-    let mut logged = LOGGED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut logged = LOGGED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let logged = logged.get_or_insert_with(HashSet::new);
     if logged.len() < LOGGED_AT_MOST && logged.insert((key.to_owned(), skip)) {
         warn!(row = %key, reason = skip.as_str(), "skipped a row of the jobs listing that cannot be read; it is counted in sdm_watch_api_rows_skipped_total");
@@ -271,7 +275,11 @@ mod tests {
             ("null", None),
             ("[3]", None),
         ] {
-            assert_eq!(count_of(&serde_json::from_str(text).unwrap()), count, "{text}");
+            assert_eq!(
+                count_of(&serde_json::from_str(text).unwrap()),
+                count,
+                "{text}"
+            );
         }
     }
 
@@ -301,18 +309,32 @@ mod tests {
     #[test]
     fn rows_without_a_usable_id_or_status_are_skipped_with_their_reason() {
         assert_eq!(one(r#"{"status": "done"}"#).unwrap_err(), Skip::NoId);
-        assert_eq!(one(r#"{"id": "", "status": "done"}"#).unwrap_err(), Skip::NoId);
-        assert_eq!(one(r#"{"id": 1.5, "status": "done"}"#).unwrap_err(), Skip::NoId);
+        assert_eq!(
+            one(r#"{"id": "", "status": "done"}"#).unwrap_err(),
+            Skip::NoId
+        );
+        assert_eq!(
+            one(r#"{"id": 1.5, "status": "done"}"#).unwrap_err(),
+            Skip::NoId
+        );
         assert_eq!(one(r#"{"id": "a"}"#).unwrap_err(), Skip::NoStatus);
-        assert_eq!(one(r#"{"id": "a", "status": null}"#).unwrap_err(), Skip::NoStatus);
+        assert_eq!(
+            one(r#"{"id": "a", "status": null}"#).unwrap_err(),
+            Skip::NoStatus
+        );
         assert_eq!(one(r#"[1]"#).unwrap_err(), Skip::NotAnObject);
-        assert_eq!(one(r#"{"id": 7, "status": "queued"}"#).unwrap().status, Status::Other("queued".into()));
+        assert_eq!(
+            one(r#"{"id": 7, "status": "queued"}"#).unwrap().status,
+            Status::Other("queued".into())
+        );
     }
 
     #[test]
     fn dates_that_do_not_read_are_unknown_not_errors() {
-        let job = one(r#"{"id": "a", "status": "done", "creation_date": "yesterday",
-                         "completion_date": 1700000000}"#)
+        let job = one(
+            r#"{"id": "a", "status": "done", "creation_date": "yesterday",
+                         "completion_date": 1700000000}"#,
+        )
         .unwrap();
         assert_eq!(job.creation_date, None);
         assert_eq!(job.completion_date, None);
@@ -324,16 +346,31 @@ mod tests {
     #[test]
     fn messages_in_drf_shapes_read_as_text() {
         for (body, message) in [
-            (r#"{"status": "error", "message": "Column 'sku' missing"}"#, Some("Column 'sku' missing")),
-            (r#"{"status": "error", "message": ["Column 'sku' missing"]}"#, Some("Column 'sku' missing")),
-            (r#"{"status": "error", "message": {"detail": "Boom"}}"#, Some("Boom")),
-            (r#"{"status": "error", "message": {"sku": ["missing", "empty"], "non_field_errors": ["bad file"]}}"#,
-             Some("sku: missing; empty; bad file")),
+            (
+                r#"{"status": "error", "message": "Column 'sku' missing"}"#,
+                Some("Column 'sku' missing"),
+            ),
+            (
+                r#"{"status": "error", "message": ["Column 'sku' missing"]}"#,
+                Some("Column 'sku' missing"),
+            ),
+            (
+                r#"{"status": "error", "message": {"detail": "Boom"}}"#,
+                Some("Boom"),
+            ),
+            (
+                r#"{"status": "error", "message": {"sku": ["missing", "empty"], "non_field_errors": ["bad file"]}}"#,
+                Some("sku: missing; empty; bad file"),
+            ),
             (r#"{"status": "error", "message": null}"#, None),
             (r#"{"status": "error", "message": []}"#, None),
             (r#"{"status": "error", "message": 404}"#, Some("404")),
         ] {
-            assert_eq!(detail(body.as_bytes()).unwrap().message.as_deref(), message, "{body}");
+            assert_eq!(
+                detail(body.as_bytes()).unwrap().message.as_deref(),
+                message,
+                "{body}"
+            );
         }
         assert!(detail(br#"{"step": {"id": 1}}"#).is_err());
         assert!(detail(b"[]").is_err());

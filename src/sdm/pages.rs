@@ -7,7 +7,8 @@ use std::sync::atomic::Ordering;
 use tracing::{debug, warn};
 use url::Url;
 
-use super::client::{JobFilter, SdmClient, undecodable};
+use super::answer::undecodable;
+use super::client::{JobFilter, SdmClient};
 use super::model::{Job, Page, last_copies};
 use super::{ApiError, decode};
 

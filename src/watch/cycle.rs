@@ -220,7 +220,9 @@ impl Watcher {
             None => {
                 // The very first attempt: the floor stays where it is, even if this
                 // attempt fails and the next comes much later.
-                let floor = start.saturating_sub(time::Duration::try_from(config.poll.lookback).unwrap_or(time::Duration::MAX));
+                let floor = start.saturating_sub(
+                    time::Duration::try_from(config.poll.lookback).unwrap_or(time::Duration::MAX),
+                );
                 let floor_us = micros(floor);
                 cycle
                     .timed(move |conn| {

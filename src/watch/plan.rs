@@ -52,7 +52,10 @@ pub fn cycle_start(
     match server.filter(|clock| clock.received >= started) {
         Some(clock) => {
             let travel = (clock.received - started).saturating_add(Duration::from_secs(1));
-            clock.date.checked_sub(travel.try_into().unwrap_or(time::Duration::MAX)).map_or(local, |server| local.min(server))
+            clock
+                .date
+                .checked_sub(travel.try_into().unwrap_or(time::Duration::MAX))
+                .map_or(local, |server| local.min(server))
         }
         None => local,
     }

@@ -391,3 +391,54 @@ async fn redirects_are_followed_on_our_origin_only_and_never_carry_the_token_awa
     );
     assert_eq!(sim.requests().len(), 1, "and it was not retried");
 }
+
+#[tokio::test]
+async fn a_token_rotated_in_its_file_is_used_after_a_401_without_a_new_client() {
+    let sim = Simulator::start().await.unwrap();
+    sim.add_job(NewJob::new(Status::Running));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("token");
+    std::fs::write(&file, format!("{}\n", sim.token())).unwrap();
+    let text = config_text(&sim, "", "").replace(
+        &format!("token = \"{}\"", sim.token()),
+        &format!("token_file = \"{}\"", file.display()),
+    );
+    let client = client_with(&text);
+    assert_eq!(
+        client.list_jobs(&JobFilter::default()).await.unwrap().len(),
+        1
+    );
+
+    // Revoked: the file still holds the old token, so the 401 stands (read once more, no loop).
+    sim.set_token("rotated-token-0001");
+    let before = sim.requests().len();
+    let error = client.list_jobs(&JobFilter::default()).await.unwrap_err();
+    assert!(
+        matches!(error.root(), ApiError::Unauthorized { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        sim.requests().len() - before,
+        1,
+        "no second try with the same token"
+    );
+
+    // Rotated: the next 401 reads the file again and the same request goes through.
+    std::fs::write(&file, "rotated-token-0001").unwrap();
+    let before = sim.requests().len();
+    assert_eq!(
+        client.list_jobs(&JobFilter::default()).await.unwrap().len(),
+        1
+    );
+    let requests = sim.requests();
+    let statuses: Vec<u16> = requests[before..].iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [401, 200], "one refusal, then the new token");
+    // Clones share the new token: no 401 this time.
+    let before = sim.requests().len();
+    client
+        .clone()
+        .list_jobs(&JobFilter::default())
+        .await
+        .unwrap();
+    assert!(sim.requests()[before..].iter().all(|r| r.status == 200));
+}

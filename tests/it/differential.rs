@@ -775,7 +775,12 @@ async fn run(history: &History) -> Result<(), String> {
     }
     if setup.drift.is_some() {
         // The drifting API writes dates other ways: the same instant is the same date.
-        for told in reference.told.values_mut().chain(got.values_mut()).flatten() {
+        for told in reference
+            .told
+            .values_mut()
+            .chain(got.values_mut())
+            .flatten()
+        {
             told.completion_date = told
                 .completion_date
                 .as_deref()
@@ -822,7 +827,9 @@ fn drift_hook(drift: &Drift, injected: Arc<AtomicU64>) -> sdm_watch::sim::ShapeH
             } else {
                 answer.insert("count".into(), shaped);
             }
-            let Some(Value::Array(rows)) = answer.get_mut("results") else { return };
+            let Some(Value::Array(rows)) = answer.get_mut("results") else {
+                return;
+            };
             for row in rows.iter_mut() {
                 reshape_row(&mut rng, row);
             }
@@ -853,7 +860,10 @@ fn reshape_row(rng: &mut fastrand::Rng, row: &mut serde_json::Value) {
     use serde_json::{Value, json};
     let Value::Object(row) = row else { return };
     row.insert("extra_field".into(), json!({"nested": [null, true]}));
-    if let Some(id) = row.get("id").and_then(Value::as_str).and_then(|id| id.parse::<u64>().ok())
+    if let Some(id) = row
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.parse::<u64>().ok())
         && rng.bool()
     {
         row.insert("id".into(), json!(id));
@@ -868,7 +878,11 @@ fn reshape_row(rng: &mut fastrand::Rng, row: &mut serde_json::Value) {
         row.insert("project".into(), shaped);
     }
     for key in ["creation_date", "completion_date"] {
-        let Some(at) = row.get(key).and_then(Value::as_str).and_then(parse_api_time) else {
+        let Some(at) = row
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(parse_api_time)
+        else {
             continue;
         };
         row.insert(key.into(), json!(reshape_date(rng, at)));

@@ -44,9 +44,18 @@ async fn a_retry_after_of_u64_max_waits_max_interval_in_jobs_list_and_once() {
         let started = std::time::Instant::now();
         let output = sdm_watch(&config, args, &[]).await;
         assert_no_panic(&output, &args.join(" "));
-        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", stderr(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            stderr(&output)
+        );
         // retry.max_interval is 200ms in this config: the wait was that, not forever.
-        assert!(started.elapsed() < Duration::from_secs(30), "{args:?} waited {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{args:?} waited {:?}",
+            started.elapsed()
+        );
     }
     let output = sdm_watch(&config, &["jobs", "list"], &[]).await;
     assert!(stdout(&output).contains(&id), "{}", stdout(&output));
@@ -76,7 +85,10 @@ async fn a_job_dated_at_the_end_of_year_9999_that_leaves_the_listings_is_no_cras
     sim.remove_job(&early);
     for round in 0..3 {
         let output = sdm_watch(&config, &["once"], &[]).await;
-        assert_no_panic(&output, &format!("once after the jobs left (round {round})"));
+        assert_no_panic(
+            &output,
+            &format!("once after the jobs left (round {round})"),
+        );
         assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     }
     let output = sdm_watch(&config, &["state", "--json"], &[]).await;
@@ -89,18 +101,33 @@ async fn durations_past_a_century_are_refused_naming_the_key() {
     let config = config_text(&sim, "", "[poll]\nlookback = \"20000y\"\n");
     let output = sdm_watch(&config, &["check"], &[]).await;
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("poll.lookback"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("poll.lookback"),
+        "{}",
+        stderr(&output)
+    );
     assert!(stderr(&output).contains("100 years"), "{}", stderr(&output));
 
     let dir = tempfile::tempdir().unwrap();
     let config = config_text(
         &sim,
         "",
-        &format!("[state]\npath = \"{}\"\n", dir.path().join("state.db").display()),
+        &format!(
+            "[state]\npath = \"{}\"\n",
+            dir.path().join("state.db").display()
+        ),
     );
     let output = sdm_watch(
         &config,
-        &["silence", "add", "--all", "--for", "600000000y", "--reason", "test"],
+        &[
+            "silence",
+            "add",
+            "--all",
+            "--for",
+            "600000000y",
+            "--reason",
+            "test",
+        ],
         &[],
     )
     .await;
@@ -120,8 +147,15 @@ async fn a_receivers_retry_after_of_u64_max_waits_max_interval_not_the_past() {
     step(&parts).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while w.hook.delivered().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the alert was never retried");
-        parts.worker.deliver_due().await.expect("deliveries recorded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the alert was never retried"
+        );
+        parts
+            .worker
+            .deliver_due()
+            .await
+            .expect("deliveries recorded");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let attempts = w.hook.received();
@@ -135,12 +169,8 @@ async fn a_receivers_retry_after_of_u64_max_waits_max_interval_not_the_past() {
 fn any_date() -> impl Strategy<Value = time::OffsetDateTime> {
     let first = datetime!(0001-01-01 00:00:00 UTC).unix_timestamp_nanos();
     let last = datetime!(9999-12-31 23:59:59.999999999 UTC).unix_timestamp_nanos();
-    prop_oneof![
-        Just(first),
-        Just(last),
-        first..=last,
-    ]
-    .prop_map(|nanos| time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap())
+    prop_oneof![Just(first), Just(last), first..=last,]
+        .prop_map(|nanos| time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap())
 }
 
 proptest! {
