@@ -135,7 +135,7 @@ enum SilenceCommand {
         jobs: Vec<String>,
         /// This event (repeat for more)
         #[arg(long = "event", value_name = "E", value_parser = [
-            "done", "error", "pending", "running", "pending_reminder", "running_long"
+            "done", "error", "pending", "running", "pending_reminder", "running_long", "watcher"
         ])]
         events: Vec<String>,
         /// Mute every alert (needed when no matcher is given)

@@ -184,6 +184,7 @@ pub fn sample_alert() -> serde_json::Value {
         "pending_since": null,
         "running_since": null,
         "running_for_seconds": null,
+        "watcher": null,
         "test": false,
         "alerts": [],
         "counts": {}

@@ -26,9 +26,9 @@ pub async fn run(
         );
     }
     let mut event = AlertEvent::test(time::OffsetDateTime::now_utc());
-    event.data.link = config
-        .links
-        .job_link(&event.data.job.id, event.data.job.project);
+    event.data.link = event
+        .job()
+        .and_then(|job| config.links.job_link(&job.id, job.project));
     let payload = event.to_json();
     let mut all_ok = true;
     for (name, channel) in channels

@@ -16,6 +16,7 @@ mod secret;
 mod smtp;
 mod state;
 mod value;
+mod watchdog;
 
 use std::path::Path;
 
@@ -38,6 +39,7 @@ pub use secret::Secret;
 pub use smtp::{SmtpConfig, SmtpTls};
 pub use state::StateConfig;
 pub use value::{CaFile, read_secret_file};
+pub use watchdog::{HeartbeatConfig, WatchdogConfig};
 
 /// Where the config file is looked for when neither `--config` nor `$SDM_WATCH_CONFIG` names one.
 pub const DEFAULT_PATH: &str = "/etc/sdm-watch/config.toml";
@@ -59,6 +61,8 @@ struct RawConfig {
     webhook: Vec<channels::RawWebhook>,
     smtp: Option<smtp::RawSmtp>,
     email: Vec<channels::RawEmail>,
+    watchdog: watchdog::RawWatchdog,
+    heartbeat: watchdog::RawHeartbeat,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -80,6 +84,9 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     #[serde(rename = "email", skip_serializing_if = "Vec::is_empty")]
     pub emails: Vec<EmailConfig>,
+    pub watchdog: WatchdogConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<HeartbeatConfig>,
 }
 
 impl Config {
@@ -121,8 +128,13 @@ impl Config {
         let http = HttpConfig::parse(raw.http)?;
         let output = raw.output.map(OutputConfig::parse).transpose()?;
         let links = LinksConfig::parse(raw.links)?;
+        let watchdog = WatchdogConfig::parse(raw.watchdog, poll.interval)?;
+        let heartbeat = HeartbeatConfig::parse(raw.heartbeat)?;
         let mut names = channels::Names::default();
-        let events = poll.events();
+        let mut events = poll.events();
+        if watchdog.alert_after.is_some() {
+            events.push(crate::domain::Event::Watcher);
+        }
         let webhooks = raw
             .webhook
             .into_iter()
@@ -151,6 +163,8 @@ impl Config {
             webhooks,
             smtp,
             emails,
+            watchdog,
+            heartbeat,
         })
     }
 

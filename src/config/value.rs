@@ -125,6 +125,7 @@ pub(super) fn events(
                 Event::RunningLong => {
                     "is not enabled: set poll.running_longer_than to a duration".to_owned()
                 }
+                Event::Watcher => "is not enabled: watchdog.alert_after is \"0s\"".to_owned(),
                 Event::Entered(status) if Status::KNOWN.contains(status) => {
                     "is not in poll.notify_on, so it would never be alerted".to_owned()
                 }

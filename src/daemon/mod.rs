@@ -12,20 +12,26 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 pub mod leader;
+mod once;
+mod report;
+mod watchdog;
+
+pub use once::once;
+use report::{register_series, report};
+pub use watchdog::Watchdog;
 
 use crate::config::{Config, StateConfig};
 use crate::console::Console;
-use crate::domain::time::clock;
 use crate::domain::{Clock, SystemClock};
-use crate::notify::{Channels, DeliverySetup, Settled, Worker};
-use crate::ops::health::{Health, LastCycle};
+use crate::notify::{Channels, DeliverySetup, Worker};
+use crate::ops::health::Health;
 use crate::ops::signals::Control;
 use crate::ops::{http, systemd};
 use crate::sdm::SdmClient;
 use crate::store::postgres::PgSettings;
 use crate::store::{Fence, Location, Store};
 use crate::telemetry;
-use crate::watch::{CycleError, CycleSummary, WatchSetup, Watcher};
+use crate::watch::{WatchSetup, Watcher};
 use leader::Leader;
 
 /// The parts of a daemon, built from one config.
@@ -34,6 +40,8 @@ pub struct Parts {
     /// Wakes the delivery worker: alerts were queued (here, or by another replica).
     pub wake: Arc<Notify>,
     pub watcher: Watcher,
+    /// Tells when the watcher is blind (`watchdog.alert_after`), and when it sees again.
+    pub watchdog: Watchdog,
     pub worker: Worker,
     /// Set on PostgreSQL: this process is one replica among any number.
     pub replicas: Option<Replicas>,
@@ -106,11 +114,13 @@ impl Parts {
             Some(replicas) => store.fenced(replicas.fence.clone()),
             None => store.clone(),
         };
+        let watchdog = Watchdog::new(watched.clone(), clock.clone());
         let watcher = Watcher::new(watched, wake.clone(), watch_current).with_clock(clock);
         Ok(Parts {
             store,
             wake,
             watcher,
+            watchdog,
             worker,
             replicas,
             reloader: Reloader {
@@ -149,6 +159,23 @@ fn setups(config: &Arc<Config>) -> anyhow::Result<(WatchSetup, DeliverySetup)> {
 impl Reloader {
     pub fn config(&self) -> &Arc<Config> {
         &self.config
+    }
+
+    /// The channels as configured now (the watchdog sends through them when the store fails).
+    pub fn channels(&self) -> Arc<DeliverySetup> {
+        self.delivery_setup.borrow().clone()
+    }
+
+    /// The watchdog's verdict on a cycle, with the config and channels in force now.
+    pub async fn watch_over(
+        &self,
+        watchdog: &mut Watchdog,
+        result: &Result<crate::watch::CycleSummary, crate::watch::CycleError>,
+    ) {
+        let setup = self.channels();
+        watchdog
+            .after_cycle(result, &self.config, &setup.channels)
+            .await;
     }
 
     /// Makes `new` current for what comes next: the next cycle, the next attempt. Tracked
@@ -199,6 +226,7 @@ pub async fn run(
         store,
         wake,
         watcher,
+        mut watchdog,
         worker,
         replicas,
         mut reloader,
@@ -318,6 +346,7 @@ pub async fn run(
                         }
                         result = &mut cycle => {
                             report(&result, &health, started.elapsed());
+                            reloader.watch_over(&mut watchdog, &result).await;
                             if let Ok(summary) = &result {
                                 running = summary.running;
                             }
@@ -384,118 +413,4 @@ fn apply_reload(path: Option<&PathBuf>, reloader: &mut Reloader) {
             "reload refused; keeping the old configuration"
         ),
     }
-}
-
-/// Makes every series `config` implies visible from the start.
-fn register_series(config: &Config) {
-    let mut reminders = Vec::new();
-    if config.poll.remind_pending_every.is_some() {
-        reminders.push("pending_reminder");
-    }
-    if config.poll.running_longer_than.is_some() {
-        reminders.push("running_long");
-    }
-    let channels = config.channel_names();
-    telemetry::register(&telemetry::Series {
-        notify_on: &config.poll.notify_on,
-        digest_channels: channels
-            .iter()
-            .copied()
-            .filter(|channel| config.grouping(channel).is_some())
-            .collect(),
-        channels,
-        reminders,
-        output: config.output.is_some(),
-    });
-}
-
-/// Logs a cycle's outcome and tells health, metrics and systemd.
-fn report(result: &Result<CycleSummary, CycleError>, health: &Health, took: Duration) {
-    let now = time::OffsetDateTime::now_utc();
-    let finished_ms = crate::domain::time::now_ms();
-    match result {
-        Ok(summary) => {
-            health.cycle_succeeded();
-            health.record_cycle(LastCycle {
-                finished_ms,
-                duration_ms: summary.duration.as_millis() as u64,
-                requests: Some(summary.requests),
-                jobs_seen: Some(summary.jobs_seen),
-                transitions: Some(summary.transitions),
-                error: None,
-            });
-            metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "ok").increment(1);
-            metrics::gauge!(telemetry::LAST_SUCCESSFUL_POLL).set(now.unix_timestamp() as f64);
-            info!(
-                jobs_seen = summary.jobs_seen,
-                transitions = summary.transitions,
-                alerts_queued = summary.alerts_queued,
-                alerts_waiting = summary.alerts_held,
-                requests = summary.requests,
-                duration_ms = summary.duration.as_millis() as u64,
-                store_us = summary.store_time.as_micros() as u64,
-                "poll cycle done"
-            );
-            systemd::status(&format!(
-                "last cycle ok at {}: {} jobs seen, {} transitions, {} alerts queued",
-                clock(now),
-                summary.jobs_seen,
-                summary.transitions,
-                summary.alerts_queued
-            ));
-        }
-        Err(error) => {
-            let error = crate::domain::error_chain(error);
-            health.cycle_failed(error.clone());
-            health.record_cycle(LastCycle {
-                finished_ms,
-                duration_ms: took.as_millis() as u64,
-                requests: None,
-                jobs_seen: None,
-                transitions: None,
-                error: Some(error.clone()),
-            });
-            metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "error").increment(1);
-            warn!(error = %error, "poll cycle failed; trying again at the next interval");
-            systemd::status(&format!("last cycle failed at {}: {error}", clock(now)));
-        }
-    }
-}
-
-/// `sdm-watch once`: one cycle, then every alert that is due, whatever the cycle's fate.
-pub async fn once(config: Config) -> anyhow::Result<(Result<CycleSummary, CycleError>, Settled)> {
-    let parts = Parts::build(config).await?;
-    let (stop, stopped) = watch::channel(false);
-    let lease_task = match parts.replicas {
-        Some(replicas) => {
-            let health = Arc::new(Health::new(parts.reloader.config().poll.interval));
-            let (mut leader, _) = Leader::new(
-                replicas.settings,
-                parts.worker.replica(),
-                replicas.lease,
-                health,
-                replicas.fence,
-            );
-            let standing = leader.step().await;
-            if !standing.leads() {
-                anyhow::bail!(
-                    "another replica leads ({}): `once` polls only when it can take the lease",
-                    standing
-                        .leader
-                        .as_deref()
-                        .unwrap_or("unknown: the lease could not be read")
-                );
-            }
-            // Renewed on its timer while the cycle lasts, given up at the end.
-            Some(leader.spawn(stopped).1)
-        }
-        None => None,
-    };
-    let cycle = parts.watcher.cycle().await;
-    let settled = parts.worker.deliver_due().await;
-    let _ = stop.send(true);
-    if let Some(task) = lease_task {
-        let _ = task.await;
-    }
-    Ok((cycle, settled?))
 }

@@ -1,5 +1,5 @@
-//! What an alert is about: a job entering a status, or a reminder about a job that stays
-//! in one.
+//! What an alert is about: a job entering a status, a reminder about a job that stays
+//! in one, or the watcher itself failing or recovering.
 
 use std::fmt;
 
@@ -16,6 +16,9 @@ pub enum Event {
     PendingReminder,
     /// The job has been `running` for longer than `poll.running_longer_than`.
     RunningLong,
+    /// The watcher completed no cycle for `watchdog.alert_after` (`watcher.failing`), or
+    /// completed one after that (`watcher.recovered`).
+    Watcher,
 }
 
 impl Event {
@@ -23,6 +26,7 @@ impl Event {
         match text {
             "pending_reminder" => Event::PendingReminder,
             "running_long" => Event::RunningLong,
+            "watcher" => Event::Watcher,
             status => Event::Entered(Status::parse(status)),
         }
     }
@@ -32,12 +36,13 @@ impl Event {
             Event::Entered(status) => status.as_str(),
             Event::PendingReminder => "pending_reminder",
             Event::RunningLong => "running_long",
+            Event::Watcher => "watcher",
         }
     }
 
     /// The reminders, which no status change causes.
     pub fn is_reminder(&self) -> bool {
-        !matches!(self, Event::Entered(_))
+        matches!(self, Event::PendingReminder | Event::RunningLong)
     }
 }
 
@@ -78,6 +83,7 @@ mod tests {
             "running",
             "pending_reminder",
             "running_long",
+            "watcher",
         ] {
             assert_eq!(Event::parse(text).as_str(), text);
         }

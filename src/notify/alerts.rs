@@ -130,6 +130,39 @@ pub fn build(
         .collect()
 }
 
+/// One `watcher.failing` or `watcher.recovered` alert per channel that wants the `watcher`
+/// event, whatever its `projects` (an outage concerns every project); never gathered into
+/// digests, since it is urgent. Silences apply as to any alert (`--event watcher`, `--all`).
+pub fn build_watcher(
+    event: &AlertEvent,
+    config: &Config,
+    silences: &[Silence],
+    now_ms: i64,
+) -> Vec<Alert> {
+    let payload = event.to_json();
+    let silence = silences
+        .iter()
+        .find(|s| s.matches("", None, &Event::Watcher, now_ms));
+    route(config, &Event::Watcher, None)
+        .iter()
+        .map(|channel| {
+            let mut alert = Alert::new(
+                new_alert_id(),
+                channel,
+                "",
+                Event::Watcher,
+                payload.clone(),
+                now_ms,
+            );
+            if let Some(silence) = silence {
+                alert.state = AlertState::Silenced;
+                alert.silence_id = Some(silence.id.clone());
+            }
+            alert
+        })
+        .collect()
+}
+
 /// Logs and counts the alerts among `alerts` that were recorded silenced, once they are
 /// committed; returns how many of `alerts` went into the queue.
 pub fn note_committed(alerts: &[Alert]) -> usize {
@@ -150,7 +183,9 @@ pub fn note_committed(alerts: &[Alert]) -> usize {
 pub fn route(config: &Config, event: &Event, project: Option<ProjectId>) -> Vec<String> {
     let wants = |events: &[Event], projects: &[ProjectId]| {
         events.contains(event)
-            && (projects.is_empty() || project.is_some_and(|p| projects.contains(&p)))
+            && (projects.is_empty()
+                || *event == Event::Watcher
+                || project.is_some_and(|p| projects.contains(&p)))
     };
     let webhooks = config
         .webhooks

@@ -282,7 +282,7 @@ async fn attachment(event: &AlertEvent, max_bytes: u64) -> Attached {
     };
     match csv {
         Ok(csv) => {
-            let name = format!("{}.csv", event.data.job.id);
+            let name = format!("{}.csv", event.job().map_or("rows", |job| job.id.as_str()));
             Attached {
                 note: Some(format!("attached as {name}")),
                 csv: Some((name, csv)),
@@ -301,8 +301,8 @@ pub fn subject(event: &AlertEvent) -> String {
 pub fn digest_body(digest: &Digest) -> String {
     let mut text = format!("{}.\n\n", digest.summary());
     for event in digest.events() {
-        let job = &event.data.job;
         let _ = writeln!(text, "- {}", event.headline());
+        let Some(job) = event.job() else { continue };
         let project = job
             .project
             .map(|p| format!(", project {p}"))
@@ -314,7 +314,12 @@ pub fn digest_body(digest: &Digest) -> String {
         let _ = writeln!(
             text,
             "  {}",
-            event.data.link.as_deref().unwrap_or(&event.data.url)
+            event
+                .data
+                .link
+                .as_deref()
+                .or(event.url())
+                .unwrap_or_default()
         );
     }
     let _ = writeln!(
@@ -329,13 +334,15 @@ pub fn digest_body(digest: &Digest) -> String {
 /// The plain-text body: everything an operator needs without opening SDM. `attachment`
 /// says what became of a done job's rows in this message.
 pub fn body(id: &str, event: &AlertEvent, attachment: Option<&str>) -> String {
-    let job = &event.data.job;
+    let Some(job) = event.job() else {
+        return watcher_body(id, event);
+    };
     let unknown = "(unknown)";
     let mut text = String::new();
     if event.data.test {
         text.push_str("THIS IS A TEST ALERT from `sdm-watch test-alert`; no job changed.\n\n");
     }
-    let previous = event.data.previous_status.as_deref();
+    let previous = event.previous_status();
     let _ = writeln!(text, "{}\n", event.headline());
     let mut field = |label: &str, value: &str| {
         let _ = writeln!(text, "{label:<18}{value}");
@@ -358,7 +365,7 @@ pub fn body(id: &str, event: &AlertEvent, attachment: Option<&str>) -> String {
     if let Some(link) = &event.data.link {
         field("Link:", link);
     }
-    field("URL:", &event.data.url);
+    field("URL:", event.url().unwrap_or_default());
     if let Some(output) = event.data.output.as_ref().filter(|o| !o.is_null()) {
         let columns: Vec<&str> = output["columns"]
             .as_array()
@@ -379,6 +386,32 @@ pub fn body(id: &str, event: &AlertEvent, attachment: Option<&str>) -> String {
     let _ = writeln!(
         text,
         "\nAlert {id}, detected {} by sdm-watch {}.",
+        event.timestamp,
+        env!("CARGO_PKG_VERSION")
+    );
+    text
+}
+
+/// The plain-text body of a watcher alert: what is wrong (or right again), since when, and
+/// the last error.
+fn watcher_body(id: &str, event: &AlertEvent) -> String {
+    let card = super::format::Card::of(event);
+    let mut text = format!("{}\n\n", event.headline());
+    for (label, value) in &card.facts {
+        let _ = writeln!(text, "{:<18}{value}", format!("{label}:"));
+    }
+    if let Some(error) = &card.message {
+        let _ = writeln!(text, "{:<18}{error}", "Last error:");
+    }
+    if event.kind == "watcher.failing" {
+        text.push_str(
+            "\nUntil a cycle succeeds, changes of SDM jobs are not detected and no job alert is sent.\n\
+             `sdm-watch state` and the daemon's log say more; /readyz answers 503 meanwhile.\n",
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\nAlert {id}, sent {} by sdm-watch {}.",
         event.timestamp,
         env!("CARGO_PKG_VERSION")
     );

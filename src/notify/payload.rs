@@ -1,5 +1,7 @@
 //! What an alert says: the Standard Webhooks JSON body of SPEC.md, which the e-mail is
 //! rendered from too. It is built once, when the alert is queued, and never changes after.
+//! An alert is about a job (`job.*`) or about the watcher itself (`watcher.*`: it cannot
+//! poll, or polls again).
 
 use serde::{Deserialize, Serialize};
 
@@ -18,9 +20,9 @@ pub struct AlertEvent {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertData {
-    pub job: JobSnapshot,
-    pub previous_status: Option<String>,
-    pub url: String,
+    /// The job and its change, or the watcher's outage.
+    #[serde(flatten)]
+    pub about: About,
     /// The job's page for people, from `[links] job`; absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
@@ -44,6 +46,41 @@ pub struct AlertData {
     /// Set only on `sdm-watch test-alert`'s alerts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+}
+
+/// What an alert is about, flattened into `data`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum About {
+    /// `job`, `previous_status` (`null` for a first sighting) and the job's API `url`.
+    Job {
+        job: JobSnapshot,
+        previous_status: Option<String>,
+        url: String,
+    },
+    /// `watcher.failing` and `watcher.recovered`.
+    Watcher(WatcherFacts),
+}
+
+/// The watcher's outage, as `watcher.failing` and `watcher.recovered` tell it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatcherFacts {
+    /// When the outage began (the first failed cycle), RFC 3339 in UTC to the second.
+    pub since: String,
+    /// `watcher.failing`: how long no cycle has succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_for_seconds: Option<u64>,
+    /// `token_refused`, `api_unreachable`, `api_errors`, `rate_limited` or `store`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The last cycle's error, as logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// `watcher.recovered`: how long it was down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_for_seconds: Option<u64>,
+    /// The organisation or API watched, for people: `api.base_url`.
+    pub watching: String,
 }
 
 /// The job as the API showed it; what the API did not say is `null`.
@@ -70,9 +107,11 @@ impl AlertEvent {
             kind: format!("job.{}", job.status),
             timestamp: rfc3339_seconds(at),
             data: AlertData {
-                job,
-                previous_status,
-                url,
+                about: About::Job {
+                    job,
+                    previous_status,
+                    url,
+                },
                 link: None,
                 output: None,
                 output_error: None,
@@ -107,32 +146,106 @@ impl AlertEvent {
         event
     }
 
+    /// A watcher alert: `watcher.failing` or `watcher.recovered`.
+    pub fn watcher(kind: &str, facts: WatcherFacts, at: time::OffsetDateTime) -> Self {
+        Self {
+            kind: format!("watcher.{kind}"),
+            timestamp: rfc3339_seconds(at),
+            data: AlertData {
+                about: About::Watcher(facts),
+                link: None,
+                output: None,
+                output_error: None,
+                pending_since: None,
+                reminder: None,
+                running_since: None,
+                running_for_seconds: None,
+                test: false,
+            },
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 
-    /// The job's name, or its id when the API gave none.
-    pub fn job_name(&self) -> &str {
-        self.data.job.name.as_deref().unwrap_or(&self.data.job.id)
+    /// The job, unless the alert is about the watcher.
+    pub fn job(&self) -> Option<&JobSnapshot> {
+        match &self.data.about {
+            About::Job { job, .. } => Some(job),
+            About::Watcher(_) => None,
+        }
     }
 
-    /// What entered: `done`, `error`, `pending_reminder`, ... (`TEST` for a test alert).
+    pub fn job_mut(&mut self) -> Option<&mut JobSnapshot> {
+        match &mut self.data.about {
+            About::Job { job, .. } => Some(job),
+            About::Watcher(_) => None,
+        }
+    }
+
+    /// The watcher's outage, if the alert is about it.
+    pub fn watcher_facts(&self) -> Option<&WatcherFacts> {
+        match &self.data.about {
+            About::Watcher(facts) => Some(facts),
+            About::Job { .. } => None,
+        }
+    }
+
+    pub fn previous_status(&self) -> Option<&str> {
+        match &self.data.about {
+            About::Job {
+                previous_status, ..
+            } => previous_status.as_deref(),
+            About::Watcher(_) => None,
+        }
+    }
+
+    /// The job's page in the API (none for a watcher alert).
+    pub fn url(&self) -> Option<&str> {
+        match &self.data.about {
+            About::Job { url, .. } => Some(url),
+            About::Watcher(_) => None,
+        }
+    }
+
+    /// The job's name, or its id when the API gave none; `sdm-watch` for the watcher.
+    pub fn job_name(&self) -> &str {
+        match self.job() {
+            Some(job) => job.name.as_deref().unwrap_or(&job.id),
+            None => "sdm-watch",
+        }
+    }
+
+    /// What entered: `done`, `error`, `pending_reminder`, ... (`TEST` for a test alert;
+    /// `failing` and `recovered` for the watcher).
     pub fn what(&self) -> &str {
         if self.data.test {
             return "TEST";
         }
-        self.kind
-            .strip_prefix("job.")
-            .unwrap_or(&self.data.job.status)
+        match self.job() {
+            Some(job) => self.kind.strip_prefix("job.").unwrap_or(&job.status),
+            None => self.kind.strip_prefix("watcher.").unwrap_or(&self.kind),
+        }
     }
 
-    /// `error: Supplier feed`: an e-mail's subject after `[sdm-watch] `, a chat header.
+    /// `error: Supplier feed`: an e-mail's subject after `[sdm-watch] `, a chat header;
+    /// `failing: sdm-watch cannot poll the SDM API` for the watcher.
     pub fn title(&self) -> String {
-        format!("{}: {}", self.what(), self.job_name())
+        match self.watcher_facts() {
+            Some(_) if self.kind == "watcher.recovered" => {
+                "recovered: sdm-watch polls the SDM API again".to_owned()
+            }
+            Some(_) => "failing: sdm-watch cannot poll the SDM API".to_owned(),
+            None => format!("{}: {}", self.what(), self.job_name()),
+        }
     }
 
     /// What happened, in one sentence.
     pub fn headline(&self) -> String {
+        if let Some(facts) = self.watcher_facts() {
+            return watcher_headline(&self.kind, facts);
+        }
         let name = self.job_name();
         let data = &self.data;
         match self.kind.as_str() {
@@ -150,9 +263,8 @@ impl AlertEvent {
             ),
             _ => format!(
                 "Job \"{name}\" is now {}{}.",
-                data.job.status,
-                data.previous_status
-                    .as_deref()
+                self.job().map_or("unknown", |job| job.status.as_str()),
+                self.previous_status()
                     .map(|p| format!(" (was {p})"))
                     .unwrap_or_else(|| " (first seen in this status)".into()),
             ),
@@ -163,11 +275,33 @@ impl AlertEvent {
     pub fn tone(&self) -> Tone {
         match self.kind.as_str() {
             _ if self.data.test => Tone::Info,
-            "job.done" => Tone::Good,
-            "job.error" => Tone::Bad,
+            "job.done" | "watcher.recovered" => Tone::Good,
+            "job.error" | "watcher.failing" => Tone::Bad,
             _ => Tone::Waiting,
         }
     }
+}
+
+/// `sdm-watch has completed no poll cycle of https://... since ... (12m): token_refused.`
+fn watcher_headline(kind: &str, facts: &WatcherFacts) -> String {
+    let human = |seconds: Option<u64>| {
+        humantime::format_duration(std::time::Duration::from_secs(seconds.unwrap_or(0))).to_string()
+    };
+    if kind == "watcher.recovered" {
+        return format!(
+            "sdm-watch polls {} again, after {} without a successful cycle (since {}).",
+            facts.watching,
+            human(facts.down_for_seconds),
+            facts.since
+        );
+    }
+    format!(
+        "sdm-watch has completed no poll cycle of {} for {} (since {}): {}. Job alerts are not being sent.",
+        facts.watching,
+        human(facts.failing_for_seconds),
+        facts.since,
+        facts.reason.as_deref().unwrap_or("unknown reason")
+    )
 }
 
 /// The colour of an alert in formats that have colours.

@@ -100,10 +100,12 @@ async fn answer(
             }
         },
     };
-    if answer.status == 200 && rows.is_none() && matches!(fault, None | Some(Fault::Slow(_))) {
-        if let Some(shape) = lock(&shared.shape).as_mut() {
-            shape(&path, &mut answer.body);
-        }
+    if answer.status == 200
+        && rows.is_none()
+        && matches!(fault, None | Some(Fault::Slow(_)))
+        && let Some(shape) = lock(&shared.shape).as_mut()
+    {
+        shape(&path, &mut answer.body);
     }
     let recorded = RecordedRequest {
         at,

@@ -8,6 +8,8 @@ const FIRST_CYCLE_DONE: &str = "first_cycle_done";
 const FLOOR_US: &str = "window_floor_us";
 const ANCHOR_US: &str = "window_anchor_us";
 const PROJECTS_CHECKED: &str = "projects_checked";
+/// The watcher's outage in progress, as JSON (see [`Outage`]).
+const OUTAGE: &str = "watcher_outage";
 /// Version 2's window edge (the newest creation date listed), read once on upgrade.
 const NEWEST_CREATED_US: &str = "newest_created_us";
 
@@ -56,6 +58,37 @@ impl Bookkeeping {
         if let Some(projects) = &self.projects_checked {
             set(conn, PROJECTS_CHECKED, projects)?;
         }
+        Ok(())
+    }
+}
+
+/// An outage of the watcher: no cycle has succeeded since `since_ms`. Kept in the store so
+/// that a restart during an outage neither repeats its `watcher.failing` nor forgets it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Outage {
+    /// When the first failed cycle of the outage ended (ms).
+    pub since_ms: i64,
+    /// The last failure's reason (`token_refused`, ...) and error.
+    pub reason: String,
+    pub last_error: String,
+    /// `watcher.failing` was queued: `watcher.recovered` follows when a cycle succeeds.
+    pub alerted: bool,
+}
+
+impl Outage {
+    pub fn read(conn: &mut dyn Db) -> Result<Option<Outage>, StoreError> {
+        // An unreadable record (written by a later version, or damaged) is an outage whose
+        // start is unknown: dropped, so that the next failure starts a new one.
+        Ok(get(conn, OUTAGE)?.and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    pub fn write(&self, conn: &mut dyn Db) -> Result<(), StoreError> {
+        let text = serde_json::to_string(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        set(conn, OUTAGE, &text)
+    }
+
+    pub fn clear(conn: &mut dyn Db) -> Result<(), StoreError> {
+        conn.execute("DELETE FROM meta WHERE key = ?1", &[&OUTAGE])?;
         Ok(())
     }
 }

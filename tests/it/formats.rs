@@ -95,12 +95,13 @@ fn digest(count: usize) -> Message {
                 1 => (done(), Status::Done),
                 _ => (pending(), Status::Pending),
             };
-            event.data.job.id = format!("job-{i}");
-            event.data.job.name = Some(format!("Feed {i}"));
+            let job = event.job_mut().unwrap();
+            job.id = format!("job-{i}");
+            job.name = Some(format!("Feed {i}"));
             Alert::new(
                 format!("msg_{i}"),
                 "chat",
-                &event.data.job.id,
+                &format!("job-{i}"),
                 Event::from(status),
                 event.to_json(),
                 0,

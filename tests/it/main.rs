@@ -23,3 +23,4 @@ mod seeded;
 mod store;
 mod tls;
 mod watch;
+mod watchdog;

@@ -543,7 +543,8 @@ async fn a_failing_receiver_gets_the_alert_with_the_same_id_on_every_try() {
     );
     let (controls, control_stream) = tokio::sync::mpsc::channel(1);
     let daemon = tokio::spawn(daemon::run(config(&text), None, control_stream));
-    tokio::time::sleep(Duration::from_millis(1_500)).await; // the first cycle has run
+    // The first cycle has read its three listings: a change now is the second's.
+    testkit::wait_for_requests(&w.sim, 3).await;
     w.sim.set_status(&job, Status::Done, None);
     let delivered = w.hook.wait_for_delivered(1, Duration::from_secs(20)).await;
     controls.send(Control::Shutdown).await.unwrap();
@@ -564,10 +565,11 @@ async fn a_failing_receiver_gets_the_alert_with_the_same_id_on_every_try() {
         "same body on every try"
     );
     attempts.iter().for_each(assert_signed);
+    // Retry-After is honoured up to retry.max_interval (200 ms here), so no less than that.
     let after_429 = attempts[3].at - attempts[2].at;
     assert!(
-        after_429 >= Duration::from_secs(1),
-        "Retry-After honoured: {after_429:?}"
+        after_429 >= Duration::from_millis(190),
+        "Retry-After honoured up to max_interval: {after_429:?}"
     );
 }
 
@@ -856,26 +858,45 @@ async fn a_corrupt_state_file_is_a_clear_error_and_is_left_untouched() {
 
 #[tokio::test]
 async fn demo_prints_signed_alerts_without_config_or_network() {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sdm-watch"))
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sdm-watch"))
         .arg("demo")
         .env("SDM_WATCH_CONFIG", "/nonexistent/config.toml")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Read until the first done alert has been printed and verified, within a deadline.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            text.push_str(&line);
+            text.push('\n');
+            if text.contains(">>> job.done \"Supplier feed #1\"")
+                && text.contains("signature verified")
+            {
+                return;
+            }
+        }
+    };
+    let seen = tokio::time::timeout(Duration::from_secs(60), read).await;
+    assert!(seen.is_ok(), "no verified done alert within 60 s:\n{text}");
     let pid = child.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args(["-INT", &pid])
         .status()
         .unwrap();
-    let output = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+    let rest = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        child.wait().await.unwrap()
+    };
+    let status = tokio::time::timeout(Duration::from_secs(15), rest)
         .await
-        .expect("demo stops on Ctrl-C")
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{text}");
-    assert!(text.contains(">>> job.done \"Supplier feed #1\""), "{text}");
-    assert!(text.contains("signature verified"), "{text}");
+        .expect("demo stops on Ctrl-C");
+    assert_eq!(status.code(), Some(0), "{text}");
     assert!(text.contains("demo stopped."), "{text}");
 }

@@ -14,7 +14,7 @@ pub mod text;
 
 use serde_json::Value;
 
-use super::payload::{AlertEvent, Tone};
+use super::payload::{About, AlertEvent, Tone, WatcherFacts};
 use super::{Digest, Message};
 use crate::config::{WebhookConfig, WebhookFormat};
 use crate::template::TemplateError;
@@ -103,7 +103,10 @@ pub struct Card {
 impl Card {
     pub fn of(event: &AlertEvent) -> Card {
         let data = &event.data;
-        let job = &data.job;
+        let job = match &data.about {
+            About::Job { job, .. } => job,
+            About::Watcher(facts) => return Card::of_watcher(event, facts),
+        };
         let or = |value: Option<&str>, none: &str| value.unwrap_or(none).to_owned();
         let mut facts = vec![
             (
@@ -112,10 +115,7 @@ impl Card {
                     .map_or_else(|| "unknown".to_owned(), |p| p.to_string()),
             ),
             ("Status", job.status.clone()),
-            (
-                "Previous status",
-                or(data.previous_status.as_deref(), "(none)"),
-            ),
+            ("Previous status", or(event.previous_status(), "(none)")),
             ("Created", or(job.creation_date.as_deref(), "unknown")),
             ("Completed", or(job.completion_date.as_deref(), "-")),
             ("Job id", job.id.clone()),
@@ -145,6 +145,35 @@ impl Card {
             link: data.link.clone(),
             timestamp: event.timestamp.clone(),
             test: data.test,
+        }
+    }
+
+    /// The watcher's outage: since when, for how long, why; the last error as the message.
+    fn of_watcher(event: &AlertEvent, facts: &WatcherFacts) -> Card {
+        let seconds =
+            |s: u64| humantime::format_duration(std::time::Duration::from_secs(s)).to_string();
+        let mut shown = vec![
+            ("Watching", facts.watching.clone()),
+            ("Since", facts.since.clone()),
+        ];
+        if let Some(s) = facts.failing_for_seconds {
+            shown.push(("Failing for", seconds(s)));
+        }
+        if let Some(s) = facts.down_for_seconds {
+            shown.push(("Down for", seconds(s)));
+        }
+        if let Some(reason) = &facts.reason {
+            shown.push(("Reason", reason.clone()));
+        }
+        Card {
+            title: event.title(),
+            headline: event.headline(),
+            tone: event.tone(),
+            facts: shown,
+            message: facts.last_error.clone(),
+            link: None,
+            timestamp: event.timestamp.clone(),
+            test: false,
         }
     }
 

@@ -15,4 +15,4 @@ pub mod smtp;
 mod world;
 
 pub use daemon::Daemon;
-pub use world::{SECRET, World, step};
+pub use world::{SECRET, World, step, wait_for_requests};

@@ -101,3 +101,17 @@ pub async fn step(parts: &Parts) {
         .await
         .expect("deliveries recorded");
 }
+
+/// Waits until the simulator has answered `count` requests (a cycle's listings are three),
+/// for at most 30 s: how a test knows that a cycle has read the API without sleeping.
+pub async fn wait_for_requests(sim: &Simulator, count: usize) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sim.requests().len() < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the simulator answered {} of {count} requests within 30 s",
+            sim.requests().len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

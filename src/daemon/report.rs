@@ -1,0 +1,89 @@
+//! How a cycle's outcome is told: the log line, health and readiness, metrics, systemd's
+//! status; and the series a config implies, registered at zero from the start.
+
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::domain::time::clock;
+use crate::ops::health::{Health, LastCycle};
+use crate::ops::systemd;
+use crate::telemetry;
+use crate::watch::{CycleError, CycleSummary};
+
+/// Makes every series `config` implies visible from the start.
+pub(super) fn register_series(config: &Config) {
+    let mut reminders = Vec::new();
+    if config.poll.remind_pending_every.is_some() {
+        reminders.push("pending_reminder");
+    }
+    if config.poll.running_longer_than.is_some() {
+        reminders.push("running_long");
+    }
+    let channels = config.channel_names();
+    telemetry::register(&telemetry::Series {
+        notify_on: &config.poll.notify_on,
+        digest_channels: channels
+            .iter()
+            .copied()
+            .filter(|channel| config.grouping(channel).is_some())
+            .collect(),
+        channels,
+        reminders,
+        output: config.output.is_some(),
+    });
+}
+
+/// Logs a cycle's outcome and tells health, metrics and systemd.
+pub(super) fn report(result: &Result<CycleSummary, CycleError>, health: &Health, took: Duration) {
+    let now = time::OffsetDateTime::now_utc();
+    let finished_ms = crate::domain::time::now_ms();
+    match result {
+        Ok(summary) => {
+            health.cycle_succeeded();
+            health.record_cycle(LastCycle {
+                finished_ms,
+                duration_ms: summary.duration.as_millis() as u64,
+                requests: Some(summary.requests),
+                jobs_seen: Some(summary.jobs_seen),
+                transitions: Some(summary.transitions),
+                error: None,
+            });
+            metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "ok").increment(1);
+            metrics::gauge!(telemetry::LAST_SUCCESSFUL_POLL).set(now.unix_timestamp() as f64);
+            info!(
+                jobs_seen = summary.jobs_seen,
+                transitions = summary.transitions,
+                alerts_queued = summary.alerts_queued,
+                alerts_waiting = summary.alerts_held,
+                requests = summary.requests,
+                duration_ms = summary.duration.as_millis() as u64,
+                store_us = summary.store_time.as_micros() as u64,
+                "poll cycle done"
+            );
+            systemd::status(&format!(
+                "last cycle ok at {}: {} jobs seen, {} transitions, {} alerts queued",
+                clock(now),
+                summary.jobs_seen,
+                summary.transitions,
+                summary.alerts_queued
+            ));
+        }
+        Err(error) => {
+            let error = crate::domain::error_chain(error);
+            health.cycle_failed(error.clone());
+            health.record_cycle(LastCycle {
+                finished_ms,
+                duration_ms: took.as_millis() as u64,
+                requests: None,
+                jobs_seen: None,
+                transitions: None,
+                error: Some(error.clone()),
+            });
+            metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "error").increment(1);
+            warn!(error = %error, "poll cycle failed; trying again at the next interval");
+            systemd::status(&format!("last cycle failed at {}: {error}", clock(now)));
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The watcher watches itself: when no cycle has succeeded for `watchdog.alert_after`, one
+//! `watcher.failing` alert goes through the channels (event `watcher`), and when a cycle
+//! succeeds after it, one `watcher.recovered`. The outage lives in the store (written in
+//! the transaction that queues its alert), so a restart during it neither repeats nor
+//! forgets it. When the store itself fails, the alert is sent directly, without the
+//! outbox, best effort, once per process and outage.
+//!
+//! A quiet, healthy cycle costs nothing here: the outage record is read once at start,
+//! then only written while there is one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::domain::Clock;
+use crate::domain::time::{from_millis, rfc3339_seconds};
+use crate::notify::alerts::{self, new_alert_id};
+use crate::notify::payload::WatcherFacts;
+use crate::notify::{AlertEvent, Attempt, Channels, Message};
+use crate::sdm::ApiError;
+use crate::store::bookkeeping::Outage;
+use crate::store::{Store, StoreError, outbox, silences};
+use crate::watch::{CycleError, CycleSummary};
+
+/// Why the watcher is blind, the `reason` of `watcher.failing`.
+pub fn reason(error: &CycleError) -> &'static str {
+    match error {
+        CycleError::Store(_) => "store",
+        CycleError::Api(api) => match api.root() {
+            ApiError::Unauthorized { .. } => "token_refused",
+            ApiError::Transport { .. } => "api_unreachable",
+            ApiError::RateLimited { .. } => "rate_limited",
+            _ => "api_errors",
+        },
+    }
+}
+
+/// The watchdog of one watcher.
+pub struct Watchdog {
+    store: Store,
+    /// The outage as the store last told it; `None` until read.
+    known: Option<Option<Outage>>,
+    /// When this process saw the outage begin, for when the store cannot tell.
+    local_since: Option<OffsetDateTime>,
+    /// `watcher.failing` went out directly (the store failed) in this outage.
+    sent_directly: bool,
+    clock: Arc<dyn Clock>,
+}
+
+impl Watchdog {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Watchdog {
+        Watchdog {
+            store,
+            known: None,
+            local_since: None,
+            sent_directly: false,
+            clock,
+        }
+    }
+
+    /// After each cycle: records an outage and alerts once it is old enough, or ends it.
+    pub async fn after_cycle(
+        &mut self,
+        result: &Result<CycleSummary, CycleError>,
+        config: &Config,
+        channels: &Channels,
+    ) {
+        let now = self.clock.now();
+        let outcome = match result {
+            Ok(_) => self.succeeded(config, now).await,
+            Err(error) => {
+                let failure = Failure {
+                    reason: reason(error),
+                    error: crate::domain::error_chain(error),
+                };
+                self.failed(&failure, config, channels, now).await
+            }
+        };
+        if let Err(error) = outcome {
+            // Known again at the next look; the cycle's own error is logged already.
+            self.known = None;
+            warn!(error = %error, "the watchdog cannot record the outage in the store");
+        }
+    }
+
+    async fn known(&mut self) -> Result<Option<Outage>, StoreError> {
+        if let Some(known) = &self.known {
+            return Ok(known.clone());
+        }
+        let outage = self.store.run(Outage::read).await?;
+        self.known = Some(outage.clone());
+        Ok(outage)
+    }
+
+    async fn succeeded(&mut self, config: &Config, now: OffsetDateTime) -> Result<(), StoreError> {
+        let stored = self.known().await?;
+        if stored.is_none() && !self.sent_directly {
+            self.local_since = None;
+            return Ok(());
+        }
+        let since_ms = stored
+            .as_ref()
+            .map(|outage| outage.since_ms)
+            .or(self.local_since.map(ms))
+            .unwrap_or_else(|| ms(now));
+        let alerted = stored.as_ref().is_some_and(|o| o.alerted) || self.sent_directly;
+        let recovered = alerted.then(|| {
+            let down = seconds_between(since_ms, now);
+            info!(
+                down_for_seconds = down,
+                "the watcher polls again; sending watcher.recovered"
+            );
+            AlertEvent::watcher(
+                "recovered",
+                WatcherFacts {
+                    since: since_text(since_ms),
+                    failing_for_seconds: None,
+                    reason: None,
+                    last_error: None,
+                    down_for_seconds: Some(down),
+                    watching: config.api.base_url.to_string(),
+                },
+                now,
+            )
+        });
+        let config = config.clone();
+        let now_ms = ms(now);
+        let queued = self
+            .store
+            .run(move |conn| {
+                conn.transaction(|tx| {
+                    let queued = match &recovered {
+                        Some(event) => queue(tx, event, &config, now_ms)?,
+                        None => Vec::new(),
+                    };
+                    Outage::clear(tx)?;
+                    Ok(queued)
+                })
+            })
+            .await?;
+        alerts::note_committed(&queued);
+        self.known = Some(None);
+        self.local_since = None;
+        self.sent_directly = false;
+        Ok(())
+    }
+
+    async fn failed(
+        &mut self,
+        failure: &Failure,
+        config: &Config,
+        channels: &Channels,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let local_since = *self.local_since.get_or_insert(now);
+        let Some(alert_after) = config.watchdog.alert_after else {
+            return Ok(());
+        };
+        let recorded = self.record(failure, config, alert_after, now).await;
+        if let Err(store_error) = &recorded
+            && !self.sent_directly
+            && now - local_since >= alert_after
+        {
+            error!(error = %store_error, "the store cannot be written either: sending watcher.failing directly, once, without the outbox");
+            let event = failing(failure, ms(local_since), config, now);
+            send_directly(&event, config, channels).await;
+            self.sent_directly = true;
+        }
+        recorded
+    }
+
+    /// Writes the outage; queues `watcher.failing` with it once it is old enough.
+    async fn record(
+        &mut self,
+        failure: &Failure,
+        config: &Config,
+        alert_after: Duration,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let stored = self.known().await?;
+        let mut outage = stored.unwrap_or(Outage {
+            since_ms: ms(self.local_since.unwrap_or(now)),
+            reason: String::new(),
+            last_error: String::new(),
+            alerted: false,
+        });
+        outage.reason = failure.reason.to_owned();
+        outage.last_error = failure.error.clone();
+        let due = !outage.alerted
+            && !self.sent_directly
+            && seconds_between(outage.since_ms, now) >= alert_after.as_secs();
+        let event = due.then(|| failing(failure, outage.since_ms, config, now));
+        if self.sent_directly {
+            // The direct alert counts as sent: recovery follows it through the outbox.
+            outage.alerted = true;
+        }
+        if event.is_some() {
+            warn!(reason = failure.reason, since = %since_text(outage.since_ms), "no poll cycle succeeded for watchdog.alert_after; sending watcher.failing");
+            outage.alerted = true;
+        }
+        let config = config.clone();
+        let now_ms = ms(now);
+        let written = outage.clone();
+        let queued = self
+            .store
+            .run(move |conn| {
+                conn.transaction(|tx| {
+                    let queued = match &event {
+                        Some(event) => queue(tx, event, &config, now_ms)?,
+                        None => Vec::new(),
+                    };
+                    written.write(tx)?;
+                    Ok(queued)
+                })
+            })
+            .await?;
+        alerts::note_committed(&queued);
+        self.known = Some(Some(outage));
+        Ok(())
+    }
+}
+
+struct Failure {
+    reason: &'static str,
+    error: String,
+}
+
+fn failing(failure: &Failure, since_ms: i64, config: &Config, now: OffsetDateTime) -> AlertEvent {
+    AlertEvent::watcher(
+        "failing",
+        WatcherFacts {
+            since: since_text(since_ms),
+            failing_for_seconds: Some(seconds_between(since_ms, now)),
+            reason: Some(failure.reason.to_owned()),
+            last_error: Some(failure.error.clone()),
+            down_for_seconds: None,
+            watching: config.api.base_url.to_string(),
+        },
+        now,
+    )
+}
+
+/// Queues a watcher alert for every channel that wants it, in the caller's transaction.
+fn queue(
+    tx: &mut dyn crate::store::Db,
+    event: &AlertEvent,
+    config: &Config,
+    now_ms: i64,
+) -> Result<Vec<outbox::Alert>, StoreError> {
+    let silenced_by = silences::active(tx, now_ms)?;
+    let built = alerts::build_watcher(event, config, &silenced_by, now_ms);
+    for alert in &built {
+        outbox::insert(tx, alert)?;
+    }
+    outbox::announce(tx)?;
+    Ok(built)
+}
+
+/// Best effort, once: every channel that wants the `watcher` event, one attempt each.
+async fn send_directly(event: &AlertEvent, config: &Config, channels: &Channels) {
+    let payload = event.to_json();
+    for name in alerts::route(config, &crate::domain::Event::Watcher, None) {
+        let Some(channel) = channels.get(&name) else {
+            continue;
+        };
+        let message = Message::Alert {
+            id: new_alert_id(),
+            payload: payload.clone(),
+        };
+        match channel.send(&message).await {
+            Attempt::Delivered => info!(channel = %name, "watcher.failing sent directly"),
+            Attempt::Retry { error, .. } | Attempt::Permanent { error } => {
+                error!(channel = %name, error = %error, "watcher.failing could not be sent directly; it is not retried")
+            }
+        }
+    }
+}
+
+fn ms(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn seconds_between(since_ms: i64, now: OffsetDateTime) -> u64 {
+    u64::try_from(ms(now).saturating_sub(since_ms) / 1_000).unwrap_or(0)
+}
+
+fn since_text(since_ms: i64) -> String {
+    from_millis(since_ms).map_or_else(|| since_ms.to_string(), rfc3339_seconds)
+}

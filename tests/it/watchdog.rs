@@ -1,0 +1,140 @@
+//! The watcher watches itself, tested with real `sdm-watch run` processes: a revoked token
+//! gives one `watcher.failing` on a webhook and an e-mail, a restart during the outage
+//! repeats nothing, a token rotated in its file recovers without SIGHUP and says so; an API
+//! answering 503 is `api_errors`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sdm_watch::domain::Status;
+use sdm_watch::sim::{Fault, NewJob, ReceivedWebhook};
+use testkit::{Daemon, World};
+
+/// The standard channels, polling every second, `alert_after` 3 s, the token in a file.
+fn config(w: &World, token_file: &Path) -> String {
+    let text = w.config("", "1h", &w.standard_channels()).replace(
+        &format!("token = \"{}\"", w.sim.token()),
+        &format!("token_file = \"{}\"", token_file.display()),
+    );
+    format!("{text}\n[watchdog]\nalert_after = \"3s\"\n")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn of_type<'a>(hooks: &'a [ReceivedWebhook], kind: &str) -> Vec<&'a ReceivedWebhook> {
+    hooks.iter().filter(|h| h.json()["type"] == kind).collect()
+}
+
+/// Waits until the receiver holds `count` deliveries of `kind`.
+async fn wait_for_type(w: &World, kind: &str, count: usize) -> Vec<ReceivedWebhook> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let delivered = w.hook.delivered();
+        if of_type(&delivered, kind).len() >= count {
+            return delivered;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {count} {kind} within 30 s; received: {:?}",
+            delivered
+                .iter()
+                .map(|h| h.json()["type"].clone())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_alerts_once_across_a_restart_and_a_rotated_file_recovers() {
+    let w = World::start().await;
+    w.sim.add_job(NewJob::new(Status::Running));
+    let token_file = write(w.dir.path(), "token", &w.sim.token());
+    let path = write(w.dir.path(), "config.toml", &config(&w, &token_file));
+
+    let daemon = Daemon::start(&path, &[]);
+    daemon.wait_for_log("poll cycle done", 1).await;
+    w.sim.set_token("sdm-token-after-revocation");
+    let delivered = wait_for_type(&w, "watcher.failing", 1).await;
+    let failing = of_type(&delivered, "watcher.failing")[0].json();
+    assert_eq!(failing["data"]["reason"], "token_refused", "{failing}");
+    assert!(
+        failing["data"]["failing_for_seconds"].as_u64().unwrap() >= 3,
+        "{failing}"
+    );
+    assert!(
+        failing["data"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("401"),
+        "{failing}"
+    );
+    assert!(failing["data"].get("job").is_none(), "{failing}");
+    let mails = w.smtp.wait_for(1, Duration::from_secs(20)).await;
+    let subject = mails[0].header("subject").unwrap_or_default();
+    assert!(subject.contains("failing"), "{subject}");
+    assert!(
+        mails[0].body().contains("token_refused"),
+        "{}",
+        mails[0].body()
+    );
+
+    // A restart during the outage: more failed cycles, no second watcher.failing.
+    daemon.stop().await;
+    let daemon = Daemon::start(&path, &[]);
+    daemon.wait_for_log("poll cycle failed", 4).await;
+    assert_eq!(of_type(&w.hook.delivered(), "watcher.failing").len(), 1);
+    assert_eq!(w.smtp.mails().len(), 1, "one e-mail for the outage");
+
+    // The token rotated in its file: read again after the 401, no SIGHUP.
+    std::fs::write(&token_file, "sdm-token-after-revocation\n").unwrap();
+    let delivered = wait_for_type(&w, "watcher.recovered", 1).await;
+    let recovered = of_type(&delivered, "watcher.recovered")[0].json();
+    assert!(
+        recovered["data"]["down_for_seconds"].as_u64().unwrap() >= 3,
+        "{recovered}"
+    );
+    assert_eq!(recovered["data"]["since"], failing["data"]["since"]);
+    let mails = w.smtp.wait_for(2, Duration::from_secs(20)).await;
+    assert!(
+        mails[1]
+            .header("subject")
+            .unwrap_or_default()
+            .contains("recovered"),
+        "{:?}",
+        mails[1].header("subject")
+    );
+    let log = daemon.stop().await;
+    assert!(
+        log.iter()
+            .any(|l| l.contains("using the new one api.token_file holds")),
+        "the rotation is logged"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("sdm-token-after-revocation")),
+        "the token never reaches the log"
+    );
+    assert_eq!(of_type(&w.hook.delivered(), "watcher.failing").len(), 1);
+    assert_eq!(of_type(&w.hook.delivered(), "watcher.recovered").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_answering_503_is_api_errors() {
+    let w = World::start().await;
+    w.sim.add_job(NewJob::new(Status::Running));
+    let token_file = write(w.dir.path(), "token", &w.sim.token());
+    let path = write(w.dir.path(), "config.toml", &config(&w, &token_file));
+    let daemon = Daemon::start(&path, &[]);
+    daemon.wait_for_log("poll cycle done", 1).await;
+    w.sim.fail_always("/api/v1/", Fault::Status(503));
+    let delivered = wait_for_type(&w, "watcher.failing", 1).await;
+    let failing = of_type(&delivered, "watcher.failing")[0].json();
+    assert_eq!(failing["data"]["reason"], "api_errors", "{failing}");
+    w.sim.clear_always();
+    wait_for_type(&w, "watcher.recovered", 1).await;
+    daemon.stop().await;
+}
