@@ -23,6 +23,7 @@ pub const POLL_INTERVAL: &str = "sdm_watch_poll_interval_seconds";
 pub const LEADER: &str = "sdm_watch_leader";
 pub const LEADERSHIP_CHANGES: &str = "sdm_watch_leadership_changes_total";
 pub const API_ROWS_SKIPPED: &str = "sdm_watch_api_rows_skipped_total";
+pub const HEARTBEATS: &str = "sdm_watch_heartbeat_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -82,6 +83,10 @@ fn describe() {
         API_ROWS_SKIPPED,
         "Rows of the API's job listings skipped because they lack a usable id or status, by reason."
     );
+    describe_counter!(
+        HEARTBEATS,
+        "Heartbeat pings by kind (success, fail) and outcome (ok, error)."
+    );
 }
 
 /// The series a configuration implies, so that they are there from the start.
@@ -93,6 +98,8 @@ pub struct Series<'a> {
     /// The reminder kinds enabled (`pending_reminder`, `running_long`).
     pub reminders: Vec<&'a str>,
     pub output: bool,
+    /// `[heartbeat]` is configured (with `fail_url`: both kinds).
+    pub heartbeat: Option<bool>,
 }
 
 /// Makes every series in `series` visible at zero from the start, so that dashboards and
@@ -118,6 +125,18 @@ pub fn register(series: &Series<'_>) {
     }
     if series.output {
         metrics::counter!(OUTPUT_FAILURES).increment(0);
+    }
+    if let Some(with_fail) = series.heartbeat {
+        let kinds: &[&str] = if with_fail {
+            &["success", "fail"]
+        } else {
+            &["success"]
+        };
+        for kind in kinds {
+            for outcome in ["ok", "error"] {
+                metrics::counter!(HEARTBEATS, "kind" => *kind, "outcome" => outcome).increment(0);
+            }
+        }
     }
     metrics::gauge!(OUTBOX_PENDING).increment(0.0);
     metrics::gauge!(LAST_SUCCESSFUL_POLL).increment(0.0);

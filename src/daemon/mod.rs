@@ -11,6 +11,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+mod heartbeat;
 pub mod leader;
 mod once;
 mod report;
@@ -290,6 +291,7 @@ pub async fn run(
     // A standby wakes when the lead changes hands, not only at its next interval.
     let mut standing = leadership.as_ref().map(|l| l.standing.clone());
     let mut led_with: Option<i64> = None;
+    let mut heartbeat = heartbeat::Heartbeat::default();
     'running: loop {
         let mut reload = false;
         tokio::select! {
@@ -346,6 +348,7 @@ pub async fn run(
                         }
                         result = &mut cycle => {
                             report(&result, &health, started.elapsed());
+                            heartbeat.after_cycle(result.is_ok(), reloader.config().heartbeat.as_ref());
                             reloader.watch_over(&mut watchdog, &result).await;
                             if let Ok(summary) = &result {
                                 running = summary.running;

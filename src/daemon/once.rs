@@ -42,9 +42,14 @@ pub async fn once(config: Config) -> anyhow::Result<(Result<CycleSummary, CycleE
         None => None,
     };
     let cycle = parts.watcher.cycle().await;
+    let ping = super::heartbeat::Heartbeat::default()
+        .after_cycle(cycle.is_ok(), parts.reloader.config().heartbeat.as_ref());
     let mut watchdog = parts.watchdog;
     parts.reloader.watch_over(&mut watchdog, &cycle).await;
     let settled = parts.worker.deliver_due().await;
+    if let Some(ping) = ping {
+        let _ = ping.await;
+    }
     let _ = stop.send(true);
     if let Some(task) = lease_task {
         let _ = task.await;

@@ -32,6 +32,10 @@ pub(super) fn register_series(config: &Config) {
         channels,
         reminders,
         output: config.output.is_some(),
+        heartbeat: config
+            .heartbeat
+            .as_ref()
+            .map(|heartbeat| heartbeat.fail_url.is_some()),
     });
 }
 

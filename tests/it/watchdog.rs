@@ -138,3 +138,81 @@ async fn an_api_answering_503_is_api_errors() {
     wait_for_type(&w, "watcher.recovered", 1).await;
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_pings_spaced_pings_on_failure_and_never_shows_its_url() {
+    let w = World::start().await;
+    w.sim.add_job(NewJob::new(Status::Running));
+    let beats = sdm_watch::sim::WebhookReceiver::start().await.unwrap();
+    // The first pings hang: a receiver that does not answer delays no cycle.
+    beats.reply_next([sdm_watch::sim::Reply::Hang, sdm_watch::sim::Reply::Hang]);
+    let url = beats.url("/ping/secret-check-uuid");
+    let text = format!(
+        "{}\n[heartbeat]\nurl = \"{url}\"\nfail_url = \"{url}/fail\"\nevery = \"2s\"\n",
+        w.config("", "1h", &w.ops_hook())
+    );
+    let path = write(w.dir.path(), "config.toml", &text);
+
+    let checked = testkit::cli::sdm_watch(&text, &["check"], &[]).await;
+    assert_eq!(
+        checked.status.code(),
+        Some(0),
+        "{}",
+        testkit::cli::stderr(&checked)
+    );
+    let shown = testkit::cli::stdout(&checked);
+    assert!(
+        shown.contains("[heartbeat]") && !shown.contains("secret-check-uuid"),
+        "{shown}"
+    );
+
+    let daemon = Daemon::start(&path, &[]);
+    // Cycles every second go on while the first pings hang (10 s timeout).
+    daemon.wait_for_log("poll cycle done", 5).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while beats
+        .received()
+        .iter()
+        .filter(|r| !r.path.ends_with("/fail"))
+        .count()
+        < 4
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fewer than 4 pings in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pings: Vec<_> = beats
+        .received()
+        .into_iter()
+        .filter(|r| !r.path.ends_with("/fail"))
+        .collect();
+    for pair in pings.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        // At most one per `every` (2 s), cycles being every second.
+        assert!(gap >= Duration::from_millis(1_900), "pings {gap:?} apart");
+    }
+    let cycles = daemon.lines_with("poll cycle done").len();
+    assert!(
+        cycles >= 2 * pings.len() - 2,
+        "{cycles} cycles for {} pings",
+        pings.len()
+    );
+
+    w.sim.fail_always("/api/v1/", Fault::Status(503));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !beats.received().iter().any(|r| r.path.ends_with("/fail")) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no fail ping in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = daemon.stop().await;
+    assert!(
+        !log.iter().any(|l| l.contains("secret-check-uuid")),
+        "the heartbeat URL never reaches the log:\n{}",
+        log.join("\n")
+    );
+}
