@@ -159,6 +159,23 @@ impl SdmClient {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// One listing of one row, for the server's clock (its `Date` header), with retries.
+    /// The row is read like any other (a row skipped is counted), then dropped.
+    pub async fn probe_clock(&self) -> Result<(), ApiError> {
+        let mut url = self.job_url_base();
+        url.query_pairs_mut().append_pair("page_size", "1");
+        let page = self
+            .retry
+            .run("server clock", || async {
+                let (endpoint, body) = self.get_body("list", url.clone()).await?;
+                decode::page(&body).map_err(|reason| undecodable(endpoint, reason, &body))
+            })
+            .await?;
+        self.rows_skipped
+            .fetch_add(u64::from(page.skipped), Ordering::Relaxed);
+        Ok(())
+    }
+
     /// `GET jobs/{id}/`.
     pub async fn job(&self, id: &str) -> Result<JobDetail, ApiError> {
         let url = self.job_url(id, &[]);

@@ -10,5 +10,7 @@ mod lookup;
 pub mod plan;
 mod remind;
 pub mod tracker;
+mod watcher;
 
-pub use cycle::{CycleError, CycleSummary, WatchSetup, Watcher};
+pub use cycle::{CycleError, CycleSummary, WatchSetup};
+pub use watcher::Watcher;

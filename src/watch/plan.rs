@@ -1,12 +1,14 @@
 //! What a cycle asks of the API, decided from what the store knows. Pure functions, no I/O
 //! and no clock of their own, so that they are tested on their own and exhaustively.
 //!
-//! Every cycle lists, in this order:
-//! 1. `status=running` and `status=pending`, whatever their age: they show every job that
-//!    can still change, however old, including a finished job that was run again;
-//! 2. the jobs created since [`RECHECK`] before the previous complete cycle began (on the
-//!    earlier of the local and the server's clock), whatever their status: new jobs, jobs
-//!    that became visible late, and jobs dated by a clock running behind;
+//! Every cycle lists, in this order, each job once:
+//! 1. `status=running` and `status=pending` created before the window below starts,
+//!    however old: they show every older job that can still change, including a finished
+//!    job that was run again;
+//! 2. the jobs created since the window starts, [`RECHECK`] before the previous complete
+//!    cycle began (on the earlier of the local and the server's clock), whatever their
+//!    status: new jobs, jobs that became visible late, and jobs dated by a clock running
+//!    behind (the very first attempt starts it at `poll.lookback`);
 //! 3. for each tracked active job that no listing showed (it finished, or was deleted): a
 //!    listing of its exact creation date, or of a range of them where that takes fewer
 //!    requests, then, if still missing, its detail.
@@ -33,12 +35,25 @@ pub const RECHECK: Duration = Duration::from_secs(16 * 60);
 /// already read) is read again, up to this many reads in all.
 pub const READS: usize = 3;
 
-/// The listings of the jobs that can still change.
-pub fn active_listings() -> [JobFilter; 2] {
+/// The listings of the jobs that can still change, created up to `window` (where the
+/// listing of new jobs starts) and a microsecond beyond: every job is read once, by these
+/// or by that one, whether the API's bounds are strict or not (at most the jobs of that
+/// one microsecond are read twice).
+pub fn active_listings(window: OffsetDateTime) -> [JobFilter; 2] {
+    let before = window.checked_add(time::Duration::microseconds(1));
     [Status::Running, Status::Pending].map(|status| JobFilter {
         status: Some(status),
+        created_before: before,
         ..JobFilter::default()
     })
+}
+
+/// The listing of the jobs created since `window`, whatever their status.
+pub fn new_jobs_listing(window: OffsetDateTime) -> JobFilter {
+    JobFilter {
+        created_after: Some(window),
+        ..JobFilter::default()
+    }
 }
 
 /// When this cycle began on the earlier of two clocks: the local one, and the server's

@@ -117,6 +117,13 @@ enum Op {
     Delete {
         job: Index,
     },
+    /// A running or pending job dated on the edge of the next cycle's listing window
+    /// (where the active listings end and the listing of new jobs starts), a microsecond
+    /// before, on, or after it: each must be read by one listing or the other.
+    CreateAtEdge {
+        status: Status,
+        offset_us: i8,
+    },
 }
 
 /// What happens before one cycle, and between the requests of it (after the n-th).
@@ -156,6 +163,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (any::<Index>(), settled_status()).prop_map(|(job, to)| Op::Finish { job, to }),
         3 => (any::<Index>(), active_status()).prop_map(|(job, to)| Op::Rerun { job, to }),
         1 => any::<Index>().prop_map(|job| Op::Delete { job }),
+        1 => (active_status(), -1i8..=1).prop_map(|(status, offset_us)| Op::CreateAtEdge { status, offset_us }),
     ]
 }
 
@@ -294,6 +302,8 @@ struct Model {
     next_id: usize,
     /// Ids are numbers written as text (`"1007"`), which a drifting API may send as numbers.
     numeric_ids: bool,
+    /// Where the next cycle's listing window starts (µs), as the watcher placed it.
+    edge_us: Option<i64>,
     applied_mid: u64,
     /// (job, cycle) for each job changed, created or deleted between a cycle's requests.
     changed_mid: HashSet<(String, usize)>,
@@ -376,6 +386,37 @@ impl Model {
                     target.frozen_through = self.cycle + 1;
                     self.changed_mid.insert((target.id.clone(), self.cycle));
                 }
+                true
+            }
+            Op::CreateAtEdge { status, offset_us } => {
+                let Some(edge) = self.edge_us.and_then(|edge| {
+                    sdm_watch::domain::time::from_micros(edge + i64::from(*offset_us))
+                }) else {
+                    return false;
+                };
+                if mid {
+                    return false;
+                }
+                let id = job_id(self.numeric_ids, self.next_id);
+                self.next_id += 1;
+                jobs.add(
+                    &id,
+                    NewJob::new(status.clone())
+                        .name(format!("Edge {id}"))
+                        .created(edge),
+                );
+                // Dated long before the previous cycle: it is an old job to the rules, which
+                // SPEC guarantees to see only while it is active, so it waits for a cycle.
+                self.jobs.push(TrueJob {
+                    id,
+                    created: edge,
+                    status: status.clone(),
+                    deleted: false,
+                    frozen_through: self.cycle,
+                    touched: true,
+                    visible_at_snapshot: false,
+                    status_at_snapshot: status.clone(),
+                });
                 true
             }
             Op::Delete { job } => {
@@ -613,6 +654,7 @@ async fn run(history: &History) -> Result<(), String> {
         requests: 0,
         next_id: 0,
         numeric_ids: setup.drift.is_some(),
+        edge_us: None,
         applied_mid: 0,
         changed_mid: HashSet::new(),
     }));
@@ -744,7 +786,11 @@ async fn run(history: &History) -> Result<(), String> {
         CYCLES.fetch_add(1, Ordering::Relaxed);
         let visible = sim.visible_jobs();
         let visible_ids: HashSet<String> = visible.iter().map(|job| job.id.clone()).collect();
-        model.lock().unwrap().snapshot(&visible_ids, started);
+        {
+            let mut model = model.lock().unwrap();
+            model.snapshot(&visible_ids, started);
+            model.edge_us = watcher.next_window_us();
+        }
         reference.observe(&visible, setup, cycle);
         queued.extend(daemon_alerts(&store, &mut last_rowid, cycle).await?);
         if cycle > cycles {
