@@ -124,12 +124,16 @@ impl Template {
     /// Renders the sample alert, and the sample digest when the channel sends digests:
     /// an unknown variable, filter or test, or invalid JSON, is found before the first
     /// real alert is.
-    pub fn check(&self, digests: bool) -> Result<(), TemplateError> {
+    pub fn check(&self, digests: bool, watcher: bool) -> Result<(), TemplateError> {
         self.render(&sample_alert())
             .map_err(|e| TemplateError(format!("with a sample alert: {e}")))?;
         if digests {
             self.render(&sample_digest())
                 .map_err(|e| TemplateError(format!("with a sample digest: {e}")))?;
+        }
+        if watcher {
+            self.render(&sample_watcher())
+                .map_err(|e| TemplateError(format!("with a sample watcher.failing alert: {e}")))?;
         }
         Ok(())
     }
@@ -191,6 +195,40 @@ pub fn sample_alert() -> serde_json::Value {
     })
 }
 
+/// The context of `watcher.failing`: `watcher` holds the outage; `job` names sdm-watch
+/// itself (status `failing` or `recovered`, message the last error), so that a template
+/// written for job alerts renders it too.
+pub fn sample_watcher() -> serde_json::Value {
+    let mut alert = sample_alert();
+    alert["type"] = json!("watcher.failing");
+    alert["event"] = json!("watcher");
+    alert["job"] = json!({
+        "id": "",
+        "name": "sdm-watch",
+        "status": "failing",
+        "creation_date": null,
+        "completion_date": null,
+        "project": null,
+        "step": null,
+        "message": "the API refused the token (401 at /api/v1/jobs/): Invalid token."
+    });
+    alert["previous_status"] = json!(null);
+    alert["url"] = json!(null);
+    alert["link"] = json!(null);
+    alert["headline"] = json!(
+        "sdm-watch has completed no poll cycle of https://sdm.akeneo.cloud/api/v1/ for 13m (since 2026-11-28T10:02:00Z): token_refused. Job alerts are not being sent."
+    );
+    alert["watcher"] = json!({
+        "since": "2026-11-28T10:02:00Z",
+        "failing_for_seconds": 780,
+        "reason": "token_refused",
+        "last_error": "the API refused the token (401 at /api/v1/jobs/): Invalid token.",
+        "down_for_seconds": null,
+        "watching": "https://sdm.akeneo.cloud/api/v1/"
+    });
+    alert
+}
+
 /// The context of a digest: `type` is `digest`, `alerts` holds each alert's context and
 /// `counts` how many entered each event; the single-alert keys are empty.
 pub fn sample_digest() -> serde_json::Value {
@@ -216,6 +254,7 @@ pub fn sample_digest() -> serde_json::Value {
         "pending_since": null,
         "running_since": null,
         "running_for_seconds": null,
+        "watcher": null,
         "test": false,
         "alerts": alerts,
         "counts": {"done": 1, "error": 1}
@@ -255,30 +294,47 @@ mod tests {
             "{syntax}"
         );
         let filter = Template::compile("a\nb\n{{ job.name | shout }}", Escape::None).unwrap();
-        let error = filter.check(false).unwrap_err().to_string();
+        let error = filter.check(false, false).unwrap_err().to_string();
         assert!(
             error.contains("line 3") && error.contains("shout"),
             "{error}"
         );
         let variable = Template::compile("{{ job.nmae }}", Escape::None).unwrap();
-        let error = variable.check(false).unwrap_err().to_string();
+        let error = variable.check(false, false).unwrap_err().to_string();
         assert!(error.contains("undefined"), "{error}");
         let json = Template::compile(r#"{"text": "{{ job.name }}"}"#, Escape::Json).unwrap();
-        let error = json.check(false).unwrap_err().to_string();
+        let error = json.check(false, false).unwrap_err().to_string();
         assert!(error.contains("invalid JSON"), "{error}");
     }
 
     #[test]
     fn a_template_for_single_alerts_only_passes_unless_the_channel_sends_digests() {
         let template = Template::compile("{{ job.name }}", Escape::None).unwrap();
-        template.check(false).unwrap();
-        assert!(template.check(true).is_err());
+        template.check(false, false).unwrap();
+        assert!(template.check(true, false).is_err());
         let both = Template::compile(
             "{% if type == 'digest' %}{{ alerts | length }}{% else %}{{ job.name }}{% endif %}",
             Escape::None,
         )
         .unwrap();
-        both.check(true).unwrap();
+        both.check(true, false).unwrap();
+        // A template reading the watcher's fields must guard them: job alerts have none.
+        let unguarded = Template::compile("{{ watcher.reason }}", Escape::None).unwrap();
+        assert!(unguarded.check(false, true).is_err());
+        let guarded = Template::compile(
+            "{% if watcher %}{{ watcher.reason }}{% else %}{{ job.name }}{% endif %}",
+            Escape::None,
+        )
+        .unwrap();
+        guarded.check(false, true).unwrap();
+        assert_eq!(guarded.render(&sample_watcher()).unwrap(), "token_refused");
+        // A template written for jobs renders the watcher's alert too.
+        let jobs_only =
+            Template::compile("{{ job.name }}: {{ job.status }}", Escape::None).unwrap();
+        assert_eq!(
+            jobs_only.render(&sample_watcher()).unwrap(),
+            "sdm-watch: failing"
+        );
         assert_eq!(both.render(&sample_digest()).unwrap(), "2");
     }
 

@@ -165,18 +165,20 @@ pub struct EmailConfig {
 }
 
 /// Compiles a channel's template and renders it against the samples (the digest too
-/// when the channel sends digests), naming `field` in the error.
+/// when the channel sends digests, the watcher's alert when it wants the `watcher` event),
+/// naming `field` in the error.
 fn template(
     section: &Section,
     field: &str,
     source: &str,
     escape: Escape,
     grouping: Option<Grouping>,
+    events: &[Event],
 ) -> Result<Template, ConfigError> {
     let template = Template::compile(source, escape)
         .map_err(|error| section.invalid(field, error.to_string()))?;
     template
-        .check(grouping.is_some())
+        .check(grouping.is_some(), events.contains(&Event::Watcher))
         .map_err(|error| section.invalid(field, error.to_string()))?;
     Ok(template)
 }
@@ -305,7 +307,7 @@ impl WebhookConfig {
                 }
                 let escape = Escape::for_content_type(&content_type);
                 Some(BodyTemplate {
-                    template: template(&hook, "body_template", &source, escape, grouping)?,
+                    template: template(&hook, "body_template", &source, escape, grouping, &events)?,
                     content_type,
                 })
             }
@@ -369,17 +371,19 @@ impl EmailConfig {
         let grouping = Grouping::parse(&email, raw.group_wait, raw.group_max)?;
         let text = |field: &str, source: Option<String>| {
             source
-                .map(|source| template(&email, field, &source, Escape::None, grouping))
+                .map(|source| template(&email, field, &source, Escape::None, grouping, &events))
                 .transpose()
         };
+        let subject_template = text("subject_template", raw.subject_template)?;
+        let body_template = text("body_template", raw.body_template)?;
         Ok(EmailConfig {
             name,
             to,
             events,
             projects: project_ids(&email.key("projects"), raw.projects)?,
             grouping,
-            subject_template: text("subject_template", raw.subject_template)?,
-            body_template: text("body_template", raw.body_template)?,
+            subject_template,
+            body_template,
             html: raw.html,
         })
     }

@@ -18,11 +18,29 @@ use testkit::browser::screenshot as screenshot_of;
 use testkit::cli::{sdm_watch, stdout};
 use testkit::{World, step};
 
-const HOSTILE: [&str; 3] = [
+const HOSTILE: [&str; 5] = [
     "<script>alert(1)</script>",
     r#""}],"x":{""#,
     "*bold* _it_ <@everyone> @here [x](https://evil.example) &amp; `code` <!channel>",
+    "[Open job](https://evil.example)",
+    "- *urgent*\n1. **now** ~~x~~ # h > q | t ![i](https://evil.example/i.png)",
 ];
+
+/// Every character that opens Markdown in an Adaptive Card text: none may stand unescaped.
+fn teams_markup_is_escaped(text: &str) -> bool {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            chars.next();
+        } else if matches!(
+            c,
+            '*' | '_' | '[' | ']' | '(' | ')' | '~' | '`' | '#' | '<' | '>' | '!'
+        ) {
+            return false;
+        }
+    }
+    true
+}
 const LINK: &str = "https://app.example.com/projects/{project}/jobs/{id}";
 
 fn job(id: &str, name: &str, status: &str, message: Option<String>) -> JobSnapshot {
@@ -574,10 +592,16 @@ fn hostile_job_names_show_as_text_in_every_format() {
         assert!(slack_unescape(headline).contains(name));
 
         let card = render("teams", &message);
-        assert_eq!(
-            card["attachments"][0]["content"]["body"][0]["text"],
-            format!("\u{274c} {title}")
-        );
+        let body = &card["attachments"][0]["content"]["body"];
+        let shown = text(&body[0]["text"]);
+        assert_eq!(discord_unescape(shown), format!("\u{274c} {title}"));
+        assert!(teams_markup_is_escaped(shown), "{shown}");
+        let headline = text(&body[1]["text"]);
+        assert!(discord_unescape(headline).contains(name), "{headline}");
+        assert!(teams_markup_is_escaped(headline), "{headline}");
+        for fact in facts(teams_card(&card)) {
+            assert!(teams_markup_is_escaped(&fact.1), "{fact:?}");
+        }
 
         let chat = render("google_chat", &message);
         assert!(!text(&chat["text"]).contains('<'));
@@ -610,6 +634,110 @@ fn hostile_job_names_show_as_text_in_every_format() {
 
         let standard = render("standard", &message);
         assert_eq!(standard["data"]["job"]["name"], name);
+    }
+}
+
+/// The watcher's own alerts, failing and recovered, in every format: what and why, in the
+/// right colour, with no job.
+#[test]
+fn watcher_alerts_show_in_every_format() {
+    use sdm_watch::notify::payload::WatcherFacts;
+    let at = time::macros::datetime!(2026-11-28 10:15:02 UTC);
+    let outage = WatcherFacts {
+        since: "2026-11-28T10:02:00Z".into(),
+        failing_for_seconds: Some(780),
+        reason: Some("token_refused".into()),
+        last_error: Some("the API refused the token (401 at /api/v1/jobs/): Invalid token.".into()),
+        down_for_seconds: None,
+        watching: "https://sdm.example/api/v1/".into(),
+    };
+    let failing = AlertEvent::watcher("failing", outage.clone(), at);
+    let recovered = AlertEvent::watcher(
+        "recovered",
+        WatcherFacts {
+            failing_for_seconds: None,
+            reason: None,
+            last_error: None,
+            down_for_seconds: Some(900),
+            ..outage
+        },
+        at,
+    );
+    for (event, bad) in [(&failing, true), (&recovered, false)] {
+        let message = alert_message(event);
+        let standard = render("standard", &message);
+        assert_eq!(standard["type"], event.kind.as_str());
+        assert!(standard["data"].get("job").is_none(), "{standard}");
+        assert_eq!(standard["data"]["since"], "2026-11-28T10:02:00Z");
+
+        let slack = render("slack", &message);
+        let all = slack.to_string();
+        assert!(
+            all.contains(if bad { "failing" } else { "recovered" }),
+            "{all}"
+        );
+        assert!(!all.contains("Previous status"), "no job facts: {all}");
+
+        let card = render("teams", &message);
+        let body = &card["attachments"][0]["content"]["body"];
+        assert_eq!(body[0]["color"], if bad { "Attention" } else { "Good" });
+        let shown: Vec<(String, String)> = facts(teams_card(&card));
+        assert!(shown.iter().any(|(label, _)| label == "Since"), "{shown:?}");
+        if bad {
+            assert!(
+                shown
+                    .iter()
+                    .any(|(label, value)| label == "Reason" && value.contains("token")),
+                "{shown:?}"
+            );
+            assert!(
+                card.to_string().contains("Invalid token."),
+                "the last error is shown"
+            );
+        }
+
+        let chat = render("google_chat", &message);
+        assert!(text(&chat["text"]).contains("sdm-watch"), "{chat}");
+
+        let discord = render("discord", &message);
+        let colour = discord["embeds"][0]["color"].as_u64().unwrap();
+        assert_eq!(
+            colour,
+            u64::from(if bad {
+                format::colour(sdm_watch::notify::payload::Tone::Bad)
+            } else {
+                format::colour(sdm_watch::notify::payload::Tone::Good)
+            })
+        );
+
+        let template = hook(
+            "template",
+            r#"body_template = '{"what": {{ type }}, "reason": {% if watcher %}{{ watcher.reason }}{% else %}null{% endif %}, "job": {{ job.name }}}'"#,
+        );
+        let body = format::webhook_body(&template, &message).unwrap().body;
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["what"], event.kind.as_str());
+        assert_eq!(body["job"], "sdm-watch");
+        if bad {
+            assert_eq!(body["reason"], "token_refused");
+        }
+
+        let subject = sdm_watch::notify::email::subject(event);
+        assert!(subject.starts_with("[sdm-watch] "), "{subject}");
+        assert!(
+            subject.contains(if bad { "failing" } else { "recovered" }),
+            "{subject}"
+        );
+        let text = sdm_watch::notify::email::body("msg_1", event, None);
+        assert!(text.contains("2026-11-28T10:02:00Z"), "{text}");
+        if bad {
+            assert!(
+                text.contains("token_refused") && text.contains("Invalid token."),
+                "{text}"
+            );
+        } else {
+            assert!(text.contains("15m"), "down for 900 s: {text}");
+        }
     }
 }
 
@@ -768,7 +896,7 @@ async fn a_template_that_fails_at_delivery_kills_the_alert_with_the_reason_and_s
     let w = World::start().await;
     // `job.project + 1` works for the sample (project 17) and fails for a job without one.
     let channels = format!(
-        "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\nformat = \"template\"\nbody_template = '{{\"next\": {{{{ job.project + 1 }}}}}}'\n",
+        "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\nevents = [\"error\"]\nformat = \"template\"\nbody_template = '{{\"next\": {{{{ job.project + 1 }}}}}}'\n",
         w.hook.url("/ops")
     );
     let config = w.config("", "1h", &channels);

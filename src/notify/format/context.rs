@@ -15,10 +15,17 @@ pub fn alert(event: &AlertEvent) -> Value {
         "type": event.kind,
         "event": event.kind.strip_prefix("job.").unwrap_or(&event.kind),
         "timestamp": event.timestamp,
-        "job": event.job(),
+        "job": event.job().map_or_else(|| watcher_job(event), |job| json!(job)),
         "previous_status": event.previous_status(),
         "url": event.url(),
-        "watcher": event.watcher_facts(),
+        "watcher": event.watcher_facts().map(|facts| json!({
+            "since": facts.since,
+            "failing_for_seconds": facts.failing_for_seconds,
+            "reason": facts.reason,
+            "last_error": facts.last_error,
+            "down_for_seconds": facts.down_for_seconds,
+            "watching": facts.watching,
+        })),
         "link": data.link,
         "output": data.output,
         "headline": event.headline(),
@@ -29,6 +36,20 @@ pub fn alert(event: &AlertEvent) -> Value {
         "test": data.test,
         "alerts": [],
         "counts": {},
+    })
+}
+
+/// What a watcher alert shows as `job` (see `template::sample_watcher`).
+fn watcher_job(event: &AlertEvent) -> Value {
+    json!({
+        "id": "",
+        "name": "sdm-watch",
+        "status": event.what(),
+        "creation_date": null,
+        "completion_date": null,
+        "project": null,
+        "step": null,
+        "message": event.watcher_facts().and_then(|facts| facts.last_error.clone()),
     })
 }
 
@@ -49,6 +70,7 @@ pub fn digest(digest: &Digest) -> Value {
         "pending_since": null,
         "running_since": null,
         "running_for_seconds": null,
+        "watcher": null,
         "test": false,
         "alerts": alerts,
         "counts": digest.counts(),
@@ -87,5 +109,22 @@ mod tests {
         assert_eq!(keys(&context), keys(&sample));
         assert_eq!(keys(&context["job"]), keys(&sample["job"]));
         assert_eq!(keys(&sample), keys(&crate::template::sample_digest()));
+        let watcher = AlertEvent::watcher(
+            "recovered",
+            crate::notify::payload::WatcherFacts {
+                since: "2026-11-28T10:02:00Z".into(),
+                failing_for_seconds: None,
+                reason: None,
+                last_error: None,
+                down_for_seconds: Some(60),
+                watching: "https://x/".into(),
+            },
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        let context = alert(&watcher);
+        let sample = crate::template::sample_watcher();
+        assert_eq!(keys(&context), keys(&sample));
+        assert_eq!(keys(&context["job"]), keys(&sample["job"]));
+        assert_eq!(keys(&context["watcher"]), keys(&sample["watcher"]));
     }
 }

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::text::cut;
+use super::text::{cut, fit, teams};
 use super::{Card, and_more, mark};
 use crate::notify::Digest;
 use crate::notify::payload::Tone;
@@ -26,20 +26,25 @@ fn colour(tone: Tone) -> &'static str {
     }
 }
 
+/// Card texts render a Markdown subset: every text is escaped to show as written.
+fn shown(text: &str, max: usize) -> String {
+    fit(text, max, teams)
+}
+
 fn text_block(text: &str) -> Value {
-    json!({"type": "TextBlock", "text": cut(text, MAX_TEXT), "wrap": true})
+    json!({"type": "TextBlock", "text": shown(text, MAX_TEXT), "wrap": true})
 }
 
 fn subtle(text: &str) -> Value {
-    json!({"type": "TextBlock", "text": cut(text, MAX_TEXT), "wrap": true, "isSubtle": true, "size": "Small"})
+    json!({"type": "TextBlock", "text": shown(text, MAX_TEXT), "wrap": true, "isSubtle": true, "size": "Small"})
 }
 
 fn title(text: &str, tone: Tone) -> Value {
-    json!({"type": "TextBlock", "text": cut(text, MAX_TEXT), "wrap": true, "size": "Large", "weight": "Bolder", "color": colour(tone)})
+    json!({"type": "TextBlock", "text": shown(text, MAX_TEXT), "wrap": true, "size": "Large", "weight": "Bolder", "color": colour(tone)})
 }
 
 fn fact(title: &str, value: &str) -> Value {
-    json!({"title": cut(title, MAX_FACT), "value": cut(value, MAX_FACT)})
+    json!({"title": shown(title, MAX_FACT), "value": shown(value, MAX_FACT)})
 }
 
 /// The Workflows message around `card`.
@@ -82,7 +87,7 @@ pub fn alert(card: &Card) -> Value {
     ];
     if let Some(error) = &card.message {
         body.push(json!({"type": "TextBlock", "text": "Error message", "wrap": true, "weight": "Bolder", "color": "Attention"}));
-        body.push(json!({"type": "TextBlock", "text": cut(error, MAX_TEXT), "wrap": true, "color": "Attention"}));
+        body.push(json!({"type": "TextBlock", "text": shown(error, MAX_TEXT), "wrap": true, "color": "Attention"}));
     }
     let what = if card.test { "test alert" } else { "detected" };
     body.push(subtle(&format!("sdm-watch {what} {}", card.timestamp)));
@@ -99,10 +104,17 @@ pub fn digest(digest: &Digest) -> Value {
         if let Some(error) = &card.message {
             value.push_str(&format!(": {}", cut(error, 200)));
         }
-        if let Some(link) = card.link.as_deref().filter(|l| l.len() <= 1000) {
-            value.push_str(&format!(" [Open job]({link})"));
-        }
-        let item = json!({"title": format!("{} {}", mark(card.tone), event.what()), "value": cut(&value, MAX_FACT * 2)});
+        // The job's texts escaped; the link is ours, written as Markdown after them.
+        let link = card
+            .link
+            .as_deref()
+            .filter(|l| l.len() <= 400)
+            .map(|link| format!(" [Open job]({})", link.replace(')', "%29")));
+        let budget = MAX_FACT * 2 - link.as_ref().map_or(0, String::len);
+        let mut value = shown(&value, budget);
+        value.push_str(link.as_deref().unwrap_or_default());
+        let item =
+            json!({"title": format!("{} {}", mark(card.tone), event.what()), "value": value});
         size += item.to_string().len();
         if size > MAX_CARD_BYTES {
             break;

@@ -83,6 +83,46 @@ pub fn discord(text: &str) -> String {
     escaped
 }
 
+/// The Markdown subset of Adaptive Card `TextBlock` and `FactSet` texts (bold, italic,
+/// lists, links): a backslash before every character that could open markup, and before
+/// a list marker opening a line, so that a job named `[Open](https://x)` or `*urgent*`
+/// shows as written (CommonMark's backslash escapes, which the card renderers follow).
+pub fn teams(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for line in text.split_inclusive(['\n', '\r']) {
+        let body = line.trim_start();
+        escaped.push_str(&line[..line.len() - body.len()]);
+        // A list marker opening the line: `- `, `+ `, `12. `.
+        let digits = body.chars().take_while(char::is_ascii_digit).count();
+        let ordered = digits > 0 && body[digits..].starts_with('.');
+        for (at, c) in body.char_indices() {
+            let marker = (at == 0 && matches!(c, '-' | '+')) || (ordered && at == digits);
+            if marker
+                || matches!(
+                    c,
+                    '\\' | '*'
+                        | '_'
+                        | '~'
+                        | '`'
+                        | '['
+                        | ']'
+                        | '('
+                        | ')'
+                        | '#'
+                        | '>'
+                        | '<'
+                        | '|'
+                        | '!'
+                )
+            {
+                escaped.push('\\');
+            }
+            escaped.push(c);
+        }
+    }
+    escaped
+}
+
 /// Leaves text as it is.
 pub fn plain(text: &str) -> String {
     text.to_owned()
@@ -91,6 +131,20 @@ pub fn plain(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn teams_markdown_is_escaped_to_show_as_written() {
+        assert_eq!(
+            teams("[Open job](https://evil.example)"),
+            "\\[Open job\\]\\(https://evil.example\\)"
+        );
+        assert_eq!(teams("*urgent* _now_"), "\\*urgent\\* \\_now\\_");
+        assert_eq!(
+            teams("- item\n2. two\n  + three"),
+            "\\- item\n2\\. two\n  \\+ three"
+        );
+        assert_eq!(teams("a-b 3.5 plain"), "a-b 3.5 plain");
+    }
 
     #[test]
     fn cuts_to_the_limit_with_an_ellipsis() {
