@@ -11,7 +11,8 @@ use sdm_watch::config::{self, Config, LogFormat};
 use sdm_watch::domain::time::OffsetDateTime;
 use sdm_watch::domain::{Event, Status};
 use sdm_watch::ops::{logging, signals};
-use sdm_watch::store::outbox::{self, AlertState};
+use sdm_watch::store::inspect;
+use sdm_watch::store::outbox::AlertState;
 
 #[derive(Parser)]
 #[command(
@@ -290,7 +291,7 @@ async fn alerts(
             limit,
             json,
         } => {
-            let query = outbox::Query {
+            let query = inspect::Query {
                 state: state.as_deref().and_then(AlertState::parse),
                 channel,
                 since_ms: since.map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64),

@@ -10,7 +10,8 @@ use super::UsageError;
 use crate::config::Config;
 use crate::domain::time::{OffsetDateTime, now_ms, short_ms};
 use crate::store::gauges;
-use crate::store::outbox::{self, Alert, AlertState, AttemptRecord};
+use crate::store::inspect::{self, AttemptRecord};
+use crate::store::outbox::{self, Alert, AlertState};
 
 /// What `alerts list` shows, as JSON.
 #[derive(Serialize)]
@@ -48,12 +49,12 @@ impl From<&Alert> for Line {
 
 pub async fn list(
     config: &Config,
-    query: outbox::Query,
+    query: inspect::Query,
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let store = super::existing_store(config).await?;
-    let alerts = store.run(move |conn| outbox::list(conn, &query)).await?;
+    let alerts = store.run(move |conn| inspect::list(conn, &query)).await?;
     let lines: Vec<Line> = alerts.iter().map(Line::from).collect();
     if json {
         serde_json::to_writer_pretty(&mut *out, &lines)?;
@@ -131,8 +132,8 @@ pub async fn show(
             };
             // An alert sent in a digest was attempted as the digest.
             let attempts = match &alert.digest_id {
-                Some(digest) => outbox::attempts(conn, digest)?,
-                None => outbox::attempts(conn, &alert.id)?,
+                Some(digest) => inspect::attempts(conn, digest)?,
+                None => inspect::attempts(conn, &alert.id)?,
             };
             Ok(Some((alert, attempts)))
         })
@@ -195,14 +196,14 @@ pub async fn retry(config: &Config, which: Retry, out: &mut impl Write) -> anyho
         }
         Retry::Ids(ids) => ids,
         Retry::Dead { channel, since } => {
-            let query = outbox::Query {
+            let query = inspect::Query {
                 state: Some(AlertState::Dead),
                 channel,
                 since_ms: since.map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64),
                 limit: usize::MAX >> 1,
             };
             store
-                .run(move |conn| outbox::list(conn, &query))
+                .run(move |conn| inspect::list(conn, &query))
                 .await?
                 .into_iter()
                 .map(|alert| alert.id)
@@ -215,7 +216,7 @@ pub async fn retry(config: &Config, which: Retry, out: &mut impl Write) -> anyho
                 let now = now_ms();
                 let mut results = Vec::with_capacity(ids.len());
                 for id in ids {
-                    let requeued = outbox::requeue(tx, &id, now)?;
+                    let requeued = inspect::requeue(tx, &id, now)?;
                     results.push((id, requeued));
                 }
                 gauges::set_outbox_pending(tx)?;

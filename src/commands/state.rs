@@ -6,17 +6,17 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::domain::time::{now_ms, short_ms as timestamp};
-use crate::store::outbox::{self, Alert, AlertState};
-use crate::store::{held, jobs, silences};
+use crate::store::outbox::{Alert, AlertState};
+use crate::store::{held, inspect, jobs, silences};
 
 /// How many pending and dead alerts are listed one by one.
 const LISTED: usize = 50;
 
-fn listed(state: AlertState) -> outbox::Query {
-    outbox::Query {
+fn listed(state: AlertState) -> inspect::Query {
+    inspect::Query {
         state: Some(state),
         limit: LISTED,
-        ..outbox::Query::default()
+        ..inspect::Query::default()
     }
 }
 
@@ -104,16 +104,16 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
                         count,
                     })
                     .collect(),
-                alerts_pending: outbox::count(conn, AlertState::Pending)?,
-                alerts_dead: outbox::count(conn, AlertState::Dead)?,
-                alerts_delivered: outbox::count(conn, AlertState::Delivered)?,
-                alerts_silenced: outbox::count(conn, AlertState::Silenced)?,
+                alerts_pending: inspect::count(conn, AlertState::Pending)?,
+                alerts_dead: inspect::count(conn, AlertState::Dead)?,
+                alerts_delivered: inspect::count(conn, AlertState::Delivered)?,
+                alerts_silenced: inspect::count(conn, AlertState::Silenced)?,
                 silences: silences::active(conn, now_ms())?.len(),
-                pending: outbox::list(conn, &listed(AlertState::Pending))?
+                pending: inspect::list(conn, &listed(AlertState::Pending))?
                     .into_iter()
                     .map(AlertLine::from)
                     .collect(),
-                dead: outbox::list(conn, &listed(AlertState::Dead))?
+                dead: inspect::list(conn, &listed(AlertState::Dead))?
                     .into_iter()
                     .map(AlertLine::from)
                     .collect(),

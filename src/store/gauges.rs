@@ -1,7 +1,7 @@
 //! The gauges the store answers: tracked jobs by status, alerts waiting for delivery.
 
 use super::db::Db;
-use super::{StoreError, jobs, outbox};
+use super::{StoreError, inspect, jobs, outbox};
 use crate::domain::Status;
 use crate::telemetry::{JOBS_TRACKED, OUTBOX_PENDING};
 
@@ -21,7 +21,7 @@ pub fn set_all(conn: &mut dyn Db) -> Result<(), StoreError> {
 }
 
 pub fn set_outbox_pending(conn: &mut dyn Db) -> Result<(), StoreError> {
-    let pending = outbox::count(conn, outbox::AlertState::Pending)?;
+    let pending = inspect::count(conn, outbox::AlertState::Pending)?;
     metrics::gauge!(OUTBOX_PENDING).set(pending as f64);
     Ok(())
 }

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use tracing::{debug, info};
 
 use super::CycleError;
+use super::change::{HeldChange, Needs, Watched};
 use super::cycle::Cycle;
-use super::held::HeldChange;
 use super::tracker::{self, Change};
 use crate::domain::Status;
 use crate::notify::alerts;
@@ -17,32 +17,6 @@ use crate::store::jobs::{self, TrackedJob};
 use crate::store::outbox::Alert;
 use crate::store::{gauges, held, outbox, transitions};
 use crate::telemetry::{JOBS_TRACKED, TRANSITIONS};
-
-/// Whether a job is in `poll.projects` (always, when that list is empty).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Watched {
-    Yes,
-    No,
-    /// Its project is not known yet.
-    Unknown,
-}
-
-/// What a change alerting still waits for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Needs {
-    /// The project, for `poll.projects`, a channel's `projects` or `output.projects`.
-    pub project: bool,
-    /// An error's message, which only the detail endpoint has.
-    pub message: bool,
-    /// A done job's rows, for `[output]`.
-    pub output: bool,
-}
-
-impl Needs {
-    pub fn any(self) -> bool {
-        self.project || self.message || self.output
-    }
-}
 
 /// What committing one change writes besides the job's record.
 enum Outcome {

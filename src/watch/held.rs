@@ -7,95 +7,18 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use tracing::{debug, warn};
 
-use super::commit::{Needs, Watched};
+use super::change::{HeldChange, Needs, Watched};
 use super::cycle::{Cycle, CycleError};
-use super::tracker::Change;
-use crate::domain::time::{from_micros, micros, now_ms};
-use crate::domain::{Event, Status};
-use crate::notify::alerts::{self, Detected, Output};
-use crate::notify::payload::JobSnapshot;
-use crate::output::{self, Saved};
-use crate::sdm::{ApiError, Job};
+use crate::domain::Status;
+use crate::domain::time::now_ms;
+use crate::notify::alerts;
+use crate::output;
+use crate::sdm::ApiError;
 use crate::store::held::{self, Held};
 use crate::store::jobs::{self, TrackedJob};
 use crate::store::outbox::{self, Alert};
-
-/// A held change, as kept in the store.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(super) struct HeldChange {
-    pub job: Job,
-    pub previous: Option<Status>,
-    /// When the change was detected (µs): the alert's `timestamp`.
-    pub detected_us: i64,
-    /// A done job's saved rows, once fetched.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<Saved>,
-    /// The job changed again before its message or rows came: they are no longer to be had.
-    #[serde(default)]
-    pub moved_on: bool,
-}
-
-impl HeldChange {
-    pub fn new(change: &Change, at: OffsetDateTime) -> Self {
-        Self {
-            job: change.job.clone(),
-            previous: change.previous.clone(),
-            detected_us: micros(at),
-            output: None,
-            moved_on: false,
-        }
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
-    }
-
-    /// The change as the alert tells it, for the job at `url`; the project is the
-    /// record's, which a listing by project may have completed since. `output_error` says
-    /// why wanted rows are missing.
-    pub fn detected(
-        &self,
-        record: Option<&TrackedJob>,
-        url: String,
-        output_error: Option<String>,
-    ) -> Detected {
-        let job = &self.job;
-        let output = match (&self.output, output_error) {
-            (Some(saved), _) => Some(Output::Saved(
-                serde_json::to_value(saved).unwrap_or_default(),
-            )),
-            (None, Some(error)) => Some(Output::Missing(error)),
-            (None, None) => None,
-        };
-        Detected {
-            job: snapshot(job, record.and_then(|r| r.project).or(job.project)),
-            event: Event::from(job.status.clone()),
-            previous: self.previous.clone(),
-            url,
-            output,
-            reminder: None,
-            at: from_micros(self.detected_us).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-        }
-    }
-}
-
-/// The job as an alert tells it, in `project`.
-pub(super) fn snapshot(job: &Job, project: Option<crate::domain::ProjectId>) -> JobSnapshot {
-    JobSnapshot {
-        id: job.id.clone(),
-        name: job.name.clone(),
-        status: job.status.to_string(),
-        creation_date: job.creation_date.clone(),
-        completion_date: job.completion_date.clone(),
-        project,
-        step: job.step.clone(),
-        message: job.message.clone(),
-    }
-}
 
 /// One held change being worked on.
 struct Item {

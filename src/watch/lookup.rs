@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use tracing::{debug, warn};
 
-use super::commit::Watched;
+use super::change::Watched;
 use super::cycle::{Active, Cycle, CycleError};
 use super::plan;
 use super::tracker;

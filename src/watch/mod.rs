@@ -3,6 +3,7 @@
 //! looks up particular jobs (`lookup`) and completes alerts that wait for details
 //! (`held`).
 
+mod change;
 mod commit;
 mod cycle;
 mod held;

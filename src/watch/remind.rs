@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use tracing::info;
 
-use super::commit::Watched;
+use super::change::Watched;
+use super::change::snapshot;
 use super::cycle::{Cycle, CycleError};
-use super::held::snapshot;
 use super::tracker;
 use crate::domain::Event;
 use crate::domain::time::from_millis;

@@ -190,3 +190,109 @@ fn the_import_reader_reads_what_the_code_writes() {
     assert_eq!(imports("//! See crate::watch."), Vec::<String>::new());
     assert_eq!(imports("use sdm_watch_crate::x;"), Vec::<String>::new());
 }
+
+/// The sibling files a file of a module names (`super::held`, `crate::watch::held`), in
+/// its code before any `#[cfg(test)]`, comments left out.
+fn siblings(module: &str, text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let own = format!("crate::{module}::");
+    for line in text
+        .lines()
+        .take_while(|line| !line.contains("#[cfg(test)]"))
+    {
+        let code = line.trim_start();
+        if code.starts_with("//") {
+            continue;
+        }
+        for prefix in ["super::", own.as_str()] {
+            let mut rest = code;
+            while let Some(at) = rest.find(prefix) {
+                let after = &rest[at + prefix.len()..];
+                let names: Vec<String> = match after.strip_prefix('{') {
+                    Some(group) => group
+                        .split('}')
+                        .next()
+                        .unwrap_or("")
+                        .split(',')
+                        .filter_map(|item| first_segment(item.trim()))
+                        .collect(),
+                    None => first_segment(after).into_iter().collect(),
+                };
+                found.extend(names);
+                rest = after;
+            }
+        }
+    }
+    found
+}
+
+/// Inside a module too, files import one way: no two of them (nor any ring of them) import
+/// each other; `mod.rs`, which declares them, stands apart.
+#[test]
+fn no_files_of_one_module_import_each_other() {
+    let mut files = Vec::new();
+    rust_files(&Path::new(ROOT).join("src"), &mut files);
+    let mut by_module: BTreeMap<PathBuf, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for file in &files {
+        let Some(dir) = file.parent() else { continue };
+        let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+        if dir == Path::new(ROOT).join("src") || stem == "mod" {
+            continue;
+        }
+        let module = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(file).unwrap();
+        by_module
+            .entry(dir.to_owned())
+            .or_default()
+            .insert(stem, siblings(&module, &text));
+    }
+    let mut rings = Vec::new();
+    for (dir, graph) in by_module {
+        let mut left: BTreeMap<String, BTreeSet<String>> = graph
+            .iter()
+            .map(|(file, names)| {
+                let names = names
+                    .iter()
+                    .filter(|n| graph.contains_key(*n) && *n != file)
+                    .cloned()
+                    .collect();
+                (file.clone(), names)
+            })
+            .collect();
+        loop {
+            let ready: Vec<String> = left
+                .iter()
+                .filter(|(file, names)| {
+                    names.iter().all(|n| !left.contains_key(n))
+                        || !left.values().any(|others| others.contains(*file))
+                })
+                .map(|(file, _)| file.clone())
+                .collect();
+            if ready.is_empty() {
+                break;
+            }
+            for file in ready {
+                left.remove(&file);
+            }
+        }
+        if !left.is_empty() {
+            rings.push(format!(
+                "{}: {}",
+                dir.strip_prefix(ROOT).unwrap_or(&dir).display(),
+                left.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+    assert!(
+        rings.is_empty(),
+        "files importing each other:\n{}",
+        rings.join("\n")
+    );
+}
+
+#[test]
+fn the_sibling_reader_reads_what_the_code_writes() {
+    let text = "use super::held::{self, Held};\nuse super::{plan, tracker::Rules};\nlet x = crate::watch::lookup::go();\n// super::remind\n#[cfg(test)]\nuse super::commit;";
+    let found: Vec<String> = siblings("watch", text).into_iter().collect();
+    assert_eq!(found, ["held", "lookup", "plan", "tracker"]);
+}

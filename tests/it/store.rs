@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use sdm_watch::domain::{Event, Status};
 use sdm_watch::store::bookkeeping::Bookkeeping;
+use sdm_watch::store::inspect::{self, Query};
 use sdm_watch::store::jobs::{self, TrackedJob};
-use sdm_watch::store::outbox::{self, Alert, AlertState, Claim, Query, Recorded, Target};
+use sdm_watch::store::outbox::{self, Alert, AlertState, Claim, Recorded, Target};
 use sdm_watch::store::postgres::PgSettings;
 use sdm_watch::store::silences::{self, Silence};
 use sdm_watch::store::{Fence, Store, StoreError, digests, held, transitions};
@@ -199,8 +200,8 @@ async fn outbox_and_digests_check(engine: &Engine) {
             silenced.state = AlertState::Silenced;
             silenced.silence_id = Some("sil_1".into());
             outbox::insert(conn, &silenced)?;
-            assert_eq!(outbox::count(conn, AlertState::Pending)?, 7);
-            assert_eq!(outbox::count(conn, AlertState::Silenced)?, 1);
+            assert_eq!(inspect::count(conn, AlertState::Pending)?, 7);
+            assert_eq!(inspect::count(conn, AlertState::Silenced)?, 1);
 
             // Alone: claimed in order of due time, once.
             let due = outbox::due(conn, &claim("r1", 200), 2)?;
@@ -249,7 +250,7 @@ async fn outbox_and_digests_check(engine: &Engine) {
                 210,
                 "r2",
             )?;
-            assert_eq!(outbox::attempts(conn, "alone-0")?.len(), 1);
+            assert_eq!(inspect::attempts(conn, "alone-0")?.len(), 1);
             let retrying = outbox::get(conn, "alone-1")?.unwrap();
             assert_eq!(
                 (
@@ -283,7 +284,7 @@ async fn outbox_and_digests_check(engine: &Engine) {
             assert_eq!(outbox::due(conn, &claim("r2", 5_000), 10)?.len(), 1);
 
             // Listing, filters, dead ones queued again.
-            let dead = outbox::list(
+            let dead = inspect::list(
                 conn,
                 &Query {
                     state: Some(AlertState::Dead),
@@ -293,7 +294,7 @@ async fn outbox_and_digests_check(engine: &Engine) {
                 },
             )?;
             assert_eq!(dead.len(), 1);
-            let hook_since = outbox::list(
+            let hook_since = inspect::list(
                 conn,
                 &Query {
                     state: None,
@@ -304,11 +305,11 @@ async fn outbox_and_digests_check(engine: &Engine) {
             )?;
             assert_eq!(hook_since.len(), 2, "{hook_since:?}");
             assert_eq!(
-                outbox::oldest(conn, AlertState::Pending, 1)?[0].id,
+                inspect::oldest(conn, AlertState::Pending, 1)?[0].id,
                 "grouped-0"
             );
-            assert!(outbox::requeue(conn, "alone-2", 6_000)?);
-            assert!(!outbox::requeue(conn, "alone-2", 6_000)?, "only dead ones");
+            assert!(inspect::requeue(conn, "alone-2", 6_000)?);
+            assert!(!inspect::requeue(conn, "alone-2", 6_000)?, "only dead ones");
             assert_eq!(outbox::get(conn, "alone-2")?.unwrap().age_from_ms, 6_000);
 
             // Digests: the window of the oldest, formed once, claimed once.

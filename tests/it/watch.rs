@@ -347,7 +347,7 @@ async fn pending_alerts(parts: &Parts) -> u64 {
     parts
         .store
         .run(|conn| {
-            sdm_watch::store::outbox::count(conn, sdm_watch::store::outbox::AlertState::Pending)
+            sdm_watch::store::inspect::count(conn, sdm_watch::store::outbox::AlertState::Pending)
         })
         .await
         .unwrap()
