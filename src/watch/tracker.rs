@@ -33,11 +33,23 @@ pub struct Rules<'a> {
     pub first_cycle: bool,
     pub alert_existing: bool,
     pub notify_on: &'a [Status],
+    /// `poll.lookback` before the very first cycle (µs): a job created before it is
+    /// watched only while active, so one first seen settled there (a listing of a tracked
+    /// job's creation date may show it) is recorded silently.
+    pub floor_us: i64,
 }
 
 impl Rules<'_> {
     fn alerts_into(&self, status: &Status) -> bool {
         self.notify_on.contains(status) && (!self.first_cycle || self.alert_existing)
+    }
+
+    /// Whether a job first seen now alerts: into a `notify_on` status, and watched.
+    fn first_sighting_alerts(&self, job: &Job) -> bool {
+        let before_floor = job
+            .created_at()
+            .is_some_and(|at| crate::domain::time::micros(at) <= self.floor_us);
+        self.alerts_into(&job.status) && (job.status.is_active() || !before_floor)
     }
 }
 
@@ -50,7 +62,7 @@ pub fn plan(
     let mut changes = Vec::new();
     for mut job in listed {
         let Some(old) = recorded.get(&job.id) else {
-            let alert = rules.alerts_into(&job.status);
+            let alert = rules.first_sighting_alerts(&job);
             changes.push(Change {
                 job,
                 previous: None,
@@ -163,6 +175,7 @@ mod tests {
                 first_cycle: true,
                 alert_existing,
                 notify_on: &NOTIFY,
+                floor_us: i64::MIN,
             };
             let changes = plan(listed_c.clone(), &known, &rules);
             let alerts: Vec<bool> = changes.iter().map(|c| c.alert).collect();
@@ -191,6 +204,7 @@ mod tests {
             first_cycle: false,
             alert_existing: false,
             notify_on: &NOTIFY,
+            floor_us: i64::MIN,
         };
         let changes = plan(listed, &known, &rules);
         let summary: Vec<(&str, Option<&str>, bool, bool)> = changes
@@ -225,5 +239,43 @@ mod tests {
         assert_eq!((later.project, later.project_checked), (Some(17), true));
         let unknown = record(&job("b", Status::Done), None, 0);
         assert_eq!((unknown.project, unknown.project_checked), (None, false));
+    }
+
+    #[test]
+    fn a_job_first_seen_settled_before_the_floor_is_recorded_silently() {
+        let dated = |id: &str, status: Status, date: &str| {
+            let mut job = job(id, status);
+            job.creation_date = Some(date.into());
+            job
+        };
+        let floor = crate::domain::time::parse_api_time("2026-11-20T00:00:00Z").unwrap();
+        let rules = Rules {
+            first_cycle: false,
+            alert_existing: false,
+            notify_on: &NOTIFY,
+            floor_us: crate::domain::time::micros(floor),
+        };
+        let listed = vec![
+            dated("old-done", Status::Done, "2026-11-19T23:59:59Z"),
+            dated("at-floor", Status::Error, "2026-11-20T00:00:00Z"),
+            dated("old-pending", Status::Pending, "2026-11-01T00:00:00Z"),
+            dated("new-done", Status::Done, "2026-11-20T00:00:01Z"),
+            job("undated", Status::Done),
+        ];
+        let changes = plan(listed, &HashMap::new(), &rules);
+        let alerts: Vec<(&str, bool)> = changes
+            .iter()
+            .map(|c| (c.job.id.as_str(), c.alert))
+            .collect();
+        assert_eq!(
+            alerts,
+            [
+                ("old-done", false),
+                ("at-floor", false),
+                ("old-pending", true),
+                ("new-done", true),
+                ("undated", true)
+            ]
+        );
     }
 }

@@ -211,6 +211,7 @@ impl Watcher {
                 first_cycle: !known.book.first_cycle_done,
                 alert_existing: config.poll.alert_existing,
                 notify_on: &config.poll.notify_on,
+                floor_us: known.book.floor_us.unwrap_or(i64::MIN),
             },
             interest,
             now,
@@ -238,6 +239,7 @@ impl Cycle<'_> {
     ) -> Result<OffsetDateTime, CycleError> {
         if let Some(floor) = book.floor_us.and_then(from_micros) {
             self.floor_us = micros(floor);
+            self.rules.floor_us = self.floor_us;
             return Ok(floor);
         }
         if self
@@ -263,6 +265,7 @@ impl Cycle<'_> {
         })
         .await?;
         self.floor_us = floor_us;
+        self.rules.floor_us = floor_us;
         Ok(floor)
     }
 }

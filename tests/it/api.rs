@@ -196,7 +196,8 @@ async fn gives_up_after_max_elapsed_with_the_last_error() {
         "{error:?}"
     );
     assert!(error.to_string().contains("could not be read"), "{error}");
-    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    // Gave up near max_elapsed (1 s), not at the 5 s default or never: slack for a busy host.
+    assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
     assert!(sim.requests().len() >= 4, "retried several times first");
 }
 

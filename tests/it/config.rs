@@ -262,6 +262,36 @@ const BAD: &[(&str, &str, &str)] = &[
         "state.lease",
     ),
     (
+        "a watchdog quicker than two cycles",
+        "[api]\ntoken = \"t\"\n[poll]\ninterval = \"60s\"\n[watchdog]\nalert_after = \"90s\"",
+        "watchdog.alert_after",
+    ),
+    (
+        "a heartbeat URL that is not http(s)",
+        "[api]\ntoken = \"t\"\n[heartbeat]\nurl = \"ftp://hc.example/x\"",
+        "heartbeat.url",
+    ),
+    (
+        "a heartbeat fail_url without url",
+        "[api]\ntoken = \"t\"\n[heartbeat]\nfail_url = \"https://hc.example/x/fail\"",
+        "heartbeat.fail_url",
+    ),
+    (
+        "a heartbeat every without url",
+        "[api]\ntoken = \"t\"\n[heartbeat]\nevery = \"60s\"",
+        "heartbeat.every",
+    ),
+    (
+        "a duration past a century",
+        "[api]\ntoken = \"t\"\n[poll]\nlookback = \"20000y\"",
+        "poll.lookback",
+    ),
+    (
+        "the watcher event with the watchdog off",
+        "[api]\ntoken = \"t\"\n[watchdog]\nalert_after = \"0s\"\n[[webhook]]\nname = \"w\"\nurl = \"https://h.example/\"\nevents = [\"watcher\"]",
+        "webhook[0].events",
+    ),
+    (
         "TOML that does not parse",
         "[api\ntoken = \"t\"",
         "line 1, column 5",

@@ -424,8 +424,9 @@ async fn case_13_a_job_whose_detail_always_fails_holds_up_no_one() {
     w.sim.set_status(&done, Status::Done, None);
     let started = std::time::Instant::now();
     let summary = parts.watcher.cycle().await.unwrap();
+    // Not held up by the failing detail's 30 s budget (slack for a busy host).
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(15),
         "the cycle took {:?}",
         started.elapsed()
     );

@@ -137,22 +137,24 @@ async fn readiness_follows_the_api_and_metrics_move() {
 
     sim.set_status(&job, Status::Done, None);
     hook.wait_for_delivered(1, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (_, first) = get(&format!("{base}/metrics")).await;
-    for series in [
-        "sdm_watch_poll_cycles_total{outcome=\"ok\"}",
-        "sdm_watch_poll_cycles_total{outcome=\"error\"} 0",
-        "sdm_watch_api_requests_total{endpoint=\"list\",code=\"200\"}",
-        "sdm_watch_jobs_tracked{status=\"done\"} 1",
-        "sdm_watch_jobs_tracked{status=\"running\"} 0",
-        "sdm_watch_transitions_total{status=\"done\"} 1",
-        "sdm_watch_alerts_total{channel=\"ops\",outcome=\"delivered\"} 1",
-        "sdm_watch_outbox_pending 0",
-        "sdm_watch_last_successful_poll_timestamp_seconds ",
-        "sdm_watch_poll_interval_seconds 1",
-    ] {
-        assert!(first.contains(series), "{series} missing from\n{first}");
-    }
+    // The delivery is counted once its outcome is recorded, just after the receiver saw it.
+    let first = metrics_showing(
+        &base,
+        &[
+            "sdm_watch_poll_cycles_total{outcome=\"ok\"}",
+            "sdm_watch_poll_cycles_total{outcome=\"error\"} 0",
+            "sdm_watch_api_requests_total{endpoint=\"list\",code=\"200\"}",
+            "sdm_watch_jobs_tracked{status=\"done\"} 1",
+            "sdm_watch_jobs_tracked{status=\"running\"} 0",
+            "sdm_watch_transitions_total{status=\"done\"} 1",
+            "sdm_watch_alerts_total{channel=\"ops\",outcome=\"delivered\"} 1",
+            "sdm_watch_outbox_pending 0",
+            "sdm_watch_last_successful_poll_timestamp_seconds ",
+            "sdm_watch_poll_interval_seconds 1",
+            "sdm_watch_api_rows_skipped_total{reason=\"no_id\"} 0",
+        ],
+    )
+    .await;
     let cycles = |text: &str| -> u64 {
         text.lines()
             .find(|l| l.starts_with("sdm_watch_poll_cycles_total{outcome=\"ok\"}"))
@@ -160,12 +162,19 @@ async fn readiness_follows_the_api_and_metrics_move() {
             .and_then(|n| n.parse().ok())
             .unwrap()
     };
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let (_, second) = get(&format!("{base}/metrics")).await;
-    assert!(
-        cycles(&second) > cycles(&first),
-        "poll cycles keep counting"
-    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, second) = get(&format!("{base}/metrics")).await;
+        if cycles(&second) > cycles(&first) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "poll cycles stopped counting at {}",
+            cycles(&first)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     sim.stop().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -389,14 +398,17 @@ async fn silences_digests_and_reminders_are_counted() {
         assert!(tokio::time::Instant::now() < deadline, "no digest");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, after) = get(&format!("{base}/metrics")).await;
+    let after = metrics_showing(
+        &base,
+        &[
+            "sdm_watch_alerts_total{channel=\"ops\",outcome=\"silenced\"} 1",
+            "sdm_watch_digests_total{channel=\"ops\"} 1",
+            "sdm_watch_alerts_total{channel=\"ops\",outcome=\"delivered\"} 2",
+        ],
+    )
+    .await;
     daemon.stop().await;
-    for series in [
-        "sdm_watch_alerts_total{channel=\"ops\",outcome=\"silenced\"} 1",
-        "sdm_watch_digests_total{channel=\"ops\"} 1",
-        "sdm_watch_alerts_total{channel=\"ops\",outcome=\"delivered\"} 2",
-    ] {
+    for series in ["sdm_watch_alerts_total{channel=\"ops\",outcome=\"silenced\"} 1"] {
         assert!(after.contains(series), "{series} missing from\n{after}");
     }
     let reminders = after
@@ -406,4 +418,22 @@ async fn silences_digests_and_reminders_are_counted() {
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(0);
     assert!(reminders >= 1, "{after}");
+}
+
+/// `/metrics` once it shows every one of `series`, within 15 s (a count moves just after
+/// what it counts is seen from outside).
+async fn metrics_showing(base: &str, series: &[&str]) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, text) = get(&format!("{base}/metrics")).await;
+        let missing: Vec<&&str> = series.iter().filter(|s| !text.contains(**s)).collect();
+        if missing.is_empty() {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{missing:?} missing from\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -25,6 +25,22 @@ async fn metric(base: &str, name: &str) -> f64 {
         .sum()
 }
 
+/// Waits, at most 15 s, until metric `name` reads `value`.
+async fn metric_reaches(base: &str, name: &str, value: f64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = metric(base, name).await;
+        if now == value {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} stays at {now}, not {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn alerts_wait_out_a_receiver_outage_and_are_all_delivered() {
     let sim = Simulator::start().await.unwrap();
@@ -65,13 +81,10 @@ async fn alerts_wait_out_a_receiver_outage_and_are_all_delivered() {
         sim.set_status(job, status, Some("failed"));
     }
 
-    // Refused, for three seconds.
+    // Refused, for three seconds (the outage lasts that long on purpose), and until the
+    // backlog shows.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        metric(&base, "sdm_watch_outbox_pending").await,
-        6.0,
-        "the backlog shows"
-    );
+    metric_reaches(&base, "sdm_watch_outbox_pending", 6.0).await;
     let output = sdm_watch(&text, &["state"], &[]).await;
     assert!(
         stdout(&output).contains("alerts pending delivery: 6"),
@@ -134,8 +147,8 @@ async fn alerts_wait_out_a_receiver_outage_and_are_all_delivered() {
         answered.contains(&503) && answered.contains(&0),
         "503s and hangs were met: {answered:?}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(metric(&base, "sdm_watch_outbox_pending").await, 0.0);
+    // The last outcome is recorded just after the receiver saw the delivery.
+    metric_reaches(&base, "sdm_watch_outbox_pending", 0.0).await;
     assert_eq!(
         metric(
             &base,

@@ -340,6 +340,7 @@ async fn three_replicas_with_the_leader_killed_ten_times_lose_nothing() {
         replicas.push(Daemon::start(&config, &[]));
         leader_pid = wait_for_leader(&client, Some(leader_pid)).await;
         // From the kill to the new leader's first request.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         let first_poll = loop {
             let polled = pollers(&w)
                 .into_iter()
@@ -347,6 +348,10 @@ async fn three_replicas_with_the_leader_killed_ten_times_lose_nothing() {
             if let Some((at, _)) = polled {
                 break at;
             }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the new leader {leader_pid} made no request within 60 s of the kill"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         failovers.push(first_poll - killed_at);
