@@ -822,6 +822,80 @@ async fn burst_digests(figures: &mut Vec<Figure>) {
     );
 }
 
+/// Issue 21: an error message of 2 MB goes out on every channel (standard, Slack, Teams,
+/// Google Chat, Discord, e-mail with its HTML part), each cut where its format says; the
+/// daemon's peak RSS over the run.
+async fn huge_message(figures: &mut Vec<Figure>) {
+    let size = scaled(2 * 1024 * 1024, 64 * 1024);
+    let sim = Simulator::start().await.unwrap();
+    let job = sim.add_job(NewJob::new(Status::Running).name("Huge"));
+    let receiver = WebhookReceiver::start().await.unwrap();
+    let sink = SmtpSink::start();
+    let dir = workdir();
+    let formats = ["standard", "slack", "teams", "google_chat", "discord"];
+    let hooks: String = formats
+        .iter()
+        .map(|format| {
+            format!(
+                "[[webhook]]\nname = \"{format}\"\nurl = \"{}\"\nformat = \"{format}\"\n",
+                receiver.url(&format!("/{format}"))
+            )
+        })
+        .collect();
+    let config = write_config(
+        dir.path(),
+        "config.toml",
+        &sim,
+        "",
+        &format!(
+            "[poll]\ninterval = \"1s\"\n{hooks}\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+             from = \"sdm-watch@example.com\"\n[[email]]\nname = \"oncall\"\n\
+             to = [\"oncall@example.com\"]\nhtml = true\n",
+            sink.addr.port()
+        ),
+    );
+    let daemon = Daemon::start(&config, &[]);
+    daemon.wait_for_log("poll cycle done", 1).await;
+    let message = "Row 17 has no sku. ".repeat(size / 19 + 1);
+    sim.set_status(&job, Status::Error, Some(&message[..size]));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (receiver.delivered().len() < formats.len() || sink.count() < 1)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopped = daemon.finish().await;
+    assert_eq!(stopped.code, 0);
+    let delivered = receiver.delivered();
+    let bytes: Vec<String> = formats
+        .iter()
+        .map(|format| {
+            let body = delivered
+                .iter()
+                .find(|h| h.path == format!("/{format}"))
+                .map_or(0, |h| h.body.len());
+            format!("{format} {} KiB", body / 1024)
+        })
+        .collect();
+    figures.push(
+        Figure::new(
+            "a 2 MB error message on every channel: daemon peak RSS",
+            format!(
+                "{:.1} MiB; {} webhooks ({}), {} e-mail",
+                mib(stopped.peak_kib),
+                delivered.len(),
+                bytes.join(", "),
+                sink.count()
+            ),
+        )
+        .target(
+            "< 40 MiB, every channel delivered",
+            stopped.peak_kib < 40 * 1024 && delivered.len() == formats.len() && sink.count() == 1,
+        ),
+    );
+}
+
 /// Issue 13: API requests per hour with the adaptive cadence (`interval = "60s"`,
 /// `active_interval = "5s"`), idle and with a job running throughout, against a fixed 5 s
 /// interval. Each is the requests of whole cycles over the time they spanned, from the
@@ -1326,6 +1400,9 @@ async fn main() {
     }
     if wanted("replicas") {
         replicas(&mut figures).await;
+    }
+    if wanted("huge") {
+        huge_message(&mut figures).await;
     }
     println!(
         "\nsdm-watch system benchmark (scale {}, {} cores, {:.0} s)",

@@ -167,6 +167,14 @@ impl Reloader {
         self.delivery_setup.borrow().clone()
     }
 
+    /// The watchdog's look, while this replica stands by, at whether any replica leads.
+    pub async fn watch_standby(&self, watchdog: &mut Watchdog, leader: Option<&str>) {
+        let setup = self.channels();
+        watchdog
+            .standing_by(leader, &self.config, &setup.channels)
+            .await;
+    }
+
     /// The watchdog's verdict on a cycle, with the config and channels in force now.
     pub async fn watch_over(
         &self,
@@ -314,6 +322,7 @@ pub async fn run(
                         let now = leadership.renew().await;
                         led_with = now.token;
                         if !now.leads() {
+                            reloader.watch_standby(&mut watchdog, now.leader.as_deref()).await;
                             next_cycle = Instant::now() + reloader.config().poll.cadence(running);
                             continue 'running;
                         }

@@ -86,6 +86,34 @@ impl Watchdog {
         }
     }
 
+    /// Among replicas, at each cycle's turn while this replica does not lead: when no
+    /// replica has led (the lease cannot be read or taken: PostgreSQL is unreachable) for
+    /// `alert_after`, this replica sends `watcher.failing` itself (reason `store`), through
+    /// the outbox if it can, else directly. While another leads, its watchdog speaks.
+    pub async fn standing_by(
+        &mut self,
+        leader: Option<&str>,
+        config: &Config,
+        channels: &Channels,
+    ) {
+        if leader.is_some() {
+            if !self.sent_directly {
+                self.local_since = None;
+            }
+            return;
+        }
+        let now = self.clock.now();
+        let failure = Failure {
+            reason: "store",
+            error: "no replica leads: the lease cannot be read or taken (is PostgreSQL reachable?)"
+                .to_owned(),
+        };
+        if let Err(error) = self.failed(&failure, config, channels, now).await {
+            self.known = None;
+            warn!(error = %error, "the watchdog cannot record the outage in the store");
+        }
+    }
+
     async fn known(&mut self) -> Result<Option<Outage>, StoreError> {
         if let Some(known) = &self.known {
             return Ok(known.clone());

@@ -216,3 +216,43 @@ async fn the_heartbeat_pings_spaced_pings_on_failure_and_never_shows_its_url() {
         log.join("\n")
     );
 }
+
+/// PostgreSQL stopped: the leader can neither poll nor keep its lease nor queue an alert,
+/// so `watcher.failing` goes out directly, once; `watcher.recovered` follows through the
+/// outbox when PostgreSQL is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_postgresql_gives_the_direct_alert_once() {
+    let w = World::start().await;
+    w.sim.add_job(NewJob::new(Status::Running));
+    let pg = testkit::postgres::Postgres::start();
+    let token_file = write(w.dir.path(), "token", &w.sim.token());
+    let state = format!(
+        "[state]\npath = \"{}\"",
+        w.dir.path().join("state.db").display()
+    );
+    let text = config(&w, &token_file).replace(
+        &state,
+        &format!("[state]\nurl = \"{}\"\nlease = \"2s\"", pg.url()),
+    );
+    assert!(text.contains("lease = \"2s\""), "{text}");
+    let path = write(w.dir.path(), "config.toml", &text);
+    let daemon = Daemon::start(&path, &[]);
+    daemon.wait_for_log("poll cycle done", 1).await;
+
+    pg.stop("fast");
+    let delivered = wait_for_type(&w, "watcher.failing", 1).await;
+    let failing = of_type(&delivered, "watcher.failing")[0].json();
+    assert_eq!(failing["data"]["reason"], "store", "{failing}");
+    daemon
+        .wait_for_log("watcher.failing sent directly", 1)
+        .await;
+    // Five more seconds (five cycles' turns, more than alert_after) with PostgreSQL down:
+    // an observation window, in which nothing more may be sent.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(of_type(&w.hook.delivered(), "watcher.failing").len(), 1);
+
+    pg.restart();
+    wait_for_type(&w, "watcher.recovered", 1).await;
+    daemon.stop().await;
+    assert_eq!(of_type(&w.hook.delivered(), "watcher.failing").len(), 1);
+}
