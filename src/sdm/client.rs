@@ -30,6 +30,9 @@ pub struct JobFilter {
     pub created_before: Option<OffsetDateTime>,
 }
 
+/// The largest JSON answer (a listing page, a job's detail) read whole.
+const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
 /// Talks to one SDM organisation. Cheap to clone; clones share the connection pool and
 /// the rate cap.
 #[derive(Clone, Debug)]
@@ -159,23 +162,6 @@ impl SdmClient {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// One listing of one row, for the server's clock (its `Date` header), with retries.
-    /// The row is read like any other (a row skipped is counted), then dropped.
-    pub async fn probe_clock(&self) -> Result<(), ApiError> {
-        let mut url = self.job_url_base();
-        url.query_pairs_mut().append_pair("page_size", "1");
-        let page = self
-            .retry
-            .run("server clock", || async {
-                let (endpoint, body) = self.get_body("list", url.clone()).await?;
-                decode::page(&body).map_err(|reason| undecodable(endpoint, reason, &body))
-            })
-            .await?;
-        self.rows_skipped
-            .fetch_add(u64::from(page.skipped), Ordering::Relaxed);
-        Ok(())
-    }
-
     /// `GET jobs/{id}/`.
     pub async fn job(&self, id: &str) -> Result<JobDetail, ApiError> {
         let url = self.job_url(id, &[]);
@@ -273,12 +259,27 @@ impl SdmClient {
         url: Url,
     ) -> Result<(String, bytes::Bytes), ApiError> {
         let endpoint = url.path().to_owned();
-        let response = self.send(kind, url).await?;
-        let body = response
-            .bytes()
+        let mut response = self.send(kind, url).await?;
+        // Read by chunks up to a bound: a listing page or a detail is kilobytes, so an
+        // answer past MAX_ANSWER_BYTES is broken (or hostile) and must not exhaust memory.
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| transport(&endpoint, &e))?;
-        Ok((endpoint, body))
+            .map_err(|e| transport(&endpoint, &e))?
+        {
+            if body.len().saturating_add(chunk.len()) > MAX_ANSWER_BYTES {
+                return Err(ApiError::Undecodable {
+                    endpoint,
+                    reason: format!(
+                        "the answer is over {} MiB, far more than a page of jobs or a job's detail",
+                        MAX_ANSWER_BYTES / (1024 * 1024)
+                    ),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((endpoint, body.freeze()))
     }
 
     /// One request (see [`SdmClient::send_once`]); when the API refuses the token and

@@ -104,7 +104,8 @@ pub fn detail(body: &[u8]) -> Result<JobDetail, String> {
     let step = extra.remove("step").filter(|step| !step.is_null());
     let message = extra
         .remove("message")
-        .and_then(|message| text_of(&message));
+        .and_then(|message| text_of(&message))
+        .map(bounded);
     Ok(JobDetail {
         status,
         step,
@@ -136,7 +137,7 @@ fn job(row: Value) -> Result<Job, (Skip, String)> {
         completion_date: take("completion_date").as_ref().and_then(date_of),
         project: take("project").as_ref().and_then(project_of),
         step: take("step"),
-        message: take("message").as_ref().and_then(text_of),
+        message: take("message").as_ref().and_then(text_of).map(bounded),
         id,
         status,
     })
@@ -226,6 +227,28 @@ pub fn text_of(value: &Value) -> Option<String> {
         other => other.to_string(),
     };
     (!text.is_empty()).then_some(text)
+}
+
+/// The longest error message kept: far more than anyone reads in an alert, and what keeps
+/// a huge one (megabytes, as a broken import can produce) from being copied into every
+/// channel's alert and the store.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// `text`, cut at a character boundary to [`MAX_MESSAGE_BYTES`] with a note of how much was
+/// left out.
+fn bounded(text: String) -> String {
+    if text.len() <= MAX_MESSAGE_BYTES {
+        return text;
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}... ({} more bytes not kept by sdm-watch)",
+        &text[..end],
+        text.len() - end
+    )
 }
 
 /// Keys (job, reason) already logged: a row that keeps coming back broken is logged once.
@@ -373,6 +396,17 @@ mod tests {
             );
         }
         assert!(detail(br#"{"step": {"id": 1}}"#).is_err());
+        let huge = format!(
+            r#"{{"status": "error", "message": "{}é"}}"#,
+            "x".repeat(3 * MAX_MESSAGE_BYTES)
+        );
+        let kept = detail(huge.as_bytes()).unwrap().message.unwrap();
+        assert!(
+            kept.starts_with("xxx") && kept.ends_with("more bytes not kept by sdm-watch)"),
+            "{}",
+            &kept[kept.len() - 60..]
+        );
+        assert!(kept.len() < MAX_MESSAGE_BYTES + 60);
         assert!(detail(b"[]").is_err());
     }
 

@@ -8,7 +8,8 @@
 //! 2. the jobs created since the window starts, [`RECHECK`] before the previous complete
 //!    cycle began (on the earlier of the local and the server's clock), whatever their
 //!    status: new jobs, jobs that became visible late, and jobs dated by a clock running
-//!    behind (the very first attempt starts it at `poll.lookback`);
+//!    behind (the very first attempt starts it at `poll.lookback`, and bounds the active
+//!    listings at `poll.lookback` on the local clock, never before that);
 //! 3. for each tracked active job that no listing showed (it finished, or was deleted): a
 //!    listing of its exact creation date, or of a range of them where that takes fewer
 //!    requests, then, if still missing, its detail.

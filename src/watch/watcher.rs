@@ -101,11 +101,11 @@ impl Watcher {
 
         // Held changes whose wait is over go out even while the API is down.
         cycle.complete_held(false).await?;
-        let floor = cycle.floor(&known.book, local_start, started).await?;
-        let window = plan::new_jobs_after(&known.book, floor);
-        for filter in plan::active_listings(window) {
+        for filter in plan::active_listings(active_until(&known.book, &setup.config, local_start)) {
             cycle.read_listing(&filter).await?;
         }
+        let floor = cycle.floor(&known.book, local_start, started).await?;
+        let window = plan::new_jobs_after(&known.book, floor);
         cycle.read_listing(&plan::new_jobs_listing(window)).await?;
         cycle.look_up(&known.active).await?;
         cycle.remind().await?;
@@ -226,11 +226,29 @@ impl Watcher {
     }
 }
 
+/// Where the active listings end: where the listing of new jobs will start, so that each
+/// job is read once. Before the very first attempt has placed the floor (on the server's
+/// clock, which its first answers tell), it is `poll.lookback` before now on the local
+/// clock: never before the floor (which takes the earlier of the two clocks), so no job
+/// falls between the listings; at most the active jobs of the clocks' difference are read
+/// twice, once.
+fn active_until(
+    book: &Bookkeeping,
+    config: &Config,
+    local_start: OffsetDateTime,
+) -> OffsetDateTime {
+    match book.floor_us.and_then(from_micros) {
+        Some(floor) => plan::new_jobs_after(book, floor),
+        None => local_start.saturating_sub(
+            time::Duration::try_from(config.poll.lookback).unwrap_or(time::Duration::MAX),
+        ),
+    }
+}
+
 impl Cycle<'_> {
     /// `poll.lookback` before the very first cycle, on the earlier of the local and the
-    /// server's clock. Placed once, by the very first attempt, which asks the server for
-    /// its clock (one request of one row) before any listing, since the active listings
-    /// are bounded by the window it starts; later attempts and cycles read it back.
+    /// server's clock (the active listings' answers tell the server's). Placed once, by the
+    /// very first attempt; later attempts and cycles read it back.
     async fn floor(
         &mut self,
         book: &Bookkeeping,
@@ -241,13 +259,6 @@ impl Cycle<'_> {
             self.floor_us = micros(floor);
             self.rules.floor_us = self.floor_us;
             return Ok(floor);
-        }
-        if self
-            .client
-            .server_clock()
-            .is_none_or(|clock| clock.received < started)
-        {
-            self.client.probe_clock().await?;
         }
         let start = plan::cycle_start(local_start, started, self.client.server_clock());
         let lookback =

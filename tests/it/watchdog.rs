@@ -256,3 +256,39 @@ async fn a_stopped_postgresql_gives_the_direct_alert_once() {
     daemon.stop().await;
     assert_eq!(of_type(&w.hook.delivered(), "watcher.failing").len(), 1);
 }
+
+/// Replicas: the leader SIGKILLed, and the standby that takes over cannot poll (its token
+/// is refused): one `watcher.failing`, from the replica that now leads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_replica_that_takes_over_cannot_poll_one_watcher_failing_goes_out() {
+    let w = World::start().await;
+    w.sim.add_job(NewJob::new(Status::Running));
+    let pg = testkit::postgres::Postgres::start();
+    let state = format!(
+        "[state]\npath = \"{}\"",
+        w.dir.path().join("state.db").display()
+    );
+    let replica = |name: &str, token: &str| {
+        let token_file = write(w.dir.path(), &format!("{name}.token"), token);
+        let text = config(&w, &token_file).replace(
+            &state,
+            &format!("[state]\nurl = \"{}\"\nlease = \"2s\"", pg.url()),
+        );
+        write(w.dir.path(), &format!("{name}.toml"), &text)
+    };
+    let good = replica("good", &w.sim.token());
+    let refused = replica("refused", "a-token-the-api-refuses");
+    let leader = Daemon::start(&good, &[]);
+    leader.wait_for_log("poll cycle done", 1).await;
+    let standby = Daemon::start(&refused, &[]);
+    standby.wait_for_log("sdm-watch started", 1).await;
+    leader.kill().await;
+    standby.wait_for_log("this replica now leads", 1).await;
+    let delivered = wait_for_type(&w, "watcher.failing", 1).await;
+    let failing = of_type(&delivered, "watcher.failing")[0].json();
+    assert_eq!(failing["data"]["reason"], "token_refused", "{failing}");
+    // An observation window of more than alert_after: still one.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(of_type(&w.hook.delivered(), "watcher.failing").len(), 1);
+    standby.stop().await;
+}

@@ -102,9 +102,8 @@ pub async fn step(parts: &Parts) {
         .expect("deliveries recorded");
 }
 
-/// Waits until the simulator has answered `count` requests (a quiet cycle makes three; the
-/// very first, four: the server's clock, then its listings), for at most 30 s: how a test
-/// knows that a cycle has read the API without sleeping.
+/// Waits until the simulator has answered `count` requests (a cycle's listings are three),
+/// for at most 30 s: how a test knows that a cycle has read the API without sleeping.
 pub async fn wait_for_requests(sim: &Simulator, count: usize) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     while sim.requests().len() < count {
