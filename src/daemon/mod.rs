@@ -15,25 +15,25 @@ mod heartbeat;
 pub mod leader;
 mod once;
 mod report;
+mod start;
 mod watchdog;
 
 pub use once::once;
 use report::{register_series, report};
+use start::{lead, serve};
 pub use watchdog::Watchdog;
 
 use crate::config::{Config, StateConfig};
-use crate::console::Console;
 use crate::domain::{Clock, SystemClock};
 use crate::notify::{Channels, DeliverySetup, Worker};
 use crate::ops::health::Health;
 use crate::ops::signals::Control;
-use crate::ops::{http, systemd};
+use crate::ops::systemd;
 use crate::sdm::SdmClient;
 use crate::store::postgres::PgSettings;
 use crate::store::{Fence, Location, Store};
 use crate::telemetry;
 use crate::watch::{WatchSetup, Watcher};
-use leader::Leader;
 
 /// The parts of a daemon, built from one config.
 pub struct Parts {
@@ -243,44 +243,9 @@ pub async fn run(
     let health = Arc::new(Health::new(reloader.config().poll.interval));
     metrics::gauge!(telemetry::POLL_INTERVAL).set(reloader.config().poll.interval.as_secs_f64());
     let (stop, stopped) = watch::channel(false);
-    // Among replicas, a task keeps the lease; alone, this process always leads.
-    let (leadership, lease_task) = match replicas {
-        Some(replicas) => {
-            let (leader, _) = Leader::new(
-                replicas.settings,
-                worker.replica(),
-                replicas.lease,
-                health.clone(),
-                replicas.fence,
-            );
-            let (handle, task) = leader.spawn(stopped.clone());
-            // Alerts another replica queued wake this one's worker at once.
-            let settings = match store.location() {
-                Location::Postgres(settings) => (**settings).clone(),
-                Location::Sqlite(_) => unreachable!("replicas are on PostgreSQL"),
-            };
-            let woken = wake.clone();
-            let listener = tokio::spawn(crate::store::postgres::listen(settings, move || {
-                woken.notify_one()
-            }));
-            (Some(handle), Some((task, listener)))
-        }
-        None => {
-            metrics::gauge!(telemetry::LEADER).set(1.0);
-            (None, None)
-        }
-    };
-    let _endpoints = match listen {
-        Some(address) => {
-            let pages = Console::new(store.clone(), health.clone()).pages();
-            let (bound, running) = http::start(address, health.clone(), recorder, Some(pages))
-                .await
-                .with_context(|| format!("cannot listen on http.listen = {address}"))?;
-            info!(address = %bound, "serving /, /status.json, /healthz, /readyz and /metrics");
-            Some(running)
-        }
-        None => None,
-    };
+    let (leadership, lease_task) =
+        lead(replicas, &store, &wake, worker.replica(), &health, &stopped);
+    let _endpoints = serve(listen, &store, &health, recorder).await?;
     if let Err(error) = watcher.prime_gauges().await {
         warn!(error = %error, "cannot count the tracked jobs for the metrics");
     }

@@ -48,7 +48,7 @@ impl Cycle<'_> {
         // The status page's transitions: what the watcher saw change, not the history
         // a first cycle records silently.
         let first_cycle = self.rules.first_cycle;
-        let writes: Vec<(TrackedJob, Outcome, Option<Option<Status>>)> = changes
+        let writes: Vec<Write> = changes
             .iter()
             .map(|change| {
                 let record = tracker::record(&change.job, recorded.get(&change.job.id), now_ms);
@@ -61,58 +61,16 @@ impl Cycle<'_> {
         let removed_ids: Vec<String> = removed.iter().map(|old| old.id.clone()).collect();
         let (inserted, held) = self
             .timed(move |conn| {
-                conn.transaction(|tx| {
-                    let (mut inserted, mut held) = (Vec::new(), 0);
-                    let mut seen_any = false;
-                    for (record, outcome, seen) in &writes {
-                        jobs::upsert(tx, record, now_ms)?;
-                        if let Some(previous) = seen {
-                            transitions::record(
-                                tx,
-                                &record.id,
-                                previous.as_ref(),
-                                &record.status,
-                                now_ms,
-                            )?;
-                            seen_any = true;
-                        }
-                        let hold = match outcome {
-                            Outcome::Nothing => continue,
-                            Outcome::Hold(change) => change,
-                            Outcome::Alert { alerts, held } => {
-                                if held::has_job(tx, &record.id)? {
-                                    held
-                                } else {
-                                    for alert in alerts {
-                                        outbox::insert(tx, alert)?;
-                                    }
-                                    inserted.extend(alerts.iter().cloned());
-                                    continue;
-                                }
-                            }
-                        };
-                        held::insert(tx, &record.id, hold, now_ms)?;
-                        held += 1;
-                    }
-                    for id in &removed_ids {
-                        jobs::delete(tx, id)?;
-                    }
-                    for id in &recovered {
-                        jobs::lookup_recovered(tx, id)?;
-                    }
-                    if !inserted.is_empty() {
-                        gauges::set_outbox_pending(tx)?;
-                        crate::store::outbox::announce(tx)?;
-                    }
-                    if seen_any {
-                        transitions::prune(tx, now_ms)?;
-                    }
-                    Ok((inserted, held))
-                })
+                conn.transaction(|tx| write(tx, &writes, &removed_ids, &recovered, now_ms))
             })
             .await?;
         let queued = alerts::note_committed(&inserted);
+        self.tell(&changes, &removed, held, queued);
+        Ok(())
+    }
 
+    /// Logs and counts what a commit changed, and wakes the worker for what it queued.
+    fn tell(&mut self, changes: &[Change], removed: &[TrackedJob], held: usize, queued: usize) {
         for change in changes.iter().filter(|c| c.is_transition()) {
             let from = change.previous.as_ref().map_or("(new)", Status::as_str);
             if self.rules.first_cycle && !change.alert {
@@ -128,7 +86,7 @@ impl Cycle<'_> {
             metrics::gauge!(JOBS_TRACKED, "status" => change.job.status.to_string()).increment(1.0);
             self.tally.transitions += 1;
         }
-        for old in &removed {
+        for old in removed {
             info!(job_id = %old.id, "a tracked job no longer exists; forgetting it");
             metrics::gauge!(JOBS_TRACKED, "status" => old.status.to_string()).decrement(1.0);
         }
@@ -139,7 +97,6 @@ impl Cycle<'_> {
             self.tally.alerts_queued += queued;
             self.wake_worker();
         }
-        Ok(())
     }
 
     /// What committing `change` (recorded as `record`) writes besides the record.
@@ -196,4 +153,57 @@ impl Cycle<'_> {
             output,
         }
     }
+}
+
+/// One job's record, what it writes besides, and the transition the status page shows
+/// (`Some(previous)`), if any.
+type Write = (TrackedJob, Outcome, Option<Option<Status>>);
+
+/// Writes a commit in the caller's transaction: each record, its transition, its alerts or
+/// its held change (held too when an earlier change of the job still is), the jobs
+/// forgotten and the lookups recovered. Returns the alerts queued and how many were held.
+fn write(
+    tx: &mut dyn crate::store::Db,
+    writes: &[Write],
+    removed: &[String],
+    recovered: &[String],
+    now_ms: i64,
+) -> Result<(Vec<Alert>, usize), crate::store::StoreError> {
+    let (mut inserted, mut held) = (Vec::new(), 0);
+    let mut seen_any = false;
+    for (record, outcome, seen) in writes {
+        jobs::upsert(tx, record, now_ms)?;
+        if let Some(previous) = seen {
+            transitions::record(tx, &record.id, previous.as_ref(), &record.status, now_ms)?;
+            seen_any = true;
+        }
+        let hold = match outcome {
+            Outcome::Nothing => continue,
+            Outcome::Hold(change) => change,
+            Outcome::Alert { held: change, .. } if held::has_job(tx, &record.id)? => change,
+            Outcome::Alert { alerts, .. } => {
+                for alert in alerts {
+                    outbox::insert(tx, alert)?;
+                }
+                inserted.extend(alerts.iter().cloned());
+                continue;
+            }
+        };
+        held::insert(tx, &record.id, hold, now_ms)?;
+        held += 1;
+    }
+    for id in removed {
+        jobs::delete(tx, id)?;
+    }
+    for id in recovered {
+        jobs::lookup_recovered(tx, id)?;
+    }
+    if !inserted.is_empty() {
+        gauges::set_outbox_pending(tx)?;
+        outbox::announce(tx)?;
+    }
+    if seen_any {
+        transitions::prune(tx, now_ms)?;
+    }
+    Ok((inserted, held))
 }

@@ -1,0 +1,72 @@
+//! What `run` starts beside its cycle loop: the tasks of leadership among replicas, and
+//! the HTTP endpoints.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::{Notify, watch};
+use tracing::info;
+
+use super::Replicas;
+use super::leader::{self, Leader};
+use crate::console::Console;
+use crate::ops::health::Health;
+use crate::ops::http;
+use crate::store::{Location, Store};
+use crate::telemetry;
+
+/// The background tasks that leadership among replicas takes: keeping the lease, and
+/// waking this replica's worker when another queues alerts. Alone, this process leads.
+#[allow(clippy::type_complexity)]
+pub(super) fn lead(
+    replicas: Option<Replicas>,
+    store: &Store,
+    wake: &Arc<Notify>,
+    replica: &str,
+    health: &Arc<Health>,
+    stopped: &watch::Receiver<bool>,
+) -> (
+    Option<leader::LeaderHandle>,
+    Option<(tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>)>,
+) {
+    let Some(replicas) = replicas else {
+        metrics::gauge!(telemetry::LEADER).set(1.0);
+        return (None, None);
+    };
+    let (leader, _) = Leader::new(
+        replicas.settings,
+        replica,
+        replicas.lease,
+        health.clone(),
+        replicas.fence,
+    );
+    let (handle, task) = leader.spawn(stopped.clone());
+    let Location::Postgres(settings) = store.location() else {
+        // Replicas exist only on PostgreSQL (`Parts::build`).
+        return (Some(handle), Some((task, tokio::spawn(async {}))));
+    };
+    let settings = (**settings).clone();
+    let woken = wake.clone();
+    let listener = tokio::spawn(crate::store::postgres::listen(settings, move || {
+        woken.notify_one()
+    }));
+    (Some(handle), Some((task, listener)))
+}
+
+/// Serves the status page, `/status.json`, health, readiness and metrics on `listen`.
+pub(super) async fn serve(
+    listen: Option<std::net::SocketAddr>,
+    store: &Store,
+    health: &Arc<Health>,
+    recorder: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) -> anyhow::Result<Option<crate::httpd::Running>> {
+    let Some(address) = listen else {
+        return Ok(None);
+    };
+    let pages = Console::new(store.clone(), health.clone()).pages();
+    let (bound, running) = http::start(address, health.clone(), recorder, Some(pages))
+        .await
+        .with_context(|| format!("cannot listen on http.listen = {address}"))?;
+    info!(address = %bound, "serving /, /status.json, /healthz, /readyz and /metrics");
+    Ok(Some(running))
+}
