@@ -59,7 +59,7 @@ pub(super) async fn serve(
     store: &Store,
     health: &Arc<Health>,
     recorder: Option<metrics_exporter_prometheus::PrometheusHandle>,
-) -> anyhow::Result<Option<crate::httpd::Running>> {
+) -> anyhow::Result<Option<impl Sized>> {
     let Some(address) = listen else {
         return Ok(None);
     };
