@@ -61,6 +61,16 @@ async fn replicas_starting_together_migrate_once_and_a_newer_schema_is_left_alon
         .unwrap()
         .get(0);
     assert_eq!(version, LATEST + 1, "left untouched");
+
+    // A version no sdm-watch writes (negative) is refused as well, without a panic.
+    client
+        .execute("UPDATE schema_version SET version = -3", &[])
+        .await
+        .unwrap();
+    match postgres::migrate(&mut again).await {
+        Err(StoreError::Corrupt(reason)) => assert!(reason.contains("-3"), "{reason}"),
+        other => panic!("a negative schema version was not refused: {other:?}"),
+    }
 }
 
 #[tokio::test]
