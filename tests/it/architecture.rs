@@ -150,30 +150,33 @@ fn the_code_map_names_every_module_and_has_no_cycle() {
             );
         }
     }
-    // Peel off modules that import nothing left, then modules nothing left imports: what
-    // remains lies on a cycle.
-    let mut left = map.clone();
-    loop {
-        let ready: Vec<String> = left
-            .iter()
-            .filter(|(module, allowed)| {
-                allowed.iter().all(|target| !left.contains_key(target))
-                    || !left.values().any(|others| others.contains(*module))
-            })
-            .map(|(module, _)| module.clone())
-            .collect();
-        if ready.is_empty() {
-            break;
-        }
-        for module in ready {
-            left.remove(&module);
-        }
-    }
+    let left = on_cycles(map.clone());
     assert!(
         left.is_empty(),
         "the code map has a cycle among: {}",
         left.keys().cloned().collect::<Vec<_>>().join(", ")
     );
+}
+
+/// The nodes of `graph` (node -> the nodes it points to) that lie on a cycle, or lead into
+/// one: peel off nodes that point at nothing left, then nodes nothing left points at.
+fn on_cycles(mut left: BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    loop {
+        let ready: Vec<String> = left
+            .iter()
+            .filter(|(node, targets)| {
+                targets.iter().all(|target| !left.contains_key(target))
+                    || !left.values().any(|others| others.contains(*node))
+            })
+            .map(|(node, _)| node.clone())
+            .collect();
+        if ready.is_empty() {
+            return left;
+        }
+        for node in ready {
+            left.remove(&node);
+        }
+    }
 }
 
 #[test]
@@ -248,33 +251,19 @@ fn no_files_of_one_module_import_each_other() {
     }
     let mut rings = Vec::new();
     for (dir, graph) in by_module {
-        let mut left: BTreeMap<String, BTreeSet<String>> = graph
-            .iter()
-            .map(|(file, names)| {
-                let names = names
-                    .iter()
-                    .filter(|n| graph.contains_key(*n) && *n != file)
-                    .cloned()
-                    .collect();
-                (file.clone(), names)
-            })
-            .collect();
-        loop {
-            let ready: Vec<String> = left
+        let left = on_cycles(
+            graph
                 .iter()
-                .filter(|(file, names)| {
-                    names.iter().all(|n| !left.contains_key(n))
-                        || !left.values().any(|others| others.contains(*file))
+                .map(|(file, names)| {
+                    let names = names
+                        .iter()
+                        .filter(|n| graph.contains_key(*n) && *n != file)
+                        .cloned()
+                        .collect();
+                    (file.clone(), names)
                 })
-                .map(|(file, _)| file.clone())
-                .collect();
-            if ready.is_empty() {
-                break;
-            }
-            for file in ready {
-                left.remove(&file);
-            }
-        }
+                .collect(),
+        );
         if !left.is_empty() {
             rings.push(format!(
                 "{}: {}",
