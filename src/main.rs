@@ -294,7 +294,7 @@ async fn alerts(
             let query = inspect::Query {
                 state: state.as_deref().and_then(AlertState::parse),
                 channel,
-                since_ms: since.map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64),
+                since_ms: since.map(sdm_watch::domain::time::millis),
                 limit,
             };
             alerts::list(config, query, json, out).await.map(|()| true)

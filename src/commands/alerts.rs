@@ -199,7 +199,7 @@ pub async fn retry(config: &Config, which: Retry, out: &mut impl Write) -> anyho
             let query = inspect::Query {
                 state: Some(AlertState::Dead),
                 channel,
-                since_ms: since.map(|at| (at.unix_timestamp_nanos() / 1_000_000) as i64),
+                since_ms: since.map(crate::domain::time::millis),
                 limit: usize::MAX >> 1,
             };
             store

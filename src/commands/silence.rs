@@ -57,7 +57,7 @@ pub async fn add(config: &Config, new: NewSilence, out: &mut impl Write) -> anyh
             now.saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
         }
         Lasts::Until(until) => {
-            let until = (until.unix_timestamp_nanos() / 1_000_000) as i64;
+            let until = crate::domain::time::millis(until);
             if until <= now {
                 return Err(
                     UsageError(format!("--until {} is in the past", short_ms(until))).into(),

@@ -16,7 +16,7 @@ use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::domain::Clock;
-use crate::domain::time::{from_millis, rfc3339_seconds};
+use crate::domain::time::{from_millis, millis as ms, rfc3339_seconds};
 use crate::notify::alerts::{self, new_alert_id};
 use crate::notify::payload::WatcherFacts;
 use crate::notify::{AlertEvent, Attempt, Channels, Message};
@@ -305,10 +305,6 @@ async fn send_directly(event: &AlertEvent, config: &Config, channels: &Channels)
             }
         }
     }
-}
-
-fn ms(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 fn seconds_between(since_ms: i64, now: OffsetDateTime) -> u64 {

@@ -11,7 +11,7 @@ pub trait Clock: Send + Sync {
 
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64 {
-        (self.now().unix_timestamp_nanos() / 1_000_000) as i64
+        super::time::millis(self.now())
     }
 }
 

@@ -27,7 +27,13 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 /// Milliseconds since the Unix epoch, now: the store's clock.
 pub fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    millis(OffsetDateTime::now_utc())
+}
+
+/// Milliseconds since the Unix epoch: how the store keeps its times. Every date the time
+/// crate holds fits (years -9999 to 9999 are under 2^49 ms).
+pub fn millis(at: OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// `wait` after `ms` (store milliseconds), saturating instead of wrapping, whatever the
