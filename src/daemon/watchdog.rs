@@ -96,6 +96,8 @@ impl Watchdog {
         config: &Config,
         channels: &Channels,
     ) {
+        // Another replica may record or end an outage meanwhile: read it again on leading.
+        self.known = None;
         if leader.is_some() {
             if !self.sent_directly {
                 self.local_since = None;
