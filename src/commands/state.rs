@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::domain::time::{now_ms, short_ms as timestamp};
+use crate::store::bookkeeping::Outage;
 use crate::store::outbox::{Alert, AlertState};
 use crate::store::{held, inspect, jobs, silences};
 
@@ -36,6 +37,17 @@ struct Report {
     waiting: Vec<WaitingLine>,
     /// Active jobs no listing showed that could not be looked up.
     lookups_failing: Vec<LookupLine>,
+    /// No cycle has succeeded since: the watcher's outage, if one is in progress.
+    watcher_outage: Option<OutageLine>,
+}
+
+#[derive(Serialize)]
+struct OutageLine {
+    since: String,
+    reason: String,
+    last_error: String,
+    /// `watcher.failing` was sent.
+    alerted: bool,
 }
 
 #[derive(Serialize)]
@@ -141,6 +153,12 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
                         last_error: failed.error,
                     })
                     .collect(),
+                watcher_outage: Outage::read(conn)?.map(|outage| OutageLine {
+                    since: timestamp(outage.since_ms),
+                    reason: outage.reason,
+                    last_error: outage.last_error,
+                    alerted: outage.alerted,
+                }),
             })
         })
         .await?;
@@ -151,6 +169,20 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
     }
     let tracked: u64 = report.jobs.iter().map(|c| c.count).sum();
     writeln!(out, "state: {}", report.state_path)?;
+    if let Some(outage) = &report.watcher_outage {
+        writeln!(
+            out,
+            "WATCHER FAILING: no poll cycle has succeeded since {} ({}; watcher.failing {})\n      last error: {}",
+            outage.since,
+            outage.reason,
+            if outage.alerted {
+                "sent"
+            } else {
+                "not sent yet"
+            },
+            outage.last_error
+        )?;
+    }
     writeln!(out, "tracked jobs: {tracked}")?;
     for count in &report.jobs {
         writeln!(out, "  {:<10} {}", count.status, count.count)?;

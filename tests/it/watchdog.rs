@@ -88,6 +88,15 @@ async fn a_revoked_token_alerts_once_across_a_restart_and_a_rotated_file_recover
     let daemon = Daemon::start(&path, &[]);
     daemon.wait_for_log("poll cycle failed", 4).await;
     assert_eq!(of_type(&w.hook.delivered(), "watcher.failing").len(), 1);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let state = testkit::cli::sdm_watch(&text, &["state"], &[]).await;
+    let shown = testkit::cli::stdout(&state);
+    assert!(
+        shown.contains("WATCHER FAILING")
+            && shown.contains("token_refused")
+            && shown.contains("sent"),
+        "{shown}"
+    );
     assert_eq!(w.smtp.mails().len(), 1, "one e-mail for the outage");
 
     // The token rotated in its file: read again after the 401, no SIGHUP.
@@ -109,6 +118,12 @@ async fn a_revoked_token_alerts_once_across_a_restart_and_a_rotated_file_recover
         mails[1].header("subject")
     );
     let log = daemon.stop().await;
+    let state =
+        testkit::cli::sdm_watch(&std::fs::read_to_string(&path).unwrap(), &["state"], &[]).await;
+    assert!(
+        !testkit::cli::stdout(&state).contains("WATCHER FAILING"),
+        "the outage ended"
+    );
     assert!(
         log.iter()
             .any(|l| l.contains("using the new one api.token_file holds")),
