@@ -16,6 +16,16 @@ use testkit::cli::{sdm_watch, stderr, stdout};
 use testkit::config::config_text;
 use testkit::{World, step};
 
+/// A config for `sim` with its state in `dir`, after `extra` (sections of its own).
+fn with_state(sim: &Simulator, dir: &tempfile::TempDir, extra: &str) -> String {
+    let state = dir.path().join("state.db");
+    config_text(
+        sim,
+        "",
+        &format!("{extra}[state]\npath = \"{}\"\n", state.display()),
+    )
+}
+
 /// A panic exits 101; every outcome here must be 0 (or a clear 1/2), never that.
 fn assert_no_panic(output: &std::process::Output, what: &str) {
     let err = stderr(output);
@@ -28,14 +38,7 @@ async fn a_retry_after_of_u64_max_waits_max_interval_in_jobs_list_and_once() {
     let sim = Simulator::start().await.unwrap();
     let id = sim.add_job(NewJob::new(Status::Running).name("Feed"));
     let dir = tempfile::tempdir().unwrap();
-    let config = config_text(
-        &sim,
-        "",
-        &format!(
-            "[state]\npath = \"{}\"\n",
-            dir.path().join("state.db").display()
-        ),
-    );
+    let config = with_state(&sim, &dir, "");
     let huge = Fault::RateLimited {
         retry_after_secs: u64::MAX,
     };
@@ -69,14 +72,7 @@ async fn a_job_dated_at_the_end_of_year_9999_that_leaves_the_listings_is_no_cras
     let late = sim.add_job(NewJob::new(Status::Running).name("Late").created(last));
     let early = sim.add_job(NewJob::new(Status::Pending).name("Early").created(first));
     let dir = tempfile::tempdir().unwrap();
-    let config = config_text(
-        &sim,
-        "",
-        &format!(
-            "[poll]\nlookback = \"36500d\"\n[state]\npath = \"{}\"\n",
-            dir.path().join("state.db").display()
-        ),
-    );
+    let config = with_state(&sim, &dir, "[poll]\nlookback = \"36500d\"\n");
     let output = sdm_watch(&config, &["once"], &[]).await;
     assert_no_panic(&output, "the first once");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -109,14 +105,7 @@ async fn durations_past_a_century_are_refused_naming_the_key() {
     assert!(stderr(&output).contains("100 years"), "{}", stderr(&output));
 
     let dir = tempfile::tempdir().unwrap();
-    let config = config_text(
-        &sim,
-        "",
-        &format!(
-            "[state]\npath = \"{}\"\n",
-            dir.path().join("state.db").display()
-        ),
-    );
+    let config = with_state(&sim, &dir, "");
     let output = sdm_watch(
         &config,
         &[

@@ -49,12 +49,18 @@ async fn wait_for_type(w: &World, kind: &str, count: usize) -> Vec<ReceivedWebho
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_token_alerts_once_across_a_restart_and_a_rotated_file_recovers() {
+/// A world with one running job, and the config of [`config`] written with its token file.
+async fn watched_world() -> (World, std::path::PathBuf, std::path::PathBuf) {
     let w = World::start().await;
     w.sim.add_job(NewJob::new(Status::Running));
     let token_file = write(w.dir.path(), "token", &w.sim.token());
     let path = write(w.dir.path(), "config.toml", &config(&w, &token_file));
+    (w, token_file, path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_alerts_once_across_a_restart_and_a_rotated_file_recovers() {
+    let (w, token_file, path) = watched_world().await;
 
     let daemon = Daemon::start(&path, &[]);
     daemon.wait_for_log("poll cycle done", 1).await;
@@ -139,10 +145,7 @@ async fn a_revoked_token_alerts_once_across_a_restart_and_a_rotated_file_recover
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_answering_503_is_api_errors() {
-    let w = World::start().await;
-    w.sim.add_job(NewJob::new(Status::Running));
-    let token_file = write(w.dir.path(), "token", &w.sim.token());
-    let path = write(w.dir.path(), "config.toml", &config(&w, &token_file));
+    let (w, _, path) = watched_world().await;
     let daemon = Daemon::start(&path, &[]);
     daemon.wait_for_log("poll cycle done", 1).await;
     w.sim.fail_always("/api/v1/", Fault::Status(503));
