@@ -41,8 +41,13 @@ struct Cli {
 enum Command {
     /// Run the daemon: poll, track, alert, until SIGTERM or SIGINT
     Run,
-    /// One poll cycle, then deliver every alert that is due, then exit (1 if the cycle failed)
-    Once,
+    /// One poll cycle (of each organisation), then deliver every alert that is due, then exit
+    /// (1 if a cycle failed)
+    Once {
+        /// Only this organisation's cycle
+        #[arg(long = "org", value_name = "NAME")]
+        org: Option<String>,
+    },
     /// Validate the configuration and print it, secrets redacted (exit 2 names a bad key); with
     /// state.url, connect and report the schema version and the leader (exit 1 if unreachable)
     Check,
@@ -51,6 +56,9 @@ enum Command {
         /// Print JSON
         #[arg(long)]
         json: bool,
+        /// Only this organisation's jobs and alerts
+        #[arg(long = "org", value_name = "NAME")]
+        org: Option<String>,
     },
     /// Send a clearly marked test alert through every channel, or one
     TestAlert {
@@ -67,14 +75,30 @@ enum Command {
         ready: bool,
     },
     /// Query the SDM jobs API directly
-    #[command(subcommand)]
-    Jobs(JobsCommand),
+    Jobs(JobsArgs),
     /// The alerts in the store: list them, show one, queue dead ones again
-    #[command(subcommand)]
-    Alerts(AlertsCommand),
+    Alerts(AlertsArgs),
     /// Mute matching alerts for a while (the running daemon applies it from its next cycle)
     #[command(subcommand)]
     Silence(SilenceCommand),
+}
+
+#[derive(clap::Args)]
+struct JobsArgs {
+    /// The organisation to ask (needed when the config has several)
+    #[arg(long = "org", value_name = "NAME", global = true)]
+    org: Option<String>,
+    #[command(subcommand)]
+    command: JobsCommand,
+}
+
+#[derive(clap::Args)]
+struct AlertsArgs {
+    /// Only this organisation's alerts (list, retry --dead)
+    #[arg(long = "org", value_name = "NAME", global = true)]
+    org: Option<String>,
+    #[command(subcommand)]
+    command: AlertsCommand,
 }
 
 #[derive(Subcommand)]
@@ -134,6 +158,9 @@ enum SilenceCommand {
         /// This job (repeat for more)
         #[arg(long = "job", value_name = "ID")]
         jobs: Vec<String>,
+        /// Alerts of this organisation (repeat for more)
+        #[arg(long = "org", value_name = "NAME")]
+        orgs: Vec<String>,
         /// This event (repeat for more)
         #[arg(long = "event", value_name = "E", value_parser = [
             "done", "error", "pending", "running", "pending_reminder", "running_long", "watcher"
@@ -253,24 +280,32 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
     let mut out = std::io::stdout().lock();
     let all_ok = match command {
         Command::Run => commands::run::run(config, path).await.map(|()| true),
-        Command::Once => commands::once::run(&config, &mut out).await.map(|()| true),
+        Command::Once { org } => commands::once::run(&config, org.as_deref(), &mut out)
+            .await
+            .map(|()| true),
         Command::Check => commands::check::run(&config, path, &mut out)
             .await
             .map(|()| true),
-        Command::State { json } => commands::state::run(&config, json, &mut out)
-            .await
-            .map(|()| true),
+        Command::State { json, org } => {
+            commands::state::run(&config, org.as_deref(), json, &mut out)
+                .await
+                .map(|()| true)
+        }
         Command::TestAlert { channel } => {
             commands::test_alert::run(&config, channel.as_deref(), &mut out).await
         }
         Command::Healthcheck { ready } => commands::healthcheck::run(&config, ready, &mut out)
             .await
             .map(|()| true),
-        Command::Jobs(command) => commands::jobs::run(&config, command.into(), &mut out)
-            .await
-            .map(|()| true),
+        Command::Jobs(JobsArgs { org, command }) => {
+            commands::jobs::run(&config, org.as_deref(), command.into(), &mut out)
+                .await
+                .map(|()| true)
+        }
         Command::Demo => commands::demo::run(signals::listen()).await.map(|()| true),
-        Command::Alerts(command) => alerts(&config, command, &mut out).await,
+        Command::Alerts(AlertsArgs { org, command }) => {
+            alerts(&config, org, command, &mut out).await
+        }
         Command::Silence(command) => silence(&config, command, &mut out).await,
     };
     out.flush()?;
@@ -279,10 +314,12 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
 
 async fn alerts(
     config: &Config,
+    org: Option<String>,
     command: AlertsCommand,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
     use commands::alerts::{self, Retry};
+    commands::chosen_orgs(config, org.as_deref())?;
     match command {
         AlertsCommand::List {
             state,
@@ -294,6 +331,7 @@ async fn alerts(
             let query = inspect::Query {
                 state: state.as_deref().and_then(AlertState::parse),
                 channel,
+                organisation: org,
                 since_ms: since.map(sdm_watch::domain::time::millis),
                 limit,
             };
@@ -309,7 +347,11 @@ async fn alerts(
             since,
         } => {
             let which = if dead {
-                Retry::Dead { channel, since }
+                Retry::Dead {
+                    channel,
+                    since,
+                    organisation: org,
+                }
             } else {
                 Retry::Ids(ids)
             };
@@ -328,12 +370,16 @@ async fn silence(
         SilenceCommand::Add {
             projects,
             jobs,
+            orgs,
             events,
             all,
             lasts,
             until,
             reason,
         } => {
+            for org in &orgs {
+                commands::chosen_orgs(config, Some(org))?;
+            }
             let lasts = match (lasts, until) {
                 (Some(duration), _) => Lasts::For(duration),
                 (None, Some(until)) => Lasts::Until(until),
@@ -342,6 +388,7 @@ async fn silence(
             let new = NewSilence {
                 projects,
                 jobs,
+                organisations: orgs,
                 events: events.iter().map(|event| Event::parse(event)).collect(),
                 all,
                 lasts,

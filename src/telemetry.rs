@@ -91,6 +91,8 @@ fn describe() {
 
 /// The series a configuration implies, so that they are there from the start.
 pub struct Series<'a> {
+    /// The organisations watched: the per-organisation series carry their names.
+    pub organisations: Vec<&'a str>,
     pub notify_on: &'a [Status],
     pub channels: Vec<&'a str>,
     /// The channels that gather digests.
@@ -105,11 +107,17 @@ pub struct Series<'a> {
 /// Makes every series in `series` visible at zero from the start, so that dashboards and
 /// alert rules see them before the first event.
 pub fn register(series: &Series<'_>) {
-    for outcome in ["ok", "error"] {
-        metrics::counter!(POLL_CYCLES, "outcome" => outcome).increment(0);
-    }
-    for status in series.notify_on {
-        metrics::counter!(TRANSITIONS, "status" => status.to_string()).increment(0);
+    for org in &series.organisations {
+        let org = org.to_string();
+        for outcome in ["ok", "error"] {
+            metrics::counter!(POLL_CYCLES, "outcome" => outcome, "organisation" => org.clone())
+                .increment(0);
+        }
+        for status in series.notify_on {
+            metrics::counter!(TRANSITIONS, "status" => status.to_string(), "organisation" => org.clone())
+                .increment(0);
+        }
+        metrics::gauge!(LAST_SUCCESSFUL_POLL, "organisation" => org).increment(0.0);
     }
     for channel in &series.channels {
         for outcome in ["delivered", "retry", "dead", "silenced"] {
@@ -139,7 +147,6 @@ pub fn register(series: &Series<'_>) {
         }
     }
     metrics::gauge!(OUTBOX_PENDING).increment(0.0);
-    metrics::gauge!(LAST_SUCCESSFUL_POLL).increment(0.0);
     for change in ["acquired", "lost"] {
         metrics::counter!(LEADERSHIP_CHANGES, "change" => change).increment(0);
     }

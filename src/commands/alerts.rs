@@ -183,6 +183,8 @@ pub enum Retry {
     Dead {
         channel: Option<String>,
         since: Option<OffsetDateTime>,
+        /// Only this organisation's.
+        organisation: Option<String>,
     },
 }
 
@@ -195,10 +197,15 @@ pub async fn retry(config: &Config, which: Retry, out: &mut impl Write) -> anyho
             return Err(UsageError("name alert ids, or --dead".into()).into());
         }
         Retry::Ids(ids) => ids,
-        Retry::Dead { channel, since } => {
+        Retry::Dead {
+            channel,
+            since,
+            organisation,
+        } => {
             let query = inspect::Query {
                 state: Some(AlertState::Dead),
                 channel,
+                organisation,
                 since_ms: since.map(crate::domain::time::millis),
                 limit: usize::MAX >> 1,
             };

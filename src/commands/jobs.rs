@@ -37,8 +37,14 @@ pub enum Request {
 }
 
 /// Answers `request` against the API `config` names.
-pub async fn run(config: &Config, request: Request, out: &mut impl Write) -> anyhow::Result<()> {
-    let client = SdmClient::new(&config.api, &config.retry)?;
+pub async fn run(
+    config: &Config,
+    org: Option<&str>,
+    request: Request,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let org = super::one_org(config, org)?;
+    let client = SdmClient::new(&org.api, &config.retry)?;
     match request {
         Request::List {
             status,

@@ -21,6 +21,45 @@ use crate::store::Store;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// The organisations `--org` chooses: the one named (which the config must have), or all.
+pub fn chosen_orgs<'a>(
+    config: &'a Config,
+    org: Option<&str>,
+) -> Result<Vec<&'a crate::config::Organisation>, UsageError> {
+    match org {
+        None => Ok(config.organisations.iter().collect()),
+        Some(name) => config
+            .organisation(name)
+            .map(|org| vec![org])
+            .ok_or_else(|| {
+                let known: Vec<&str> = config
+                    .organisations
+                    .iter()
+                    .map(|o| o.name.as_str())
+                    .collect();
+                UsageError(format!(
+                    "--org {name}: the config has no such organisation (it has: {})",
+                    known.join(", ")
+                ))
+            }),
+    }
+}
+
+/// The one organisation a command about the API talks to: `--org`'s, or the config's only one.
+pub fn one_org<'a>(
+    config: &'a Config,
+    org: Option<&str>,
+) -> Result<&'a crate::config::Organisation, UsageError> {
+    let chosen = chosen_orgs(config, org)?;
+    match chosen.as_slice() {
+        [only] => Ok(only),
+        _ => Err(UsageError(format!(
+            "the config has {} organisations: give --org NAME",
+            chosen.len()
+        ))),
+    }
+}
+
 /// The store of `config`, which must exist already: a command that reads it before the
 /// daemon ever ran says so rather than creating an empty one.
 /// On PostgreSQL the database is connected to (and migrated, as by any replica).

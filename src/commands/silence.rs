@@ -19,6 +19,7 @@ const KEPT_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
 pub struct NewSilence {
     pub projects: Vec<ProjectId>,
     pub jobs: Vec<String>,
+    pub organisations: Vec<String>,
     pub events: Vec<Event>,
     pub all: bool,
     pub lasts: Lasts,
@@ -31,18 +32,22 @@ pub enum Lasts {
 }
 
 pub async fn add(config: &Config, new: NewSilence, out: &mut impl Write) -> anyhow::Result<()> {
-    let no_matcher = new.projects.is_empty() && new.jobs.is_empty() && new.events.is_empty();
+    let no_matcher = new.projects.is_empty()
+        && new.jobs.is_empty()
+        && new.events.is_empty()
+        && new.organisations.is_empty();
     if no_matcher && !new.all {
         return Err(UsageError(
-            "a silence with no --project, --job or --event mutes every alert: say so with --all"
+            "a silence with no --project, --job, --org or --event mutes every alert: say so with --all"
                 .into(),
         )
         .into());
     }
     if !no_matcher && new.all {
-        return Err(
-            UsageError("--all goes alone, without --project, --job or --event".into()).into(),
-        );
+        return Err(UsageError(
+            "--all goes alone, without --project, --job, --org or --event".into(),
+        )
+        .into());
     }
     if new.reason.trim().is_empty() {
         return Err(UsageError("--reason must say why".into()).into());
@@ -75,6 +80,7 @@ pub async fn add(config: &Config, new: NewSilence, out: &mut impl Write) -> anyh
         projects: new.projects,
         jobs: new.jobs,
         events: new.events,
+        organisations: new.organisations,
     };
     let store = crate::daemon::open_store(&config.state).await?;
     let stored = silence.clone();

@@ -1,4 +1,5 @@
-//! `sdm-watch state`: tracked jobs by status, alerts pending delivery, dead alerts.
+//! `sdm-watch state [--org NAME]`: tracked jobs by status, alerts pending delivery, dead
+//! alerts, each organisation's outage in progress.
 
 use std::io::Write;
 
@@ -13,9 +14,10 @@ use crate::store::{held, inspect, jobs, silences};
 /// How many pending and dead alerts are listed one by one.
 const LISTED: usize = 50;
 
-fn listed(state: AlertState) -> inspect::Query {
+fn listed(state: AlertState, org: Option<&str>) -> inspect::Query {
     inspect::Query {
         state: Some(state),
+        organisation: org.map(str::to_owned),
         limit: LISTED,
         ..inspect::Query::default()
     }
@@ -37,11 +39,22 @@ struct Report {
     waiting: Vec<WaitingLine>,
     /// Active jobs no listing showed that could not be looked up.
     lookups_failing: Vec<LookupLine>,
-    /// No cycle has succeeded since: the watcher's outage, if one is in progress.
+    /// No cycle has succeeded since: the watcher's outage, if one is in progress (the first
+    /// organisation's with one, when there are several).
     watcher_outage: Option<OutageLine>,
+    /// With `[[organisation]]` tables: each organisation's jobs and outage.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    organisations: Vec<OrgLine>,
 }
 
 #[derive(Serialize)]
+struct OrgLine {
+    name: String,
+    jobs: Vec<StatusCount>,
+    watcher_outage: Option<OutageLine>,
+}
+
+#[derive(Clone, Serialize)]
 struct OutageLine {
     since: String,
     reason: String,
@@ -102,34 +115,81 @@ impl From<Alert> for AlertLine {
     }
 }
 
-pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn run(
+    config: &Config,
+    org: Option<&str>,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let chosen: Vec<String> = super::chosen_orgs(config, org)?
+        .into_iter()
+        .map(|org| org.name.clone())
+        .collect();
+    let only = org.map(str::to_owned);
+    let named = config.names_organisations();
     let store = super::existing_store(config).await?;
     let path = store.location().to_string();
     let report = store
         .run(move |conn| {
+            let only = only.as_deref();
+            let counts = jobs::count_by_status(conn)?;
+            let count_of = |orgs: &[String]| {
+                let mut totals: Vec<StatusCount> = Vec::new();
+                for (of, status, count) in &counts {
+                    if !orgs.contains(of) {
+                        continue;
+                    }
+                    match totals.iter_mut().find(|t| t.status == status.as_str()) {
+                        Some(total) => total.count += count,
+                        None => totals.push(StatusCount {
+                            status: status.to_string(),
+                            count: *count,
+                        }),
+                    }
+                }
+                totals
+            };
+            let mut organisations = Vec::new();
+            let mut waiting = Vec::new();
+            for name in &chosen {
+                waiting.extend(held::all(conn, name)?);
+                organisations.push(OrgLine {
+                    name: name.clone(),
+                    jobs: count_of(std::slice::from_ref(name)),
+                    watcher_outage: Outage::read(conn, name)?.map(OutageLine::from),
+                });
+            }
+            let watcher_outage = organisations
+                .iter()
+                .find_map(|org| org.watcher_outage.clone());
+            let count = |conn: &mut dyn crate::store::Db, state| match only {
+                None => inspect::count(conn, state),
+                Some(_) => Ok(inspect::list(
+                    conn,
+                    &inspect::Query {
+                        limit: usize::MAX >> 1,
+                        ..listed(state, only)
+                    },
+                )?
+                .len() as u64),
+            };
             Ok(Report {
                 state_path: path,
-                jobs: jobs::count_by_status(conn)?
-                    .into_iter()
-                    .map(|(status, count)| StatusCount {
-                        status: status.to_string(),
-                        count,
-                    })
-                    .collect(),
-                alerts_pending: inspect::count(conn, AlertState::Pending)?,
-                alerts_dead: inspect::count(conn, AlertState::Dead)?,
-                alerts_delivered: inspect::count(conn, AlertState::Delivered)?,
-                alerts_silenced: inspect::count(conn, AlertState::Silenced)?,
+                jobs: count_of(&chosen),
+                alerts_pending: count(conn, AlertState::Pending)?,
+                alerts_dead: count(conn, AlertState::Dead)?,
+                alerts_delivered: count(conn, AlertState::Delivered)?,
+                alerts_silenced: count(conn, AlertState::Silenced)?,
                 silences: silences::active(conn, now_ms())?.len(),
-                pending: inspect::list(conn, &listed(AlertState::Pending))?
+                pending: inspect::list(conn, &listed(AlertState::Pending, only))?
                     .into_iter()
                     .map(AlertLine::from)
                     .collect(),
-                dead: inspect::list(conn, &listed(AlertState::Dead))?
+                dead: inspect::list(conn, &listed(AlertState::Dead, only))?
                     .into_iter()
                     .map(AlertLine::from)
                     .collect(),
-                waiting: held::all(conn)?
+                waiting: waiting
                     .into_iter()
                     .map(|held| WaitingLine {
                         event: serde_json::from_str::<serde_json::Value>(&held.change)
@@ -145,6 +205,7 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
                     .collect(),
                 lookups_failing: jobs::failed_lookups(conn, LISTED)?
                     .into_iter()
+                    .filter(|failed| chosen.contains(&failed.organisation))
                     .map(|failed| LookupLine {
                         job_id: failed.id,
                         status: failed.status.to_string(),
@@ -153,12 +214,8 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
                         last_error: failed.error,
                     })
                     .collect(),
-                watcher_outage: Outage::read(conn)?.map(|outage| OutageLine {
-                    since: timestamp(outage.since_ms),
-                    reason: outage.reason,
-                    last_error: outage.last_error,
-                    alerted: outage.alerted,
-                }),
+                watcher_outage,
+                organisations: if named { organisations } else { Vec::new() },
             })
         })
         .await?;
@@ -167,25 +224,25 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
         writeln!(out)?;
         return Ok(());
     }
-    let tracked: u64 = report.jobs.iter().map(|c| c.count).sum();
     writeln!(out, "state: {}", report.state_path)?;
-    if let Some(outage) = &report.watcher_outage {
-        writeln!(
-            out,
-            "WATCHER FAILING: no poll cycle has succeeded since {} ({}; watcher.failing {})\n      last error: {}",
-            outage.since,
-            outage.reason,
-            if outage.alerted {
-                "sent"
-            } else {
-                "not sent yet"
-            },
-            outage.last_error
-        )?;
-    }
-    writeln!(out, "tracked jobs: {tracked}")?;
-    for count in &report.jobs {
-        writeln!(out, "  {:<10} {}", count.status, count.count)?;
+    if report.organisations.is_empty() {
+        if let Some(outage) = &report.watcher_outage {
+            write_outage(out, "", outage)?;
+        }
+        write_counts(out, "tracked jobs", &report.jobs)?;
+    } else {
+        for org in &report.organisations {
+            if let Some(outage) = &org.watcher_outage {
+                write_outage(out, &format!(" (organisation {})", org.name), outage)?;
+            }
+        }
+        for org in &report.organisations {
+            write_counts(
+                out,
+                &format!("organisation {}: tracked jobs", org.name),
+                &org.jobs,
+            )?;
+        }
     }
     writeln!(out, "alerts delivered: {}", report.alerts_delivered)?;
     writeln!(out, "alerts pending delivery: {}", report.alerts_pending)?;
@@ -233,6 +290,41 @@ pub async fn run(config: &Config, json: bool, out: &mut impl Write) -> anyhow::R
                 failed.last_error
             )?;
         }
+    }
+    Ok(())
+}
+
+impl From<Outage> for OutageLine {
+    fn from(outage: Outage) -> Self {
+        OutageLine {
+            since: timestamp(outage.since_ms),
+            reason: outage.reason,
+            last_error: outage.last_error,
+            alerted: outage.alerted,
+        }
+    }
+}
+
+fn write_outage(out: &mut impl Write, of: &str, outage: &OutageLine) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "WATCHER FAILING{of}: no poll cycle has succeeded since {} ({}; watcher.failing {})\n      last error: {}",
+        outage.since,
+        outage.reason,
+        if outage.alerted {
+            "sent"
+        } else {
+            "not sent yet"
+        },
+        outage.last_error
+    )
+}
+
+fn write_counts(out: &mut impl Write, title: &str, counts: &[StatusCount]) -> std::io::Result<()> {
+    let tracked: u64 = counts.iter().map(|c| c.count).sum();
+    writeln!(out, "{title}: {tracked}")?;
+    for count in counts {
+        writeln!(out, "  {:<10} {}", count.status, count.count)?;
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use super::Secret;
 use super::error::{ConfigError, Section};
 use super::value::{CaFile, HumanDuration, human, positive, secret, secret_path, secs};
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawApi {
     pub base_url: String,
@@ -56,7 +56,12 @@ pub struct ApiConfig {
 
 impl ApiConfig {
     pub(super) fn parse(raw: RawApi) -> Result<ApiConfig, ConfigError> {
-        let api = Section::new("api");
+        Self::parse_in(&Section::new("api"), raw)
+    }
+
+    /// As [`ApiConfig::parse`], naming the keys of `api` in errors (an organisation's own
+    /// keys are named in its table).
+    pub(super) fn parse_in(api: &Section, raw: RawApi) -> Result<ApiConfig, ConfigError> {
         let token_file = match &raw.token_file {
             Some(path) => Some(secret_path(&api.key("token_file"), path)?),
             None => None,
@@ -64,7 +69,16 @@ impl ApiConfig {
         let token = secret(&api.key("token"), raw.token, raw.token_file)?.ok_or_else(|| {
             api.invalid(
                 "token",
-                "missing: set api.token, api.token_file or SDM_WATCH_API__TOKEN",
+                format!(
+                    "missing: set {}, {}{}",
+                    api.key("token"),
+                    api.key("token_file"),
+                    if api.key("token") == "api.token" {
+                        " or SDM_WATCH_API__TOKEN"
+                    } else {
+                        ""
+                    }
+                ),
             )
         })?;
         if token
@@ -91,7 +105,7 @@ impl ApiConfig {
             ));
         }
         Ok(ApiConfig {
-            base_url: base_url(&api, &raw.base_url)?,
+            base_url: base_url(api, &raw.base_url)?,
             token,
             token_file,
             timeout: positive(&api.key("timeout"), raw.timeout.0)?,

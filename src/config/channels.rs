@@ -34,6 +34,8 @@ pub struct RawWebhook {
     #[serde(default)]
     pub projects: Vec<ProjectId>,
     #[serde(default)]
+    pub organisations: Vec<String>,
+    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     #[serde(default = "thirty_seconds")]
     pub timeout: HumanDuration,
@@ -56,6 +58,8 @@ pub struct RawEmail {
     pub group_max: i64,
     #[serde(default)]
     pub projects: Vec<ProjectId>,
+    #[serde(default)]
+    pub organisations: Vec<String>,
     pub subject_template: Option<String>,
     pub body_template: Option<String>,
     #[serde(default)]
@@ -129,6 +133,10 @@ pub struct WebhookConfig {
     pub secret: Option<SigningKey>,
     pub events: Vec<Event>,
     pub projects: Vec<ProjectId>,
+    /// The organisations whose alerts it wants (empty: all); checked against the config's
+    /// organisations by `Config::from_raw`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub organisations: Vec<String>,
     /// `None` (`group_wait = "0s"`): one message per alert.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub grouping: Option<Grouping>,
@@ -152,6 +160,10 @@ pub struct EmailConfig {
     pub to: Vec<Mailbox>,
     pub events: Vec<Event>,
     pub projects: Vec<ProjectId>,
+    /// The organisations whose alerts it wants (empty: all); checked against the config's
+    /// organisations by `Config::from_raw`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub organisations: Vec<String>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub grouping: Option<Grouping>,
     /// The subject instead of `[sdm-watch] <status>: <job name>`.
@@ -330,6 +342,7 @@ impl WebhookConfig {
             secret,
             events,
             projects: project_ids(&hook.key("projects"), raw.projects)?,
+            organisations: raw.organisations,
             headers,
             grouping,
             timeout: positive(&hook.key("timeout"), raw.timeout.0)?,
@@ -381,6 +394,7 @@ impl EmailConfig {
             to,
             events,
             projects: project_ids(&email.key("projects"), raw.projects)?,
+            organisations: raw.organisations,
             grouping,
             subject_template,
             body_template,

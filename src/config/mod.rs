@@ -9,6 +9,7 @@ mod delivery;
 mod error;
 mod http;
 mod links;
+mod organisation;
 mod output;
 mod poll;
 mod retry;
@@ -32,6 +33,7 @@ pub use delivery::DeliveryConfig;
 pub use error::ConfigError;
 pub use http::{HttpConfig, LogConfig, LogFormat};
 pub use links::LinksConfig;
+pub use organisation::{DEFAULT_ORGANISATION, Organisation};
 pub use output::OutputConfig;
 pub use poll::PollConfig;
 pub use retry::RetryConfig;
@@ -63,11 +65,14 @@ struct RawConfig {
     email: Vec<channels::RawEmail>,
     watchdog: watchdog::RawWatchdog,
     heartbeat: watchdog::RawHeartbeat,
+    organisation: Vec<organisation::RawOrganisation>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Config {
-    pub api: ApiConfig,
+    /// The organisations watched: the `[[organisation]]` tables in order, or `[api]` alone.
+    #[serde(rename = "organisation", skip_serializing_if = "only_implicit")]
+    pub organisations: Vec<Organisation>,
     pub poll: PollConfig,
     pub retry: RetryConfig,
     pub state: StateConfig,
@@ -120,8 +125,8 @@ impl Config {
     }
 
     fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
-        let api = ApiConfig::parse(raw.api)?;
         let poll = PollConfig::parse(raw.poll)?;
+        let organisations = organisation::parse(raw.api, &poll, raw.organisation)?;
         let retry = RetryConfig::parse(raw.retry)?;
         let state = StateConfig::parse(raw.state)?;
         let delivery = DeliveryConfig::parse(raw.delivery)?;
@@ -142,14 +147,31 @@ impl Config {
             .map(|(i, hook)| WebhookConfig::parse(i, hook, &events, &mut names))
             .collect::<Result<Vec<_>, _>>()?;
         let smtp = raw.smtp.map(SmtpConfig::parse).transpose()?;
-        let emails = raw
+        let mut emails = raw
             .email
             .into_iter()
             .enumerate()
             .map(|(i, email)| EmailConfig::parse(i, email, &events, smtp.is_some(), &mut names))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut webhooks = webhooks;
+        for (i, hook) in webhooks.iter_mut().enumerate() {
+            let key = format!("webhook[{i}].organisations");
+            hook.organisations = organisation::known_names(
+                &key,
+                std::mem::take(&mut hook.organisations),
+                &organisations,
+            )?;
+        }
+        for (i, email) in emails.iter_mut().enumerate() {
+            let key = format!("email[{i}].organisations");
+            email.organisations = organisation::known_names(
+                &key,
+                std::mem::take(&mut email.organisations),
+                &organisations,
+            )?;
+        }
         Ok(Config {
-            api,
+            organisations,
             poll,
             retry,
             state,
@@ -166,6 +188,17 @@ impl Config {
             watchdog,
             heartbeat,
         })
+    }
+
+    /// The organisation named `name`, if the config has it.
+    pub fn organisation(&self, name: &str) -> Option<&Organisation> {
+        self.organisations.iter().find(|org| org.name == name)
+    }
+
+    /// Whether alerts, subjects and pages name the organisation: when the config has
+    /// `[[organisation]]` tables (a single-organisation config reads as it always did).
+    pub fn names_organisations(&self) -> bool {
+        !only_implicit(&self.organisations)
     }
 
     /// Every channel's name, webhooks first, in the order configured.
@@ -186,9 +219,21 @@ impl Config {
             .flatten()
     }
 
-    /// The effective configuration as TOML, every secret shown as `[redacted]`.
+    /// The effective configuration as TOML, every secret shown as `[redacted]`: `[api]`
+    /// as written when it is the one organisation, else the `[[organisation]]` tables.
     pub fn to_redacted_toml(&self) -> String {
-        toml::to_string_pretty(self)
-            .unwrap_or_else(|e| format!("# the configuration could not be shown: {e}\n"))
+        let shown = toml::Value::try_from(self).and_then(|mut value| {
+            if let (Some(table), [only]) = (value.as_table_mut(), self.organisations.as_slice())
+                && only.implicit
+            {
+                table.insert("api".into(), toml::Value::try_from(&only.api)?);
+            }
+            toml::to_string_pretty(&value)
+        });
+        shown.unwrap_or_else(|e| format!("# the configuration could not be shown: {e}\n"))
     }
+}
+
+fn only_implicit(organisations: &[Organisation]) -> bool {
+    matches!(organisations, [only] if only.implicit)
 }

@@ -16,8 +16,8 @@ use crate::template::{Escape, Template};
 mod status;
 
 pub use status::{
-    ActiveView, AlertView, AlertsView, CycleView, HourCount, JobCounts, SilenceView, Status,
-    TransitionView, age,
+    ActiveView, AlertView, AlertsView, CycleView, HourCount, JobCounts, OrgView, SilenceView,
+    Status, TransitionView, age,
 };
 use status::{at, read};
 
@@ -43,7 +43,19 @@ impl Console {
     /// The status now.
     pub async fn status(&self) -> Result<Status, StoreError> {
         let now = now_ms();
-        let mut status = self.store.read(move |conn| read(conn, now)).await?;
+        let cycles = self.health.last_cycles();
+        let orgs: Vec<String> = cycles.keys().cloned().collect();
+        let named = orgs.len() > 1
+            || orgs
+                .first()
+                .is_some_and(|org| org != crate::domain::DEFAULT_ORGANISATION);
+        let mut status = self
+            .store
+            .read(move |conn| read(conn, now, &orgs, named))
+            .await?;
+        for org in &mut status.organisations {
+            org.last_cycle = cycles.get(&org.name).cloned().flatten().map(cycle_view);
+        }
         match self.health.readiness() {
             Ok(()) => {
                 status.ready = true;
@@ -53,14 +65,7 @@ impl Console {
         }
         status.role = self.health.role();
         status.last_success_at = self.health.last_success_ms().map(at);
-        status.last_cycle = self.health.last_cycle().map(|cycle: LastCycle| CycleView {
-            finished_at: at(cycle.finished_ms),
-            duration_ms: cycle.duration_ms,
-            requests: cycle.requests,
-            jobs_seen: cycle.jobs_seen,
-            transitions: cycle.transitions,
-            error: cycle.error,
-        });
+        status.last_cycle = self.health.last_cycle().map(cycle_view);
         Ok(status)
     }
 
@@ -100,6 +105,17 @@ impl Console {
                 }
             }) as _)
         })
+    }
+}
+
+fn cycle_view(cycle: LastCycle) -> CycleView {
+    CycleView {
+        finished_at: at(cycle.finished_ms),
+        duration_ms: cycle.duration_ms,
+        requests: cycle.requests,
+        jobs_seen: cycle.jobs_seen,
+        transitions: cycle.transitions,
+        error: cycle.error,
     }
 }
 
@@ -169,6 +185,7 @@ mod tests {
             last_cycle: None,
             jobs: JobCounts::default(),
             active: vec![ActiveView {
+                organisation: "default".into(),
                 id: "a".into(),
                 name: Some("<script>x</script>".into()),
                 project: None,
@@ -186,6 +203,7 @@ mod tests {
                 .collect(),
             alerts: AlertsView::default(),
             silences: Vec::new(),
+            organisations: Vec::new(),
         }
     }
 

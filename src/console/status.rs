@@ -34,6 +34,20 @@ pub struct Status {
     pub alerts: AlertsView,
     /// Silences in force now.
     pub silences: Vec<SilenceView>,
+    /// With `[[organisation]]` tables: each organisation watched here, its jobs, last
+    /// cycle and outage in progress.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub organisations: Vec<OrgView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OrgView {
+    pub name: String,
+    pub jobs: JobCounts,
+    pub last_cycle: Option<CycleView>,
+    /// When no cycle has succeeded since (the watcher's outage in progress).
+    pub failing_since: Option<String>,
+    pub failing_reason: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -69,6 +83,7 @@ pub struct CycleView {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ActiveView {
+    pub organisation: String,
     pub id: String,
     pub name: Option<String>,
     pub project: Option<i64>,
@@ -81,6 +96,7 @@ pub struct ActiveView {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TransitionView {
+    pub organisation: String,
     pub at: String,
     pub job_id: String,
     pub name: Option<String>,
@@ -111,6 +127,7 @@ pub struct AlertsView {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct AlertView {
+    pub organisation: String,
     pub id: String,
     pub channel: String,
     pub job_id: String,
@@ -150,6 +167,7 @@ pub fn age(seconds: u64) -> String {
 
 fn alert_view(alert: outbox::Alert) -> AlertView {
     AlertView {
+        organisation: alert.organisation,
         id: alert.id,
         channel: alert.channel,
         job_id: alert.job_id,
@@ -160,23 +178,58 @@ fn alert_view(alert: outbox::Alert) -> AlertView {
     }
 }
 
-/// What the store says, read in one go on the read-only connection.
-pub(super) fn read(conn: &mut dyn crate::store::Db, now: i64) -> Result<Status, StoreError> {
-    let mut counts = JobCounts::default();
-    for (status, count) in jobs::count_by_status(conn)? {
-        counts.total += count;
+impl JobCounts {
+    fn add(&mut self, status: &crate::domain::Status, count: u64) {
+        self.total += count;
         if matches!(status.as_str(), "running" | "pending") {
-            counts.active += count;
+            self.active += count;
         }
-        *counts.by_status.entry(status.to_string()).or_default() += count;
+        *self.by_status.entry(status.to_string()).or_default() += count;
     }
-    let active = jobs::active_oldest_first(conn, ACTIVE_SHOWN)?
+}
+
+/// What the store says of organisations `orgs`, read in one go on the read-only
+/// connection; `named`: the config has `[[organisation]]` tables (a section each).
+pub(super) fn read(
+    conn: &mut dyn crate::store::Db,
+    now: i64,
+    orgs: &[String],
+    named: bool,
+) -> Result<Status, StoreError> {
+    let mut counts = JobCounts::default();
+    let mut organisations = Vec::new();
+    let by_status = jobs::count_by_status(conn)?;
+    let mut active_jobs = Vec::new();
+    for org in orgs {
+        let mut own = JobCounts::default();
+        for (_, status, count) in by_status.iter().filter(|(of, _, _)| of == org) {
+            counts.add(status, *count);
+            own.add(status, *count);
+        }
+        active_jobs.extend(
+            jobs::active_oldest_first(conn, org, ACTIVE_SHOWN)?
+                .into_iter()
+                .map(|job| (org.clone(), job)),
+        );
+        let outage = crate::store::bookkeeping::Outage::read(conn, org)?;
+        organisations.push(OrgView {
+            name: org.clone(),
+            jobs: own,
+            last_cycle: None,
+            failing_since: outage.as_ref().map(|o| at(o.since_ms)),
+            failing_reason: outage.map(|o| o.reason),
+        });
+    }
+    active_jobs.sort_by_key(|(_, job)| job.since_ms.unwrap_or(i64::MAX));
+    active_jobs.truncate(ACTIVE_SHOWN);
+    let active = active_jobs
         .into_iter()
-        .map(|job| {
+        .map(|(organisation, job)| {
             let age_seconds = job
                 .since_ms
                 .map(|since| u64::try_from(now - since).unwrap_or(0) / 1000);
             ActiveView {
+                organisation,
                 since: job.since_ms.map(at),
                 age: age_seconds.map(age).unwrap_or_else(|| "?".into()),
                 age_seconds,
@@ -190,6 +243,7 @@ pub(super) fn read(conn: &mut dyn crate::store::Db, now: i64) -> Result<Status, 
     let transitions_seen = transitions::recent(conn, TRANSITIONS_SHOWN)?
         .into_iter()
         .map(|t| TransitionView {
+            organisation: t.organisation,
             at: at(t.at_ms),
             job_id: t.job_id,
             name: t.name,
@@ -214,6 +268,7 @@ pub(super) fn read(conn: &mut dyn crate::store::Db, now: i64) -> Result<Status, 
             &Query {
                 state: Some(state),
                 channel: None,
+                organisation: None,
                 since_ms: None,
                 limit,
             },
@@ -262,5 +317,6 @@ pub(super) fn read(conn: &mut dyn crate::store::Db, now: i64) -> Result<Status, 
                 reason: silence.reason.clone(),
             })
             .collect(),
+        organisations: if named { organisations } else { Vec::new() },
     })
 }

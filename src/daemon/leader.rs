@@ -58,7 +58,8 @@ pub struct Leader {
     fence: Arc<Mutex<Fence>>,
 }
 
-/// The poll loop's side: where this replica stands, and a way to renew before a cycle.
+/// The poll loops' side: where this replica stands, and a way to renew before a cycle.
+#[derive(Clone)]
 pub struct LeaderHandle {
     pub standing: watch::Receiver<Standing>,
     asks: mpsc::Sender<oneshot::Sender<Standing>>,

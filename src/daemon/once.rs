@@ -1,8 +1,10 @@
-//! `sdm-watch once`: one cycle (with the lease, among replicas), the watchdog's verdict on
-//! it, then every alert that is due.
+//! `sdm-watch once`: one cycle of each organisation (or of the one named), concurrently,
+//! with the lease among replicas, the watchdog's verdict on each, then every alert that
+//! is due.
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use tokio::sync::watch;
 
 use super::Parts;
@@ -12,13 +14,23 @@ use crate::notify::Settled;
 use crate::ops::health::Health;
 use crate::watch::{CycleError, CycleSummary};
 
-/// `sdm-watch once`: one cycle, then every alert that is due, whatever the cycle's fate.
-pub async fn once(config: Config) -> anyhow::Result<(Result<CycleSummary, CycleError>, Settled)> {
+/// Each organisation's name and the outcome of its cycle.
+pub type Cycles = Vec<(String, Result<CycleSummary, CycleError>)>;
+
+/// `sdm-watch once`: one cycle of each organisation (`only`: of that one), then every
+/// alert that is due, whatever the cycles' fate.
+pub async fn once(config: Config, only: Option<&str>) -> anyhow::Result<(Cycles, Settled)> {
+    if let Some(name) = only
+        && config.organisation(name).is_none()
+    {
+        anyhow::bail!("--org {name}: the config has no such organisation");
+    }
     let parts = Parts::build(config).await?;
     let (stop, stopped) = watch::channel(false);
     let lease_task = match parts.replicas {
         Some(replicas) => {
-            let health = Arc::new(Health::new(parts.reloader.config().poll.interval));
+            let orgs = parts.orgs.iter().map(|org| org.name.as_str());
+            let health = Arc::new(Health::new(parts.reloader.config().poll.interval, orgs));
             let (mut leader, _) = Leader::new(
                 replicas.settings,
                 parts.worker.replica(),
@@ -41,11 +53,33 @@ pub async fn once(config: Config) -> anyhow::Result<(Result<CycleSummary, CycleE
         }
         None => None,
     };
-    let cycle = parts.watcher.cycle().await;
+    let chosen: Vec<_> = parts
+        .orgs
+        .into_iter()
+        .filter(|org| only.is_none_or(|name| org.name == name))
+        .collect();
+    let tasks: Vec<_> = chosen
+        .into_iter()
+        .map(|org| {
+            tokio::spawn(async move {
+                let cycle = org.watcher.cycle().await;
+                (org, cycle)
+            })
+        })
+        .collect();
+    let mut cycles = Vec::new();
+    for task in tasks {
+        cycles.push(task.await.context("a poll cycle's task failed")?);
+    }
+    let all_ok = cycles.iter().all(|(_, cycle)| cycle.is_ok());
     let ping = super::heartbeat::Heartbeat::default()
-        .after_cycle(cycle.is_ok(), parts.reloader.config().heartbeat.as_ref());
-    let mut watchdog = parts.watchdog;
-    parts.reloader.watch_over(&mut watchdog, &cycle).await;
+        .after_cycle(all_ok, parts.reloader.config().heartbeat.as_ref());
+    let mut outcomes = Vec::new();
+    for (org, cycle) in cycles {
+        let mut watchdog = org.watchdog;
+        parts.reloader.watch_over(&mut watchdog, &cycle).await;
+        outcomes.push((org.name, cycle));
+    }
     let settled = parts.worker.deliver_due().await;
     if let Some(ping) = ping {
         let _ = ping.await;
@@ -54,5 +88,5 @@ pub async fn once(config: Config) -> anyhow::Result<(Result<CycleSummary, CycleE
     if let Some(task) = lease_task {
         let _ = task.await;
     }
-    Ok((cycle, settled?))
+    Ok((outcomes, settled?))
 }

@@ -23,6 +23,11 @@ pub(super) fn register_series(config: &Config) {
     }
     let channels = config.channel_names();
     telemetry::register(&telemetry::Series {
+        organisations: config
+            .organisations
+            .iter()
+            .map(|org| org.name.as_str())
+            .collect(),
         notify_on: &config.poll.notify_on,
         digest_channels: channels
             .iter()
@@ -39,24 +44,33 @@ pub(super) fn register_series(config: &Config) {
     });
 }
 
-/// Logs a cycle's outcome and tells health, metrics and systemd.
-pub(super) fn report(result: &Result<CycleSummary, CycleError>, health: &Health, took: Duration) {
+/// Logs a cycle's outcome (of organisation `org`) and tells health, metrics and systemd.
+pub(super) fn report(
+    org: &str,
+    result: &Result<CycleSummary, CycleError>,
+    health: &Health,
+    took: Duration,
+) {
     let now = time::OffsetDateTime::now_utc();
     let finished_ms = crate::domain::time::now_ms();
     match result {
         Ok(summary) => {
-            health.cycle_succeeded();
-            health.record_cycle(LastCycle {
-                finished_ms,
-                duration_ms: summary.duration.as_millis() as u64,
-                requests: Some(summary.requests),
-                jobs_seen: Some(summary.jobs_seen),
-                transitions: Some(summary.transitions),
-                error: None,
-            });
-            metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "ok").increment(1);
-            metrics::gauge!(telemetry::LAST_SUCCESSFUL_POLL).set(now.unix_timestamp() as f64);
+            health.cycle_succeeded(
+                org,
+                LastCycle {
+                    finished_ms,
+                    duration_ms: summary.duration.as_millis() as u64,
+                    requests: Some(summary.requests),
+                    jobs_seen: Some(summary.jobs_seen),
+                    transitions: Some(summary.transitions),
+                    error: None,
+                },
+            );
+            metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "ok", "organisation" => org.to_owned()).increment(1);
+            metrics::gauge!(telemetry::LAST_SUCCESSFUL_POLL, "organisation" => org.to_owned())
+                .set(now.unix_timestamp() as f64);
             info!(
+                organisation = org,
                 jobs_seen = summary.jobs_seen,
                 transitions = summary.transitions,
                 alerts_queued = summary.alerts_queued,
@@ -76,17 +90,19 @@ pub(super) fn report(result: &Result<CycleSummary, CycleError>, health: &Health,
         }
         Err(error) => {
             let error = crate::domain::error_chain(error);
-            health.cycle_failed(error.clone());
-            health.record_cycle(LastCycle {
-                finished_ms,
-                duration_ms: took.as_millis() as u64,
-                requests: None,
-                jobs_seen: None,
-                transitions: None,
-                error: Some(error.clone()),
-            });
-            metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "error").increment(1);
-            warn!(error = %error, "poll cycle failed; trying again at the next interval");
+            health.cycle_failed(
+                org,
+                LastCycle {
+                    finished_ms,
+                    duration_ms: took.as_millis() as u64,
+                    requests: None,
+                    jobs_seen: None,
+                    transitions: None,
+                    error: Some(error.clone()),
+                },
+            );
+            metrics::counter!(telemetry::POLL_CYCLES, "outcome" => "error", "organisation" => org.to_owned()).increment(1);
+            warn!(organisation = org, error = %error, "poll cycle failed; trying again at the next interval");
             systemd::status(&format!("last cycle failed at {}: {error}", clock(now)));
         }
     }

@@ -38,9 +38,11 @@ pub fn reason(error: &CycleError) -> &'static str {
     }
 }
 
-/// The watchdog of one watcher.
+/// The watchdog of one watcher (one organisation's).
 pub struct Watchdog {
     store: Store,
+    /// The organisation watched: its outage is its own.
+    org: String,
     /// The outage as the store last told it; `None` until read.
     known: Option<Option<Outage>>,
     /// When this process saw the outage begin, for when the store cannot tell.
@@ -51,9 +53,10 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Watchdog {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, org: &str) -> Watchdog {
         Watchdog {
             store,
+            org: org.to_owned(),
             known: None,
             local_since: None,
             sent_directly: false,
@@ -120,7 +123,8 @@ impl Watchdog {
         if let Some(known) = &self.known {
             return Ok(known.clone());
         }
-        let outage = self.store.run(Outage::read).await?;
+        let org = self.org.clone();
+        let outage = self.store.run(move |conn| Outage::read(conn, &org)).await?;
         self.known = Some(outage.clone());
         Ok(outage)
     }
@@ -151,22 +155,23 @@ impl Watchdog {
                     reason: None,
                     last_error: None,
                     down_for_seconds: Some(down),
-                    watching: config.api.base_url.to_string(),
+                    watching: watching(config, &self.org),
                 },
                 now,
             )
         });
         let config = config.clone();
         let now_ms = ms(now);
+        let org = self.org.clone();
         let queued = self
             .store
             .run(move |conn| {
                 conn.transaction(|tx| {
                     let queued = match &recovered {
-                        Some(event) => queue(tx, event, &config, now_ms)?,
+                        Some(event) => queue(tx, event, &org, &config, now_ms)?,
                         None => Vec::new(),
                     };
-                    Outage::clear(tx)?;
+                    Outage::clear(tx, &org)?;
                     Ok(queued)
                 })
             })
@@ -195,8 +200,8 @@ impl Watchdog {
             && now - local_since >= alert_after
         {
             error!(error = %store_error, "the store cannot be written either: sending watcher.failing directly, once, without the outbox");
-            let event = failing(failure, ms(local_since), config, now);
-            send_directly(&event, config, channels).await;
+            let event = failing(failure, ms(local_since), config, &self.org, now);
+            send_directly(&event, &self.org, config, channels).await;
             self.sent_directly = true;
         }
         recorded
@@ -222,7 +227,7 @@ impl Watchdog {
         let due = !outage.alerted
             && !self.sent_directly
             && seconds_between(outage.since_ms, now) >= alert_after.as_secs();
-        let event = due.then(|| failing(failure, outage.since_ms, config, now));
+        let event = due.then(|| failing(failure, outage.since_ms, config, &self.org, now));
         if self.sent_directly {
             // The direct alert counts as sent: recovery follows it through the outbox.
             outage.alerted = true;
@@ -234,15 +239,16 @@ impl Watchdog {
         let config = config.clone();
         let now_ms = ms(now);
         let written = outage.clone();
+        let org = self.org.clone();
         let queued = self
             .store
             .run(move |conn| {
                 conn.transaction(|tx| {
                     let queued = match &event {
-                        Some(event) => queue(tx, event, &config, now_ms)?,
+                        Some(event) => queue(tx, event, &org, &config, now_ms)?,
                         None => Vec::new(),
                     };
-                    written.write(tx)?;
+                    written.write(tx, &org)?;
                     Ok(queued)
                 })
             })
@@ -258,7 +264,20 @@ struct Failure {
     error: String,
 }
 
-fn failing(failure: &Failure, since_ms: i64, config: &Config, now: OffsetDateTime) -> AlertEvent {
+/// The API the organisation's watcher reads, as alerts name it.
+fn watching(config: &Config, org: &str) -> String {
+    config
+        .organisation(org)
+        .map_or_else(|| org.to_owned(), |org| org.api.base_url.to_string())
+}
+
+fn failing(
+    failure: &Failure,
+    since_ms: i64,
+    config: &Config,
+    org: &str,
+    now: OffsetDateTime,
+) -> AlertEvent {
     AlertEvent::watcher(
         "failing",
         WatcherFacts {
@@ -267,7 +286,7 @@ fn failing(failure: &Failure, since_ms: i64, config: &Config, now: OffsetDateTim
             reason: Some(failure.reason.to_owned()),
             last_error: Some(failure.error.clone()),
             down_for_seconds: None,
-            watching: config.api.base_url.to_string(),
+            watching: watching(config, org),
         },
         now,
     )
@@ -277,11 +296,12 @@ fn failing(failure: &Failure, since_ms: i64, config: &Config, now: OffsetDateTim
 fn queue(
     tx: &mut dyn crate::store::Db,
     event: &AlertEvent,
+    org: &str,
     config: &Config,
     now_ms: i64,
 ) -> Result<Vec<outbox::Alert>, StoreError> {
     let silenced_by = silences::active(tx, now_ms)?;
-    let built = alerts::build_watcher(event, config, &silenced_by, now_ms);
+    let built = alerts::build_watcher(event, org, config, &silenced_by, now_ms);
     for alert in &built {
         outbox::insert(tx, alert)?;
     }
@@ -290,9 +310,11 @@ fn queue(
 }
 
 /// Best effort, once: every channel that wants the `watcher` event, one attempt each.
-async fn send_directly(event: &AlertEvent, config: &Config, channels: &Channels) {
+async fn send_directly(event: &AlertEvent, org: &str, config: &Config, channels: &Channels) {
+    let mut event = event.clone();
+    event.data.organisation = config.names_organisations().then(|| org.to_owned());
     let payload = event.to_json();
-    for name in alerts::route(config, &crate::domain::Event::Watcher, None) {
+    for name in alerts::route(config, org, &crate::domain::Event::Watcher, None) {
         let Some(channel) = channels.get(&name) else {
             continue;
         };

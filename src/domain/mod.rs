@@ -16,6 +16,11 @@ pub use status::Status;
 /// A project id. The API shows integers; a numeric string is accepted too.
 pub type ProjectId = i64;
 
+/// The name of the organisation `[api]` describes when the config has no
+/// `[[organisation]]` table. Its state keeps the keys it had before organisations existed,
+/// so a table with this name takes that state over.
+pub const DEFAULT_ORGANISATION: &str = "default";
+
 /// This process's name among replicas (the lease holder, the claims, the API client's
 /// `User-Agent`): the host, the process id and a random part, so that two processes on one
 /// host (or one restarted) never pass for each other. The same for the process's life.

@@ -88,11 +88,12 @@ impl Detected {
 /// are marked so.
 pub fn build(
     detected: &Detected,
+    org: &str,
     config: &Config,
     silences: &[Silence],
     now_ms: i64,
 ) -> Vec<Alert> {
-    let channels = route(config, &detected.event, detected.job.project);
+    let channels = route(config, org, &detected.event, detected.job.project);
     if channels.is_empty() {
         return Vec::new();
     }
@@ -100,9 +101,11 @@ pub fn build(
     event.data.link = config
         .links
         .job_link(&detected.job.id, detected.job.project);
+    event.data.organisation = config.names_organisations().then(|| org.to_owned());
     let payload = event.to_json();
     let silence = silences.iter().find(|s| {
         s.matches(
+            org,
             &detected.job.id,
             detected.job.project,
             &detected.event,
@@ -115,6 +118,7 @@ pub fn build(
             let mut alert = Alert::new(
                 new_alert_id(),
                 channel,
+                org,
                 &detected.job.id,
                 detected.event.clone(),
                 payload.clone(),
@@ -135,20 +139,24 @@ pub fn build(
 /// digests, since it is urgent. Silences apply as to any alert (`--event watcher`, `--all`).
 pub fn build_watcher(
     event: &AlertEvent,
+    org: &str,
     config: &Config,
     silences: &[Silence],
     now_ms: i64,
 ) -> Vec<Alert> {
+    let mut event = event.clone();
+    event.data.organisation = config.names_organisations().then(|| org.to_owned());
     let payload = event.to_json();
     let silence = silences
         .iter()
-        .find(|s| s.matches("", None, &Event::Watcher, now_ms));
-    route(config, &Event::Watcher, None)
+        .find(|s| s.matches(org, "", None, &Event::Watcher, now_ms));
+    route(config, org, &Event::Watcher, None)
         .iter()
         .map(|channel| {
             let mut alert = Alert::new(
                 new_alert_id(),
                 channel,
+                org,
                 "",
                 Event::Watcher,
                 payload.clone(),
@@ -179,10 +187,11 @@ pub fn note_committed(alerts: &[Alert]) -> usize {
     queued
 }
 
-/// The channels that want an alert about `event` of a job in `project`.
-pub fn route(config: &Config, event: &Event, project: Option<ProjectId>) -> Vec<String> {
-    let wants = |events: &[Event], projects: &[ProjectId]| {
+/// The channels that want an alert about `event` of a job in `project` of `org`.
+pub fn route(config: &Config, org: &str, event: &Event, project: Option<ProjectId>) -> Vec<String> {
+    let wants = |events: &[Event], projects: &[ProjectId], orgs: &[String]| {
         events.contains(event)
+            && (orgs.is_empty() || orgs.iter().any(|o| o == org))
             && (projects.is_empty()
                 || *event == Event::Watcher
                 || project.is_some_and(|p| projects.contains(&p)))
@@ -190,12 +199,12 @@ pub fn route(config: &Config, event: &Event, project: Option<ProjectId>) -> Vec<
     let webhooks = config
         .webhooks
         .iter()
-        .filter(|hook| wants(&hook.events, &hook.projects))
+        .filter(|hook| wants(&hook.events, &hook.projects, &hook.organisations))
         .map(|hook| hook.name.clone());
     let emails = config
         .emails
         .iter()
-        .filter(|email| wants(&email.events, &email.projects))
+        .filter(|email| wants(&email.events, &email.projects, &email.organisations))
         .map(|email| email.name.clone());
     webhooks.chain(emails).collect()
 }

@@ -153,7 +153,15 @@ mod tests {
     use super::*;
 
     fn alert(event: Event, payload: Value) -> Alert {
-        Alert::new("msg_1".into(), "ops", "job", event, payload.to_string(), 0)
+        Alert::new(
+            "msg_1".into(),
+            "ops",
+            "default",
+            "job",
+            event,
+            payload.to_string(),
+            0,
+        )
     }
 
     #[test]

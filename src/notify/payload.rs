@@ -23,6 +23,9 @@ pub struct AlertData {
     /// The job and its change, or the watcher's outage.
     #[serde(flatten)]
     pub about: About,
+    /// The organisation's name, when the config has `[[organisation]]` tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
     /// The job's page for people, from `[links] job`; absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
@@ -107,6 +110,7 @@ impl AlertEvent {
             kind: format!("job.{}", job.status),
             timestamp: rfc3339_seconds(at),
             data: AlertData {
+                organisation: None,
                 about: About::Job {
                     job,
                     previous_status,
@@ -152,6 +156,7 @@ impl AlertEvent {
             kind: format!("watcher.{kind}"),
             timestamp: rfc3339_seconds(at),
             data: AlertData {
+                organisation: None,
                 about: About::Watcher(facts),
                 link: None,
                 output: None,

@@ -1,5 +1,7 @@
-//! Liveness and readiness: when the last poll cycle succeeded, and why the last one failed.
+//! Liveness and readiness: when each organisation's last poll cycle succeeded, and why the
+//! last one failed. Ready only when every organisation watched here polls.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -9,12 +11,10 @@ use crate::domain::time::now_ms;
 /// Shared between the scheduler, which reports cycles, and the HTTP endpoints.
 #[derive(Debug)]
 pub struct Health {
-    /// Unix milliseconds of the last successful cycle; 0 before the first.
-    last_success_ms: AtomicI64,
     /// The poll interval in milliseconds; a reload may change it.
     interval_ms: AtomicU64,
-    last_error: Mutex<Option<String>>,
-    last_cycle: Mutex<Option<LastCycle>>,
+    /// Each organisation watched by this process, by name.
+    orgs: Mutex<BTreeMap<String, OrgHealth>>,
     role: Mutex<Role>,
     /// Unix milliseconds of the last time a standby reached the database to look at the
     /// lease; it is healthy while that is recent.
@@ -51,6 +51,15 @@ impl Role {
     }
 }
 
+/// One organisation's cycles.
+#[derive(Clone, Debug, Default)]
+struct OrgHealth {
+    /// Unix milliseconds of the last successful cycle; 0 before the first.
+    last_success_ms: i64,
+    last_error: Option<String>,
+    last_cycle: Option<LastCycle>,
+}
+
 /// The last poll cycle, for the status page.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LastCycle {
@@ -66,12 +75,15 @@ pub struct LastCycle {
 }
 
 impl Health {
-    pub fn new(interval: Duration) -> Self {
+    /// Health for a process watching `orgs`.
+    pub fn new<'a>(interval: Duration, orgs: impl IntoIterator<Item = &'a str>) -> Self {
+        let orgs = orgs
+            .into_iter()
+            .map(|org| (org.to_owned(), OrgHealth::default()))
+            .collect();
         Self {
-            last_success_ms: AtomicI64::new(0),
             interval_ms: AtomicU64::new(interval.as_millis() as u64),
-            last_error: Mutex::new(None),
-            last_cycle: Mutex::new(None),
+            orgs: Mutex::new(orgs),
             role: Mutex::new(Role::Alone),
             lease_checked_ms: AtomicI64::new(0),
             lease_ms: AtomicU64::new(0),
@@ -98,30 +110,52 @@ impl Health {
             .store(interval.as_millis() as u64, Ordering::Relaxed);
     }
 
-    pub fn cycle_succeeded(&self) {
-        self.last_success_ms.store(now_ms(), Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    fn with_org<T>(&self, org: &str, f: impl FnOnce(&mut OrgHealth) -> T) -> T {
+        let mut orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
+        f(orgs.entry(org.to_owned()).or_default())
     }
 
-    pub fn cycle_failed(&self, error: String) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+    /// `org`'s cycle succeeded: keeps what the status page shows of it.
+    pub fn cycle_succeeded(&self, org: &str, cycle: LastCycle) {
+        self.with_org(org, |health| {
+            health.last_success_ms = now_ms();
+            health.last_error = None;
+            health.last_cycle = Some(cycle);
+        });
     }
 
-    /// Keeps what the status page shows of the cycle that just ended.
-    pub fn record_cycle(&self, cycle: LastCycle) {
-        *self.last_cycle.lock().unwrap_or_else(|p| p.into_inner()) = Some(cycle);
+    /// `org`'s cycle failed with `cycle.error`.
+    pub fn cycle_failed(&self, org: &str, cycle: LastCycle) {
+        self.with_org(org, |health| {
+            health.last_error = cycle.error.clone();
+            health.last_cycle = Some(cycle);
+        });
     }
 
+    /// The cycle that ended last, of any organisation.
     pub fn last_cycle(&self) -> Option<LastCycle> {
-        self.last_cycle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
+        orgs.values()
+            .filter_map(|health| health.last_cycle.clone())
+            .max_by_key(|cycle| cycle.finished_ms)
     }
 
-    /// Unix milliseconds of the last successful cycle, if any.
+    /// Each organisation's last cycle, by name.
+    pub fn last_cycles(&self) -> BTreeMap<String, Option<LastCycle>> {
+        let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
+        orgs.iter()
+            .map(|(name, health)| (name.clone(), health.last_cycle.clone()))
+            .collect()
+    }
+
+    /// Unix milliseconds of the last successful cycle, if every organisation had one: the
+    /// oldest of them (the watcher is as current as its most lagging organisation).
     pub fn last_success_ms(&self) -> Option<i64> {
-        Some(self.last_success_ms.load(Ordering::Relaxed)).filter(|ms| *ms > 0)
+        let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
+        orgs.values()
+            .map(|health| Some(health.last_success_ms).filter(|ms| *ms > 0))
+            .min()
+            .flatten()
     }
 
     /// Ready when the last cycle succeeded within three intervals, or, standing by, when
@@ -139,27 +173,32 @@ impl Health {
             }
             return Ok(());
         }
-        let last = self.last_success_ms.load(Ordering::Relaxed);
         let interval = self.interval_ms.load(Ordering::Relaxed) as i64;
-        let error = self
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let because = error
-            .map(|error| format!("; last error: {error}"))
-            .unwrap_or_default();
-        if last == 0 {
-            return Err(NotReady(format!(
-                "no poll cycle has succeeded yet{because}"
-            )));
-        }
-        let age = now_ms() - last;
-        if age > 3 * interval {
-            return Err(NotReady(format!(
-                "the last successful poll cycle was {}s ago, more than three intervals{because}",
-                age / 1000
-            )));
+        let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
+        let named = orgs.len() > 1;
+        for (name, health) in orgs.iter() {
+            let of = if named {
+                format!(" of organisation {name}")
+            } else {
+                String::new()
+            };
+            let because = health
+                .last_error
+                .as_ref()
+                .map(|error| format!("; last error: {error}"))
+                .unwrap_or_default();
+            if health.last_success_ms == 0 {
+                return Err(NotReady(format!(
+                    "no poll cycle{of} has succeeded yet{because}"
+                )));
+            }
+            let age = now_ms().saturating_sub(health.last_success_ms);
+            if age > 3 * interval {
+                return Err(NotReady(format!(
+                    "the last successful poll cycle{of} was {}s ago, more than three intervals{because}",
+                    age / 1000
+                )));
+            }
         }
         Ok(())
     }

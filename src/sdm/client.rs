@@ -59,6 +59,8 @@ pub struct SdmClient {
     pub(super) served_page_size: Arc<AtomicU32>,
     /// The last `Date` header received, across clones.
     server_clock: Arc<std::sync::Mutex<Option<ServerClock>>>,
+    /// The organisation's name, the `organisation` label of its requests' metrics.
+    organisation: Arc<str>,
 }
 
 impl SdmClient {
@@ -114,7 +116,14 @@ impl SdmClient {
             rows_skipped: Arc::new(AtomicU64::new(0)),
             served_page_size: Arc::new(AtomicU32::new(0)),
             server_clock: Arc::new(std::sync::Mutex::new(None)),
+            organisation: Arc::from(crate::domain::DEFAULT_ORGANISATION),
         })
+    }
+
+    /// This client, counting its requests as organisation `name`'s.
+    pub fn for_organisation(mut self, name: &str) -> SdmClient {
+        self.organisation = Arc::from(name);
+        self
     }
 
     /// A clone (same connections, rate cap and counters) whose calls give up after
@@ -311,7 +320,9 @@ impl SdmClient {
             Ok(response) => response.status().as_u16().to_string(),
             Err(_) => "error".to_owned(),
         };
-        metrics::counter!(API_REQUESTS, "endpoint" => kind, "code" => code).increment(1);
+        let org = self.organisation.to_string();
+        metrics::counter!(API_REQUESTS, "endpoint" => kind, "code" => code, "organisation" => org)
+            .increment(1);
         let response = sent.map_err(|e| transport(&endpoint, &e))?;
         self.note_date(&response);
         let result = classify(&self.base, &self.origin, &endpoint, response).await;

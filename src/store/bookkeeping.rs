@@ -1,5 +1,7 @@
-//! The watcher's bookkeeping, one typed record over the `meta` table: where its listing
-//! windows stand, and whether the very first cycle has completed.
+//! The watcher's bookkeeping, one typed record over the `meta` table per organisation:
+//! where its listing windows stand, and whether the very first cycle has completed. The
+//! keys of the organisation named `default` are those used before organisations existed
+//! (`first_cycle_done`); another's carry its name (`first_cycle_done@acme`).
 
 use super::StoreError;
 use super::db::Db;
@@ -30,33 +32,33 @@ pub struct Bookkeeping {
 }
 
 impl Bookkeeping {
-    pub fn read(conn: &mut dyn Db) -> Result<Bookkeeping, StoreError> {
+    pub fn read(conn: &mut dyn Db, org: &str) -> Result<Bookkeeping, StoreError> {
         let mut number = |key| -> Result<Option<i64>, StoreError> {
-            Ok(get(conn, key)?.and_then(|value| value.parse().ok()))
+            Ok(get(conn, &keyed(key, org))?.and_then(|value| value.parse().ok()))
         };
         let floor_us = number(FLOOR_US)?;
         let anchor_us = number(ANCHOR_US)?.or(number(NEWEST_CREATED_US)?);
         Ok(Bookkeeping {
-            first_cycle_done: get(conn, FIRST_CYCLE_DONE)?.is_some(),
+            first_cycle_done: get(conn, &keyed(FIRST_CYCLE_DONE, org))?.is_some(),
             floor_us,
             anchor_us,
-            projects_checked: get(conn, PROJECTS_CHECKED)?,
+            projects_checked: get(conn, &keyed(PROJECTS_CHECKED, org))?,
         })
     }
 
     /// Writes every field that is set (a field is never unset).
-    pub fn write(&self, conn: &mut dyn Db) -> Result<(), StoreError> {
+    pub fn write(&self, conn: &mut dyn Db, org: &str) -> Result<(), StoreError> {
         if self.first_cycle_done {
-            set(conn, FIRST_CYCLE_DONE, "1")?;
+            set(conn, &keyed(FIRST_CYCLE_DONE, org), "1")?;
         }
         if let Some(floor) = self.floor_us {
-            set(conn, FLOOR_US, &floor.to_string())?;
+            set(conn, &keyed(FLOOR_US, org), &floor.to_string())?;
         }
         if let Some(anchor) = self.anchor_us {
-            set(conn, ANCHOR_US, &anchor.to_string())?;
+            set(conn, &keyed(ANCHOR_US, org), &anchor.to_string())?;
         }
         if let Some(projects) = &self.projects_checked {
-            set(conn, PROJECTS_CHECKED, projects)?;
+            set(conn, &keyed(PROJECTS_CHECKED, org), projects)?;
         }
         Ok(())
     }
@@ -76,20 +78,29 @@ pub struct Outage {
 }
 
 impl Outage {
-    pub fn read(conn: &mut dyn Db) -> Result<Option<Outage>, StoreError> {
+    pub fn read(conn: &mut dyn Db, org: &str) -> Result<Option<Outage>, StoreError> {
         // An unreadable record (written by a later version, or damaged) is an outage whose
         // start is unknown: dropped, so that the next failure starts a new one.
-        Ok(get(conn, OUTAGE)?.and_then(|text| serde_json::from_str(&text).ok()))
+        Ok(get(conn, &keyed(OUTAGE, org))?.and_then(|text| serde_json::from_str(&text).ok()))
     }
 
-    pub fn write(&self, conn: &mut dyn Db) -> Result<(), StoreError> {
+    pub fn write(&self, conn: &mut dyn Db, org: &str) -> Result<(), StoreError> {
         let text = serde_json::to_string(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        set(conn, OUTAGE, &text)
+        set(conn, &keyed(OUTAGE, org), &text)
     }
 
-    pub fn clear(conn: &mut dyn Db) -> Result<(), StoreError> {
-        conn.execute("DELETE FROM meta WHERE key = ?1", &[&OUTAGE])?;
+    pub fn clear(conn: &mut dyn Db, org: &str) -> Result<(), StoreError> {
+        conn.execute("DELETE FROM meta WHERE key = ?1", &[&keyed(OUTAGE, org)])?;
         Ok(())
+    }
+}
+
+/// `key` of organisation `org`: as it always was for `default`, with the name for another.
+fn keyed(key: &str, org: &str) -> String {
+    if org == crate::domain::DEFAULT_ORGANISATION {
+        key.to_owned()
+    } else {
+        format!("{key}@{org}")
     }
 }
 
@@ -118,16 +129,29 @@ mod tests {
         let store = crate::store::Store::open(&dir.path().join("state.db")).unwrap();
         let mut guard = store.conn.lock().unwrap();
         let conn = guard.as_mut();
-        assert_eq!(Bookkeeping::read(conn).unwrap(), Bookkeeping::default());
+        assert_eq!(
+            Bookkeeping::read(conn, "default").unwrap(),
+            Bookkeeping::default()
+        );
         set(conn, NEWEST_CREATED_US, "42").unwrap();
-        assert_eq!(Bookkeeping::read(conn).unwrap().anchor_us, Some(42));
+        assert_eq!(
+            Bookkeeping::read(conn, "default").unwrap().anchor_us,
+            Some(42)
+        );
         let written = Bookkeeping {
             first_cycle_done: true,
             floor_us: Some(1),
             anchor_us: Some(2),
             projects_checked: Some("17,18".into()),
         };
-        written.write(conn).unwrap();
-        assert_eq!(Bookkeeping::read(conn).unwrap(), written);
+        written.write(conn, "default").unwrap();
+        assert_eq!(Bookkeeping::read(conn, "default").unwrap(), written);
+        assert_eq!(
+            Bookkeeping::read(conn, "acme").unwrap().anchor_us,
+            None,
+            "another organisation's bookkeeping is its own"
+        );
+        written.write(conn, "acme").unwrap();
+        assert_eq!(Bookkeeping::read(conn, "acme").unwrap(), written);
     }
 }

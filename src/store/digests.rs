@@ -164,10 +164,10 @@ pub fn get(conn: &mut dyn Db, id: &str) -> Result<Option<Digest>, StoreError> {
 /// A digest's alerts, in the order they were queued.
 pub fn members(conn: &mut dyn Db, id: &str) -> Result<Vec<Alert>, StoreError> {
     conn.query_map(
-        "SELECT id, channel, job_id, event, payload, created_ms, state, attempts,
-                next_attempt_ms, last_error, grouped, digest_id, silence_id,
-                COALESCE(requeued_ms, created_ms)
-         FROM alerts WHERE digest_id = ?1 ORDER BY created_ms, id",
+        &format!(
+            "SELECT {} FROM alerts WHERE digest_id = ?1 ORDER BY created_ms, id",
+            outbox::COLUMNS
+        ),
         &[&id],
         outbox::from_row,
     )

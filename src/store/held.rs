@@ -36,32 +36,34 @@ fn from_row(row: &Row) -> Result<Held, StoreError> {
 
 pub fn insert(
     conn: &mut dyn Db,
+    org: &str,
     job_id: &str,
     change: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO held (job_id, change, held_ms, next_attempt_ms) VALUES (?1, ?2, ?3, ?3)",
-        &[&job_id, &change, &now_ms],
+        "INSERT INTO held (job_id, change, held_ms, next_attempt_ms, organisation)
+         VALUES (?1, ?2, ?3, ?3, ?4)",
+        &[&job_id, &change, &now_ms, &org],
     )?;
     Ok(())
 }
 
 /// Whether `job_id` has a held change (a later change of the job is held behind it, so
 /// that its alerts keep their order).
-pub fn has_job(conn: &mut dyn Db, job_id: &str) -> Result<bool, StoreError> {
+pub fn has_job(conn: &mut dyn Db, org: &str, job_id: &str) -> Result<bool, StoreError> {
     conn.query_one(
-        "SELECT EXISTS (SELECT 1 FROM held WHERE job_id = ?1)",
-        &[&job_id],
+        "SELECT EXISTS (SELECT 1 FROM held WHERE organisation = ?2 AND job_id = ?1)",
+        &[&job_id, &org],
     )?
     .get(0)
 }
 
-/// Every held change, in order.
-pub fn all(conn: &mut dyn Db) -> Result<Vec<Held>, StoreError> {
+/// Every held change of `org`, in order.
+pub fn all(conn: &mut dyn Db, org: &str) -> Result<Vec<Held>, StoreError> {
     conn.query_map(
-        &format!("SELECT {COLUMNS} FROM held ORDER BY seq"),
-        &[],
+        &format!("SELECT {COLUMNS} FROM held WHERE organisation = ?1 ORDER BY seq"),
+        &[&org],
         from_row,
     )
 }

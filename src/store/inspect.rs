@@ -33,6 +33,8 @@ pub fn attempts(conn: &mut dyn Db, id: &str) -> Result<Vec<AttemptRecord>, Store
 pub struct Query {
     pub state: Option<AlertState>,
     pub channel: Option<String>,
+    /// Only the alerts of this organisation.
+    pub organisation: Option<String>,
     pub since_ms: Option<i64>,
     pub limit: usize,
 }
@@ -45,9 +47,16 @@ pub fn list(conn: &mut dyn Db, query: &Query) -> Result<Vec<Alert>, StoreError> 
              WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1)
                AND (CAST(?2 AS TEXT) IS NULL OR channel = ?2)
                AND (CAST(?3 AS BIGINT) IS NULL OR created_ms >= ?3)
+               AND (CAST(?5 AS TEXT) IS NULL OR organisation = ?5)
              ORDER BY created_ms DESC, id DESC LIMIT ?4"
         ),
-        &[&query.state, &query.channel, &query.since_ms, &query.limit],
+        &[
+            &query.state,
+            &query.channel,
+            &query.since_ms,
+            &query.limit,
+            &query.organisation,
+        ],
         from_row,
     )
 }

@@ -45,6 +45,7 @@ pub struct ActiveJob {
 /// A job that could not be looked up, for `sdm-watch state`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FailedLookup {
+    pub organisation: String,
     pub id: String,
     pub status: Status,
     pub attempts: u32,
@@ -75,12 +76,13 @@ fn from_row(row: &Row) -> Result<TrackedJob, StoreError> {
 /// The recorded state of each of `ids` that is known.
 pub fn get_many<'a>(
     conn: &mut dyn Db,
+    org: &str,
     ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<HashMap<String, TrackedJob>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1");
+    let sql = format!("SELECT {COLUMNS} FROM jobs WHERE organisation = ?1 AND id = ?2");
     let mut found = HashMap::new();
     for id in ids {
-        if let Some(row) = conn.query_opt(&sql, &[&id])? {
+        if let Some(row) = conn.query_opt(&sql, &[&org, &id])? {
             let job = from_row(&row)?;
             found.insert(job.id.clone(), job);
         }
@@ -88,18 +90,23 @@ pub fn get_many<'a>(
     Ok(found)
 }
 
-pub fn get(conn: &mut dyn Db, id: &str) -> Result<Option<TrackedJob>, StoreError> {
-    Ok(get_many(conn, [id])?.remove(id))
+pub fn get(conn: &mut dyn Db, org: &str, id: &str) -> Result<Option<TrackedJob>, StoreError> {
+    Ok(get_many(conn, org, [id])?.remove(id))
 }
 
 /// Records `job`, replacing what was known of it. Seeing a job ends its failed lookups.
-pub fn upsert(conn: &mut dyn Db, job: &TrackedJob, now_ms: i64) -> Result<(), StoreError> {
+pub fn upsert(
+    conn: &mut dyn Db,
+    org: &str,
+    job: &TrackedJob,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO jobs (id, status, name, project, project_checked, creation_date,
                            completion_date, created_us, message, step, since_ms, reminders,
-                           first_seen_ms, changed_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
-         ON CONFLICT (id) DO UPDATE SET
+                           first_seen_ms, changed_ms, organisation)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)
+         ON CONFLICT (organisation, id) DO UPDATE SET
             status = excluded.status, name = excluded.name, project = excluded.project,
             project_checked = excluded.project_checked, creation_date = excluded.creation_date,
             completion_date = excluded.completion_date, created_us = excluded.created_us,
@@ -120,20 +127,24 @@ pub fn upsert(conn: &mut dyn Db, job: &TrackedJob, now_ms: i64) -> Result<(), St
             &job.since_ms,
             &job.reminders,
             &now_ms,
+            &org,
         ],
     )?;
     Ok(())
 }
 
-pub fn delete(conn: &mut dyn Db, id: &str) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM jobs WHERE id = ?1", &[&id])?;
+pub fn delete(conn: &mut dyn Db, org: &str, id: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM jobs WHERE organisation = ?1 AND id = ?2",
+        &[&org, &id],
+    )?;
     Ok(())
 }
 
 /// Jobs last seen `running` or `pending`, the ones every cycle re-reads. Read through the
 /// index `jobs_by_status`, so the cost follows the active jobs, not the history.
-pub fn active(conn: &mut dyn Db) -> Result<Vec<ActiveJob>, StoreError> {
-    conn.query_map(&active_query(), &[], |row| {
+pub fn active(conn: &mut dyn Db, org: &str) -> Result<Vec<ActiveJob>, StoreError> {
+    conn.query_map(&active_query(), &[&org], |row| {
         Ok(ActiveJob {
             job: from_row(row)?,
             lookup_attempts: row.get(12)?,
@@ -145,17 +156,22 @@ pub fn active(conn: &mut dyn Db) -> Result<Vec<ActiveJob>, StoreError> {
 fn active_query() -> String {
     format!(
         "SELECT {COLUMNS}, lookup_attempts, lookup_next_ms FROM jobs
-         WHERE status IN ('running', 'pending')"
+         WHERE organisation = ?1 AND status IN ('running', 'pending')"
     )
 }
 
-/// The `limit` jobs running or pending the longest, oldest first: when the watcher first
-/// saw them in that status (or, before that was kept, when they last changed).
-pub fn active_oldest_first(conn: &mut dyn Db, limit: usize) -> Result<Vec<TrackedJob>, StoreError> {
+/// The `limit` jobs of `org` running or pending the longest, oldest first: when the
+/// watcher first saw them in that status (or, before that was kept, when they last changed).
+pub fn active_oldest_first(
+    conn: &mut dyn Db,
+    org: &str,
+    limit: usize,
+) -> Result<Vec<TrackedJob>, StoreError> {
     select(
         conn,
-        "status IN ('running', 'pending') ORDER BY COALESCE(since_ms, changed_ms), id LIMIT ?1",
-        &[&limit],
+        "organisation = ?2 AND status IN ('running', 'pending')
+         ORDER BY COALESCE(since_ms, changed_ms), id LIMIT ?1",
+        &[&limit, &org],
     )
 }
 
@@ -176,43 +192,52 @@ fn select(
 /// pending, then every `every_ms` again.
 pub fn due_pending_reminders(
     conn: &mut dyn Db,
+    org: &str,
     now_ms: i64,
     every_ms: i64,
 ) -> Result<Vec<TrackedJob>, StoreError> {
     select(
         conn,
-        "status = 'pending' AND since_ms IS NOT NULL AND since_ms + (reminders + 1) * ?2 <= ?1",
-        &[&now_ms, &every_ms],
+        "organisation = ?3 AND status = 'pending' AND since_ms IS NOT NULL
+         AND since_ms + (reminders + 1) * ?2 <= ?1",
+        &[&now_ms, &every_ms, &org],
     )
 }
 
 /// Running jobs that have run `longer_ms` by `now_ms` and were not told so yet.
 pub fn due_running_long(
     conn: &mut dyn Db,
+    org: &str,
     now_ms: i64,
     longer_ms: i64,
 ) -> Result<Vec<TrackedJob>, StoreError> {
     select(
         conn,
-        "status = 'running' AND since_ms IS NOT NULL AND reminders = 0 AND since_ms + ?2 <= ?1",
-        &[&now_ms, &longer_ms],
+        "organisation = ?3 AND status = 'running' AND since_ms IS NOT NULL AND reminders = 0
+         AND since_ms + ?2 <= ?1",
+        &[&now_ms, &longer_ms, &org],
     )
 }
 
 /// Records that `reminders` reminders went out for `id`'s current stretch.
-pub fn set_reminders(conn: &mut dyn Db, id: &str, reminders: u32) -> Result<(), StoreError> {
+pub fn set_reminders(
+    conn: &mut dyn Db,
+    org: &str,
+    id: &str,
+    reminders: u32,
+) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE jobs SET reminders = ?2 WHERE id = ?1",
-        &[&id, &reminders],
+        "UPDATE jobs SET reminders = ?2 WHERE organisation = ?3 AND id = ?1",
+        &[&id, &reminders, &org],
     )?;
     Ok(())
 }
 
 /// Whether any tracked job is `running` (the cycles then run at `poll.active_interval`).
-pub fn any_running(conn: &mut dyn Db) -> Result<bool, StoreError> {
+pub fn any_running(conn: &mut dyn Db, org: &str) -> Result<bool, StoreError> {
     conn.query_one(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'running')",
-        &[],
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE organisation = ?1 AND status = 'running')",
+        &[&org],
     )?
     .get(0)
 }
@@ -220,24 +245,26 @@ pub fn any_running(conn: &mut dyn Db) -> Result<bool, StoreError> {
 /// Records that looking `id` up failed: tried again from `next_ms`.
 pub fn lookup_failed(
     conn: &mut dyn Db,
+    org: &str,
     id: &str,
     attempts: u32,
     next_ms: i64,
     error: &str,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE jobs SET lookup_attempts = ?2, lookup_next_ms = ?3, lookup_error = ?4 WHERE id = ?1",
-        &[&id, &attempts, &next_ms, &error],
+        "UPDATE jobs SET lookup_attempts = ?2, lookup_next_ms = ?3, lookup_error = ?4
+         WHERE organisation = ?5 AND id = ?1",
+        &[&id, &attempts, &next_ms, &error, &org],
     )?;
     Ok(())
 }
 
 /// Forgets the failed lookups of `id` (a listing showed it again).
-pub fn lookup_recovered(conn: &mut dyn Db, id: &str) -> Result<(), StoreError> {
+pub fn lookup_recovered(conn: &mut dyn Db, org: &str, id: &str) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE jobs SET lookup_attempts = 0, lookup_next_ms = NULL, lookup_error = NULL
-         WHERE id = ?1",
-        &[&id],
+         WHERE organisation = ?2 AND id = ?1",
+        &[&id, &org],
     )?;
     Ok(())
 }
@@ -245,8 +272,8 @@ pub fn lookup_recovered(conn: &mut dyn Db, id: &str) -> Result<(), StoreError> {
 /// Jobs whose last lookup failed, most attempts first, at most `limit`.
 pub fn failed_lookups(conn: &mut dyn Db, limit: usize) -> Result<Vec<FailedLookup>, StoreError> {
     conn.query_map(
-        "SELECT id, status, lookup_attempts, lookup_next_ms, lookup_error FROM jobs
-         WHERE lookup_attempts > 0 ORDER BY lookup_attempts DESC, id LIMIT ?1",
+        "SELECT id, status, lookup_attempts, lookup_next_ms, lookup_error, organisation FROM jobs
+         WHERE lookup_attempts > 0 ORDER BY lookup_attempts DESC, organisation, id LIMIT ?1",
         &[&limit],
         |row| {
             Ok(FailedLookup {
@@ -255,6 +282,7 @@ pub fn failed_lookups(conn: &mut dyn Db, limit: usize) -> Result<Vec<FailedLooku
                 attempts: row.get(2)?,
                 next_ms: row.get::<Option<i64>>(3)?.unwrap_or_default(),
                 error: row.get::<Option<String>>(4)?.unwrap_or_default(),
+                organisation: row.get(5)?,
             })
         },
     )
@@ -264,40 +292,49 @@ pub fn failed_lookups(conn: &mut dyn Db, limit: usize) -> Result<Vec<FailedLooku
 /// `None`, the job is in none of the projects asked).
 pub fn set_project(
     conn: &mut dyn Db,
+    org: &str,
     id: &str,
     project: Option<ProjectId>,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE jobs SET project = ?2, project_checked = 1 WHERE id = ?1",
-        &[&id, &project],
+        "UPDATE jobs SET project = ?2, project_checked = 1 WHERE organisation = ?3 AND id = ?1",
+        &[&id, &project, &org],
     )?;
     Ok(())
 }
 
 /// Forgets every "in none of the projects" finding: the projects named changed.
-pub fn uncheck_missing_projects(conn: &mut dyn Db) -> Result<usize, StoreError> {
+pub fn uncheck_missing_projects(conn: &mut dyn Db, org: &str) -> Result<usize, StoreError> {
     conn.execute(
-        "UPDATE jobs SET project_checked = 0 WHERE project IS NULL AND project_checked = 1",
-        &[],
+        "UPDATE jobs SET project_checked = 0
+         WHERE organisation = ?1 AND project IS NULL AND project_checked = 1",
+        &[&org],
     )
 }
 
 /// How many tracked jobs were created from `first_us` to `last_us`, both included.
-pub fn count_created_in(conn: &mut dyn Db, first_us: i64, last_us: i64) -> Result<u64, StoreError> {
+pub fn count_created_in(
+    conn: &mut dyn Db,
+    org: &str,
+    first_us: i64,
+    last_us: i64,
+) -> Result<u64, StoreError> {
     Ok(conn
         .query_one(
-            "SELECT COUNT(*) FROM jobs WHERE created_us >= ?1 AND created_us <= ?2",
-            &[&first_us, &last_us],
+            "SELECT COUNT(*) FROM jobs
+             WHERE organisation = ?3 AND created_us >= ?1 AND created_us <= ?2",
+            &[&first_us, &last_us, &org],
         )?
         .get::<i64>(0)? as u64)
 }
 
-/// How many tracked jobs are in each status.
-pub fn count_by_status(conn: &mut dyn Db) -> Result<Vec<(Status, u64)>, StoreError> {
+/// How many tracked jobs each organisation has in each status.
+pub fn count_by_status(conn: &mut dyn Db) -> Result<Vec<(String, Status, u64)>, StoreError> {
     conn.query_map(
-        "SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status",
+        "SELECT organisation, status, COUNT(*) FROM jobs
+         GROUP BY organisation, status ORDER BY organisation, status",
         &[],
-        |row| Ok((row.get(0)?, row.get::<i64>(1)? as u64)),
+        |row| Ok((row.get(0)?, row.get(1)?, row.get::<i64>(2)? as u64)),
     )
 }
 
@@ -311,14 +348,17 @@ mod tests {
         let store = crate::store::Store::open(&dir.path().join("state.db")).unwrap();
         let mut conn = store.conn.lock().unwrap();
         let plan: Vec<String> = conn
-            .query(&format!("EXPLAIN QUERY PLAN {}", active_query()), &[])
+            .query(
+                &format!("EXPLAIN QUERY PLAN {}", active_query()),
+                &[&"default"],
+            )
             .unwrap()
             .iter()
             .map(|row| row.get::<String>(3).unwrap())
             .collect();
         assert_eq!(
             plan,
-            ["SEARCH jobs USING INDEX jobs_by_status (status=?)"],
+            ["SEARCH jobs USING INDEX jobs_by_status (organisation=? AND status=?)"],
             "{plan:?}"
         );
     }

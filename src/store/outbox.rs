@@ -66,6 +66,8 @@ impl FromValue for AlertState {
 pub struct Alert {
     pub id: String,
     pub channel: String,
+    /// The organisation of the job (or of the watcher) it is about.
+    pub organisation: String,
     pub job_id: String,
     pub event: Event,
     pub payload: String,
@@ -87,6 +89,7 @@ impl Alert {
     pub fn new(
         id: String,
         channel: &str,
+        organisation: &str,
         job_id: &str,
         event: Event,
         payload: String,
@@ -95,6 +98,7 @@ impl Alert {
         Self {
             id,
             channel: channel.to_owned(),
+            organisation: organisation.to_owned(),
             job_id: job_id.to_owned(),
             event,
             payload,
@@ -112,7 +116,8 @@ impl Alert {
 }
 
 pub(super) const COLUMNS: &str = "id, channel, job_id, event, payload, created_ms, state, attempts, \
-     next_attempt_ms, last_error, grouped, digest_id, silence_id, COALESCE(requeued_ms, created_ms)";
+     next_attempt_ms, last_error, grouped, digest_id, silence_id, COALESCE(requeued_ms, created_ms), \
+     organisation";
 
 pub(super) fn from_row(row: &Row) -> Result<Alert, StoreError> {
     Ok(Alert {
@@ -130,6 +135,7 @@ pub(super) fn from_row(row: &Row) -> Result<Alert, StoreError> {
         digest_id: row.get(11)?,
         silence_id: row.get(12)?,
         age_from_ms: row.get(13)?,
+        organisation: row.get(14)?,
     })
 }
 
@@ -137,9 +143,9 @@ pub(super) fn from_row(row: &Row) -> Result<Alert, StoreError> {
 pub fn insert(conn: &mut dyn Db, alert: &Alert) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO alerts (id, channel, job_id, event, payload, created_ms, state, attempts,
-                             next_attempt_ms, grouped, silence_id, finished_ms)
+                             next_attempt_ms, grouped, silence_id, finished_ms, organisation)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10,
-                 CASE WHEN ?7 = 'silenced' THEN CAST(?6 AS BIGINT) END)",
+                 CASE WHEN ?7 = 'silenced' THEN CAST(?6 AS BIGINT) END, ?11)",
         &[
             &alert.id,
             &alert.channel,
@@ -151,6 +157,7 @@ pub fn insert(conn: &mut dyn Db, alert: &Alert) -> Result<(), StoreError> {
             &alert.next_attempt_ms,
             &alert.grouped,
             &alert.silence_id,
+            &alert.organisation,
         ],
     )?;
     Ok(())

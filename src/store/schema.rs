@@ -171,6 +171,47 @@ ALTER TABLE alerts ADD COLUMN claim_until_ms INTEGER;
 ALTER TABLE digests ADD COLUMN claimed_by TEXT;
 ALTER TABLE digests ADD COLUMN claim_until_ms INTEGER;
 "#,
+    r#"
+-- Organisations: a job is an organisation's, and the same id in two organisations is two
+-- jobs. Rows from before belong to the organisation [api] describes, 'default'.
+CREATE TABLE jobs_v7 (
+    organisation    TEXT NOT NULL DEFAULT 'default',
+    id              TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    name            TEXT,
+    project         INTEGER,
+    creation_date   TEXT,
+    completion_date TEXT,
+    created_us      INTEGER,
+    message         TEXT,
+    step            TEXT,
+    first_seen_ms   INTEGER NOT NULL,
+    changed_ms      INTEGER NOT NULL,
+    project_checked INTEGER NOT NULL DEFAULT 0,
+    lookup_attempts INTEGER NOT NULL DEFAULT 0,
+    lookup_next_ms  INTEGER,
+    lookup_error    TEXT,
+    since_ms        INTEGER,
+    reminders       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (organisation, id)
+);
+INSERT INTO jobs_v7 (id, status, name, project, creation_date, completion_date, created_us,
+                     message, step, first_seen_ms, changed_ms, project_checked,
+                     lookup_attempts, lookup_next_ms, lookup_error, since_ms, reminders)
+    SELECT id, status, name, project, creation_date, completion_date, created_us, message,
+           step, first_seen_ms, changed_ms, project_checked, lookup_attempts,
+           lookup_next_ms, lookup_error, since_ms, reminders FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_v7 RENAME TO jobs;
+CREATE INDEX jobs_by_status ON jobs (organisation, status, created_us);
+CREATE INDEX jobs_by_created ON jobs (organisation, created_us);
+
+ALTER TABLE held ADD COLUMN organisation TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE transitions ADD COLUMN organisation TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE alerts ADD COLUMN organisation TEXT NOT NULL DEFAULT 'default';
+-- A silence's organisations, as its projects: comma-separated, empty for all.
+ALTER TABLE silences ADD COLUMN organisations TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

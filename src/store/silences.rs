@@ -18,6 +18,9 @@ pub struct Silence {
     pub projects: Vec<ProjectId>,
     pub jobs: Vec<String>,
     pub events: Vec<Event>,
+    /// The organisations it silences (empty: all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub organisations: Vec<String>,
 }
 
 impl Silence {
@@ -25,16 +28,19 @@ impl Silence {
         self.starts_ms <= at_ms && at_ms < self.ends_ms
     }
 
-    /// Whether an alert about `event` of job `job_id` in `project`, queued at `at_ms`, is
-    /// silenced by this.
+    /// Whether an alert about `event` of job `job_id` in `project` of `organisation`,
+    /// queued at `at_ms`, is silenced by this.
     pub fn matches(
         &self,
+        organisation: &str,
         job_id: &str,
         project: Option<ProjectId>,
         event: &Event,
         at_ms: i64,
     ) -> bool {
         self.is_active(at_ms)
+            && (self.organisations.is_empty()
+                || self.organisations.iter().any(|o| o == organisation))
             && (self.projects.is_empty() || project.is_some_and(|p| self.projects.contains(&p)))
             && (self.jobs.is_empty() || self.jobs.iter().any(|job| job == job_id))
             && (self.events.is_empty() || self.events.contains(event))
@@ -44,6 +50,9 @@ impl Silence {
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
         let join = |values: Vec<String>| values.join("|");
+        if !self.organisations.is_empty() {
+            parts.push(format!("organisation {}", join(self.organisations.clone())));
+        }
         if !self.projects.is_empty() {
             parts.push(format!(
                 "project {}",
@@ -67,7 +76,8 @@ impl Silence {
     }
 }
 
-const COLUMNS: &str = "id, created_ms, starts_ms, ends_ms, reason, projects, jobs, events";
+const COLUMNS: &str =
+    "id, created_ms, starts_ms, ends_ms, reason, projects, jobs, events, organisations";
 
 fn from_row(row: &Row) -> Result<Silence, StoreError> {
     let list = |index: usize| -> Result<String, StoreError> { row.get(index) };
@@ -81,14 +91,16 @@ fn from_row(row: &Row) -> Result<Silence, StoreError> {
         projects: serde_json::from_str(&list(5)?).unwrap_or_default(),
         jobs: serde_json::from_str(&list(6)?).unwrap_or_default(),
         events: events.iter().map(|event| Event::parse(event)).collect(),
+        organisations: serde_json::from_str(&list(8)?).unwrap_or_default(),
     })
 }
 
 pub fn insert(conn: &mut dyn Db, silence: &Silence) -> Result<(), StoreError> {
     let events: Vec<&str> = silence.events.iter().map(Event::as_str).collect();
     conn.execute(
-        "INSERT INTO silences (id, created_ms, starts_ms, ends_ms, reason, projects, jobs, events)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO silences (id, created_ms, starts_ms, ends_ms, reason, projects, jobs, events,
+                               organisations)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         &[
             &silence.id,
             &silence.created_ms,
@@ -98,6 +110,7 @@ pub fn insert(conn: &mut dyn Db, silence: &Silence) -> Result<(), StoreError> {
             &json(&silence.projects),
             &json(&silence.jobs),
             &json(&events),
+            &json(&silence.organisations),
         ],
     )?;
     Ok(())
@@ -156,6 +169,7 @@ mod tests {
             projects,
             jobs: jobs.into_iter().map(str::to_owned).collect(),
             events,
+            organisations: Vec::new(),
         }
     }
 
@@ -164,16 +178,31 @@ mod tests {
         let done = Event::from(Status::Done);
         let error = Event::from(Status::Error);
         let s = silence(vec![17, 18], vec![], vec![error.clone()]);
-        assert!(s.matches("a", Some(17), &error, 150));
-        assert!(s.matches("a", Some(18), &error, 150));
-        assert!(!s.matches("a", Some(19), &error, 150), "another project");
-        assert!(!s.matches("a", None, &error, 150), "no project");
-        assert!(!s.matches("a", Some(17), &done, 150), "another event");
-        assert!(!s.matches("a", Some(17), &error, 99) && !s.matches("a", Some(17), &error, 200));
+        assert!(s.matches("o", "a", Some(17), &error, 150));
+        assert!(s.matches("o", "a", Some(18), &error, 150));
+        assert!(
+            !s.matches("o", "a", Some(19), &error, 150),
+            "another project"
+        );
+        assert!(!s.matches("o", "a", None, &error, 150), "no project");
+        assert!(!s.matches("o", "a", Some(17), &done, 150), "another event");
+        assert!(
+            !s.matches("o", "a", Some(17), &error, 99)
+                && !s.matches("o", "a", Some(17), &error, 200)
+        );
         let all = silence(vec![], vec![], vec![]);
-        assert!(all.matches("a", None, &done, 150));
+        assert!(all.matches("o", "a", None, &done, 150));
         let job = silence(vec![], vec!["b"], vec![]);
-        assert!(job.matches("b", None, &Event::PendingReminder, 150));
-        assert!(!job.matches("a", None, &Event::PendingReminder, 150));
+        assert!(job.matches("o", "b", None, &Event::PendingReminder, 150));
+        assert!(!job.matches("o", "a", None, &Event::PendingReminder, 150));
+        let acme = Silence {
+            organisations: vec!["acme".into()],
+            ..silence(vec![], vec![], vec![])
+        };
+        assert!(acme.matches("acme", "a", None, &done, 150));
+        assert!(
+            !acme.matches("beta", "a", None, &done, 150),
+            "another organisation"
+        );
     }
 }

@@ -12,6 +12,7 @@ pub const KEEP_MS: i64 = 7 * 24 * 3600 * 1000;
 /// One status change, with what the store knows of the job now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
+    pub organisation: String,
     pub job_id: String,
     pub name: Option<String>,
     pub project: Option<i64>,
@@ -24,14 +25,16 @@ pub struct Transition {
 /// Records that `job_id` went from `previous` to `status` at `at_ms`.
 pub fn record(
     conn: &mut dyn Db,
+    org: &str,
     job_id: &str,
     previous: Option<&Status>,
     status: &Status,
     at_ms: i64,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "INSERT INTO transitions (job_id, previous, status, at_ms) VALUES (?1, ?2, ?3, ?4)",
-        &[&job_id, &previous, &status, &at_ms],
+        "INSERT INTO transitions (job_id, previous, status, at_ms, organisation)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        &[&job_id, &previous, &status, &at_ms, &org],
     )?;
     Ok(())
 }
@@ -47,8 +50,9 @@ pub fn prune(conn: &mut dyn Db, now_ms: i64) -> Result<usize, StoreError> {
 /// The `limit` most recent transitions, newest first.
 pub fn recent(conn: &mut dyn Db, limit: usize) -> Result<Vec<Transition>, StoreError> {
     conn.query_map(
-        "SELECT t.job_id, j.name, j.project, t.previous, t.status, t.at_ms
-         FROM transitions t LEFT JOIN jobs j ON j.id = t.job_id
+        "SELECT t.job_id, j.name, j.project, t.previous, t.status, t.at_ms, t.organisation
+         FROM transitions t
+         LEFT JOIN jobs j ON j.organisation = t.organisation AND j.id = t.job_id
          ORDER BY t.at_ms DESC, t.seq DESC LIMIT ?1",
         &[&limit],
         |row| {
@@ -59,6 +63,7 @@ pub fn recent(conn: &mut dyn Db, limit: usize) -> Result<Vec<Transition>, StoreE
                 previous: row.get(3)?,
                 status: row.get(4)?,
                 at_ms: row.get(5)?,
+                organisation: row.get(6)?,
             })
         },
     )
@@ -98,16 +103,24 @@ mod tests {
         let now = 1_000 * hour + 10;
         store
             .run(move |conn| {
-                record(conn, "a", None, &Status::Running, now - 30 * hour)?;
+                record(conn, "o", "a", None, &Status::Running, now - 30 * hour)?;
                 record(
                     conn,
+                    "o",
                     "a",
                     Some(&Status::Running),
                     &Status::Done,
                     now - 2 * hour,
                 )?;
-                record(conn, "b", None, &Status::Error, now - 2 * hour + 5)?;
-                record(conn, "c", Some(&Status::Running), &Status::Pending, now)?;
+                record(conn, "o", "b", None, &Status::Error, now - 2 * hour + 5)?;
+                record(
+                    conn,
+                    "o",
+                    "c",
+                    Some(&Status::Running),
+                    &Status::Pending,
+                    now,
+                )?;
                 let counts = per_hour(conn, now, 24)?;
                 assert_eq!(counts.len(), 24);
                 assert_eq!(counts[23], 1);

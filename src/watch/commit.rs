@@ -59,9 +59,10 @@ impl Cycle<'_> {
             })
             .collect();
         let removed_ids: Vec<String> = removed.iter().map(|old| old.id.clone()).collect();
+        let org = self.org_name();
         let (inserted, held) = self
             .timed(move |conn| {
-                conn.transaction(|tx| write(tx, &writes, &removed_ids, &recovered, now_ms))
+                conn.transaction(|tx| write(tx, &org, &writes, &removed_ids, &recovered, now_ms))
             })
             .await?;
         let queued = alerts::note_committed(&inserted);
@@ -79,16 +80,21 @@ impl Cycle<'_> {
             } else {
                 info!(job_id = %change.job.id, from, to = %change.job.status, alert = change.alert, "job changed status");
             }
-            metrics::counter!(TRANSITIONS, "status" => change.job.status.to_string()).increment(1);
+            let org = self.org_name();
+            metrics::counter!(TRANSITIONS, "status" => change.job.status.to_string(), "organisation" => org.clone())
+                .increment(1);
             if let Some(from) = &change.previous {
-                metrics::gauge!(JOBS_TRACKED, "status" => from.to_string()).decrement(1.0);
+                metrics::gauge!(JOBS_TRACKED, "status" => from.to_string(), "organisation" => org.clone())
+                    .decrement(1.0);
             }
-            metrics::gauge!(JOBS_TRACKED, "status" => change.job.status.to_string()).increment(1.0);
+            metrics::gauge!(JOBS_TRACKED, "status" => change.job.status.to_string(), "organisation" => org)
+                .increment(1.0);
             self.tally.transitions += 1;
         }
         for old in removed {
             info!(job_id = %old.id, "a tracked job no longer exists; forgetting it");
-            metrics::gauge!(JOBS_TRACKED, "status" => old.status.to_string()).decrement(1.0);
+            metrics::gauge!(JOBS_TRACKED, "status" => old.status.to_string(), "organisation" => self.org_name())
+                .decrement(1.0);
         }
         if held > 0 {
             debug!(held, "alerts wait for details");
@@ -115,14 +121,20 @@ impl Cycle<'_> {
         }
         let detected = held.detected(Some(record), self.job_url(&record.id), None);
         Outcome::Alert {
-            alerts: alerts::build(&detected, self.config, &self.silences, now_ms),
+            alerts: alerts::build(
+                &detected,
+                &self.org.name,
+                self.config,
+                &self.silences,
+                now_ms,
+            ),
             held: json,
         }
     }
 
-    /// Whether `record`'s job is one `poll.projects` watches.
+    /// Whether `record`'s job is one the organisation's `projects` (or `poll.projects`) watch.
     pub fn watched(&self, record: &TrackedJob) -> Watched {
-        let projects = &self.config.poll.projects;
+        let projects = &self.org.projects;
         if projects.is_empty() {
             Watched::Yes
         } else if let Some(project) = record.project {
@@ -164,6 +176,7 @@ type Write = (TrackedJob, Outcome, Option<Option<Status>>);
 /// forgotten and the lookups recovered. Returns the alerts queued and how many were held.
 fn write(
     tx: &mut dyn crate::store::Db,
+    org: &str,
     writes: &[Write],
     removed: &[String],
     recovered: &[String],
@@ -172,15 +185,16 @@ fn write(
     let (mut inserted, mut held) = (Vec::new(), 0);
     let mut seen_any = false;
     for (record, outcome, seen) in writes {
-        jobs::upsert(tx, record, now_ms)?;
+        jobs::upsert(tx, org, record, now_ms)?;
         if let Some(previous) = seen {
-            transitions::record(tx, &record.id, previous.as_ref(), &record.status, now_ms)?;
+            let (id, status) = (&record.id, &record.status);
+            transitions::record(tx, org, id, previous.as_ref(), status, now_ms)?;
             seen_any = true;
         }
         let hold = match outcome {
             Outcome::Nothing => continue,
             Outcome::Hold(change) => change,
-            Outcome::Alert { held: change, .. } if held::has_job(tx, &record.id)? => change,
+            Outcome::Alert { held: change, .. } if held::has_job(tx, org, &record.id)? => change,
             Outcome::Alert { alerts, .. } => {
                 for alert in alerts {
                     outbox::insert(tx, alert)?;
@@ -189,14 +203,14 @@ fn write(
                 continue;
             }
         };
-        held::insert(tx, &record.id, hold, now_ms)?;
+        held::insert(tx, org, &record.id, hold, now_ms)?;
         held += 1;
     }
     for id in removed {
-        jobs::delete(tx, id)?;
+        jobs::delete(tx, org, id)?;
     }
     for id in recovered {
-        jobs::lookup_recovered(tx, id)?;
+        jobs::lookup_recovered(tx, org, id)?;
     }
     if !inserted.is_empty() {
         gauges::set_outbox_pending(tx)?;

@@ -13,7 +13,7 @@ use tracing::{debug, info};
 
 use super::plan;
 use super::tracker::{self, Rules};
-use crate::config::Config;
+use crate::config::{Config, Organisation};
 use crate::domain::{Clock, ProjectId};
 use crate::sdm::{ApiError, Job, JobFilter, SdmClient};
 use crate::store::Db;
@@ -50,6 +50,8 @@ pub struct CycleSummary {
 /// What a cycle needs that a reload may replace.
 pub struct WatchSetup {
     pub config: Arc<Config>,
+    /// The organisation watched, as the config has it now (its name never changes).
+    pub org: Organisation,
     pub client: SdmClient,
 }
 
@@ -73,6 +75,8 @@ pub(super) struct Cycle<'a> {
     /// cannot hold up the cycle (it is retried on its own backoff at later cycles).
     pub quick: SdmClient,
     pub config: &'a Arc<Config>,
+    /// The organisation watched: its name keys every record the cycle reads and writes.
+    pub org: &'a Organisation,
     pub rules: Rules<'a>,
     /// Every project the configuration names (`poll.projects`, channels, `[output]`),
     /// sorted: the projects a job must be told apart by.
@@ -143,8 +147,9 @@ impl Cycle<'_> {
             }
         }
         let ids: Vec<String> = jobs.iter().map(|job| job.id.clone()).collect();
+        let org = self.org_name();
         let recorded = self
-            .timed(move |conn| jobs::get_many(conn, ids.iter().map(String::as_str)))
+            .timed(move |conn| jobs::get_many(conn, &org, ids.iter().map(String::as_str)))
             .await?;
         let changes = tracker::plan(jobs, &recorded, &self.rules);
         self.commit(changes, &recorded, Vec::new(), recovered).await
@@ -152,7 +157,12 @@ impl Cycle<'_> {
 
     /// The job's page in the API, for alerts.
     pub fn job_url(&self, id: &str) -> String {
-        crate::sdm::job_url(&self.config.api.base_url, id, &[]).to_string()
+        crate::sdm::job_url(&self.org.api.base_url, id, &[]).to_string()
+    }
+
+    /// The organisation's name, owned, for work on the store's thread.
+    pub fn org_name(&self) -> String {
+        self.org.name.clone()
     }
 
     /// Wakes the delivery worker: alerts were queued.

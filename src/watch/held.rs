@@ -35,7 +35,8 @@ impl Cycle<'_> {
     /// whose wait is over go out) and queues the alerts of every one that is complete or
     /// given up on. Returns how many are still held.
     pub async fn complete_held(&mut self, network: bool) -> Result<usize, CycleError> {
-        let rows = self.timed(|conn| held::all(conn)).await?;
+        let org = self.org_name();
+        let rows = self.timed(move |conn| held::all(conn, &org)).await?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -158,6 +159,7 @@ impl Cycle<'_> {
                     let url = self.job_url(&job_id);
                     alerts::build(
                         &item.change.detected(record, url, output_error),
+                        &self.org.name,
                         self.config,
                         &self.silences,
                         now,
@@ -261,8 +263,9 @@ impl Cycle<'_> {
 
     async fn records(&mut self, items: &[Item]) -> Result<HashMap<String, TrackedJob>, CycleError> {
         let ids: Vec<String> = items.iter().map(|item| item.row.job_id.clone()).collect();
+        let org = self.org_name();
         Ok(self
-            .timed(move |conn| jobs::get_many(conn, ids.iter().map(String::as_str)))
+            .timed(move |conn| jobs::get_many(conn, &org, ids.iter().map(String::as_str)))
             .await?)
     }
 }

@@ -72,8 +72,11 @@ impl Cycle<'_> {
                     }
                     let id = old.id.clone();
                     let next = crate::domain::time::after_ms(now_ms(), wait);
-                    self.timed(move |conn| jobs::lookup_failed(conn, &id, attempts, next, &error))
-                        .await?;
+                    let org = self.org_name();
+                    self.timed(move |conn| {
+                        jobs::lookup_failed(conn, &org, &id, attempts, next, &error)
+                    })
+                    .await?;
                 }
             }
         }
@@ -99,17 +102,19 @@ impl Cycle<'_> {
                     .await?;
             }
             let ids: Vec<String> = missing.keys().cloned().collect();
+            let org = self.org_name();
             let found = self
-                .timed(move |conn| jobs::get_many(conn, ids.iter().map(String::as_str)))
+                .timed(move |conn| jobs::get_many(conn, &org, ids.iter().map(String::as_str)))
                 .await?;
             missing.retain(|id, _| found.get(id).is_none_or(|job| job.project.is_none()));
         }
         let none: Vec<String> = missing.into_keys().collect();
         if !none.is_empty() {
+            let org = self.org_name();
             self.timed(move |conn| {
                 conn.transaction(|tx| {
                     for id in &none {
-                        jobs::set_project(tx, id, None)?;
+                        jobs::set_project(tx, &org, id, None)?;
                     }
                     Ok(())
                 })
@@ -128,10 +133,11 @@ impl Cycle<'_> {
         }
         let page_size = self.client.effective_page_size();
         let floor_us = self.floor_us;
+        let org = self.org_name();
         Ok(self
             .timed(move |conn| {
                 plan::cover(&dates, page_size, floor_us, |first, last| {
-                    jobs::count_created_in(conn, first, last)
+                    jobs::count_created_in(conn, &org, first, last)
                 })
             })
             .await?)

@@ -30,18 +30,22 @@ impl Cycle<'_> {
             return Ok(());
         }
         let now = self.clock.now_ms();
-        let due = move |conn: &mut dyn crate::store::Db| {
-            let pending = match every {
-                Some(every) => jobs::due_pending_reminders(conn, now, every)?,
-                None => Vec::new(),
-            };
-            let running = match longer {
-                Some(longer) => jobs::due_running_long(conn, now, longer)?,
-                None => Vec::new(),
-            };
-            Ok((pending, running))
+        let org = self.org_name();
+        let due = |org: String| {
+            move |conn: &mut dyn crate::store::Db| {
+                let org = org.as_str();
+                let pending = match every {
+                    Some(every) => jobs::due_pending_reminders(conn, org, now, every)?,
+                    None => Vec::new(),
+                };
+                let running = match longer {
+                    Some(longer) => jobs::due_running_long(conn, org, now, longer)?,
+                    None => Vec::new(),
+                };
+                Ok((pending, running))
+            }
         };
-        let (pending, running) = self.timed(due).await?;
+        let (pending, running) = self.timed(due(org.clone())).await?;
         if pending.is_empty() && running.is_empty() {
             return Ok(());
         }
@@ -60,7 +64,7 @@ impl Cycle<'_> {
             (pending, running)
         } else {
             self.resolve_projects(unknown).await?;
-            self.timed(due).await?
+            self.timed(due(org.clone())).await?
         };
 
         let queued_at = now;
@@ -92,11 +96,13 @@ impl Cycle<'_> {
             info!(job_id = %job.id, event = %kind, number, "reminder");
             alerts.extend(alerts::build(
                 &self.reminder(job, kind, reminder),
+                &self.org.name,
                 self.config,
                 &self.silences,
                 queued_at,
             ));
         }
+        let org = self.org_name();
         let alerts = self
             .timed(move |conn| {
                 conn.transaction(|tx| {
@@ -104,7 +110,7 @@ impl Cycle<'_> {
                         outbox::insert(tx, alert)?;
                     }
                     for (id, number) in &counts {
-                        jobs::set_reminders(tx, id, *number)?;
+                        jobs::set_reminders(tx, &org, id, *number)?;
                     }
                     gauges::set_outbox_pending(tx)?;
                     crate::store::outbox::announce(tx)?;

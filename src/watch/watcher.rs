@@ -1,4 +1,5 @@
-//! The watcher: one poll cycle after another against one SDM organisation and one store.
+//! The watcher: one poll cycle after another against one SDM organisation and one store
+//! (several organisations: one watcher each, over one store).
 //! A cycle reads what the store knows, places its listing window, reads the listings of
 //! [`super::plan`] (each job once), looks up the jobs no listing showed, sends reminders,
 //! completes held alerts, and writes its bookkeeping last, so that a cycle cut short is
@@ -15,7 +16,7 @@ use tracing::{info, warn};
 use super::cycle::{Active, Cycle, CycleError, CycleSummary, Tally, WatchSetup};
 use super::plan;
 use super::tracker::Rules;
-use crate::config::Config;
+use crate::config::{Config, Organisation};
 use crate::domain::time::{from_micros, micros, now_ms};
 use crate::domain::{Clock, ProjectId, SystemClock};
 use crate::output;
@@ -26,6 +27,8 @@ use crate::store::{Bookkeeping, Store, StoreError, gauges};
 /// Runs poll cycles against one SDM organisation and one store.
 pub struct Watcher {
     store: Store,
+    /// The name of the organisation watched: it keys every record of it in the store.
+    org: String,
     /// Poked after alerts are committed, so the delivery worker starts at once.
     wake: Arc<Notify>,
     /// The current config and client; each cycle takes whatever is current when it starts.
@@ -52,8 +55,10 @@ struct Known {
 
 impl Watcher {
     pub fn new(store: Store, wake: Arc<Notify>, setup: watch::Receiver<Arc<WatchSetup>>) -> Self {
+        let org = setup.borrow().org.name.clone();
         Self {
             store,
+            org,
             wake,
             setup,
             clock: Arc::new(SystemClock),
@@ -71,7 +76,10 @@ impl Watcher {
     /// Sets the `jobs_tracked` and `outbox_pending` gauges from the store; cycles then move
     /// them by their own changes.
     pub async fn prime_gauges(&self) -> Result<(), StoreError> {
-        self.store.run(|conn| gauges::set_all(conn)).await
+        let org = vec![self.org.clone()];
+        self.store
+            .run(move |conn| gauges::set_all(conn, &org))
+            .await
     }
 
     /// Where the next cycle's listing window starts (µs): the active listings end there
@@ -90,7 +98,7 @@ impl Watcher {
         let setup = self.setup.borrow().clone();
         let client = &setup.client;
         let requests_before = client.requests_sent();
-        let interest = projects_of_interest(&setup.config);
+        let interest = projects_of_interest(&setup.config, &setup.org);
         let read = Instant::now();
         let mut known = self.read_known(&interest).await?;
         let stored_anchor = known.book.anchor_us;
@@ -110,7 +118,10 @@ impl Watcher {
         cycle.look_up(&known.active).await?;
         cycle.remind().await?;
         let held = cycle.complete_held(true).await?;
-        let running = cycle.timed(|conn| jobs::any_running(conn)).await?;
+        let org = self.org.clone();
+        let running = cycle
+            .timed(move |conn| jobs::any_running(conn, &org))
+            .await?;
 
         let start = plan::cycle_start(local_start, started, client.server_clock());
         let anchor_us = micros(start);
@@ -120,6 +131,7 @@ impl Watcher {
                 anchor_us.saturating_sub(stored) >= ANCHOR_SAVED_EVERY.whole_microseconds() as i64
             });
         if save_anchor {
+            let org = self.org.clone();
             cycle
                 .timed(move |conn| {
                     Bookkeeping {
@@ -127,7 +139,7 @@ impl Watcher {
                         anchor_us: Some(anchor_us),
                         ..Bookkeeping::default()
                     }
-                    .write(conn)
+                    .write(conn, &org)
                 })
                 .await?;
         }
@@ -166,25 +178,26 @@ impl Watcher {
             .collect::<Vec<_>>()
             .join(",");
         let silence_at = now_ms();
+        let org = self.org.clone();
         self.store
             .run(move |conn| {
-                let mut book = Bookkeeping::read(conn)?;
+                let mut book = Bookkeeping::read(conn, &org)?;
                 if book.projects_checked.as_deref() != Some(checked_for.as_str()) {
                     // "In none of the projects" was found for other projects: look again.
                     conn.transaction(|tx| {
-                        jobs::uncheck_missing_projects(tx)?;
+                        jobs::uncheck_missing_projects(tx, &org)?;
                         Bookkeeping {
                             projects_checked: Some(checked_for.clone()),
                             ..Bookkeeping::default()
                         }
-                        .write(tx)?;
+                        .write(tx, &org)?;
                         Ok(())
                     })?;
                     book.projects_checked = Some(checked_for);
                 }
                 Ok(Known {
                     silences: silences::active(conn, silence_at)?,
-                    active: jobs::active(conn)?,
+                    active: jobs::active(conn, &org)?,
                     book,
                 })
             })
@@ -207,6 +220,7 @@ impl Watcher {
             client,
             quick: client.with_max_elapsed(quick_budget),
             config,
+            org: &setup.org,
             rules: Rules {
                 first_cycle: !known.book.first_cycle_done,
                 alert_existing: config.poll.alert_existing,
@@ -267,12 +281,13 @@ impl Cycle<'_> {
         let floor_us = micros(floor);
         // The floor stays where it is, even if this attempt fails and the next comes much
         // later.
+        let org = self.org_name();
         self.timed(move |conn| {
             Bookkeeping {
                 floor_us: Some(floor_us),
                 ..Bookkeeping::default()
             }
-            .write(conn)
+            .write(conn, &org)
         })
         .await?;
         self.floor_us = floor_us;
@@ -289,10 +304,9 @@ fn failed_lookups(active: &Active) -> HashSet<String> {
         .collect()
 }
 
-/// Every project the configuration names, sorted, without repeats.
-fn projects_of_interest(config: &Config) -> Vec<ProjectId> {
-    let mut projects: Vec<ProjectId> = config
-        .poll
+/// Every project the configuration names for `org`, sorted, without repeats.
+fn projects_of_interest(config: &Config, org: &Organisation) -> Vec<ProjectId> {
+    let mut projects: Vec<ProjectId> = org
         .projects
         .iter()
         .chain(config.webhooks.iter().flat_map(|hook| &hook.projects))

@@ -79,7 +79,7 @@ async fn chaos(w: &World, pg: Option<&Postgres>) {
         }
     };
     parts
-        .watcher
+        .watcher()
         .cycle()
         .await
         .expect("the first cycle, before any fault");
@@ -113,7 +113,7 @@ async fn chaos(w: &World, pg: Option<&Postgres>) {
         // changes; at 30 % faults, twenty abandoned in a row would be a bug.
         let mut failed_in_a_row = 0;
         loop {
-            match parts.watcher.cycle().await {
+            match parts.watcher().cycle().await {
                 Ok(summary) => {
                     daemon_transitions += summary.transitions;
                     break;
@@ -145,7 +145,7 @@ async fn chaos(w: &World, pg: Option<&Postgres>) {
     // An error whose message could not be read under faults is held and completed by a
     // later cycle (it never held up the others).
     for _ in 0..5 {
-        if parts.watcher.cycle().await.unwrap().alerts_held == 0 {
+        if parts.watcher().cycle().await.unwrap().alerts_held == 0 {
             break;
         }
     }
@@ -234,7 +234,10 @@ async fn deliver(parts: &Parts, standby: Option<&Parts>) -> (usize, usize) {
 /// Makes `parts` the leader: it takes the lease, and its watcher's commits carry the token.
 async fn take_lead(parts: &Parts) {
     let replicas = parts.replicas.as_ref().expect("on PostgreSQL");
-    let health = std::sync::Arc::new(sdm_watch::ops::health::Health::new(Duration::from_secs(1)));
+    let health = std::sync::Arc::new(sdm_watch::ops::health::Health::new(
+        Duration::from_secs(1),
+        ["default"],
+    ));
     let (mut leader, _) = Leader::new(
         replicas.settings.clone(),
         parts.worker.replica(),

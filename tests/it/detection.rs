@@ -45,7 +45,7 @@ fn tuple(id: &str, kind: &str, previous: Option<&str>) -> (String, String, Optio
 
 async fn cycle_requests(parts: &Parts) -> u64 {
     parts
-        .watcher
+        .watcher()
         .cycle()
         .await
         .expect("cycle succeeds")
@@ -279,7 +279,10 @@ async fn case_08_a_first_cycle_that_fails_on_page_3_records_every_job_silently()
         .replace("max_elapsed = \"5s\"", "max_elapsed = \"300ms\"");
     let parts = w.parts(&text).await;
     w.sim.fail_always("page=3", Fault::Status(503));
-    assert!(parts.watcher.cycle().await.is_err(), "page 3 never answers");
+    assert!(
+        parts.watcher().cycle().await.is_err(),
+        "page 3 never answers"
+    );
     w.sim.clear_always();
     // Ten jobs finish before the retry: five that page 1 showed, five on page 3.
     for id in jobs[..5].iter().chain(&jobs[10..]) {
@@ -366,7 +369,7 @@ async fn case_11_a_running_listing_that_shrinks_while_paged_does_not_fail_the_cy
             done = true;
         }
     })));
-    let summary = parts.watcher.cycle().await.expect("the cycle succeeds");
+    let summary = parts.watcher().cycle().await.expect("the cycle succeeds");
     assert!(
         w.sim
             .requests()
@@ -423,7 +426,7 @@ async fn case_13_a_job_whose_detail_always_fails_holds_up_no_one() {
     w.sim.set_status(&failing, Status::Error, Some("broken"));
     w.sim.set_status(&done, Status::Done, None);
     let started = std::time::Instant::now();
-    let summary = parts.watcher.cycle().await.unwrap();
+    let summary = parts.watcher().cycle().await.unwrap();
     // Not held up by the failing detail's 30 s budget (slack for a busy host).
     assert!(
         started.elapsed() < Duration::from_secs(15),

@@ -717,8 +717,9 @@ async fn run(history: &History) -> Result<(), String> {
     let mut config = Config::from_toml(&text, Path::new("differential.toml"))
         .map_err(|e| format!("config: {e}"))?;
     // The rate cap is the daemon's own; the simulator does not care.
-    config.api.max_requests_per_second = 100_000.0;
-    let client = SdmClient::new(&config.api, &config.retry).map_err(|e| e.to_string())?;
+    config.organisations[0].api.max_requests_per_second = 100_000.0;
+    let org = config.organisations[0].clone();
+    let client = SdmClient::new(&org.api, &config.retry).map_err(|e| e.to_string())?;
     let skipped = client.clone();
     let injected = Arc::new(AtomicU64::new(0));
     if let Some(drift) = &setup.drift {
@@ -727,6 +728,7 @@ async fn run(history: &History) -> Result<(), String> {
     let store = Store::open(&dir.path().join("state.db")).map_err(|e| e.to_string())?;
     let (_setup_sender, current) = tokio::sync::watch::channel(Arc::new(WatchSetup {
         config: Arc::new(config),
+        org,
         client,
     }));
     let watcher = Watcher::new(store.clone(), Arc::new(Notify::new()), current);

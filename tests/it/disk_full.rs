@@ -58,7 +58,7 @@ async fn a_full_disk_fails_the_cycle_and_loses_nothing_committed() {
         w.sim.set_status(id, Status::Done, None);
     }
     parts
-        .watcher
+        .watcher()
         .cycle()
         .await
         .expect("committed before the disk fills");
@@ -72,7 +72,7 @@ async fn a_full_disk_fails_the_cycle_and_loses_nothing_committed() {
         })
         .collect();
     let error = parts
-        .watcher
+        .watcher()
         .cycle()
         .await
         .expect_err("the commit cannot fit");
@@ -107,7 +107,7 @@ async fn a_full_disk_fails_the_cycle_and_loses_nothing_committed() {
     // Room again: the next cycle commits what the failed one could not.
     std::fs::remove_file(filler).unwrap();
     parts
-        .watcher
+        .watcher()
         .cycle()
         .await
         .expect("commits once there is room");

@@ -119,6 +119,7 @@ fn digest(count: usize) -> Message {
             Alert::new(
                 format!("msg_{i}"),
                 "chat",
+                "default",
                 &format!("job-{i}"),
                 Event::from(status),
                 event.to_json(),
@@ -538,6 +539,7 @@ fn a_digest_is_coloured_by_its_gravest_alert_even_one_past_the_listed_ones() {
             Alert::new(
                 format!("msg_{i}"),
                 "chat",
+                "default",
                 "job-done",
                 Event::from(Status::Done),
                 event.to_json(),
@@ -548,6 +550,7 @@ fn a_digest_is_coloured_by_its_gravest_alert_even_one_past_the_listed_ones() {
     members.push(Alert::new(
         "msg_last".into(),
         "chat",
+        "default",
         "job-error",
         Event::from(Status::Error),
         error().to_json(),

@@ -208,7 +208,7 @@ async fn queue(parts: &Parts, text: &str, clock: &ManualClock, job: &str) {
         reminder: None,
         at: now,
     };
-    let queued = alerts::build(&detected, &config(text), &[], clock.now_ms());
+    let queued = alerts::build(&detected, "default", &config(text), &[], clock.now_ms());
     parts
         .store
         .run(move |conn| {

@@ -61,7 +61,7 @@ async fn five_hundred_jobs_finishing_together_go_out_as_five_digests_per_channel
         w.sim.set_status(job, Status::Done, None);
     }
     let changed = std::time::Instant::now();
-    parts.watcher.cycle().await.unwrap();
+    parts.watcher().cycle().await.unwrap();
     parts.worker.deliver_due().await.unwrap();
     assert!(w.hook.received().is_empty(), "the window is still open");
     tokio::time::sleep(
@@ -107,7 +107,7 @@ async fn an_alert_alone_in_its_window_goes_out_as_itself() {
         .await;
     step(&parts).await;
     w.sim.set_status(&job, Status::Done, None);
-    parts.watcher.cycle().await.unwrap();
+    parts.watcher().cycle().await.unwrap();
     parts.worker.deliver_due().await.unwrap();
     assert!(w.hook.received().is_empty(), "the window is still open");
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -141,7 +141,7 @@ async fn a_digest_whose_receiver_fails_twice_is_retried_with_the_same_id_and_mem
     for job in &jobs {
         w.sim.set_status(job, Status::Error, Some("broken"));
     }
-    parts.watcher.cycle().await.unwrap();
+    parts.watcher().cycle().await.unwrap();
     w.hook
         .reply_next([Reply::Status(503), Reply::StatusRetryAfter(429, 0)]);
     for _ in 0..40 {

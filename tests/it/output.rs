@@ -140,7 +140,7 @@ async fn readers_never_see_a_half_written_file_during_a_slow_download() {
     w.sim.set_status(&job, Status::Done, None);
 
     let cycle = tokio::spawn(async move {
-        parts.watcher.cycle().await.unwrap();
+        parts.watcher().cycle().await.unwrap();
         parts
     });
     let mut reads = 0;

@@ -103,61 +103,73 @@ async fn jobs_round_trip_check(engine: &Engine) {
             let c = job("c", Status::Done, 30);
             let d = job("d", Status::parse("archived"), 40);
             for j in [&a, &b, &c, &d] {
-                jobs::upsert(conn, j, 5_000)?;
+                jobs::upsert(conn, "o", j, 5_000)?;
             }
-            assert_eq!(jobs::get(conn, "a")?.as_ref(), Some(&a));
+            assert_eq!(jobs::get(conn, "o", "a")?.as_ref(), Some(&a));
             assert_eq!(
-                jobs::get(conn, "d")?.unwrap().status,
+                jobs::get(conn, "o", "d")?.unwrap().status,
                 Status::parse("archived")
             );
-            assert_eq!(jobs::get_many(conn, ["a", "b", "zz"])?.len(), 2);
-            let mut active: Vec<String> =
-                jobs::active(conn)?.into_iter().map(|a| a.job.id).collect();
+            assert_eq!(jobs::get_many(conn, "o", ["a", "b", "zz"])?.len(), 2);
+            let mut active: Vec<String> = jobs::active(conn, "o")?
+                .into_iter()
+                .map(|a| a.job.id)
+                .collect();
             active.sort();
             assert_eq!(active, ["a", "b"]);
-            assert!(jobs::any_running(conn)?);
-            assert_eq!(jobs::count_created_in(conn, 15, 40)?, 3);
+            assert!(jobs::any_running(conn, "o")?);
+            assert_eq!(jobs::count_created_in(conn, "o", 15, 40)?, 3);
+            let o = || "o".to_string();
             assert_eq!(
                 jobs::count_by_status(conn)?,
                 [
-                    (Status::parse("archived"), 1),
-                    (Status::Done, 1),
-                    (Status::Pending, 1),
-                    (Status::Running, 1)
+                    (o(), Status::parse("archived"), 1),
+                    (o(), Status::Done, 1),
+                    (o(), Status::Pending, 1),
+                    (o(), Status::Running, 1)
                 ]
             );
+            // The same id in another organisation is another job.
+            let mut other = job("a", Status::Error, 10);
+            other.name = Some("the other organisation's".into());
+            jobs::upsert(conn, "p", &other, 5_000)?;
+            assert_eq!(jobs::get(conn, "o", "a")?.as_ref(), Some(&a));
+            assert_eq!(jobs::get(conn, "p", "a")?.as_ref(), Some(&other));
+            assert!(jobs::active(conn, "p")?.is_empty(), "p's job a is settled");
+            jobs::delete(conn, "p", "a")?;
+            assert_eq!(jobs::get(conn, "o", "a")?.as_ref(), Some(&a));
             // Reminders: pending since 1 000 ms, every 500 ms.
-            assert_eq!(jobs::due_pending_reminders(conn, 1_400, 500)?.len(), 0);
-            assert_eq!(jobs::due_pending_reminders(conn, 1_500, 500)?.len(), 1);
-            jobs::set_reminders(conn, "b", 1)?;
-            assert_eq!(jobs::due_pending_reminders(conn, 1_999, 500)?.len(), 0);
-            assert_eq!(jobs::due_running_long(conn, 2_000, 1_000)?.len(), 1);
+            assert_eq!(jobs::due_pending_reminders(conn, "o", 1_400, 500)?.len(), 0);
+            assert_eq!(jobs::due_pending_reminders(conn, "o", 1_500, 500)?.len(), 1);
+            jobs::set_reminders(conn, "o", "b", 1)?;
+            assert_eq!(jobs::due_pending_reminders(conn, "o", 1_999, 500)?.len(), 0);
+            assert_eq!(jobs::due_running_long(conn, "o", 2_000, 1_000)?.len(), 1);
             // Failed lookups, then a listing shows the job again.
-            jobs::lookup_failed(conn, "a", 3, 9_000, "timed out")?;
+            jobs::lookup_failed(conn, "o", "a", 3, 9_000, "timed out")?;
             let failed = jobs::failed_lookups(conn, 10)?;
             assert_eq!(
                 (failed[0].id.as_str(), failed[0].attempts, failed[0].next_ms),
                 ("a", 3, 9_000)
             );
-            let active = jobs::active(conn)?;
+            let active = jobs::active(conn, "o")?;
             let a_active = active.iter().find(|j| j.job.id == "a").unwrap();
             assert_eq!(
                 (a_active.lookup_attempts, a_active.lookup_next_ms),
                 (3, Some(9_000))
             );
-            jobs::lookup_recovered(conn, "a")?;
+            jobs::lookup_recovered(conn, "o", "a")?;
             assert!(jobs::failed_lookups(conn, 10)?.is_empty());
             // Projects learnt, then forgotten when the projects asked change.
-            jobs::set_project(conn, "b", None)?;
-            assert!(jobs::get(conn, "b")?.unwrap().project_checked);
-            assert_eq!(jobs::uncheck_missing_projects(conn)?, 1);
-            jobs::set_project(conn, "b", Some(18))?;
-            assert_eq!(jobs::get(conn, "b")?.unwrap().project, Some(18));
-            let oldest = jobs::active_oldest_first(conn, 1)?;
+            jobs::set_project(conn, "o", "b", None)?;
+            assert!(jobs::get(conn, "o", "b")?.unwrap().project_checked);
+            assert_eq!(jobs::uncheck_missing_projects(conn, "o")?, 1);
+            jobs::set_project(conn, "o", "b", Some(18))?;
+            assert_eq!(jobs::get(conn, "o", "b")?.unwrap().project, Some(18));
+            let oldest = jobs::active_oldest_first(conn, "o", 1)?;
             assert_eq!(oldest.len(), 1);
-            jobs::delete(conn, "a")?;
-            assert!(jobs::get(conn, "a")?.is_none());
-            assert!(!jobs::any_running(conn)?);
+            jobs::delete(conn, "o", "a")?;
+            assert!(jobs::get(conn, "o", "a")?.is_none());
+            assert!(!jobs::any_running(conn, "o")?);
             Ok(())
         })
         .await
@@ -168,6 +180,7 @@ fn alert(id: &str, channel: &str, at: i64, grouped: bool) -> Alert {
     let mut alert = Alert::new(
         id.into(),
         channel,
+        "o",
         &format!("job-{id}"),
         Event::from(Status::Error),
         format!(r#"{{"id":"{id}"}}"#),
@@ -289,6 +302,7 @@ async fn outbox_and_digests_check(engine: &Engine) {
                 &Query {
                     state: Some(AlertState::Dead),
                     channel: None,
+                    organisation: None,
                     since_ms: None,
                     limit: 10,
                 },
@@ -299,6 +313,7 @@ async fn outbox_and_digests_check(engine: &Engine) {
                 &Query {
                     state: None,
                     channel: Some("hook".into()),
+                    organisation: None,
                     since_ms: Some(101),
                     limit: 10,
                 },
@@ -416,6 +431,7 @@ async fn silences_held_transitions_bookkeeping_check(engine: &Engine) {
                 projects: vec![17, 18],
                 jobs: vec!["x".into()],
                 events: vec![Event::from(Status::Error), Event::PendingReminder],
+                organisations: vec!["acme".into()],
             };
             silences::insert(conn, &silence)?;
             assert!(silences::active(conn, 99)?.is_empty());
@@ -426,13 +442,13 @@ async fn silences_held_transitions_bookkeeping_check(engine: &Engine) {
             assert!(silences::active(conn, 165)?.is_empty());
             assert_eq!(silences::prune(conn, 1_000)?, 1);
 
-            held::insert(conn, "job-1", r#"{"job":{"status":"error"}}"#, 10)?;
-            held::insert(conn, "job-2", "{}", 11)?;
-            assert!(held::has_job(conn, "job-1")? && !held::has_job(conn, "job-3")?);
-            let all = held::all(conn)?;
+            held::insert(conn, "o", "job-1", r#"{"job":{"status":"error"}}"#, 10)?;
+            held::insert(conn, "o", "job-2", "{}", 11)?;
+            assert!(held::has_job(conn, "o", "job-1")? && !held::has_job(conn, "o", "job-3")?);
+            let all = held::all(conn, "o")?;
             assert_eq!(all.len(), 2);
             held::attempt_failed(conn, all[0].seq, "{}", 2, 500, "detail failed")?;
-            let after = held::all(conn)?;
+            let after = held::all(conn, "o")?;
             assert_eq!(
                 (
                     after[0].attempts,
@@ -446,9 +462,16 @@ async fn silences_held_transitions_bookkeeping_check(engine: &Engine) {
 
             let hour = 3_600_000;
             let now = 1_000 * hour;
-            transitions::record(conn, "a", None, &Status::Running, now - 30 * hour)?;
-            transitions::record(conn, "a", Some(&Status::Running), &Status::Done, now - hour)?;
-            transitions::record(conn, "b", None, &Status::Error, now)?;
+            transitions::record(conn, "o", "a", None, &Status::Running, now - 30 * hour)?;
+            transitions::record(
+                conn,
+                "o",
+                "a",
+                Some(&Status::Running),
+                &Status::Done,
+                now - hour,
+            )?;
+            transitions::record(conn, "o", "b", None, &Status::Error, now)?;
             let per_hour = transitions::per_hour(conn, now, 24)?;
             assert_eq!(
                 (per_hour[22], per_hour[23], per_hour.iter().sum::<u64>()),
@@ -462,15 +485,15 @@ async fn silences_held_transitions_bookkeeping_check(engine: &Engine) {
                 1
             );
 
-            assert_eq!(Bookkeeping::read(conn)?, Bookkeeping::default());
+            assert_eq!(Bookkeeping::read(conn, "o")?, Bookkeeping::default());
             let book = Bookkeeping {
                 first_cycle_done: true,
                 floor_us: Some(-5),
                 anchor_us: Some(1_764_000_000_000_000),
                 projects_checked: Some("17,18".into()),
             };
-            book.write(conn)?;
-            assert_eq!(Bookkeeping::read(conn)?, book);
+            book.write(conn, "o")?;
+            assert_eq!(Bookkeeping::read(conn, "o")?, book);
             Ok(())
         })
         .await
@@ -482,7 +505,7 @@ async fn failed_transactions_check(engine: &Engine) {
     let failed = store
         .run(|conn| {
             conn.transaction(|tx| {
-                jobs::upsert(tx, &job("kept-out", Status::Running, 1), 1)?;
+                jobs::upsert(tx, "o", &job("kept-out", Status::Running, 1), 1)?;
                 tx.execute("INSERT INTO no_such_table VALUES (1)", &[])?;
                 Ok(())
             })
@@ -493,13 +516,18 @@ async fn failed_transactions_check(engine: &Engine) {
     let left_open = store
         .run(|conn| {
             conn.begin()?;
-            jobs::upsert(conn, &job("also-out", Status::Running, 1), 1)?;
+            jobs::upsert(conn, "o", &job("also-out", Status::Running, 1), 1)?;
             Err::<(), _>(StoreError::Corrupt("given up".into()))
         })
         .await;
     assert!(left_open.is_err());
     let (kept, also) = store
-        .run(|conn| Ok((jobs::get(conn, "kept-out")?, jobs::get(conn, "also-out")?)))
+        .run(|conn| {
+            Ok((
+                jobs::get(conn, "o", "kept-out")?,
+                jobs::get(conn, "o", "also-out")?,
+            ))
+        })
         .await
         .unwrap();
     assert_eq!((kept, also), (None, None), "nothing of either landed");
@@ -524,7 +552,7 @@ async fn a_fenced_store_commits_nothing_once_its_token_no_longer_leads() {
     }));
     let leader = store.fenced(fence.clone());
     leader
-        .run(|conn| jobs::upsert(conn, &job("while-leading", Status::Running, 1), 1))
+        .run(|conn| jobs::upsert(conn, "o", &job("while-leading", Status::Running, 1), 1))
         .await
         .expect("the leader commits while its lease holds");
 
@@ -533,21 +561,21 @@ async fn a_fenced_store_commits_nothing_once_its_token_no_longer_leads() {
     assert!(taken.token > held.token);
     // Outside a transaction and inside one: both refused, nothing written.
     let alone = leader
-        .run(|conn| jobs::upsert(conn, &job("after-alone", Status::Running, 1), 1))
+        .run(|conn| jobs::upsert(conn, "o", &job("after-alone", Status::Running, 1), 1))
         .await;
     assert!(matches!(alone, Err(StoreError::Fenced { .. })), "{alone:?}");
     let in_tx = leader
         .run(|conn| {
-            conn.transaction(|tx| jobs::upsert(tx, &job("after-tx", Status::Running, 1), 1))
+            conn.transaction(|tx| jobs::upsert(tx, "o", &job("after-tx", Status::Running, 1), 1))
         })
         .await;
     assert!(matches!(in_tx, Err(StoreError::Fenced { .. })), "{in_tx:?}");
     let found = store
         .run(|conn| {
             Ok((
-                jobs::get(conn, "while-leading")?.is_some(),
-                jobs::get(conn, "after-alone")?.is_some(),
-                jobs::get(conn, "after-tx")?.is_some(),
+                jobs::get(conn, "o", "while-leading")?.is_some(),
+                jobs::get(conn, "o", "after-alone")?.is_some(),
+                jobs::get(conn, "o", "after-tx")?.is_some(),
             ))
         })
         .await
@@ -558,7 +586,7 @@ async fn a_fenced_store_commits_nothing_once_its_token_no_longer_leads() {
     assert!(reads.is_ok());
     // The unfenced handle (the delivery worker's) writes on.
     store
-        .run(|conn| jobs::upsert(conn, &job("worker", Status::Running, 1), 1))
+        .run(|conn| jobs::upsert(conn, "o", &job("worker", Status::Running, 1), 1))
         .await
         .unwrap();
 }

@@ -366,7 +366,7 @@ async fn alerts_needing_no_more_requests_do_not_wait_for_an_error_message() {
     // The error message is slow to come.
     w.sim.set_fault_target(Some(&format!("/jobs/{failed}/")));
     w.sim.inject([Fault::Slow(Duration::from_millis(1_500))]);
-    let cycle = parts.watcher.cycle();
+    let cycle = parts.watcher().cycle();
     tokio::pin!(cycle);
     let early = tokio::select! {
         result = &mut cycle => panic!("the cycle ended first: {result:?}"),
@@ -658,7 +658,7 @@ async fn permanent_refusals_and_expired_alerts_are_dead_and_reported() {
     w.hook.set_default(Reply::Status(503));
     w.hook.reply_next([Reply::Status(410)]);
     w.sim.set_status(&refused, Status::Error, Some("x"));
-    parts.watcher.cycle().await.unwrap();
+    parts.watcher().cycle().await.unwrap();
     // Retry until the 1 s max_age has passed.
     for _ in 0..30 {
         parts.worker.deliver_due().await.unwrap();

@@ -232,9 +232,10 @@ impl From<tokio_postgres::Error> for StoreError {
 }
 
 /// The schema, one migration a version; never edit a released one, add one at the end.
-/// The tables are SQLite's at its version 6 (integers as BIGINT, booleans as 0/1, so that
+/// The first one's tables are SQLite's at its version 6 (integers as BIGINT, booleans as 0/1, so that
 /// one set of statements serves both), plus the leases.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE jobs (
     id              TEXT PRIMARY KEY,
     status          TEXT NOT NULL,
@@ -348,7 +349,22 @@ CREATE TABLE leases (
     token      BIGINT NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL
 );
-"#];
+"#,
+    r#"
+-- Organisations, as SQLite's version 7: rows from before belong to 'default'.
+ALTER TABLE jobs ADD COLUMN organisation TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE jobs DROP CONSTRAINT jobs_pkey;
+ALTER TABLE jobs ADD PRIMARY KEY (organisation, id);
+DROP INDEX jobs_by_status;
+DROP INDEX jobs_by_created;
+CREATE INDEX jobs_by_status ON jobs (organisation, status, created_us);
+CREATE INDEX jobs_by_created ON jobs (organisation, created_us);
+ALTER TABLE held ADD COLUMN organisation TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE transitions ADD COLUMN organisation TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE alerts ADD COLUMN organisation TEXT NOT NULL DEFAULT 'default';
+ALTER TABLE silences ADD COLUMN organisations TEXT NOT NULL DEFAULT '';
+"#,
+];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 

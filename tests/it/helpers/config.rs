@@ -37,7 +37,7 @@ pub fn config(text: &str) -> Config {
 
 pub fn client_with(text: &str) -> SdmClient {
     let config = config(text);
-    SdmClient::new(&config.api, &config.retry).expect("client builds")
+    SdmClient::new(&config.organisations[0].api, &config.retry).expect("client builds")
 }
 
 pub fn client(sim: &Simulator) -> SdmClient {

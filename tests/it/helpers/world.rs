@@ -94,7 +94,7 @@ to = ["oncall@example.com", "lead@example.com"]
 
 /// One cycle, then every due delivery.
 pub async fn step(parts: &Parts) {
-    parts.watcher.cycle().await.expect("cycle succeeds");
+    parts.watcher().cycle().await.expect("cycle succeeds");
     parts
         .worker
         .deliver_due()
