@@ -13,13 +13,15 @@ use crate::daemon;
 use crate::domain::Status;
 use crate::notify::webhook::sign;
 use crate::ops::signals::Control;
-use crate::sim::{NewJob, ReceivedWebhook, Simulator, WebhookReceiver};
+use crate::sim::{NewJob, ReceivedWebhook, SimOrganisation, Simulator, WebhookReceiver};
 
 /// How often the scripted jobs move on.
 const STEP: Duration = Duration::from_secs(3);
 
 pub async fn run(controls: mpsc::Receiver<Control>) -> anyhow::Result<()> {
     let sim = Simulator::start().await?;
+    // Two organisations, each with its own token: acme (the simulator's first) and globex.
+    let globex = sim.add_organisation("globex", "sim-token-globex-0123456789");
     // Jobs that finished before sdm-watch started: recorded on the first cycle, not alerted.
     for name in ["Spring catalogue", "Supplier onboarding"] {
         sim.add_job(
@@ -48,7 +50,13 @@ pub async fn run(controls: mpsc::Receiver<Control>) -> anyhow::Result<()> {
             r#"
 [api]
 base_url = "{base}"
+[[organisation]]
+name = "acme"
 token = "{token}"
+[[organisation]]
+name = "globex"
+token = "{globex_token}"
+projects = [17]
 [poll]
 interval = "2s"
 lookback = "1d"
@@ -74,6 +82,7 @@ group_wait = "15s"
 "#,
             base = sim.base_url(),
             token = sim.token(),
+            globex_token = globex.token(),
             state = dir.path().join("state.db").display(),
             hook = receiver.url("/sdm-watch"),
             digest_hook = receiver.url("/digest"),
@@ -84,7 +93,10 @@ group_wait = "15s"
     println!(
         "sdm-watch demo: the real daemon, a simulated SDM API and a webhook receiver, all on loopback."
     );
-    println!("  SDM API (simulated): {}", sim.base_url());
+    println!(
+        "  SDM API (simulated): {} (organisations acme and globex, a token each)",
+        sim.base_url()
+    );
     println!("  webhook receiver:    {}", receiver.url("/sdm-watch"));
     println!(
         "  state file:          {}",
@@ -97,16 +109,39 @@ group_wait = "15s"
         STEP.as_secs()
     );
 
-    let script = tokio::spawn(script(sim));
+    let script = tokio::spawn(script((*sim).clone()));
+    let other = tokio::spawn(globex_script(globex));
     let result = daemon::run(config, None, controls).await;
     script.abort();
+    other.abort();
+    sim.stop().await;
     receiver.stop().await;
     println!("demo stopped.");
     result
 }
 
+/// globex: an import every few steps, one in three failing.
+async fn globex_script(org: SimOrganisation) {
+    let mut round = 0u32;
+    loop {
+        round += 1;
+        let import = org.add_job(
+            NewJob::new(Status::Running)
+                .name(format!("Globex import #{round}"))
+                .project(17),
+        );
+        tokio::time::sleep(STEP * 3).await;
+        if round % 3 == 0 {
+            org.set_status(&import, Status::Error, Some("Unknown unit 'kgs' in row 12"));
+        } else {
+            org.set_status(&import, Status::Done, None);
+        }
+        tokio::time::sleep(STEP * 2).await;
+    }
+}
+
 /// Jobs appearing and moving through running, done, error and pending, over and over.
-async fn script(sim: Simulator) {
+async fn script(sim: SimOrganisation) {
     let mut round = 0u32;
     loop {
         round += 1;
@@ -183,7 +218,8 @@ fn print_alert(webhook: &ReceivedWebhook, key: &SigningKey) {
     let job = &body["data"]["job"];
     let data = &body["data"];
     let mut line = format!(
-        "{} {:?} ({}): ",
+        "[{}] {} {:?} ({}): ",
+        data["organisation"].as_str().unwrap_or("?"),
         body["type"].as_str().unwrap_or("?"),
         job["name"].as_str().unwrap_or("?"),
         job["id"].as_str().unwrap_or("?"),

@@ -235,8 +235,17 @@ impl AlertEvent {
     }
 
     /// `error: Supplier feed`: an e-mail's subject after `[sdm-watch] `, a chat header;
-    /// `failing: sdm-watch cannot poll the SDM API` for the watcher.
+    /// `failing: sdm-watch cannot poll the SDM API` for the watcher; `acme: error: ...`
+    /// when the alert names its organisation.
     pub fn title(&self) -> String {
+        let title = self.own_title();
+        match &self.data.organisation {
+            Some(org) => format!("{org}: {title}"),
+            None => title,
+        }
+    }
+
+    fn own_title(&self) -> String {
         match self.watcher_facts() {
             Some(_) if self.kind == "watcher.recovered" => {
                 "recovered: sdm-watch polls the SDM API again".to_owned()

@@ -33,7 +33,10 @@ pub struct Saved {
 
 /// The file a job's rows are saved in. Job ids come from the API, so anything but letters,
 /// digits, `-` and `_` is replaced: no id can name a path outside `dir`.
-pub fn file_for(dir: &Path, job_id: &str) -> PathBuf {
+///
+/// Another organisation than `default` prefixes its name and a dot (which no safe id
+/// has), so that the same id in two organisations names two files.
+pub fn file_for(dir: &Path, org: &str, job_id: &str) -> PathBuf {
     let safe: String = job_id
         .chars()
         .map(|c| {
@@ -44,17 +47,22 @@ pub fn file_for(dir: &Path, job_id: &str) -> PathBuf {
             }
         })
         .collect();
-    dir.join(format!("{safe}.json"))
+    if org == crate::domain::DEFAULT_ORGANISATION {
+        dir.join(format!("{safe}.json"))
+    } else {
+        dir.join(format!("{org}.{safe}.json"))
+    }
 }
 
 /// Downloads `job_id`'s rows in `format_id`, retried per `[retry]`, and saves them.
 pub async fn fetch(
     client: &SdmClient,
     config: &OutputConfig,
+    org: &str,
     job_id: &str,
     format_id: u32,
 ) -> Result<Saved, OutputError> {
-    let target = file_for(&config.dir, job_id);
+    let target = file_for(&config.dir, org, job_id);
     let (partial, rows, columns) = client
         .job_data_with(job_id, format_id, |body| {
             let partial = partial_path(&target);
@@ -176,11 +184,15 @@ mod tests {
     #[test]
     fn no_job_id_names_a_file_outside_the_directory() {
         let dir = Path::new("/var/lib/sdm-watch/output");
-        assert_eq!(file_for(dir, "3f1c-9a"), dir.join("3f1c-9a.json"));
         assert_eq!(
-            file_for(dir, "../../etc/passwd"),
+            file_for(dir, "default", "3f1c-9a"),
+            dir.join("3f1c-9a.json")
+        );
+        assert_eq!(
+            file_for(dir, "default", "../../etc/passwd"),
             dir.join("______etc_passwd.json")
         );
-        assert_eq!(file_for(dir, "a/b"), dir.join("a_b.json"));
+        assert_eq!(file_for(dir, "default", "a/b"), dir.join("a_b.json"));
+        assert_eq!(file_for(dir, "acme", "a.b"), dir.join("acme.a_b.json"));
     }
 }

@@ -4,6 +4,7 @@
 
 mod fault;
 mod jobs;
+mod org;
 pub mod receiver;
 mod server;
 mod state;
@@ -13,16 +14,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use time::OffsetDateTime;
 use url::Url;
 
 pub use fault::Fault;
 pub use jobs::{Jobs, NewJob};
+pub use org::SimOrganisation;
 pub use receiver::{ReceivedWebhook, Reply, Service, WebhookReceiver};
 pub use state::{Order, RowSource, SimJob, generated_row, sim_time};
 
-use crate::domain::Status;
-use state::SimState;
+use org::Org;
 
 /// The token the simulator accepts unless told otherwise.
 pub const DEFAULT_TOKEN: &str = "sim-token-0123456789abcdef";
@@ -34,8 +34,10 @@ pub struct RecordedRequest {
     pub method: String,
     pub path: String,
     pub query: Vec<(String, String)>,
-    /// Whether it carried the right `Authorization: Token ...`.
+    /// Whether it carried the right `Authorization: Token ...` (of any organisation).
     pub authorized: bool,
+    /// The organisation whose token it carried, if any.
+    pub organisation: Option<String>,
     /// Its `User-Agent`: sdm-watch names its replica there.
     pub user_agent: String,
     /// What was answered; 0 when the connection was dropped instead.
@@ -61,9 +63,9 @@ pub type ShapeHook = Box<dyn FnMut(&str, &mut serde_json::Value) + Send>;
 
 /// Everything the server task and the handle share.
 struct Shared {
-    /// The token accepted now; [`Simulator::set_token`] revokes or rotates it.
-    token: Mutex<String>,
-    state: Mutex<SimState>,
+    /// The organisations served, each with its token and jobs; the first is the one a
+    /// simulator starts with.
+    orgs: Mutex<Vec<Arc<Org>>>,
     faults: Mutex<FaultPlan>,
     requests: Mutex<Vec<RecordedRequest>>,
     /// A pause between the chunks of a data answer, to make downloads slow.
@@ -119,11 +121,21 @@ impl FaultPlan {
     }
 }
 
-/// A running simulator. Dropping it stops the server and closes its connections.
+/// A running simulator. Dropping it stops the server and closes its connections. It
+/// dereferences to the organisation it started with (its token, its jobs, its clock).
 pub struct Simulator {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    first: SimOrganisation,
     server: crate::httpd::Running,
+}
+
+impl std::ops::Deref for Simulator {
+    type Target = SimOrganisation;
+
+    fn deref(&self) -> &SimOrganisation {
+        &self.first
+    }
 }
 
 impl Simulator {
@@ -138,9 +150,9 @@ impl Simulator {
 
     /// Starts on `addr` (to bring a stopped simulator back on the same port).
     pub async fn start_at(addr: SocketAddr, token: &str) -> std::io::Result<Self> {
+        let first = Arc::new(Org::new("default", token));
         let shared = Arc::new(Shared {
-            token: Mutex::new(token.to_owned()),
-            state: Mutex::new(SimState::new()),
+            orgs: Mutex::new(vec![first.clone()]),
             faults: Mutex::new(FaultPlan::default()),
             requests: Mutex::new(Vec::new()),
             data_chunk_delay: Mutex::new(None),
@@ -150,9 +162,24 @@ impl Simulator {
         let (addr, server) = server::start(addr, shared.clone()).await?;
         Ok(Self {
             addr,
+            first: SimOrganisation {
+                org: first,
+                shared: shared.clone(),
+            },
             shared,
             server,
         })
+    }
+
+    /// Serves one more organisation, named `name` (in recorded requests), answering to
+    /// `token` with jobs and a clock of its own.
+    pub fn add_organisation(&self, name: &str, token: &str) -> SimOrganisation {
+        let org = Arc::new(Org::new(name, token));
+        lock(&self.shared.orgs).push(org.clone());
+        SimOrganisation {
+            org,
+            shared: self.shared.clone(),
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -162,68 +189,6 @@ impl Simulator {
     /// `http://127.0.0.1:PORT/api/v1/`, the value for `api.base_url`.
     pub fn base_url(&self) -> Url {
         Url::parse(&format!("http://{}/api/v1/", self.addr)).expect("a loopback URL parses")
-    }
-
-    pub fn token(&self) -> String {
-        lock(&self.shared.token).clone()
-    }
-
-    /// From now on only `token` is accepted (the old one is revoked).
-    pub fn set_token(&self, token: &str) {
-        *lock(&self.shared.token) = token.to_owned();
-    }
-
-    fn state(&self) -> MutexGuard<'_, SimState> {
-        lock(&self.shared.state)
-    }
-
-    /// Runs `change` on the jobs, under the simulator's lock.
-    pub fn with_jobs<T>(&self, change: impl FnOnce(&mut Jobs<'_>) -> T) -> T {
-        change(&mut Jobs {
-            state: &mut self.state(),
-        })
-    }
-
-    /// Adds a job and returns its id.
-    pub fn add_job(&self, job: NewJob) -> String {
-        let id = uuid::Uuid::now_v7().to_string();
-        self.add_job_with_id(&id, job);
-        id
-    }
-
-    pub fn add_job_with_id(&self, id: &str, job: NewJob) {
-        self.with_jobs(|jobs| jobs.add(id, job));
-    }
-
-    /// Moves a job to `status`; `message` is what the detail shows on error. Returns false
-    /// for an unknown id.
-    pub fn set_status(&self, id: &str, status: Status, message: Option<&str>) -> bool {
-        self.with_jobs(|jobs| jobs.set_status(id, status, message))
-    }
-
-    /// Deletes a job; false for an unknown id.
-    pub fn remove_job(&self, id: &str) -> bool {
-        self.with_jobs(|jobs| jobs.remove(id))
-    }
-
-    /// Every job that listings show now.
-    pub fn visible_jobs(&self) -> Vec<SimJob> {
-        self.with_jobs(|jobs| jobs.visible())
-    }
-
-    /// The simulator's clock: the real one plus whatever [`Simulator::advance`] added.
-    pub fn now(&self) -> OffsetDateTime {
-        self.state().now()
-    }
-
-    /// Moves the simulator's clock by `by` (negative to set it back).
-    pub fn advance(&self, by: time::Duration) {
-        self.state().clock_offset += by;
-    }
-
-    /// Whether list rows carry `project` (they do by default; the article's example has none).
-    pub fn set_list_project(&self, shown: bool) {
-        self.state().list_project = shown;
     }
 
     /// Runs `hook` after every answer is decided (see [`RequestHook`]); `None` removes it.
@@ -251,19 +216,6 @@ impl Simulator {
     /// Data answers pause this long between chunks (about 64 KiB each), or not at all.
     pub fn set_data_chunk_delay(&self, delay: Option<std::time::Duration>) {
         *lock(&self.shared.data_chunk_delay) = delay;
-    }
-
-    pub fn set_order(&self, order: Order) {
-        self.state().order = order;
-    }
-
-    pub fn set_max_page_size(&self, size: usize) {
-        self.state().max_page_size = size.max(1);
-    }
-
-    /// Makes `next` links point at another origin, as a hostile or misconfigured server might.
-    pub fn set_next_origin(&self, origin: Option<&str>) {
-        self.state().next_origin = origin.map(str::to_owned);
     }
 
     /// Faults (queued or random) go only to requests whose path contains `target`, e.g.

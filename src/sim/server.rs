@@ -17,6 +17,7 @@ use hyper::{Request, Response};
 use serde_json::json;
 use tokio::net::TcpListener;
 
+use super::org::Org;
 use super::state::{Answer, RowSource};
 use super::{Fault, Jobs, RecordedRequest, Shared, lock};
 use crate::httpd::{self, Body, Running, full};
@@ -53,7 +54,15 @@ async fn answer(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    let authorized = auth == Some(format!("Token {}", lock(&shared.token)).as_str());
+    // The organisation whose token the request carries; unknown tokens get the first's
+    // clock and hook, and a 401.
+    let orgs = lock(&shared.orgs).clone();
+    let matched = orgs
+        .iter()
+        .find(|org| auth == Some(format!("Token {}", lock(&org.token)).as_str()))
+        .cloned();
+    let authorized = matched.is_some();
+    let org = matched.clone().unwrap_or_else(|| orgs[0].clone());
     let has_auth = auth.is_some();
     let user_agent = request
         .headers()
@@ -86,9 +95,7 @@ async fn answer(
             }),
             headers: vec![("retry-after", retry_after_secs.to_string())],
         },
-        _ => match route(
-            &shared, &origin, &method, &path, &query, authorized, has_auth,
-        ) {
+        _ => match route(&org, &origin, &method, &path, &query, authorized, has_auth) {
             Routed::Json(answer) => answer,
             Routed::Rows(source) => {
                 rows = Some(source);
@@ -113,6 +120,7 @@ async fn answer(
         path,
         query,
         authorized,
+        organisation: matched.map(|org| org.name.clone()),
         user_agent,
         status: if fault == Some(Fault::Drop) {
             0
@@ -121,12 +129,12 @@ async fn answer(
         },
     };
     if let Some(hook) = lock(&shared.hook).as_mut() {
-        let mut state = lock(&shared.state);
+        let mut state = lock(&org.state);
         hook(&recorded, &mut Jobs { state: &mut state });
     }
     lock(&shared.requests).push(recorded);
     // The server's clock, which clients may use to place their listing windows.
-    let date = httpdate::fmt_http_date(lock(&shared.state).now().into());
+    let date = httpdate::fmt_http_date(lock(&org.state).now().into());
     // Recorded first, so that a client that gives up on a slow answer still sees it counted.
     if let Some(Fault::Slow(delay)) = &fault {
         tokio::time::sleep(*delay).await;
@@ -181,7 +189,7 @@ enum Routed {
 }
 
 fn route(
-    shared: &Shared,
+    org: &Org,
     origin: &str,
     method: &str,
     path: &str,
@@ -218,7 +226,7 @@ fn route(
         });
     }
     let segments: Vec<&str> = rest.split('/').collect();
-    let state = lock(&shared.state);
+    let state = lock(&org.state);
     match segments.as_slice() {
         ["jobs", ""] => Routed::Json(state.list(origin, path, query)),
         ["jobs", id, ""] => Routed::Json(state.detail(id)),

@@ -76,9 +76,9 @@ impl Cycle<'_> {
             let from = change.previous.as_ref().map_or("(new)", Status::as_str);
             if self.rules.first_cycle && !change.alert {
                 // The first cycle records the whole lookback; one line per job is noise.
-                debug!(job_id = %change.job.id, from, to = %change.job.status, "job recorded");
+                debug!(organisation = %self.org.name, job_id = %change.job.id, from, to = %change.job.status, "job recorded");
             } else {
-                info!(job_id = %change.job.id, from, to = %change.job.status, alert = change.alert, "job changed status");
+                info!(organisation = %self.org.name, job_id = %change.job.id, from, to = %change.job.status, alert = change.alert, "job changed status");
             }
             let org = self.org_name();
             metrics::counter!(TRANSITIONS, "status" => change.job.status.to_string(), "organisation" => org.clone())

@@ -106,7 +106,8 @@ impl Cycle<'_> {
                 && let Some(config) = &self.config.output
                 && let Some(format_id) = config.format_for(record.and_then(|r| r.project))
             {
-                match output::fetch(&self.quick, config, &item.row.job_id, format_id).await {
+                let org = &self.org.name;
+                match output::fetch(&self.quick, config, org, &item.row.job_id, format_id).await {
                     Ok(saved) => item.change.output = Some(saved),
                     Err(error) => {
                         metrics::counter!(crate::telemetry::OUTPUT_FAILURES).increment(1);
