@@ -131,7 +131,7 @@ async fn globex_script(org: SimOrganisation) {
                 .project(17),
         );
         tokio::time::sleep(STEP * 3).await;
-        if round % 3 == 0 {
+        if round.is_multiple_of(3) {
             org.set_status(&import, Status::Error, Some("Unknown unit 'kgs' in row 12"));
         } else {
             org.set_status(&import, Status::Done, None);
