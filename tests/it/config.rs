@@ -292,6 +292,51 @@ const BAD: &[(&str, &str, &str)] = &[
         "webhook[0].events",
     ),
     (
+        "two organisations with one name",
+        "[[organisation]]\nname = \"acme\"\ntoken = \"a\"\n[[organisation]]\nname = \"acme\"\ntoken = \"b\"",
+        "organisation[1].name",
+    ),
+    (
+        "an organisation name with capitals",
+        "[[organisation]]\nname = \"Acme\"\ntoken = \"a\"",
+        "organisation[0].name",
+    ),
+    (
+        "an empty organisation name",
+        "[[organisation]]\nname = \"\"\ntoken = \"a\"",
+        "organisation[0].name",
+    ),
+    (
+        "an organisation without a token",
+        "[[organisation]]\nname = \"acme\"\ntoken = \"a\"\n[[organisation]]\nname = \"globex\"",
+        "organisation[1].token",
+    ),
+    (
+        "an [api] token two organisations would share",
+        "[api]\ntoken = \"t\"\n[[organisation]]\nname = \"acme\"\n[[organisation]]\nname = \"globex\"",
+        "api.token",
+    ),
+    (
+        "an [api] token no organisation uses",
+        "[api]\ntoken = \"t\"\n[[organisation]]\nname = \"acme\"\ntoken = \"a\"",
+        "api.token",
+    ),
+    (
+        "an organisation's fair-use cap above the API's",
+        "[[organisation]]\nname = \"acme\"\ntoken = \"a\"\nmax_requests_per_second = 50",
+        "organisation[0].max_requests_per_second",
+    ),
+    (
+        "a channel naming an unknown organisation",
+        "[[organisation]]\nname = \"acme\"\ntoken = \"a\"\n[[webhook]]\nname = \"w\"\nurl = \"https://h.example/\"\norganisations = [\"globex\"]",
+        "webhook[0].organisations",
+    ),
+    (
+        "an unknown key in an organisation",
+        "[[organisation]]\nname = \"acme\"\ntoken = \"a\"\npage_size = 10",
+        "page_size",
+    ),
+    (
         "TOML that does not parse",
         "[api\ntoken = \"t\"",
         "line 1, column 5",
@@ -556,4 +601,61 @@ fn the_readme_s_replicas_example_loads() {
             .contains("sslmode=verify-full")
     );
     assert!(config.state.password.is_some());
+}
+
+#[test]
+fn organisations_take_what_they_do_not_set_from_api_and_poll() {
+    let config = Config::from_toml(
+        r#"
+[api]
+base_url = "https://eu.sdm.example/api/v1/"
+token = "shared-token-for-one"
+max_requests_per_second = 3
+page_size = 50
+[poll]
+projects = [5]
+[[organisation]]
+name = "acme"
+token = "acme-token"
+projects = [17, 18]
+[[organisation]]
+name = "globex-2"
+base_url = "https://us.sdm.example/api/v1"
+"#,
+        Path::new("orgs.toml"),
+    )
+    .unwrap();
+    let [acme, globex] = config.organisations.as_slice() else {
+        panic!("two organisations: {:?}", config.organisations);
+    };
+    assert_eq!(acme.name, "acme");
+    assert_eq!(acme.api.token.expose(), "acme-token");
+    assert_eq!(acme.api.base_url.as_str(), "https://eu.sdm.example/api/v1/");
+    assert_eq!(acme.projects, [17, 18]);
+    assert_eq!(globex.api.token.expose(), "shared-token-for-one");
+    assert_eq!(
+        globex.api.base_url.as_str(),
+        "https://us.sdm.example/api/v1/"
+    );
+    assert_eq!(globex.projects, [5], "poll.projects is the default");
+    for org in [acme, globex] {
+        assert_eq!(org.api.max_requests_per_second, 3.0);
+        assert_eq!(org.api.page_size, 50);
+    }
+    assert!(config.names_organisations());
+    let shown = config.to_redacted_toml();
+    assert!(shown.contains("[[organisation]]"), "{shown}");
+    assert!(
+        !shown.contains("acme-token") && !shown.contains("shared-token-for-one"),
+        "{shown}"
+    );
+
+    let single = Config::from_toml("[api]\ntoken = \"t\"", Path::new("one.toml")).unwrap();
+    assert_eq!(single.organisations.len(), 1);
+    assert_eq!(single.organisations[0].name, "default");
+    assert!(
+        !single.names_organisations(),
+        "a config without tables reads as before"
+    );
+    assert!(single.to_redacted_toml().contains("[api]"));
 }

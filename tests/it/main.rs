@@ -15,6 +15,7 @@ mod formats;
 mod grouping;
 mod noise;
 mod ops;
+mod organisations;
 mod outage;
 mod output;
 mod properties;
