@@ -18,6 +18,11 @@
 //! either then or at the next cycle; both tell the same story). Mid-read changes come one
 //! per request, so a listing that shrank shows it in its `count`.
 //!
+//! A history runs in one to three organisations sharing the process and the store, the
+//! same history in each (the same job ids): each organisation's alerts must equal its
+//! reference's and name it, so an alert that crossed organisations, or bookkeeping one
+//! organisation took from another, shows. Their cycles run at once or one after another.
+//!
 //! `SDM_WATCH_DIFF_CASES` sets the histories per test (1000 each, two tests);
 //! `SDM_WATCH_DIFF_SEED` picks other ones. A failing history is shrunk and printed.
 
@@ -34,7 +39,9 @@ use sdm_watch::config::Config;
 use sdm_watch::domain::Status;
 use sdm_watch::domain::time::parse_api_time;
 use sdm_watch::sdm::SdmClient;
-use sdm_watch::sim::{Fault, Jobs, NewJob, Order, RecordedRequest, SimJob, Simulator, sim_time};
+use sdm_watch::sim::{
+    Fault, Jobs, NewJob, Order, RecordedRequest, SimJob, SimOrganisation, Simulator, sim_time,
+};
 use sdm_watch::store::{Store, held};
 use sdm_watch::watch::{WatchSetup, Watcher};
 use time::OffsetDateTime;
@@ -68,6 +75,12 @@ struct Setup {
     broken_detail: Option<Index>,
     /// Every answer sent in another shape the API may use (see [`drift_hook`]).
     drift: Option<Drift>,
+    /// How many organisations share the process and the store, each with the same
+    /// history (and so the same job ids).
+    organisations: usize,
+    /// Their cycles run at once; else one after another, so that what one writes is
+    /// there when the next begins.
+    concurrent: bool,
 }
 
 /// How the simulator's answers are reshaped: the same data in every form SPEC's "Reading
@@ -211,6 +224,10 @@ fn history() -> impl Strategy<Value = History> {
                 },
             ),
         ),
+        (
+            prop_oneof![6 => Just(1usize), 3 => Just(2usize), 1 => Just(3usize)],
+            any::<bool>(),
+        ),
     )
         .prop_map(
             |(
@@ -219,6 +236,7 @@ fn history() -> impl Strategy<Value = History> {
                 (channel_projects, notify_running),
                 (fault_percent, broken_detail),
                 drift,
+                (organisations, concurrent),
             )| Setup {
                 page_size,
                 server_cap: server_cap.filter(|cap| *cap < page_size as usize),
@@ -231,6 +249,8 @@ fn history() -> impl Strategy<Value = History> {
                 fault_percent,
                 broken_detail,
                 drift,
+                organisations,
+                concurrent,
             },
         );
     let initial = prop::collection::vec(
@@ -576,7 +596,9 @@ fn payload_project(setup: &Setup, project: Option<i64>) -> Option<i64> {
     project.filter(|p| interest.contains(p))
 }
 
-fn config_text(sim: &Simulator, setup: &Setup, state: &Path) -> String {
+/// One organisation: `[api]` with its token, as before organisations; several: a
+/// `[[organisation]]` table each, named `o0`, `o1`, ...
+fn config_text(base: &url::Url, orgs: &[Org], setup: &Setup, state: &Path) -> String {
     let notify: Vec<String> = notify_on(setup)
         .iter()
         .map(|s| format!("\"{s}\""))
@@ -585,7 +607,7 @@ fn config_text(sim: &Simulator, setup: &Setup, state: &Path) -> String {
         r#"
 [api]
 base_url = "{base}"
-token = "{token}"
+{token}
 timeout = "2s"
 page_size = {page_size}
 [poll]
@@ -610,8 +632,11 @@ name = "errors"
 url = "http://127.0.0.1:9/errors"
 events = ["error"]
 "#,
-        base = sim.base_url(),
-        token = sim.token(),
+        base = base,
+        token = match orgs {
+            [only] => format!("token = \"{}\"", only.sim.token()),
+            _ => String::new(),
+        },
         page_size = setup.page_size,
         notify = notify.join(", "),
         alert_existing = setup.alert_existing,
@@ -623,6 +648,15 @@ events = ["error"]
             "[[webhook]]\nname = \"p2\"\nurl = \"http://127.0.0.1:9/p2\"\nprojects = [2]\n",
         );
     }
+    if orgs.len() > 1 {
+        for org in orgs {
+            text.push_str(&format!(
+                "[[organisation]]\nname = \"{}\"\ntoken = \"{}\"\n",
+                org.name,
+                org.sim.token()
+            ));
+        }
+    }
     text
 }
 
@@ -631,36 +665,75 @@ static ALERTS: AtomicU64 = AtomicU64::new(0);
 static MID_CHANGES: AtomicU64 = AtomicU64::new(0);
 static CYCLES: AtomicU64 = AtomicU64::new(0);
 
-/// Runs one history; `Err` says how the daemon and the reference differ.
+/// One organisation of a history: its part of the simulator, its true jobs, its watcher,
+/// the reference poller's view of it and the alerts its watcher queued.
+struct Org {
+    /// As the config names it (`o0`, `o1`, ...); the simulator knows it by `sim.name()`.
+    name: String,
+    sim: SimOrganisation,
+    model: Arc<Mutex<Model>>,
+    reference: Reference,
+    watcher: Option<Arc<Watcher>>,
+    client: Option<SdmClient>,
+    queued: Vec<((String, String), Told)>,
+}
+
+/// Runs one history, the same in each of its organisations (the same job ids in each, so
+/// that an alert crossing organisations would show); `Err` says how the daemon and the
+/// reference differ.
 async fn run(history: &History) -> Result<(), String> {
     let setup = &history.setup;
     let sim = Simulator::start().await.map_err(|e| e.to_string())?;
-    sim.advance(-time::Duration::days(3));
-    sim.set_list_project(!setup.article_rows);
-    sim.set_order(if setup.oldest_first {
-        Order::OldestFirst
-    } else {
-        Order::NewestFirst
-    });
-    if let Some(cap) = setup.server_cap {
-        sim.set_max_page_size(cap);
-    }
-    let start = sim.now();
-    let model = Arc::new(Mutex::new(Model {
-        jobs: Vec::new(),
-        cycle: 1,
-        previous_start: None,
-        mid: Vec::new(),
-        requests: 0,
-        next_id: 0,
-        numeric_ids: setup.drift.is_some(),
-        edge_us: None,
-        applied_mid: 0,
-        changed_mid: HashSet::new(),
-    }));
-    {
-        let mut model = model.lock().unwrap();
-        sim.with_jobs(|jobs| {
+    let mut orgs: Vec<Org> = (0..setup.organisations)
+        .map(|i| {
+            let part = if i == 0 {
+                (*sim).clone()
+            } else {
+                sim.add_organisation(&format!("sim{i}"), &format!("sim-token-org-{i}-0123456789"))
+            };
+            Org {
+                name: format!("o{i}"),
+                sim: part,
+                model: Arc::new(Mutex::new(Model {
+                    jobs: Vec::new(),
+                    cycle: 1,
+                    previous_start: None,
+                    mid: Vec::new(),
+                    requests: 0,
+                    next_id: 0,
+                    numeric_ids: setup.drift.is_some(),
+                    edge_us: None,
+                    applied_mid: 0,
+                    changed_mid: HashSet::new(),
+                })),
+                reference: Reference {
+                    floor: OffsetDateTime::UNIX_EPOCH,
+                    first_done: false,
+                    known: HashMap::new(),
+                    told: BTreeMap::new(),
+                },
+                watcher: None,
+                client: None,
+                queued: Vec::new(),
+            }
+        })
+        .collect();
+    for org in &mut orgs {
+        let part = &org.sim;
+        part.advance(-time::Duration::days(3));
+        part.set_list_project(!setup.article_rows);
+        part.set_order(if setup.oldest_first {
+            Order::OldestFirst
+        } else {
+            Order::NewestFirst
+        });
+        if let Some(cap) = setup.server_cap {
+            part.set_max_page_size(cap);
+        }
+        let start = part.now();
+        org.reference.floor = start - time::Duration::minutes(LOOKBACK_MINUTES);
+        let mut model = org.model.lock().unwrap();
+        part.with_jobs(|jobs| {
             for job in &history.initial {
                 let age = if job.old {
                     time::Duration::minutes(120 + i64::from(job.minutes))
@@ -692,12 +765,13 @@ async fn run(history: &History) -> Result<(), String> {
                 });
             }
         });
-        if let Some(index) = &setup.broken_detail
-            && !model.jobs.is_empty()
-        {
-            let id = &model.jobs[index.index(model.jobs.len())].id;
-            sim.fail_always(&format!("/jobs/{id}/"), Fault::Status(500));
-        }
+    }
+    if let Some(index) = &setup.broken_detail
+        && !history.initial.is_empty()
+    {
+        // The same id in every organisation: each one's detail fails.
+        let id = job_id(setup.drift.is_some(), index.index(history.initial.len()));
+        sim.fail_always(&format!("/jobs/{id}/"), Fault::Status(500));
     }
     if setup.fault_percent > 0 {
         let palette = vec![
@@ -713,46 +787,59 @@ async fn run(history: &History) -> Result<(), String> {
         sim.set_fault_rate(f64::from(setup.fault_percent) / 100.0, palette, 7);
     }
     let dir = state_dir();
-    let text = config_text(&sim, setup, &dir.path().join("state.db"));
+    let text = config_text(&sim.base_url(), &orgs, setup, &dir.path().join("state.db"));
     let mut config = Config::from_toml(&text, Path::new("differential.toml"))
         .map_err(|e| format!("config: {e}"))?;
-    // The rate cap is the daemon's own; the simulator does not care.
-    config.organisations[0].api.max_requests_per_second = 100_000.0;
-    let org = config.organisations[0].clone();
-    let client = SdmClient::new(&org.api, &config.retry).map_err(|e| e.to_string())?;
-    let skipped = client.clone();
+    for org in &mut config.organisations {
+        // The rate cap is the daemon's own; the simulator does not care.
+        org.api.max_requests_per_second = 100_000.0;
+    }
     let injected = Arc::new(AtomicU64::new(0));
     if let Some(drift) = &setup.drift {
         sim.set_shape_hook(Some(drift_hook(drift, injected.clone())));
     }
     let store = Store::open(&dir.path().join("state.db")).map_err(|e| e.to_string())?;
-    let (_setup_sender, current) = tokio::sync::watch::channel(Arc::new(WatchSetup {
-        config: Arc::new(config),
-        org,
-        client,
-    }));
-    let watcher = Watcher::new(store.clone(), Arc::new(Notify::new()), current);
-    let hook_model = model.clone();
+    let config = Arc::new(config);
+    let mut senders = Vec::new();
+    for (org, configured) in orgs.iter_mut().zip(&config.organisations) {
+        let client = SdmClient::new(&configured.api, &config.retry).map_err(|e| e.to_string())?;
+        org.client = Some(client.clone());
+        let (sender, current) = tokio::sync::watch::channel(Arc::new(WatchSetup {
+            config: config.clone(),
+            org: configured.clone(),
+            client,
+        }));
+        senders.push(sender);
+        org.watcher = Some(Arc::new(Watcher::new(
+            store.clone(),
+            Arc::new(Notify::new()),
+            current,
+        )));
+    }
+    let hook_models: HashMap<String, Arc<Mutex<Model>>> = orgs
+        .iter()
+        .map(|org| (org.sim.name().to_owned(), org.model.clone()))
+        .collect();
     sim.set_request_hook(Some(Box::new(move |request, jobs| {
-        hook_model.lock().unwrap().on_request(request, jobs)
+        if let Some(model) = request
+            .organisation
+            .as_ref()
+            .and_then(|name| hook_models.get(name))
+        {
+            model.lock().unwrap().on_request(request, jobs)
+        }
     })));
 
-    let mut reference = Reference {
-        floor: start - time::Duration::minutes(LOOKBACK_MINUTES),
-        first_done: false,
-        known: HashMap::new(),
-        told: BTreeMap::new(),
-    };
     let cycles = history.gaps.len() + 1;
     let mut extra = 0;
-    let mut queued = Vec::new();
     let mut last_rowid = 0;
     for cycle in 1.. {
-        if cycle > 1 {
-            sim.advance(INTERVAL);
-        }
-        {
-            let mut model = model.lock().unwrap();
+        let mut started = Vec::new();
+        for org in &orgs {
+            if cycle > 1 {
+                org.sim.advance(INTERVAL);
+            }
+            let mut model = org.model.lock().unwrap();
             model.cycle = cycle;
             model.requests = 0;
             if cycle <= cycles && cycle > 1 {
@@ -760,7 +847,7 @@ async fn run(history: &History) -> Result<(), String> {
                 // What did not fire during the last cycle happens before this one.
                 let mut ops: Vec<Op> = model.mid.drain(..).map(|(_, op)| op).collect();
                 ops.extend(gap.ops.iter().cloned());
-                sim.with_jobs(|jobs| {
+                org.sim.with_jobs(|jobs| {
                     for op in &ops {
                         model.apply(op, jobs, Phase::Between);
                     }
@@ -777,24 +864,49 @@ async fn run(history: &History) -> Result<(), String> {
             } else {
                 model.mid.clear();
             }
+            started.push(org.sim.now());
         }
-        let started = sim.now();
-        watcher.cycle().await.map_err(|e| {
-            format!(
-                "cycle {cycle} failed: {}",
-                sdm_watch::domain::error_chain(&e)
-            )
-        })?;
+        // Every organisation's cycle at once over the one store, or one after another.
+        let mut running = Vec::new();
+        for org in &orgs {
+            let watcher = org.watcher.clone().expect("set above");
+            let task = tokio::spawn(async move { watcher.cycle().await });
+            if setup.concurrent {
+                running.push(task);
+            } else {
+                running.push(tokio::spawn(std::future::ready(
+                    task.await.map_err(|e| e.to_string())?,
+                )));
+            }
+        }
+        for (org, task) in orgs.iter().zip(running) {
+            task.await.map_err(|e| e.to_string())?.map_err(|e| {
+                format!(
+                    "organisation {}: cycle {cycle} failed: {}",
+                    org.name,
+                    sdm_watch::domain::error_chain(&e)
+                )
+            })?;
+        }
         CYCLES.fetch_add(1, Ordering::Relaxed);
-        let visible = sim.visible_jobs();
-        let visible_ids: HashSet<String> = visible.iter().map(|job| job.id.clone()).collect();
-        {
-            let mut model = model.lock().unwrap();
-            model.snapshot(&visible_ids, started);
-            model.edge_us = watcher.next_window_us();
+        for (org, started) in orgs.iter_mut().zip(started) {
+            let visible = org.sim.visible_jobs();
+            let visible_ids: HashSet<String> = visible.iter().map(|job| job.id.clone()).collect();
+            {
+                let mut model = org.model.lock().unwrap();
+                model.snapshot(&visible_ids, started);
+                model.edge_us = org.watcher.as_ref().and_then(|w| w.next_window_us());
+            }
+            org.reference.observe(&visible, setup, cycle);
         }
-        reference.observe(&visible, setup, cycle);
-        queued.extend(daemon_alerts(&store, &mut last_rowid, cycle).await?);
+        for (org, told) in daemon_alerts(&store, &mut last_rowid, cycle).await? {
+            let Some(org) = orgs.iter_mut().find(|o| o.name == org) else {
+                return Err(format!(
+                    "an alert of organisation {org:?}, which is not configured"
+                ));
+            };
+            org.queued.push(told);
+        }
         if cycle > cycles {
             // Settling: held alerts complete or are given up on (retry.max_elapsed).
             let held = store
@@ -808,46 +920,59 @@ async fn run(history: &History) -> Result<(), String> {
             tokio::time::sleep(Duration::from_millis(60)).await;
         }
     }
-    let model = model.lock().unwrap();
-    MID_CHANGES.fetch_add(model.applied_mid, Ordering::Relaxed);
-    let mut got: BTreeMap<(String, String), Vec<Told>> = BTreeMap::new();
-    for (key, told) in queued {
-        got.entry(key).or_default().push(told);
-    }
-    if skipped.rows_skipped() != injected.load(Ordering::Relaxed) {
+    let skipped: u64 = orgs
+        .iter()
+        .filter_map(|org| org.client.as_ref())
+        .map(SdmClient::rows_skipped)
+        .sum();
+    if skipped != injected.load(Ordering::Relaxed) {
         return Err(format!(
-            "{} unreadable rows were served, the client counted {} skipped",
+            "{} unreadable rows were served, the clients counted {skipped} skipped",
             injected.load(Ordering::Relaxed),
-            skipped.rows_skipped()
         ));
     }
-    if setup.drift.is_some() {
-        // The drifting API writes dates other ways: the same instant is the same date.
-        for told in reference
-            .told
-            .values_mut()
-            .chain(got.values_mut())
-            .flatten()
-        {
-            told.completion_date = told
-                .completion_date
-                .as_deref()
-                .and_then(parse_api_time)
-                .map(sdm_watch::domain::time::format_api_time);
+    for org in &mut orgs {
+        let model = org.model.lock().unwrap();
+        MID_CHANGES.fetch_add(model.applied_mid, Ordering::Relaxed);
+        let mut got: BTreeMap<(String, String), Vec<Told>> = BTreeMap::new();
+        for (key, told) in org.queued.drain(..) {
+            got.entry(key).or_default().push(told);
         }
+        if setup.drift.is_some() {
+            // The drifting API writes dates other ways: the same instant is the same date.
+            for told in org
+                .reference
+                .told
+                .values_mut()
+                .chain(got.values_mut())
+                .flatten()
+            {
+                told.completion_date = told
+                    .completion_date
+                    .as_deref()
+                    .and_then(parse_api_time)
+                    .map(sdm_watch::domain::time::format_api_time);
+            }
+        }
+        compare(setup, &model.changed_mid, &org.reference.told, &got).map_err(|error| {
+            format!(
+                "organisation {} of {}: {error}\nrequests (cycles start at status=running page 1):\n{}",
+                org.name,
+                orgs_len(setup),
+                request_log(&sim)
+            )
+        })?;
+        ALERTS.fetch_add(
+            got.values().map(|told| told.len() as u64).sum(),
+            Ordering::Relaxed,
+        );
     }
-    compare(setup, &model.changed_mid, &reference.told, &got).map_err(|error| {
-        format!(
-            "{error}\nrequests (cycles start at status=running page 1):\n{}",
-            request_log(&sim)
-        )
-    })?;
-    ALERTS.fetch_add(
-        got.values().map(|told| told.len() as u64).sum(),
-        Ordering::Relaxed,
-    );
     HISTORIES.fetch_add(1, Ordering::Relaxed);
     Ok(())
+}
+
+fn orgs_len(setup: &Setup) -> usize {
+    setup.organisations
 }
 
 /// The simulator's answers in other shapes (SPEC, "Reading the API tolerantly"): `count` as
@@ -985,37 +1110,63 @@ fn request_log(sim: &Simulator) -> String {
 
 /// The alerts the daemon queued since `last_rowid` (which moves on), by job and channel,
 /// in the order they were queued, as queued by `cycle`.
+/// The organisation of each is the store's, which its payload must name (with several
+/// organisations; with one, the config has no table and the payload names none).
 async fn daemon_alerts(
     store: &Store,
     last_rowid: &mut i64,
     cycle: usize,
-) -> Result<Vec<((String, String), Told)>, String> {
+) -> Result<Vec<(String, ((String, String), Told))>, String> {
     let after = *last_rowid;
-    let rows: Vec<(i64, String, String, String)> = store
+    let rows: Vec<(i64, String, String, String, String)> = store
         .run(move |conn| {
             conn.query_map(
-                "SELECT rowid, job_id, channel, payload FROM alerts WHERE rowid > ?1 ORDER BY rowid",
-                &[&after], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+                "SELECT rowid, job_id, channel, payload, organisation FROM alerts
+                 WHERE rowid > ?1 ORDER BY rowid",
+                &[&after],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                },
+            )
         })
         .await
         .map_err(|e| e.to_string())?;
     let mut got = Vec::new();
-    for (rowid, job, channel, payload) in rows {
+    for (rowid, job, channel, payload, org) in rows {
         *last_rowid = rowid;
         let body: serde_json::Value = serde_json::from_str(&payload).map_err(|e| e.to_string())?;
         let data = &body["data"];
         let text = |value: &serde_json::Value| value.as_str().map(str::to_owned);
+        let named = text(&data["organisation"]);
+        let org = match (org.as_str(), named) {
+            ("default", None) => "o0".to_owned(),
+            (org, Some(named)) if named == org => org.to_owned(),
+            (org, named) => {
+                return Err(format!(
+                    "an alert of organisation {org} about job {job} names organisation {named:?}"
+                ));
+            }
+        };
         got.push((
-            (job, channel),
-            Told {
-                cycle,
-                status: text(&data["job"]["status"]).unwrap_or_default(),
-                previous: text(&data["previous_status"]),
-                name: text(&data["job"]["name"]),
-                completion_date: text(&data["job"]["completion_date"]),
-                project: data["job"]["project"].as_i64(),
-                message: text(&data["job"]["message"]),
-            },
+            org,
+            (
+                (job, channel),
+                Told {
+                    cycle,
+                    status: text(&data["job"]["status"]).unwrap_or_default(),
+                    previous: text(&data["previous_status"]),
+                    name: text(&data["job"]["name"]),
+                    completion_date: text(&data["job"]["completion_date"]),
+                    project: data["job"]["project"].as_i64(),
+                    message: text(&data["job"]["message"]),
+                },
+            ),
         ));
     }
     Ok(got)
