@@ -225,3 +225,59 @@ pub fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Bookkeeping, Store, held, jobs};
+
+    /// A state written by version 6 (before organisations) opens as the `default`
+    /// organisation's: its jobs, held changes, alerts and bookkeeping, none lost.
+    #[test]
+    fn a_state_from_before_organisations_becomes_the_default_organisation_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..6] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 6).unwrap();
+            conn.execute_batch(
+                "INSERT INTO jobs (id, status, name, first_seen_ms, changed_ms, created_us)
+                     VALUES ('job-1', 'running', 'Feed', 1, 1, 5);
+                 INSERT INTO held (job_id, change, held_ms, next_attempt_ms)
+                     VALUES ('job-1', '{}', 1, 1);
+                 INSERT INTO alerts (id, channel, job_id, event, payload, created_ms, state,
+                                     next_attempt_ms)
+                     VALUES ('msg_1', 'ops', 'job-1', 'error', '{}', 1, 'pending', 1);
+                 INSERT INTO meta (key, value) VALUES ('first_cycle_done', '1');
+                 INSERT INTO meta (key, value) VALUES ('window_floor_us', '42');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let mut conn = store.conn.lock().unwrap();
+        let conn = conn.as_mut();
+        let version: i64 = conn
+            .query_one("PRAGMA user_version", &[])
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert_eq!(version, LATEST);
+        let job = jobs::get(conn, "default", "job-1").unwrap().unwrap();
+        assert_eq!(job.name.as_deref(), Some("Feed"));
+        assert!(jobs::get(conn, "acme", "job-1").unwrap().is_none());
+        assert_eq!(held::all(conn, "default").unwrap().len(), 1);
+        let organisation: String = conn
+            .query_one("SELECT organisation FROM alerts WHERE id = 'msg_1'", &[])
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert_eq!(organisation, "default");
+        let book = Bookkeeping::read(conn, "default").unwrap();
+        assert!(book.first_cycle_done, "the first cycle is not done again");
+        assert_eq!(book.floor_us, Some(42));
+        assert!(!Bookkeeping::read(conn, "acme").unwrap().first_cycle_done);
+    }
+}

@@ -103,7 +103,9 @@ async fn two_organisations() -> (World, SimOrganisation, PathBuf) {
         .add_job_with_id("job-1", NewJob::new(Status::Running).name("Acme feed"));
     globex.add_job_with_id("job-1", NewJob::new(Status::Running).name("Globex feed"));
     let path = w.dir.path().join("config.toml");
-    std::fs::write(&path, config(&w)).unwrap();
+    let port = testkit::ports::free();
+    let text = config(&w).replace("listen = \"\"", &format!("listen = \"127.0.0.1:{port}\""));
+    std::fs::write(&path, text).unwrap();
     (w, globex, path)
 }
 
@@ -177,8 +179,39 @@ async fn organisations_are_watched_apart_and_named_everywhere() {
         "globex-only never hears of acme's outage"
     );
 
-    // The commands take --org.
+    // The status page: a section per organisation, acme's outage in it.
     let text = std::fs::read_to_string(&path).unwrap();
+    let listen = text
+        .lines()
+        .find_map(|line| line.strip_prefix("listen = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap()
+        .to_owned();
+    let status: serde_json::Value = reqwest::get(format!("http://{listen}/status.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let orgs = status["organisations"].as_array().expect("a section each");
+    let names: Vec<&str> = orgs.iter().filter_map(|o| o["name"].as_str()).collect();
+    assert_eq!(names, ["acme", "globex"], "{status}");
+    assert_eq!(orgs[0]["failing_reason"], "token_refused", "{status}");
+    assert!(orgs[1]["failing_since"].is_null(), "{status}");
+    assert_eq!(orgs[1]["jobs"]["by_status"]["error"], 1, "{status}");
+    let page = reqwest::get(format!("http://{listen}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"org-acme\"") && page.contains("id=\"org-globex\""),
+        "{page}"
+    );
+    assert!(status["ready"] == false, "acme does not poll: not ready");
+
+    // The commands take --org.
     let acme = stdout(&sdm_watch(&text, &["state", "--org", "acme"], &[]).await);
     assert!(
         acme.contains("WATCHER FAILING (organisation acme)") && acme.contains("token_refused"),
