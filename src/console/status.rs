@@ -35,8 +35,7 @@ pub struct Status {
     /// Silences in force now.
     pub silences: Vec<SilenceView>,
     /// With `[[organisation]]` tables: each organisation watched here, its jobs, last
-    /// cycle and outage in progress.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// cycle and outage in progress (empty without tables).
     pub organisations: Vec<OrgView>,
 }
 
