@@ -1082,6 +1082,96 @@ async fn idle(figures: &mut Vec<Figure>) {
     );
 }
 
+/// 1,000 organisations in one process, each with its own token, on one simulator: the
+/// quiet cycle's cost per organisation, CPU and peak RSS at a 60 s interval.
+async fn organisations(figures: &mut Vec<Figure>) {
+    let count = scaled(1_000, 3);
+    let interval = if scale() >= 1.0 { 60 } else { 2 };
+    let sim = Simulator::start().await.unwrap();
+    let mut tables = String::new();
+    let mut parts = vec![(*sim).clone()];
+    for i in 1..count {
+        parts.push(
+            sim.add_organisation(&format!("org{i}"), &format!("sim-token-org-{i:04}-abcdef")),
+        );
+    }
+    for (i, part) in parts.iter().enumerate() {
+        for n in 0..3 {
+            part.add_job(
+                NewJob::new(Status::Done)
+                    .name(format!("Import {n}"))
+                    .project(17)
+                    .created(part.now() - time::Duration::hours(3)),
+            );
+        }
+        tables.push_str(&format!(
+            "[[organisation]]\nname = \"org{i}\"\ntoken = \"{}\"\n",
+            part.token()
+        ));
+    }
+    let dir = workdir();
+    let config = write_config(
+        dir.path(),
+        "config.toml",
+        &sim,
+        "",
+        &format!("[poll]\ninterval = \"{interval}s\"\n{tables}"),
+    );
+    // [api] gives defaults only: its token would be ambiguous with the tables.
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        &format!("token = \"{}\"\n", sim.token()),
+        "",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
+    daemon
+        .wait_for_log_within("poll cycle done", count, Duration::from_secs(600))
+        .await;
+    // Two whole cycles of every organisation, measured from outside.
+    let cycles = 2;
+    let before = (daemon.cpu(), sim.requests().len(), Instant::now());
+    daemon
+        .wait_for_log_within(
+            "poll cycle done",
+            count * (1 + cycles),
+            Duration::from_secs(interval * (cycles as u64 + 2) + 600),
+        )
+        .await;
+    let (cpu, requests, wall) = (
+        daemon.cpu() - before.0,
+        sim.requests().len() - before.1,
+        before.2.elapsed(),
+    );
+    let stopped = daemon.finish().await;
+    let per_org = requests as f64 / (count * cycles) as f64;
+    let cpu_percent = cpu.as_secs_f64() * 100.0 / wall.as_secs_f64();
+    figures.push(
+        Figure::new(
+            format!("{count} organisations: requests per organisation per quiet cycle"),
+            format!("{per_org:.2}"),
+        )
+        .target("3", (per_org - 3.0).abs() < 0.05),
+    );
+    figures.push(
+        Figure::new(
+            format!("{count} organisations: CPU at a {interval} s interval"),
+            format!(
+                "{cpu_percent:.1} % of one core over {:.0} s",
+                wall.as_secs_f64()
+            ),
+        )
+        .target("<= 5 %", cpu_percent <= 5.0),
+    );
+    figures.push(
+        Figure::new(
+            format!("{count} organisations: peak RSS"),
+            format!("{:.1} MiB", mib(stopped.peak_kib)),
+        )
+        .target("<= 64 MiB", mib(stopped.peak_kib) <= 64.0),
+    );
+}
+
 /// `sdm-watch jobs data` of a million rows, as JSON and as CSV, to /dev/null: peak RSS.
 // The child is reaped with wait4 (see `testkit::process::reap`), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
@@ -1403,6 +1493,9 @@ async fn main() {
     }
     if wanted("huge") {
         huge_message(&mut figures).await;
+    }
+    if wanted("organisations") {
+        organisations(&mut figures).await;
     }
     println!(
         "\nsdm-watch system benchmark (scale {}, {} cores, {:.0} s)",

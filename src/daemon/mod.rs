@@ -154,8 +154,9 @@ impl Parts {
 /// A client for each organisation, and the channels, for `config`.
 fn setups(config: &Arc<Config>) -> anyhow::Result<(Vec<WatchSetup>, DeliverySetup)> {
     let mut watch_setups = Vec::new();
+    let mut http = crate::sdm::HttpClients::default();
     for org in &config.organisations {
-        let client = SdmClient::new(&org.api, &config.retry)
+        let client = SdmClient::sharing(&org.api, &config.retry, &mut http)
             .with_context(|| format!("organisation {}", org.name))?
             .for_organisation(&org.name);
         watch_setups.push(WatchSetup {

@@ -58,10 +58,13 @@ pub async fn once(config: Config, only: Option<&str>) -> anyhow::Result<(Cycles,
         .into_iter()
         .filter(|org| only.is_none_or(|name| org.name == name))
         .collect();
+    let permits = Arc::new(tokio::sync::Semaphore::new(super::CONCURRENT_CYCLES));
     let tasks: Vec<_> = chosen
         .into_iter()
         .map(|org| {
+            let permits = permits.clone();
             tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await;
                 let cycle = org.watcher.cycle().await;
                 (org, cycle)
             })

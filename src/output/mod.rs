@@ -47,7 +47,7 @@ pub fn file_for(dir: &Path, org: &str, job_id: &str) -> PathBuf {
             }
         })
         .collect();
-    if org == crate::domain::DEFAULT_ORGANISATION {
+    if org == crate::config::DEFAULT_ORGANISATION {
         dir.join(format!("{safe}.json"))
     } else {
         dir.join(format!("{org}.{safe}.json"))

@@ -63,39 +63,43 @@ pub struct SdmClient {
     organisation: Arc<str>,
 }
 
+/// HTTP clients (connection pools, TLS roots) shared by the organisations that need the
+/// same one: the same `ca_file` and `timeout`. A thousand organisations then hold one
+/// pool, not a thousand.
+#[derive(Default)]
+pub struct HttpClients(
+    std::collections::HashMap<(Duration, Option<std::path::PathBuf>), reqwest::Client>,
+);
+
 impl SdmClient {
     pub fn new(api: &ApiConfig, retry: &RetryConfig) -> Result<Self, ApiError> {
+        Self::sharing(api, retry, &mut HttpClients::default())
+    }
+
+    /// As [`SdmClient::new`], taking its HTTP client from `clients` when one fits.
+    pub fn sharing(
+        api: &ApiConfig,
+        retry: &RetryConfig,
+        clients: &mut HttpClients,
+    ) -> Result<Self, ApiError> {
+        let key = (api.timeout, api.ca_file.as_ref().map(|ca| ca.path.clone()));
+        let http = match clients.0.get(&key) {
+            Some(http) => http.clone(),
+            None => {
+                let http = http_client(api)?;
+                clients.0.insert(key, http.clone());
+                http
+            }
+        };
+        Self::with_http(api, retry, http)
+    }
+
+    fn with_http(
+        api: &ApiConfig,
+        retry: &RetryConfig,
+        http: reqwest::Client,
+    ) -> Result<Self, ApiError> {
         let origin = api.base_url.origin();
-        let redirect_origin = origin.clone();
-        let mut builder = reqwest::Client::builder();
-        if let Some(ca_file) = &api.ca_file {
-            builder = builder.tls_certs_merge(ca_file.certificates.iter().cloned());
-        }
-        // api.timeout bounds a whole JSON answer (set per request) but, for output data,
-        // only each wait for more bytes: a large download may take longer than one timeout.
-        let http = builder
-            .user_agent(format!(
-                "sdm-watch/{} (replica {})",
-                env!("CARGO_PKG_VERSION"),
-                crate::domain::replica_id()
-            ))
-            .read_timeout(api.timeout)
-            .connect_timeout(api.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.url().origin() == redirect_origin && attempt.previous().len() < 5 {
-                    attempt.follow()
-                } else {
-                    attempt.stop()
-                }
-            }))
-            .build()
-            .map_err(|e| ApiError::Transport {
-                endpoint: api.base_url.to_string(),
-                reason: format!(
-                    "cannot build the HTTP client: {}",
-                    crate::domain::error_chain(&e)
-                ),
-            })?;
         let token = Token::new(api.token.expose(), api.token_file.clone()).ok_or_else(|| {
             ApiError::Rejected {
                 endpoint: api.base_url.to_string(),
@@ -356,4 +360,40 @@ impl SdmClient {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(clock);
     }
+}
+
+/// The HTTP client of `api`: its TLS roots and timeouts; redirects stay on the origin the
+/// request was sent to (always an API's base origin: the client sends nothing elsewhere),
+/// so the token never leaves it.
+fn http_client(api: &ApiConfig) -> Result<reqwest::Client, ApiError> {
+    let mut builder = reqwest::Client::builder();
+    if let Some(ca_file) = &api.ca_file {
+        builder = builder.tls_certs_merge(ca_file.certificates.iter().cloned());
+    }
+    // api.timeout bounds a whole JSON answer (set per request) but, for output data, only
+    // each wait for more bytes: a large download may take longer than one timeout.
+    builder
+        .user_agent(format!(
+            "sdm-watch/{} (replica {})",
+            env!("CARGO_PKG_VERSION"),
+            crate::domain::replica_id()
+        ))
+        .read_timeout(api.timeout)
+        .connect_timeout(api.timeout.min(Duration::from_secs(10)))
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let first = attempt.previous().first().map(Url::origin);
+            if first == Some(attempt.url().origin()) && attempt.previous().len() < 5 {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
+        .build()
+        .map_err(|e| ApiError::Transport {
+            endpoint: api.base_url.to_string(),
+            reason: format!(
+                "cannot build the HTTP client: {}",
+                crate::domain::error_chain(&e)
+            ),
+        })
 }

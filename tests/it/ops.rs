@@ -141,15 +141,15 @@ async fn readiness_follows_the_api_and_metrics_move() {
     let first = metrics_showing(
         &base,
         &[
-            "sdm_watch_poll_cycles_total{outcome=\"ok\"}",
-            "sdm_watch_poll_cycles_total{outcome=\"error\"} 0",
-            "sdm_watch_api_requests_total{endpoint=\"list\",code=\"200\"}",
-            "sdm_watch_jobs_tracked{status=\"done\"} 1",
-            "sdm_watch_jobs_tracked{status=\"running\"} 0",
-            "sdm_watch_transitions_total{status=\"done\"} 1",
+            "sdm_watch_poll_cycles_total{outcome=\"ok\",organisation=\"default\"}",
+            "sdm_watch_poll_cycles_total{outcome=\"error\",organisation=\"default\"} 0",
+            "sdm_watch_api_requests_total{endpoint=\"list\",code=\"200\",organisation=\"default\"}",
+            "sdm_watch_jobs_tracked{status=\"done\",organisation=\"default\"} 1",
+            "sdm_watch_jobs_tracked{status=\"running\",organisation=\"default\"} 0",
+            "sdm_watch_transitions_total{status=\"done\",organisation=\"default\"} 1",
             "sdm_watch_alerts_total{channel=\"ops\",outcome=\"delivered\"} 1",
             "sdm_watch_outbox_pending 0",
-            "sdm_watch_last_successful_poll_timestamp_seconds ",
+            "sdm_watch_last_successful_poll_timestamp_seconds{organisation=\"default\"} ",
             "sdm_watch_poll_interval_seconds 1",
             "sdm_watch_api_rows_skipped_total{reason=\"no_id\"} 0",
         ],
@@ -157,7 +157,11 @@ async fn readiness_follows_the_api_and_metrics_move() {
     .await;
     let cycles = |text: &str| -> u64 {
         text.lines()
-            .find(|l| l.starts_with("sdm_watch_poll_cycles_total{outcome=\"ok\"}"))
+            .find(|l| {
+                l.starts_with(
+                    "sdm_watch_poll_cycles_total{outcome=\"ok\",organisation=\"default\"}",
+                )
+            })
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|n| n.parse().ok())
             .unwrap()
@@ -206,7 +210,8 @@ async fn readiness_follows_the_api_and_metrics_move() {
     );
     let (_, metrics) = get(&format!("{base}/metrics")).await;
     assert!(
-        !metrics.contains("sdm_watch_poll_cycles_total{outcome=\"error\"} 0"),
+        !metrics
+            .contains("sdm_watch_poll_cycles_total{outcome=\"error\",organisation=\"default\"} 0"),
         "errors counted:\n{metrics}"
     );
     let (_, status) = get(&format!("{base}/status.json")).await;
