@@ -67,8 +67,10 @@ pub async fn run(
     let (leadership, lease_task) =
         lead(replicas, &store, &wake, worker.replica(), &health, &stopped);
     let _endpoints = serve(listen, &store, &health, recorder).await?;
-    if let Some(org) = orgs.first()
-        && let Err(error) = org.watcher.prime_gauges().await
+    let names: Vec<String> = orgs.iter().map(|org| org.name.clone()).collect();
+    if let Err(error) = store
+        .run(move |conn| crate::store::gauges::set_all(conn, &names))
+        .await
     {
         warn!(error = %error, "cannot count the tracked jobs for the metrics");
     }

@@ -22,7 +22,7 @@ use crate::domain::{Clock, ProjectId, SystemClock};
 use crate::output;
 use crate::store::jobs::{self, ActiveJob};
 use crate::store::silences::{self, Silence};
-use crate::store::{Bookkeeping, Store, StoreError, gauges};
+use crate::store::{Bookkeeping, Store, StoreError};
 
 /// Runs poll cycles against one SDM organisation and one store.
 pub struct Watcher {
@@ -71,15 +71,6 @@ impl Watcher {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
-    }
-
-    /// Sets the `jobs_tracked` and `outbox_pending` gauges from the store; cycles then move
-    /// them by their own changes.
-    pub async fn prime_gauges(&self) -> Result<(), StoreError> {
-        let org = vec![self.org.clone()];
-        self.store
-            .run(move |conn| gauges::set_all(conn, &org))
-            .await
     }
 
     /// Where the next cycle's listing window starts (µs): the active listings end there

@@ -866,14 +866,16 @@ async fn demo_prints_signed_alerts_without_config_or_network() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Read until the first done alert has been printed and verified, within a deadline.
+    // Read until the first done alert of each of the two organisations has been printed
+    // and verified, within a deadline.
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut text = String::new();
     let read = async {
         while let Some(line) = lines.next_line().await.unwrap() {
             text.push_str(&line);
             text.push('\n');
-            if text.contains(">>> job.done \"Supplier feed #1\"")
+            if text.contains(">>> [acme] job.done \"Supplier feed #1\"")
+                && text.contains(">>> [globex] job.done \"Globex import #1\"")
                 && text.contains("signature verified")
             {
                 return;
@@ -881,7 +883,10 @@ async fn demo_prints_signed_alerts_without_config_or_network() {
         }
     };
     let seen = tokio::time::timeout(Duration::from_secs(60), read).await;
-    assert!(seen.is_ok(), "no verified done alert within 60 s:\n{text}");
+    assert!(
+        seen.is_ok(),
+        "no verified done alert of each organisation within 60 s:\n{text}"
+    );
     let pid = child.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args(["-INT", &pid])
