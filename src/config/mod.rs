@@ -153,22 +153,18 @@ impl Config {
             .enumerate()
             .map(|(i, email)| EmailConfig::parse(i, email, &events, smtp.is_some(), &mut names))
             .collect::<Result<Vec<_>, _>>()?;
+        // A channel's `organisations` must name organisations of this config.
+        let known = |section: &str, i: usize, names: &mut Vec<String>| {
+            let key = format!("{section}[{i}].organisations");
+            *names = organisation::known_names(&key, std::mem::take(names), &organisations)?;
+            Ok::<(), ConfigError>(())
+        };
         let mut webhooks = webhooks;
         for (i, hook) in webhooks.iter_mut().enumerate() {
-            let key = format!("webhook[{i}].organisations");
-            hook.organisations = organisation::known_names(
-                &key,
-                std::mem::take(&mut hook.organisations),
-                &organisations,
-            )?;
+            known("webhook", i, &mut hook.organisations)?;
         }
         for (i, email) in emails.iter_mut().enumerate() {
-            let key = format!("email[{i}].organisations");
-            email.organisations = organisation::known_names(
-                &key,
-                std::mem::take(&mut email.organisations),
-                &organisations,
-            )?;
+            known("email", i, &mut email.organisations)?;
         }
         Ok(Config {
             organisations,
