@@ -168,6 +168,13 @@ async fn watch_org(
             }
             _ = tokio::time::sleep_until(next_cycle) => {}
         }
+        // Taken before the lease is renewed, so that a wait for a turn never eats into it.
+        let Ok(_permit) = shared.permits.clone().acquire_owned().await else {
+            return;
+        };
+        if *stopped.borrow() {
+            return;
+        }
         let current = config(&setup);
         // Renewed before every cycle; a standby does not poll.
         let mut until = match &shared.leadership {
@@ -185,9 +192,6 @@ async fn watch_org(
                 now.valid_until
             }
             None => None,
-        };
-        let Ok(_permit) = shared.permits.clone().acquire_owned().await else {
-            return;
         };
         let started = Instant::now();
         let cycle = watcher.cycle();
