@@ -164,14 +164,7 @@ pub async fn run(
                 .find_map(|org| org.watcher_outage.clone());
             let count = |conn: &mut dyn crate::store::Db, state| match only {
                 None => inspect::count(conn, state),
-                Some(_) => Ok(inspect::list(
-                    conn,
-                    &inspect::Query {
-                        limit: usize::MAX >> 1,
-                        ..listed(state, only)
-                    },
-                )?
-                .len() as u64),
+                Some(org) => inspect::count_of(conn, state, org),
             };
             Ok(Report {
                 state_path: path,

@@ -83,6 +83,16 @@ pub fn count(conn: &mut dyn Db, state: AlertState) -> Result<u64, StoreError> {
         .get::<i64>(0)? as u64)
 }
 
+/// How many alerts of organisation `org` are in `state`.
+pub fn count_of(conn: &mut dyn Db, state: AlertState, org: &str) -> Result<u64, StoreError> {
+    Ok(conn
+        .query_one(
+            "SELECT COUNT(*) FROM alerts WHERE state = ?1 AND organisation = ?2",
+            &[&state, &org],
+        )?
+        .get::<i64>(0)? as u64)
+}
+
 /// Queues dead alert `id` again: the same id, attempts from zero, `delivery.max_age` from
 /// `now_ms`; out of any digest, to be gathered into a new one if its channel groups.
 /// False if it is not dead.

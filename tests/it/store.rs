@@ -215,6 +215,8 @@ async fn outbox_and_digests_check(engine: &Engine) {
             outbox::insert(conn, &silenced)?;
             assert_eq!(inspect::count(conn, AlertState::Pending)?, 7);
             assert_eq!(inspect::count(conn, AlertState::Silenced)?, 1);
+            assert_eq!(inspect::count_of(conn, AlertState::Pending, "o")?, 7);
+            assert_eq!(inspect::count_of(conn, AlertState::Pending, "p")?, 0);
 
             // Alone: claimed in order of due time, once.
             let due = outbox::due(conn, &claim("r1", 200), 2)?;
