@@ -218,14 +218,16 @@ impl Config {
     /// The effective configuration as TOML, every secret shown as `[redacted]`: `[api]`
     /// as written when it is the one organisation, else the `[[organisation]]` tables.
     pub fn to_redacted_toml(&self) -> String {
-        let shown = toml::Value::try_from(self).and_then(|mut value| {
-            if let (Some(table), [only]) = (value.as_table_mut(), self.organisations.as_slice())
-                && only.implicit
-            {
-                table.insert("api".into(), toml::Value::try_from(&only.api)?);
-            }
-            toml::to_string_pretty(&value)
-        });
+        #[derive(Serialize)]
+        struct Api<'a> {
+            api: &'a ApiConfig,
+        }
+        let api = match self.organisations.as_slice() {
+            [only] if only.implicit => toml::to_string_pretty(&Api { api: &only.api })
+                .map(|text| format!("{text}\n")),
+            _ => Ok(String::new()),
+        };
+        let shown = api.and_then(|api| Ok(api + &toml::to_string_pretty(self)?));
         shown.unwrap_or_else(|e| format!("# the configuration could not be shown: {e}\n"))
     }
 }
