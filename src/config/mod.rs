@@ -223,8 +223,9 @@ impl Config {
             api: &'a ApiConfig,
         }
         let api = match self.organisations.as_slice() {
-            [only] if only.implicit => toml::to_string_pretty(&Api { api: &only.api })
-                .map(|text| format!("{text}\n")),
+            [only] if only.implicit => {
+                toml::to_string_pretty(&Api { api: &only.api }).map(|text| format!("{text}\n"))
+            }
             _ => Ok(String::new()),
         };
         let shown = api.and_then(|api| Ok(api + &toml::to_string_pretty(self)?));
