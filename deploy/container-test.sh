@@ -106,7 +106,7 @@ say "/healthz from the host: $healthz"
 sleep 8
 podman exec "$name" sdm-watch healthcheck
 logs=$(podman logs "$name" 2>/dev/null)
-grep -q '>>> job.done' <<<"$logs" || { echo "$logs"; echo "the demo printed no alert"; exit 1; }
+grep -qE '>>> \[[a-z0-9-]+\] job\.done' <<<"$logs" || { echo "$logs"; echo "the demo printed no alert"; exit 1; }
 grep -q 'signature verified' <<<"$logs" || { echo "$logs"; echo "an alert was not verified"; exit 1; }
 say "demo printed $(grep -c '^>>> ' <<<"$logs") alerts, signatures verified"
 
