@@ -67,15 +67,20 @@ pub(super) fn parse(
     if api.token.is_some() || api.token_file.is_some() {
         // A token in [api] could be one more organisation, or every organisation's: only
         // when exactly one table has none of its own is it clear whose it is.
-        if inheritors != 1 {
-            return Err(ConfigError::invalid(
-                api_token,
-                format!(
-                    "is ambiguous with [[organisation]] tables: {} of them have no token of their own; \
-                     give each organisation its own token (or exactly one of them none, to use this one)",
-                    inheritors
-                ),
-            ));
+        let problem = match inheritors {
+            1 => None,
+            0 => Some(
+                "is set, but every [[organisation]] table has a token of its own, so no \
+                 organisation uses it: remove it, or leave the one table it belongs to without a token"
+                    .to_owned(),
+            ),
+            n => Some(format!(
+                "would be the token of {n} organisations (every table without a token of its own): \
+                 give each organisation its own token"
+            )),
+        };
+        if let Some(problem) = problem {
+            return Err(ConfigError::invalid(api_token, problem));
         }
     }
     let mut names = HashSet::new();
