@@ -312,7 +312,7 @@ fn queue(
 /// Best effort, once: every channel that wants the `watcher` event, one attempt each.
 async fn send_directly(event: &AlertEvent, org: &str, config: &Config, channels: &Channels) {
     let mut event = event.clone();
-    event.data.organisation = config.names_organisations().then(|| org.to_owned());
+    alerts::name_organisation(&mut event, org, config);
     let payload = event.to_json();
     for name in alerts::route(config, org, &crate::domain::Event::Watcher, None) {
         let Some(channel) = channels.get(&name) else {

@@ -101,7 +101,7 @@ pub fn build(
     event.data.link = config
         .links
         .job_link(&detected.job.id, detected.job.project);
-    event.data.organisation = config.names_organisations().then(|| org.to_owned());
+    name_organisation(&mut event, org, config);
     let payload = event.to_json();
     let silence = silences.iter().find(|s| {
         s.matches(
@@ -134,6 +134,12 @@ pub fn build(
         .collect()
 }
 
+/// Names `org` in `event` (`data.organisation`) when the config has `[[organisation]]`
+/// tables; a single-organisation config's payloads stay as they were.
+pub fn name_organisation(event: &mut AlertEvent, org: &str, config: &Config) {
+    event.data.organisation = config.names_organisations().then(|| org.to_owned());
+}
+
 /// One `watcher.failing` or `watcher.recovered` alert per channel that wants the `watcher`
 /// event, whatever its `projects` (an outage concerns every project); never gathered into
 /// digests, since it is urgent. Silences apply as to any alert (`--event watcher`, `--all`).
@@ -145,7 +151,7 @@ pub fn build_watcher(
     now_ms: i64,
 ) -> Vec<Alert> {
     let mut event = event.clone();
-    event.data.organisation = config.names_organisations().then(|| org.to_owned());
+    name_organisation(&mut event, org, config);
     let payload = event.to_json();
     let silence = silences
         .iter()

@@ -867,20 +867,25 @@ async fn run(history: &History) -> Result<(), String> {
             started.push(org.sim.now());
         }
         // Every organisation's cycle at once over the one store, or one after another.
-        let mut running = Vec::new();
-        for org in &orgs {
-            let watcher = org.watcher.clone().expect("set above");
-            let task = tokio::spawn(async move { watcher.cycle().await });
-            if setup.concurrent {
-                running.push(task);
-            } else {
-                running.push(tokio::spawn(std::future::ready(
-                    task.await.map_err(|e| e.to_string())?,
-                )));
+        let mut outcomes = Vec::new();
+        if setup.concurrent {
+            let running: Vec<_> = orgs
+                .iter()
+                .map(|org| {
+                    let watcher = org.watcher.clone().expect("set above");
+                    tokio::spawn(async move { watcher.cycle().await })
+                })
+                .collect();
+            for task in running {
+                outcomes.push(task.await.map_err(|e| e.to_string())?);
+            }
+        } else {
+            for org in &orgs {
+                outcomes.push(org.watcher.as_ref().expect("set above").cycle().await);
             }
         }
-        for (org, task) in orgs.iter().zip(running) {
-            task.await.map_err(|e| e.to_string())?.map_err(|e| {
+        for (org, outcome) in orgs.iter().zip(outcomes) {
+            outcome.map_err(|e| {
                 format!(
                     "organisation {}: cycle {cycle} failed: {}",
                     org.name,
@@ -958,7 +963,7 @@ async fn run(history: &History) -> Result<(), String> {
             format!(
                 "organisation {} of {}: {error}\nrequests (cycles start at status=running page 1):\n{}",
                 org.name,
-                orgs_len(setup),
+                setup.organisations,
                 request_log(&sim)
             )
         })?;
@@ -969,10 +974,6 @@ async fn run(history: &History) -> Result<(), String> {
     }
     HISTORIES.fetch_add(1, Ordering::Relaxed);
     Ok(())
-}
-
-fn orgs_len(setup: &Setup) -> usize {
-    setup.organisations
 }
 
 /// The simulator's answers in other shapes (SPEC, "Reading the API tolerantly"): `count` as
