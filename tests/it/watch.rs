@@ -864,6 +864,8 @@ async fn demo_prints_signed_alerts_without_config_or_network() {
         .env("SDM_WATCH_CONFIG", "/nonexistent/config.toml")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
+        // A failed assertion must not leave the demo running and loading the machine.
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
     // Read until the first done alert of each of the two organisations has been printed
