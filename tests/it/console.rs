@@ -211,9 +211,16 @@ async fn a_real_browser_renders_the_page_with_names_as_text_and_no_script_run() 
             "#{section} missing"
         );
     }
+    // Ready or not depends on how loaded the machine is (readiness wants a cycle within
+    // three 1 s intervals); either way the title is the page's own.
+    let title = dom
+        .split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .map(|(title, _)| title)
+        .expect("a title");
     assert!(
-        dom.contains("<title>sdm-watch: ready</title>"),
-        "no script changed the title"
+        ["sdm-watch: ready", "sdm-watch: NOT READY"].contains(&title),
+        "no script changed the title: {title:?}"
     );
     assert!(
         !dom.contains("<script") && !dom.contains("<img"),

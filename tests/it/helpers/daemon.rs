@@ -132,7 +132,15 @@ impl Daemon {
     /// SIGTERM; asserts a clean exit (status 0) and returns the log.
     pub async fn stop(self) -> Vec<String> {
         let stopped = self.finish().await;
-        assert_eq!(stopped.code, 0, "{}", stopped.log.join("\n"));
+        if stopped.code != 0 {
+            // The code and the end of the log first: CI keeps only part of a long message.
+            let tail = stopped.log.len().saturating_sub(30);
+            panic!(
+                "the daemon exited with {} after SIGTERM; its last lines:\n{}",
+                stopped.code,
+                stopped.log[tail..].join("\n")
+            );
+        }
         stopped.log
     }
 
@@ -140,7 +148,14 @@ impl Daemon {
     pub async fn finish(mut self) -> Stopped {
         self.signal("TERM");
         let code = self.reap(STOP_TIMEOUT).await;
-        let code = code.unwrap_or_else(|| panic!("no exit within {STOP_TIMEOUT:?}"));
+        let Some(code) = code else {
+            let log = self.log();
+            let tail = log.len().saturating_sub(30);
+            panic!(
+                "no exit within {STOP_TIMEOUT:?} of SIGTERM; the last lines:\n{}",
+                log[tail..].join("\n")
+            );
+        };
         let peak_kib = self.peak.take().map_or(0, |peak| peak.join().unwrap_or(0));
         // The last lines may still be on their way through the pipe.
         tokio::time::sleep(Duration::from_millis(100)).await;
