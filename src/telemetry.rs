@@ -22,6 +22,7 @@ pub const DIGESTS: &str = "sdm_watch_digests_total";
 pub const POLL_INTERVAL: &str = "sdm_watch_poll_interval_seconds";
 pub const LEADER: &str = "sdm_watch_leader";
 pub const LEADERSHIP_CHANGES: &str = "sdm_watch_leadership_changes_total";
+pub const ORGANISATION_LEADER: &str = "sdm_watch_organisation_leader";
 pub const API_ROWS_SKIPPED: &str = "sdm_watch_api_rows_skipped_total";
 pub const HEARTBEATS: &str = "sdm_watch_heartbeat_total";
 
@@ -73,7 +74,11 @@ fn describe() {
     );
     describe_gauge!(
         LEADER,
-        "1 while this replica leads (polls), 0 while it stands by; always 1 on SQLite."
+        "1 while this replica leads (polls) at least one organisation, 0 while it stands by; always 1 on SQLite."
+    );
+    describe_gauge!(
+        ORGANISATION_LEADER,
+        "1 while this replica holds the organisation's lease and polls it, else 0; always 1 on SQLite."
     );
     describe_counter!(
         LEADERSHIP_CHANGES,

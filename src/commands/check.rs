@@ -41,22 +41,35 @@ pub async fn run(
             ),
             v => format!("schema version {v}"),
         };
-        let leader = if version == 0 {
-            "none".to_owned()
-        } else {
-            match lease::holder(&client, leader::LEASE).await? {
-                Some(holder) if holder.live => {
-                    format!("{} (token {})", holder.holder, holder.token)
+        // Who leads each organisation (one lease each).
+        let mut leaders = Vec::new();
+        for org in &config.organisations {
+            let leader = if version == 0 {
+                "none".to_owned()
+            } else {
+                match lease::holder(&client, &leader::lease_of(&org.name)).await? {
+                    Some(holder) if holder.live => {
+                        format!("{} (token {})", holder.holder, holder.token)
+                    }
+                    Some(holder) => {
+                        format!("none (the last, {}, let its lease lapse)", holder.holder)
+                    }
+                    None => "none yet".to_owned(),
                 }
-                Some(holder) => format!("none (the last, {}, let its lease lapse)", holder.holder),
-                None => "none yet".to_owned(),
+            };
+            leaders.push((org.name.as_str(), leader));
+        }
+        let leaders = match leaders.as_slice() {
+            [(_, leader)] => format!("leader: {leader}"),
+            many => {
+                let each: Vec<String> = many
+                    .iter()
+                    .map(|(org, leader)| format!("{org}: {leader}"))
+                    .collect();
+                format!("leaders: {}", each.join(", "))
             }
         };
-        writeln!(
-            out,
-            "# state: {}: {schema}; leader: {leader}",
-            settings.shown()
-        )?;
+        writeln!(out, "# state: {}: {schema}; {leaders}", settings.shown())?;
     }
     Ok(())
 }

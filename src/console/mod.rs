@@ -55,6 +55,7 @@ impl Console {
             .await?;
         for org in &mut status.organisations {
             org.last_cycle = cycles.get(&org.name).cloned().flatten().map(cycle_view);
+            org.polled_here = self.health.leads(&org.name);
         }
         match self.health.readiness() {
             Ok(()) => {

@@ -47,6 +47,8 @@ pub struct OrgView {
     /// When no cycle has succeeded since (the watcher's outage in progress).
     pub failing_since: Option<String>,
     pub failing_reason: Option<String>,
+    /// This process polls it (alone: always; among replicas: it holds its lease).
+    pub polled_here: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -217,6 +219,7 @@ pub(super) fn read(
             last_cycle: None,
             failing_since: outage.as_ref().map(|o| at(o.since_ms)),
             failing_reason: outage.map(|o| o.reason),
+            polled_here: true,
         });
     }
     active_jobs.sort_by_key(|(_, job)| job.since_ms.unwrap_or(i64::MAX));

@@ -1,28 +1,44 @@
-//! Leadership among replicas sharing PostgreSQL: one task per replica takes the lease
-//! when it is free, renews it on a timer (a third of the lease) and whenever the poll loop
-//! asks before a cycle, and publishes where this replica stands. The leader's store handle
-//! is fenced with the token it holds, so a leader that lost the lease (paused, cut off)
-//! commits nothing after another took over; the poll loop also drops a cycle in flight
-//! once the lease may have lapsed by its own clock.
+//! Leadership among replicas sharing PostgreSQL, one lease per organisation. One task per
+//! replica, every third of a lease: renews the leases it holds (one statement), says that
+//! it is alive, reads who holds the others, and follows its [`share::plan`]: it gives up
+//! its surplus, only leases whose poll loop is between cycles (so no cycle is cut short),
+//! and takes free leases up to its share. It publishes, per organisation, where this
+//! replica stands; an organisation's poll loop polls only while this replica leads it.
+//! Each organisation's store handle is fenced with its lease's token, so a replica that
+//! lost a lease (paused, cut off) commits nothing for that organisation after another
+//! took over; the poll loop also drops a cycle in flight once the lease may have lapsed
+//! by its own clock.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedMutexGuard, watch};
 use tokio::time::Instant;
 use tokio_postgres::Client;
 use tracing::{info, warn};
 
+use super::share::{self, Seen};
+use crate::domain::{DEFAULT_ORGANISATION, time::now_ms};
 use crate::ops::health::{Health, Role};
 use crate::store::postgres::lease::{self, Leadership};
 use crate::store::postgres::{self, PgSettings};
 use crate::store::{Fence, StoreError};
-use crate::telemetry::{LEADER, LEADERSHIP_CHANGES};
+use crate::telemetry::{LEADER, LEADERSHIP_CHANGES, ORGANISATION_LEADER};
 
-/// The lease the poller holds.
+/// The lease of the default organisation, as it was before organisations.
 pub const LEASE: &str = "poller";
 
-/// Where this replica stands, as last learnt from the database.
+/// The lease of organisation `org`: [`LEASE`] for the default one (so that a deployment
+/// from before organisations hands over to this one), `poller/<org>` for the others.
+pub fn lease_of(org: &str) -> String {
+    if org == DEFAULT_ORGANISATION {
+        LEASE.to_owned()
+    } else {
+        format!("{LEASE}/{org}")
+    }
+}
+
+/// Where this replica stands for one organisation, as last learnt from the database.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Standing {
     /// The lease's token while this replica leads.
@@ -40,219 +56,431 @@ impl Standing {
     }
 }
 
-/// The fence a standby's watcher carries: no lease ever has token 0, so nothing commits.
-pub fn no_fence() -> Fence {
+/// The fence of organisation `org`'s watcher while this replica does not lead it: no
+/// lease ever has token 0, so nothing commits.
+pub fn no_fence(org: &str) -> Fence {
     Fence {
-        lease: LEASE.to_owned(),
+        lease: lease_of(org),
         token: 0,
     }
 }
 
-pub struct Leader {
-    settings: PgSettings,
+/// One organisation's lease, held by this replica or not.
+struct OrgLease {
+    org: String,
     lease: Leadership,
-    client: Option<Client>,
     token: Option<i64>,
     published: watch::Sender<Standing>,
-    health: Arc<Health>,
     fence: Arc<Mutex<Fence>>,
+    /// Held by the poll loop for the length of a cycle: the lease is given up only
+    /// between cycles.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// The poll loops' side: where this replica stands, and a way to renew before a cycle.
+pub struct Leader {
+    settings: PgSettings,
+    replica: String,
+    ttl: Duration,
+    client: Option<Client>,
+    orgs: Vec<OrgLease>,
+    health: Arc<Health>,
+    /// `run` shares the organisations with the other replicas; `once` (and a test) holds
+    /// only what it took.
+    share: bool,
+}
+
+/// One organisation's side for its poll loop.
 #[derive(Clone)]
-pub struct LeaderHandle {
+pub struct OrgHandle {
     pub standing: watch::Receiver<Standing>,
-    asks: mpsc::Sender<oneshot::Sender<Standing>>,
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl LeaderHandle {
-    /// Takes or renews the lease now and says where this replica stands.
-    pub async fn renew(&self) -> Standing {
-        let (reply, answer) = oneshot::channel();
-        if self.asks.send(reply).await.is_err() {
-            return self.standing.borrow().clone();
-        }
-        answer
-            .await
-            .unwrap_or_else(|_| self.standing.borrow().clone())
+impl OrgHandle {
+    /// Waits for the turn to poll; held for the cycle, the lease stays.
+    pub async fn turn(&self) -> OwnedMutexGuard<()> {
+        self.turn.clone().lock_owned().await
     }
 }
 
+/// The poll loops' side: where this replica stands for each organisation.
+#[derive(Clone)]
+pub struct LeaderHandle {
+    orgs: Arc<Vec<(String, OrgHandle)>>,
+}
+
+impl LeaderHandle {
+    /// Organisation `org`'s side; `None` for one this leader was not built with.
+    pub fn org(&self, org: &str) -> Option<OrgHandle> {
+        self.orgs
+            .iter()
+            .find(|(name, _)| name == org)
+            .map(|(_, handle)| handle.clone())
+    }
+}
+
+/// Why `once` cannot poll: another replica leads an organisation it was asked for.
+#[derive(Debug)]
+pub struct Refused {
+    pub org: String,
+    pub leader: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Refused { org, leader } = self;
+        if org == DEFAULT_ORGANISATION {
+            write!(f, "another replica leads ({leader})")
+        } else {
+            write!(f, "another replica leads organisation {org} ({leader})")
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
 impl Leader {
+    /// The leader of a replica watching the organisations of `fences` (each with the fence
+    /// its watcher's commits carry); `share`: among the other replicas (`run`).
     pub fn new(
         settings: PgSettings,
         replica: &str,
         ttl: Duration,
         health: Arc<Health>,
-        fence: Arc<Mutex<Fence>>,
-    ) -> (Leader, watch::Receiver<Standing>) {
-        let (published, standing) = watch::channel(Standing {
-            token: None,
-            leader: None,
-            valid_until: None,
-        });
-        health.set_role(Role::Standby {
-            replica: replica.to_owned(),
-            leader: None,
-        });
-        metrics::gauge!(LEADER).set(0.0);
+        fences: &[(String, Arc<Mutex<Fence>>)],
+        share: bool,
+    ) -> Leader {
+        let orgs = fences
+            .iter()
+            .map(|(org, fence)| {
+                health.set_led(org, None);
+                metrics::gauge!(ORGANISATION_LEADER, "organisation" => org.clone()).set(0.0);
+                OrgLease {
+                    org: org.clone(),
+                    lease: Leadership::new(&lease_of(org), replica, ttl),
+                    token: None,
+                    published: watch::channel(Standing {
+                        token: None,
+                        leader: None,
+                        valid_until: None,
+                    })
+                    .0,
+                    fence: fence.clone(),
+                    turn: Arc::new(tokio::sync::Mutex::new(())),
+                }
+            })
+            .collect();
         let leader = Leader {
             settings,
-            lease: Leadership::new(LEASE, replica, ttl),
+            replica: replica.to_owned(),
+            ttl,
             client: None,
-            token: None,
-            published,
+            orgs,
             health,
-            fence,
+            share,
         };
-        (leader, standing)
+        leader.publish_role();
+        leader
     }
 
-    /// Runs until `stop`, then gives the lease up so that a standby need not wait for it.
-    pub fn spawn(
-        mut self,
-        mut stop: watch::Receiver<bool>,
-    ) -> (LeaderHandle, tokio::task::JoinHandle<()>) {
-        let (asks, mut asked) = mpsc::channel::<oneshot::Sender<Standing>>(4);
-        let handle = LeaderHandle {
-            standing: self.published.subscribe(),
-            asks,
-        };
-        let task = tokio::spawn(async move {
-            let period = self.lease.ttl / 3;
-            let mut next = Instant::now();
+    /// Where this replica stands for each organisation, for the poll loops.
+    pub fn handle(&self) -> LeaderHandle {
+        LeaderHandle {
+            orgs: Arc::new(
+                self.orgs
+                    .iter()
+                    .map(|org| {
+                        let handle = OrgHandle {
+                            standing: org.published.subscribe(),
+                            turn: org.turn.clone(),
+                        };
+                        (org.org.clone(), handle)
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Steps every third of a lease until `stop`, then gives every lease up so that the
+    /// other replicas need not wait for them.
+    pub fn spawn(mut self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let period = self.ttl / 3;
             loop {
+                self.step().await;
                 tokio::select! {
-                    _ = tokio::time::sleep_until(next) => {
-                        self.step().await;
-                        next = Instant::now() + period;
-                    }
-                    Some(reply) = asked.recv() => {
-                        let standing = self.step().await;
-                        let _ = reply.send(standing);
-                        next = Instant::now() + period;
-                    }
+                    _ = tokio::time::sleep(period) => {}
                     _ = stop.changed() => break,
                 }
             }
-            self.release().await;
-        });
-        (handle, task)
+            self.release_all().await;
+        })
     }
 
-    async fn client(&mut self) -> Result<&Client, StoreError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = Some(postgres::connect(&self.settings).await?);
-        }
-        Ok(self.client.as_ref().expect("connected above"))
-    }
-
-    /// Takes the lease if free, renews it if held; publishes the outcome.
-    pub async fn step(&mut self) -> Standing {
+    /// Takes the lease of each of `orgs` (`once`), or none: when another replica leads
+    /// one of them, gives back what it took and says who leads.
+    pub async fn take(&mut self, orgs: &[&str]) -> Result<(), anyhow::Error> {
         let asked = Instant::now();
-        let lease = self.lease.clone();
-        let outcome = match self.client().await {
-            Ok(client) => lease.acquire(client).await,
-            Err(error) => Err(error),
-        };
-        let replica = self.lease.holder.clone();
-        let standing = match outcome {
-            Ok(Some(held)) => {
-                if self.token != Some(held.token) {
-                    if let Some(old) = self.token {
-                        warn!(
-                            old_token = old,
-                            token = held.token,
-                            "the lease lapsed and was taken again"
-                        );
+        let client = self.connect().await?;
+        for org in orgs {
+            let Some(at) = self.orgs.iter().position(|o| o.org == *org) else {
+                continue;
+            };
+            let lease = self.orgs[at].lease.clone();
+            match lease.acquire(&client).await? {
+                Some(held) => self.lead(at, held.token, asked),
+                None => {
+                    let leader = lease::holder(&client, &lease.name)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map_or("unknown".to_owned(), |holder| holder.holder);
+                    self.client = Some(client);
+                    self.release_all().await;
+                    return Err(Refused {
+                        org: (*org).to_owned(),
+                        leader,
                     }
-                    info!(replica = %replica, token = held.token, "this replica now leads: it polls");
-                    metrics::counter!(LEADERSHIP_CHANGES, "change" => "acquired").increment(1);
-                }
-                self.token = Some(held.token);
-                *self.fence.lock().unwrap_or_else(|p| p.into_inner()) = Fence {
-                    lease: LEASE.to_owned(),
-                    token: held.token,
-                };
-                self.health.set_role(Role::Leader {
-                    replica: replica.clone(),
-                });
-                metrics::gauge!(LEADER).set(1.0);
-                // The lease runs from the database's clock at the renewal, which is later
-                // than `asked`: counting from `asked`, with a margin, errs early.
-                let margin = (self.lease.ttl / 5).min(Duration::from_secs(1));
-                Standing {
-                    token: Some(held.token),
-                    leader: Some(replica.clone()),
-                    valid_until: Some(asked + self.lease.ttl - margin),
+                    .into());
                 }
             }
-            Ok(None) => {
-                let holder = match self.client().await {
-                    Ok(client) => lease::holder(client, LEASE).await.ok().flatten(),
-                    Err(_) => None,
-                };
-                let leader = holder.filter(|h| h.live).map(|h| h.holder);
-                self.stand_by(leader)
-            }
-            Err(error) => {
-                warn!(error = %error, "cannot reach the database for the lease");
-                self.client = None;
-                let previous = self.published.borrow().clone();
-                if previous.leads() {
-                    // Still ours until it lapses by the local clock; the fence guards the rest.
-                    previous
-                } else {
-                    let leader = previous.leader.filter(|l| *l != replica);
-                    let standing = self.stand_by(leader);
-                    // Unreachable: not a healthy standby.
-                    return standing;
-                }
-            }
-        };
-        if standing.token.is_none() {
-            self.health.lease_checked(self.lease.ttl);
         }
-        self.published.send_replace(standing.clone());
-        standing
+        self.client = Some(client);
+        self.publish_role();
+        Ok(())
     }
 
-    fn stand_by(&mut self, leader: Option<String>) -> Standing {
-        let replica = self.lease.holder.clone();
-        if self.token.take().is_some() {
-            warn!(replica = %replica, leader = ?leader, "this replica lost the lead: it stops polling");
-            metrics::counter!(LEADERSHIP_CHANGES, "change" => "lost").increment(1);
+    async fn connect(&mut self) -> Result<Client, StoreError> {
+        match self.client.take() {
+            Some(client) if !client.is_closed() => Ok(client),
+            _ => postgres::connect(&self.settings).await.map_err(Into::into),
         }
-        *self.fence.lock().unwrap_or_else(|p| p.into_inner()) = no_fence();
-        self.health.set_role(Role::Standby {
-            replica,
-            leader: leader.clone(),
+    }
+
+    /// Renews what this replica holds, and shares the rest out; publishes the outcome.
+    pub async fn step(&mut self) {
+        let asked = Instant::now();
+        match self.exchange(asked).await {
+            Ok(()) => self.health.lease_checked(self.ttl),
+            Err(error) => {
+                warn!(error = %error, "cannot reach the database for the leases");
+                for at in 0..self.orgs.len() {
+                    let previous = self.orgs[at].published.borrow().clone();
+                    // A lease in force by the local clock stays ours until it lapses; the
+                    // fence guards the rest.
+                    if !previous.leads() {
+                        let leader = previous.leader.filter(|l| *l != self.replica);
+                        self.stand_by(at, leader);
+                    }
+                }
+            }
+        }
+        self.publish_role();
+    }
+
+    async fn exchange(&mut self, asked: Instant) -> Result<(), StoreError> {
+        let client = self.connect().await?;
+        let held: Vec<String> = self
+            .orgs
+            .iter()
+            .filter(|org| org.token.is_some())
+            .map(|org| org.lease.name.clone())
+            .collect();
+        let renewed = lease::renew_held(&client, &held, &self.replica, self.ttl).await?;
+        let token_of = |name: &str| renewed.iter().find(|(n, _)| n == name).map(|(_, t)| *t);
+        let tokens: Vec<Option<i64>> = self
+            .orgs
+            .iter()
+            .map(|org| token_of(&org.lease.name))
+            .collect();
+        for (at, token) in tokens.into_iter().enumerate() {
+            match token {
+                Some(token) => self.lead(at, token, asked),
+                None if self.orgs[at].token.is_some() => self.stand_by(at, None),
+                None => {}
+            }
+        }
+        if !self.share {
+            self.client = Some(client);
+            return Ok(());
+        }
+        let replicas = lease::announce(&client, &self.replica, self.ttl).await?;
+        let names: Vec<String> = self.orgs.iter().map(|o| o.lease.name.clone()).collect();
+        let holders = lease::live_holders(&client, &names).await?;
+        let holder_of = |name: &str| {
+            holders
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, holder)| holder.clone())
+        };
+        let seen: Vec<Seen> = self
+            .orgs
+            .iter()
+            .map(|org| Seen {
+                org: org.org.clone(),
+                // A lease in this replica's name that it does not know it holds (a
+                // previous life under the same name) is taken again like a free one.
+                holder: holder_of(&org.lease.name)
+                    .filter(|holder| org.token.is_some() || *holder != self.replica),
+            })
+            .collect();
+        let plan = share::plan(&self.replica, &replicas, &seen);
+        for org in &plan.give_up {
+            self.give_up(&client, org).await?;
+        }
+        let mut held = self.orgs.iter().filter(|o| o.token.is_some()).count();
+        for org in &plan.take {
+            if held >= plan.share {
+                break;
+            }
+            let Some(at) = self.orgs.iter().position(|o| o.org == *org) else {
+                continue;
+            };
+            if let Some(taken) = self.orgs[at].lease.clone().acquire(&client).await? {
+                self.lead(at, taken.token, asked);
+                held += 1;
+            }
+        }
+        // Standbys learn who leads each organisation they do not.
+        for at in 0..self.orgs.len() {
+            if self.orgs[at].token.is_none() {
+                let leader = holder_of(&self.orgs[at].lease.name);
+                self.stand_by(at, leader);
+            }
+        }
+        self.client = Some(client);
+        Ok(())
+    }
+
+    /// Gives `org`'s lease up if its poll loop is between cycles (else at a later step).
+    async fn give_up(&mut self, client: &Client, org: &str) -> Result<(), StoreError> {
+        let Some(at) = self.orgs.iter().position(|o| o.org == org) else {
+            return Ok(());
+        };
+        let Ok(_turn) = self.orgs[at].turn.clone().try_lock_owned() else {
+            return Ok(());
+        };
+        let Some(token) = self.orgs[at].token else {
+            return Ok(());
+        };
+        self.stand_by(at, None);
+        let lease = self.orgs[at].lease.clone();
+        if lease.release(client, token).await? {
+            info!(organisation = %org, "gave the lease up: another replica takes its share");
+        }
+        Ok(())
+    }
+
+    /// This replica leads `orgs[at]` with `token` (taken or renewed at `asked`).
+    fn lead(&mut self, at: usize, token: i64, asked: Instant) {
+        let replica = self.replica.clone();
+        let ttl = self.ttl;
+        let org = &mut self.orgs[at];
+        if org.token != Some(token) {
+            if let Some(old) = org.token {
+                warn!(organisation = %org.org, old_token = old, token, "the lease lapsed and was taken again");
+            }
+            info!(organisation = %org.org, replica = %replica, token, "this replica now leads: it polls");
+            metrics::counter!(LEADERSHIP_CHANGES, "change" => "acquired").increment(1);
+            self.health.set_led(&org.org, Some(now_ms()));
+        }
+        org.token = Some(token);
+        *org.fence.lock().unwrap_or_else(|p| p.into_inner()) = Fence {
+            lease: org.lease.name.clone(),
+            token,
+        };
+        metrics::gauge!(ORGANISATION_LEADER, "organisation" => org.org.clone()).set(1.0);
+        // The lease runs from the database's clock at the renewal, which is later than
+        // `asked`: counting from `asked`, with a margin, errs early.
+        let margin = (ttl / 5).min(Duration::from_secs(1));
+        org.published.send_replace(Standing {
+            token: Some(token),
+            leader: Some(replica),
+            valid_until: Some(asked + ttl - margin),
         });
-        metrics::gauge!(LEADER).set(0.0);
+    }
+
+    /// This replica does not lead `orgs[at]`; `leader` does, if known.
+    fn stand_by(&mut self, at: usize, leader: Option<String>) {
+        let org = &mut self.orgs[at];
+        if org.token.take().is_some() {
+            warn!(organisation = %org.org, replica = %self.replica, leader = ?leader, "this replica lost the lead: it stops polling");
+            metrics::counter!(LEADERSHIP_CHANGES, "change" => "lost").increment(1);
+            self.health.set_led(&org.org, None);
+        }
+        *org.fence.lock().unwrap_or_else(|p| p.into_inner()) = no_fence(&org.org);
+        metrics::gauge!(ORGANISATION_LEADER, "organisation" => org.org.clone()).set(0.0);
         let standing = Standing {
             token: None,
             leader,
             valid_until: None,
         };
-        self.published.send_replace(standing.clone());
-        standing
+        org.published.send_if_modified(|current| {
+            let changed = *current != standing;
+            *current = standing;
+            changed
+        });
     }
 
-    /// Gives the lease up, if held: a clean stop hands over at once.
-    async fn release(&mut self) {
-        let Some(token) = self.token.take() else {
+    /// Leader while this replica leads any organisation, else standby (naming who leads
+    /// the first).
+    fn publish_role(&self) {
+        let leads = self.orgs.iter().any(|org| org.token.is_some());
+        let role = if leads {
+            Role::Leader {
+                replica: self.replica.clone(),
+            }
+        } else {
+            Role::Standby {
+                replica: self.replica.clone(),
+                leader: self
+                    .orgs
+                    .first()
+                    .and_then(|org| org.published.borrow().leader.clone()),
+            }
+        };
+        self.health.set_role(role);
+        metrics::gauge!(LEADER).set(if leads { 1.0 } else { 0.0 });
+    }
+
+    /// Gives every lease up, and counts this replica out: a clean stop hands over at once.
+    async fn release_all(&mut self) {
+        let held: Vec<(usize, i64)> = self
+            .orgs
+            .iter()
+            .enumerate()
+            .filter_map(|(at, org)| Some((at, org.token?)))
+            .collect();
+        for (at, _) in &held {
+            self.stand_by(*at, None);
+        }
+        self.publish_role();
+        let Ok(client) = self.connect().await else {
+            if !held.is_empty() {
+                warn!("cannot give the leases up; they lapse by themselves");
+            }
             return;
         };
-        *self.fence.lock().unwrap_or_else(|p| p.into_inner()) = no_fence();
-        let lease = self.lease.clone();
-        if let Ok(client) = self.client().await {
-            match lease.release(client, token).await {
-                Ok(true) => info!("lease given up: a standby takes over now"),
+        let mut given = 0;
+        for (at, token) in held {
+            match self.orgs[at].lease.release(&client, token).await {
+                Ok(true) => given += 1,
                 Ok(false) => {}
                 Err(error) => {
-                    warn!(error = %error, "cannot give the lease up; it lapses by itself")
+                    warn!(error = %error, "cannot give a lease up; it lapses by itself")
                 }
             }
+        }
+        if self.share
+            && let Err(error) = lease::leave(&client, &self.replica).await
+        {
+            warn!(error = %error, "cannot count this replica out; the others will in a lease");
+        }
+        if given > 0 {
+            info!(
+                leases = given,
+                "leases given up: the other replicas take over now"
+            );
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod leader;
 mod once;
 mod report;
 mod run;
+mod share;
 mod start;
 mod watchdog;
 
@@ -59,12 +60,13 @@ pub struct Reloader {
     delivery_setup: watch::Sender<Arc<DeliverySetup>>,
 }
 
-/// What a replica on PostgreSQL needs to lead: where the database is, how long the lease
-/// lasts, and the fence its watcher's commits carry.
+/// What a replica on PostgreSQL needs to lead: where the database is, how long a lease
+/// lasts, and the fence each organisation's watcher's commits carry.
 pub struct Replicas {
     pub settings: PgSettings,
     pub lease: Duration,
-    pub fence: Arc<std::sync::Mutex<Fence>>,
+    /// By organisation, in the config's order.
+    pub fences: Vec<(String, Arc<std::sync::Mutex<Fence>>)>,
 }
 
 /// Where `state` puts the store: a SQLite file, or PostgreSQL with its password.
@@ -109,18 +111,28 @@ impl Parts {
             Location::Postgres(settings) => Some(Replicas {
                 settings: (**settings).clone(),
                 lease: config.state.lease,
-                fence: Arc::new(std::sync::Mutex::new(leader::no_fence())),
+                fences: config
+                    .organisations
+                    .iter()
+                    .map(|org| {
+                        let fence = leader::no_fence(&org.name);
+                        (org.name.clone(), Arc::new(std::sync::Mutex::new(fence)))
+                    })
+                    .collect(),
             }),
-        };
-        // The leader's commits carry its lease's token; a standby's carry none that leads.
-        let watched = match &replicas {
-            Some(replicas) => store.fenced(replicas.fence.clone()),
-            None => store.clone(),
         };
         let mut orgs = Vec::new();
         let mut senders = Vec::new();
         for setup in watch_setups {
             let name = setup.org.name.clone();
+            // The leader's commits carry its lease's token; a standby's none that leads.
+            let fence = replicas
+                .as_ref()
+                .and_then(|r| r.fences.iter().find(|(org, _)| *org == name));
+            let watched = match fence {
+                Some((_, fence)) => store.fenced(fence.clone()),
+                None => store.clone(),
+            };
             let (sender, current) = watch::channel(Arc::new(setup));
             orgs.push(OrgWatch {
                 watchdog: Watchdog::new(watched.clone(), clock.clone(), &name),

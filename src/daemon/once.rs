@@ -31,25 +31,25 @@ pub async fn once(config: Config, only: Option<&str>) -> anyhow::Result<(Cycles,
         Some(replicas) => {
             let orgs = parts.orgs.iter().map(|org| org.name.as_str());
             let health = Arc::new(Health::new(parts.reloader.config().poll.interval, orgs));
-            let (mut leader, _) = Leader::new(
+            let mut leader = Leader::new(
                 replicas.settings,
                 parts.worker.replica(),
                 replicas.lease,
                 health,
-                replicas.fence,
+                &replicas.fences,
+                false,
             );
-            let standing = leader.step().await;
-            if !standing.leads() {
-                anyhow::bail!(
-                    "another replica leads ({}): `once` polls only when it can take the lease",
-                    standing
-                        .leader
-                        .as_deref()
-                        .unwrap_or("unknown: the lease could not be read")
-                );
+            let wanted: Vec<&str> = parts
+                .orgs
+                .iter()
+                .map(|org| org.name.as_str())
+                .filter(|name| only.is_none_or(|only| only == *name))
+                .collect();
+            if let Err(error) = leader.take(&wanted).await {
+                anyhow::bail!("{error:#}: `once` polls only when it can take the lease");
             }
-            // Renewed on its timer while the cycle lasts, given up at the end.
-            Some(leader.spawn(stopped).1)
+            // Renewed on its timer while the cycles last, given up at the end.
+            Some(leader.spawn(stopped))
         }
         None => None,
     };

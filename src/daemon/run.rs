@@ -141,7 +141,8 @@ async fn watch_org(
     let mut running = false;
     let mut cadence = setup.borrow().config.poll.cadence(running);
     // A standby wakes when the lead changes hands, not only at its next interval.
-    let mut standing = shared.leadership.as_ref().map(|l| l.standing.clone());
+    let lead = shared.leadership.as_ref().and_then(|l| l.org(&name));
+    let mut standing = lead.as_ref().map(|l| l.standing.clone());
     let mut led_with: Option<i64> = None;
     let config = |setup: &watch::Receiver<Arc<WatchSetup>>| setup.borrow().config.clone();
     let channels = || shared.channels.borrow().clone();
@@ -176,10 +177,15 @@ async fn watch_org(
             return;
         }
         let current = config(&setup);
-        // Renewed before every cycle; a standby does not poll.
-        let mut until = match &shared.leadership {
-            Some(leadership) => {
-                let now = leadership.renew().await;
+        // Held for the cycle: the lease is not given up under it.
+        let _turn = match &lead {
+            Some(lead) => Some(lead.turn().await),
+            None => None,
+        };
+        // A standby does not poll.
+        let mut until = match &standing {
+            Some(standing) => {
+                let now = standing.borrow().clone();
                 led_with = now.token;
                 if !now.leads() {
                     let setup = channels();

@@ -15,7 +15,7 @@ use crate::ops::http;
 use crate::store::{Location, Store};
 use crate::telemetry;
 
-/// The background tasks that leadership among replicas takes: keeping the lease, and
+/// The background tasks that leadership among replicas takes: keeping the leases, and
 /// waking this replica's worker when another queues alerts. Alone, this process leads.
 #[allow(clippy::type_complexity)]
 pub(super) fn lead(
@@ -31,16 +31,21 @@ pub(super) fn lead(
 ) {
     let Some(replicas) = replicas else {
         metrics::gauge!(telemetry::LEADER).set(1.0);
+        for org in health.last_cycles().into_keys() {
+            metrics::gauge!(telemetry::ORGANISATION_LEADER, "organisation" => org).set(1.0);
+        }
         return (None, None);
     };
-    let (leader, _) = Leader::new(
+    let leader = Leader::new(
         replicas.settings,
         replica,
         replicas.lease,
         health.clone(),
-        replicas.fence,
+        &replicas.fences,
+        true,
     );
-    let (handle, task) = leader.spawn(stopped.clone());
+    let handle = leader.handle();
+    let task = leader.spawn(stopped.clone());
     let Location::Postgres(settings) = store.location() else {
         // Replicas exist only on PostgreSQL (`Parts::build`).
         return (Some(handle), Some((task, tokio::spawn(async {}))));

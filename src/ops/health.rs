@@ -1,5 +1,7 @@
 //! Liveness and readiness: when each organisation's last poll cycle succeeded, and why the
-//! last one failed. Ready only when every organisation watched here polls.
+//! last one failed. Ready only when every organisation this process leads polls (alone:
+//! all of them; among replicas, those whose lease it holds, each given three intervals
+//! after it was taken over to complete its first cycle).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -52,12 +54,26 @@ impl Role {
 }
 
 /// One organisation's cycles.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 struct OrgHealth {
     /// Unix milliseconds of the last successful cycle; 0 before the first.
     last_success_ms: i64,
     last_error: Option<String>,
     last_cycle: Option<LastCycle>,
+    /// While this process polls it: since when, Unix milliseconds (0 alone: from the
+    /// start, no grace).
+    led_since_ms: Option<i64>,
+}
+
+impl Default for OrgHealth {
+    fn default() -> Self {
+        Self {
+            last_success_ms: 0,
+            last_error: None,
+            last_cycle: None,
+            led_since_ms: Some(0),
+        }
+    }
 }
 
 /// The last poll cycle, for the status page.
@@ -105,6 +121,18 @@ impl Health {
             .store(lease.as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// Among replicas: this one polls `org` since `since_ms` (it took its lease), or not.
+    pub fn set_led(&self, org: &str, since_ms: Option<i64>) {
+        self.with_org(org, |health| health.led_since_ms = since_ms);
+    }
+
+    /// Whether this process polls `org` now.
+    pub fn leads(&self, org: &str) -> bool {
+        let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
+        orgs.get(org)
+            .is_some_and(|health| health.led_since_ms.is_some())
+    }
+
     pub fn set_interval(&self, interval: Duration) {
         self.interval_ms
             .store(interval.as_millis() as u64, Ordering::Relaxed);
@@ -148,18 +176,20 @@ impl Health {
             .collect()
     }
 
-    /// Unix milliseconds of the last successful cycle, if every organisation had one: the
-    /// oldest of them (the watcher is as current as its most lagging organisation).
+    /// Unix milliseconds of the last successful cycle, if every organisation led here had
+    /// one: the oldest of them (the watcher is as current as its most lagging organisation).
     pub fn last_success_ms(&self) -> Option<i64> {
         let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
         orgs.values()
+            .filter(|health| health.led_since_ms.is_some())
             .map(|health| Some(health.last_success_ms).filter(|ms| *ms > 0))
             .min()
             .flatten()
     }
 
-    /// Ready when the last cycle succeeded within three intervals, or, standing by, when
-    /// the database was reached within two leases; otherwise why not.
+    /// Ready when the last cycle of every organisation led here succeeded within three
+    /// intervals, or, standing by, when the database was reached within two leases;
+    /// otherwise why not.
     pub fn readiness(&self) -> Result<(), NotReady> {
         if let Role::Standby { .. } = self.role() {
             let checked = self.lease_checked_ms.load(Ordering::Relaxed);
@@ -176,7 +206,16 @@ impl Health {
         let interval = self.interval_ms.load(Ordering::Relaxed) as i64;
         let orgs = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
         let named = orgs.len() > 1;
+        let now = now_ms();
         for (name, health) in orgs.iter() {
+            let Some(since) = health.led_since_ms else {
+                continue; // another replica polls it
+            };
+            // Taken over from another replica: its first cycle is on its way.
+            let taken = since > 0 && health.last_success_ms < since;
+            if taken && now.saturating_sub(since) <= 3 * interval {
+                continue;
+            }
             let of = if named {
                 format!(" of organisation {name}")
             } else {
@@ -187,12 +226,17 @@ impl Health {
                 .as_ref()
                 .map(|error| format!("; last error: {error}"))
                 .unwrap_or_default();
-            if health.last_success_ms == 0 {
+            if health.last_success_ms == 0 || taken {
+                let yet = if taken {
+                    " since this replica took it over"
+                } else {
+                    " yet"
+                };
                 return Err(NotReady(format!(
-                    "no poll cycle{of} has succeeded yet{because}"
+                    "no poll cycle{of} has succeeded{yet}{because}"
                 )));
             }
-            let age = now_ms().saturating_sub(health.last_success_ms);
+            let age = now.saturating_sub(health.last_success_ms);
             if age > 3 * interval {
                 return Err(NotReady(format!(
                     "the last successful poll cycle{of} was {}s ago, more than three intervals{because}",

@@ -238,14 +238,15 @@ async fn take_lead(parts: &Parts) {
         Duration::from_secs(1),
         ["default"],
     ));
-    let (mut leader, _) = Leader::new(
+    let mut leader = Leader::new(
         replicas.settings.clone(),
         parts.worker.replica(),
         Duration::from_secs(600),
         health,
-        replicas.fence.clone(),
+        &replicas.fences,
+        false,
     );
-    assert!(leader.step().await.leads(), "the lease is free");
+    leader.take(&["default"]).await.expect("the lease is free");
 }
 
 /// What `left` has that `right` lacks, counting repeats.

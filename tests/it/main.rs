@@ -21,6 +21,7 @@ mod output;
 mod properties;
 mod replicas;
 mod seeded;
+mod sharing;
 mod store;
 mod tls;
 mod watch;

@@ -215,6 +215,7 @@ use std::path::PathBuf;
 
 use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, ReceivedWebhook, Reply};
+use testkit::leases::pid_of;
 use testkit::{Daemon, World};
 
 /// The lease of these tests; the poll interval is 1 s.
@@ -243,11 +244,6 @@ timeout = "2s"
     let path = w.dir.path().join("replica.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// The pid in a lease holder's name (`host-PID-random`).
-fn pid_of(holder: &str) -> Option<u32> {
-    holder.rsplit('-').nth(1)?.parse().ok()
 }
 
 /// The replica that holds a live lease now, if any.

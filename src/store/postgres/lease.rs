@@ -94,6 +94,83 @@ impl Leadership {
     }
 }
 
+/// Renews, in one statement, those of `names` that `holder` holds and that are still in
+/// force (the same tokens); returns them with their tokens. A lease that lapsed is not
+/// renewed: taking it again ([`Leadership::acquire`]) gives it a new token.
+pub async fn renew_held(
+    client: &Client,
+    names: &[String],
+    holder: &str,
+    ttl: Duration,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "UPDATE leases SET expires_at = clock_timestamp() + make_interval(secs => $3)
+             WHERE name = ANY($1) AND holder = $2 AND expires_at >= clock_timestamp()
+             RETURNING name, token",
+            &[&names, &holder, &ttl.as_secs_f64()],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+/// The holder of each of `names` whose lease is in force; the others are free.
+pub async fn live_holders(
+    client: &Client,
+    names: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT name, holder FROM leases
+             WHERE name = ANY($1) AND expires_at >= clock_timestamp()",
+            &[&names],
+        )
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+/// Says that `replica` is alive (for `ttl`) and returns the replicas that are, itself
+/// included. Rows of replicas gone for a hundred leases are deleted on the way.
+pub async fn announce(
+    client: &Client,
+    replica: &str,
+    ttl: Duration,
+) -> Result<Vec<String>, StoreError> {
+    let secs = ttl.as_secs_f64();
+    client
+        .execute(
+            "INSERT INTO replicas (id, seen_at) VALUES ($1, clock_timestamp())
+             ON CONFLICT (id) DO UPDATE SET seen_at = EXCLUDED.seen_at",
+            &[&replica],
+        )
+        .await?;
+    client
+        .execute(
+            "DELETE FROM replicas WHERE seen_at < clock_timestamp() - make_interval(secs => $1)",
+            &[&(secs * 100.0)],
+        )
+        .await?;
+    let alive = client
+        .query(
+            "SELECT id FROM replicas
+             WHERE seen_at >= clock_timestamp() - make_interval(secs => $1)",
+            &[&secs],
+        )
+        .await?;
+    Ok(alive.iter().map(|row| row.get(0)).collect())
+}
+
+/// `replica` stops: the others count it out at once.
+pub async fn leave(client: &Client, replica: &str) -> Result<(), StoreError> {
+    client
+        .execute("DELETE FROM replicas WHERE id = $1", &[&replica])
+        .await?;
+    Ok(())
+}
+
 /// Who holds lease `name`, if anyone ever did.
 pub async fn holder(client: &impl GenericClient, name: &str) -> Result<Option<Holder>, StoreError> {
     let row = client

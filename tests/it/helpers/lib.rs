@@ -1,13 +1,15 @@
 //! sdm-watch's test kit, shared by the integration tests (`tests/it`) and the system
 //! benchmark (`benches/system.rs`): a world of the simulated API, a webhook receiver and
 //! a real SMTP server ([`World`]); configs pointing at a simulator ([`config`]); the real
-//! binary, run once ([`cli`]) or as a daemon ([`Daemon`]); free ports ([`ports`]).
+//! binary, run once ([`cli`]) or as a daemon ([`Daemon`]); free ports ([`ports`]); who
+//! holds the leases among replicas ([`leases`]).
 
 pub mod browser;
 pub mod cli;
 pub mod config;
 mod daemon;
 pub mod delivered;
+pub mod leases;
 pub mod ports;
 pub mod postgres;
 pub mod process;
