@@ -22,6 +22,9 @@ use testkit::smtp::SmtpSink;
 use testkit::{Daemon, process};
 use time::OffsetDateTime;
 
+#[path = "system/sharing.rs"]
+mod sharing;
+
 const DAY_S: f64 = 86_400.0;
 
 struct Figure {
@@ -1084,12 +1087,13 @@ async fn idle(figures: &mut Vec<Figure>) {
 
 /// 1,000 organisations in one process, each with its own token, on one simulator: the
 /// quiet cycle's cost per organisation, CPU and peak RSS at a 60 s interval.
-async fn organisations(figures: &mut Vec<Figure>) {
-    let count = scaled(1_000, 3);
-    let interval = if scale() >= 1.0 { 60 } else { 2 };
-    let sim = Simulator::start().await.unwrap();
+/// `count` organisations served by `sim` (its first, then new ones), named `org0`,
+/// `org1`, ..., each with three old finished jobs: their names and `[[organisation]]`
+/// tables.
+fn organisation_tables(sim: &Simulator, count: usize) -> (Vec<String>, String) {
     let mut tables = String::new();
-    let mut parts = vec![(*sim).clone()];
+    let mut names = Vec::new();
+    let mut parts = vec![(**sim).clone()];
     for i in 1..count {
         parts.push(
             sim.add_organisation(&format!("org{i}"), &format!("sim-token-org-{i:04}-abcdef")),
@@ -1108,7 +1112,16 @@ async fn organisations(figures: &mut Vec<Figure>) {
             "[[organisation]]\nname = \"org{i}\"\ntoken = \"{}\"\n",
             part.token()
         ));
+        names.push(format!("org{i}"));
     }
+    (names, tables)
+}
+
+async fn organisations(figures: &mut Vec<Figure>) {
+    let count = scaled(1_000, 3);
+    let interval = if scale() >= 1.0 { 60 } else { 2 };
+    let sim = Simulator::start().await.unwrap();
+    let (_, tables) = organisation_tables(&sim, count);
     let dir = workdir();
     let config = write_config(
         dir.path(),
@@ -1496,6 +1509,9 @@ async fn main() {
     }
     if wanted("organisations") {
         organisations(&mut figures).await;
+    }
+    if wanted("sharing") {
+        sharing::sharing(&mut figures).await;
     }
     println!(
         "\nsdm-watch system benchmark (scale {}, {} cores, {:.0} s)",
