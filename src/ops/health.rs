@@ -252,3 +252,71 @@ impl Health {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct NotReady(String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok_cycle() -> LastCycle {
+        LastCycle {
+            finished_ms: now_ms(),
+            duration_ms: 1,
+            requests: Some(3),
+            jobs_seen: Some(0),
+            transitions: Some(0),
+            error: None,
+        }
+    }
+
+    fn replica(orgs: &[&str]) -> Health {
+        let health = Health::new(Duration::from_secs(60), orgs.iter().copied());
+        for org in orgs {
+            health.set_led(org, None);
+        }
+        health.set_role(Role::Leader {
+            replica: "r".into(),
+        });
+        health
+    }
+
+    #[test]
+    fn alone_every_organisation_counts_from_the_start() {
+        let health = Health::new(Duration::from_secs(60), ["acme", "globex"]);
+        health.cycle_succeeded("acme", ok_cycle());
+        let why = health.readiness().unwrap_err().to_string();
+        assert!(
+            why.contains("organisation globex has succeeded yet"),
+            "{why}"
+        );
+        health.cycle_succeeded("globex", ok_cycle());
+        assert_eq!(health.readiness(), Ok(()));
+    }
+
+    #[test]
+    fn a_replica_answers_for_the_organisations_it_leads_only() {
+        let health = replica(&["acme", "globex"]);
+        health.set_led("acme", Some(0)); // led since long ago, never polled
+        let why = health.readiness().unwrap_err().to_string();
+        assert!(why.contains("acme"), "{why}");
+        health.cycle_succeeded("acme", ok_cycle());
+        assert_eq!(health.readiness(), Ok(()), "globex is another's");
+        assert!(
+            health.last_success_ms().is_some(),
+            "globex, polled elsewhere, does not hold the last success back"
+        );
+        assert!(health.leads("acme") && !health.leads("globex"));
+    }
+
+    #[test]
+    fn an_organisation_just_taken_over_has_three_intervals_for_its_first_cycle() {
+        let health = replica(&["acme"]);
+        health.set_led("acme", Some(now_ms()));
+        assert_eq!(health.readiness(), Ok(()), "within the grace");
+        // Taken over four intervals ago and no cycle since: not ready, and says why.
+        health.set_led("acme", Some(now_ms() - 4 * 60_000));
+        let why = health.readiness().unwrap_err().to_string();
+        assert!(why.contains("since this replica took it over"), "{why}");
+        health.cycle_succeeded("acme", ok_cycle());
+        assert_eq!(health.readiness(), Ok(()));
+    }
+}
