@@ -123,6 +123,7 @@ impl Parts {
         };
         let mut orgs = Vec::new();
         let mut senders = Vec::new();
+        let told_directly = Arc::new(std::sync::atomic::AtomicBool::new(false));
         for setup in watch_setups {
             let name = setup.org.name.clone();
             // The leader's commits carry its lease's token; a standby's none that leads.
@@ -135,7 +136,12 @@ impl Parts {
             };
             let (sender, current) = watch::channel(Arc::new(setup));
             orgs.push(OrgWatch {
-                watchdog: Watchdog::new(watched.clone(), clock.clone(), &name),
+                watchdog: Watchdog::new(
+                    watched.clone(),
+                    clock.clone(),
+                    &name,
+                    told_directly.clone(),
+                ),
                 watcher: Watcher::new(watched.clone(), wake.clone(), current)
                     .with_clock(clock.clone()),
                 name: name.clone(),

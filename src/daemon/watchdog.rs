@@ -3,12 +3,15 @@
 //! succeeds after it, one `watcher.recovered`. The outage lives in the store (written in
 //! the transaction that queues its alert), so a restart during it neither repeats nor
 //! forgets it. When the store itself fails, the alert is sent directly, without the
-//! outbox, best effort, once per process and outage.
+//! outbox, best effort, once per process and outage: the store is every organisation's,
+//! so the first organisation's watchdog to see it tells, and the others stay quiet about
+//! it (no storm of one alert per organisation).
 //!
 //! A quiet, healthy cycle costs nothing here: the outage record is read once at start,
 //! then only written while there is one.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -49,19 +52,36 @@ pub struct Watchdog {
     local_since: Option<OffsetDateTime>,
     /// `watcher.failing` went out directly (the store failed) in this outage.
     sent_directly: bool,
+    /// Shared by the watchdogs of one process: one of them sent `watcher.failing`
+    /// directly, for the store outage in progress.
+    told_directly: Arc<AtomicBool>,
     clock: Arc<dyn Clock>,
 }
 
 impl Watchdog {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, org: &str) -> Watchdog {
+    /// The watchdog of organisation `org`; `told_directly` is shared by every watchdog of
+    /// the process (see the module's text).
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        org: &str,
+        told_directly: Arc<AtomicBool>,
+    ) -> Watchdog {
         Watchdog {
             store,
             org: org.to_owned(),
             known: None,
             local_since: None,
             sent_directly: false,
+            told_directly,
             clock,
         }
+    }
+
+    /// Another organisation's watchdog told of the store outage in progress: this one's
+    /// blindness has the same cause, and was told.
+    fn told_by_another(&self) -> bool {
+        !self.sent_directly && self.told_directly.load(Ordering::Relaxed)
     }
 
     /// After each cycle: records an outage and alerts once it is old enough, or ends it.
@@ -179,6 +199,9 @@ impl Watchdog {
         alerts::note_committed(&queued);
         self.known = Some(None);
         self.local_since = None;
+        if self.sent_directly {
+            self.told_directly.store(false, Ordering::Relaxed);
+        }
         self.sent_directly = false;
         Ok(())
     }
@@ -198,6 +221,7 @@ impl Watchdog {
         if let Err(store_error) = &recorded
             && !self.sent_directly
             && now - local_since >= alert_after
+            && !self.told_directly.swap(true, Ordering::Relaxed)
         {
             error!(error = %store_error, "the store cannot be written either: sending watcher.failing directly, once, without the outbox");
             let event = failing(failure, ms(local_since), config, &self.org, now);
@@ -226,6 +250,7 @@ impl Watchdog {
         outage.last_error = failure.error.clone();
         let due = !outage.alerted
             && !self.sent_directly
+            && !self.told_by_another()
             && seconds_between(outage.since_ms, now) >= alert_after.as_secs();
         let event = due.then(|| failing(failure, outage.since_ms, config, &self.org, now));
         if self.sent_directly {

@@ -236,12 +236,18 @@ async fn the_heartbeat_pings_spaced_pings_on_failure_and_never_shows_its_url() {
 }
 
 /// PostgreSQL stopped: the leader can neither poll nor keep its lease nor queue an alert,
-/// so `watcher.failing` goes out directly, once; `watcher.recovered` follows through the
-/// outbox when PostgreSQL is back.
+/// so `watcher.failing` goes out directly, once for the process (not once for each of its
+/// two organisations); `watcher.recovered` follows through the outbox when PostgreSQL is
+/// back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_postgresql_gives_the_direct_alert_once() {
     let w = World::start().await;
     w.sim.add_job(NewJob::new(Status::Running));
+    // Two organisations share the store: its outage is told once, not once for each.
+    let globex = w
+        .sim
+        .add_organisation("globex", "sim-token-globex-0123456789");
+    globex.add_job(NewJob::new(Status::Running));
     let pg = testkit::postgres::Postgres::start();
     let token_file = write(w.dir.path(), "token", &w.sim.token());
     let state = format!(
@@ -253,9 +259,13 @@ async fn a_stopped_postgresql_gives_the_direct_alert_once() {
         &format!("[state]\nurl = \"{}\"\nlease = \"2s\"", pg.url()),
     );
     assert!(text.contains("lease = \"2s\""), "{text}");
+    let text = format!(
+        "{text}\n[[organisation]]\nname = \"acme\"\n\n[[organisation]]\nname = \"globex\"\ntoken = \"{}\"\n",
+        globex.token()
+    );
     let path = write(w.dir.path(), "config.toml", &text);
     let daemon = Daemon::start(&path, &[]);
-    daemon.wait_for_log("poll cycle done", 1).await;
+    daemon.wait_for_log("poll cycle done", 2).await;
 
     pg.stop("fast");
     let delivered = wait_for_type(&w, "watcher.failing", 1).await;
@@ -271,8 +281,13 @@ async fn a_stopped_postgresql_gives_the_direct_alert_once() {
 
     pg.restart();
     wait_for_type(&w, "watcher.recovered", 1).await;
+    // Both organisations poll again, and nothing more was told.
+    let cycles = daemon.lines_with("poll cycle done").len();
+    daemon.wait_for_log("poll cycle done", cycles + 4).await;
     daemon.stop().await;
-    assert_eq!(of_type(&w.hook.delivered(), "watcher.failing").len(), 1);
+    let delivered = w.hook.delivered();
+    assert_eq!(of_type(&delivered, "watcher.failing").len(), 1);
+    assert_eq!(of_type(&delivered, "watcher.recovered").len(), 1);
 }
 
 /// Replicas: the leader SIGKILLed, and the standby that takes over cannot poll (its token
