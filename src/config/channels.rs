@@ -36,6 +36,8 @@ pub struct RawWebhook {
     #[serde(default)]
     pub organisations: Vec<String>,
     #[serde(default)]
+    pub send_resolved: bool,
+    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     #[serde(default = "thirty_seconds")]
     pub timeout: HumanDuration,
@@ -60,6 +62,8 @@ pub struct RawEmail {
     pub projects: Vec<ProjectId>,
     #[serde(default)]
     pub organisations: Vec<String>,
+    #[serde(default)]
+    pub send_resolved: bool,
     pub subject_template: Option<String>,
     pub body_template: Option<String>,
     #[serde(default)]
@@ -137,6 +141,9 @@ pub struct WebhookConfig {
     /// organisations by `Config::from_raw`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub organisations: Vec<String>,
+    /// Also `job.resolved` when an incident it was sent ends.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub send_resolved: bool,
     /// `None` (`group_wait = "0s"`): one message per alert.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub grouping: Option<Grouping>,
@@ -164,6 +171,9 @@ pub struct EmailConfig {
     /// organisations by `Config::from_raw`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub organisations: Vec<String>,
+    /// Also `job.resolved` when an incident it was sent ends.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub send_resolved: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub grouping: Option<Grouping>,
     /// The subject instead of `[sdm-watch] <status>: <job name>`.
@@ -343,6 +353,7 @@ impl WebhookConfig {
             events,
             projects: project_ids(&hook.key("projects"), raw.projects)?,
             organisations: raw.organisations,
+            send_resolved: raw.send_resolved,
             headers,
             grouping,
             timeout: positive(&hook.key("timeout"), raw.timeout.0)?,
@@ -395,6 +406,7 @@ impl EmailConfig {
             events,
             projects: project_ids(&email.key("projects"), raw.projects)?,
             organisations: raw.organisations,
+            send_resolved: raw.send_resolved,
             grouping,
             subject_template,
             body_template,

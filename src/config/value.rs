@@ -126,6 +126,9 @@ pub(super) fn events(
                     "is not enabled: set poll.running_longer_than to a duration".to_owned()
                 }
                 Event::Watcher => "is not enabled: watchdog.alert_after is \"0s\"".to_owned(),
+                Event::Resolved => {
+                    "is not an event to ask for: set send_resolved = true on the channel".to_owned()
+                }
                 Event::Entered(status) if Status::KNOWN.contains(status) => {
                     "is not in poll.notify_on, so it would never be alerted".to_owned()
                 }

@@ -25,6 +25,7 @@ use crate::notify::payload::WatcherFacts;
 use crate::notify::{AlertEvent, Attempt, Channels, Message};
 use crate::sdm::ApiError;
 use crate::store::bookkeeping::Outage;
+use crate::store::incidents::{self, Condition};
 use crate::store::{Store, StoreError, outbox, silences};
 use crate::watch::{CycleError, CycleSummary};
 
@@ -329,6 +330,13 @@ fn queue(
     let built = alerts::build_watcher(event, org, config, &silenced_by, now_ms);
     for alert in &built {
         outbox::insert(tx, alert)?;
+    }
+    // `watcher.failing` opens the watcher's incident; `watcher.recovered` ends it (and is
+    // itself the resolution every channel that had the first gets).
+    incidents::open(tx, &built)?;
+    if event.kind == "watcher.recovered" {
+        let watcher = |condition: Condition| condition == Condition::Watcher;
+        incidents::resolve(tx, org, "", &watcher, "recovered", now_ms)?;
     }
     outbox::announce(tx)?;
     Ok(built)

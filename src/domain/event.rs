@@ -19,6 +19,9 @@ pub enum Event {
     /// The watcher completed no cycle for `watchdog.alert_after` (`watcher.failing`), or
     /// completed one after that (`watcher.recovered`).
     Watcher,
+    /// An incident a channel was sent ended (`job.resolved`, channels with
+    /// `send_resolved`).
+    Resolved,
 }
 
 impl Event {
@@ -27,6 +30,7 @@ impl Event {
             "pending_reminder" => Event::PendingReminder,
             "running_long" => Event::RunningLong,
             "watcher" => Event::Watcher,
+            "resolved" => Event::Resolved,
             status => Event::Entered(Status::parse(status)),
         }
     }
@@ -37,6 +41,7 @@ impl Event {
             Event::PendingReminder => "pending_reminder",
             Event::RunningLong => "running_long",
             Event::Watcher => "watcher",
+            Event::Resolved => "resolved",
         }
     }
 

@@ -7,6 +7,7 @@ pub mod email;
 pub mod format;
 mod message;
 pub mod payload;
+pub mod resolved;
 pub mod webhook;
 mod worker;
 

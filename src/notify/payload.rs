@@ -46,6 +46,12 @@ pub struct AlertData {
     pub running_since: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_for_seconds: Option<u64>,
+    /// `job.resolved`: the id of the incident's first alert on this channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolves: Option<String>,
+    /// `job.resolved`: the condition that ended (`error`, `pending`, `running_long`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
     /// Set only on `sdm-watch test-alert`'s alerts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
@@ -123,6 +129,8 @@ impl AlertEvent {
                 reminder: None,
                 running_since: None,
                 running_for_seconds: None,
+                resolves: None,
+                condition: None,
                 test: false,
             },
         }
@@ -165,6 +173,8 @@ impl AlertEvent {
                 reminder: None,
                 running_since: None,
                 running_for_seconds: None,
+                resolves: None,
+                condition: None,
                 test: false,
             },
         }
@@ -268,6 +278,15 @@ impl AlertEvent {
                 data.reminder.unwrap_or(1),
                 data.pending_since.as_deref().unwrap_or("?")
             ),
+            "job.resolved" => format!(
+                "Resolved: job \"{name}\" is no longer {} (now {}).",
+                match data.condition.as_deref() {
+                    Some("running_long") => "running long",
+                    Some(condition) => condition,
+                    None => "in trouble",
+                },
+                self.job().map_or("unknown", |job| job.status.as_str()),
+            ),
             "job.running_long" => format!(
                 "Job \"{name}\" has been running for {} (since {}).",
                 humantime::format_duration(std::time::Duration::from_secs(
@@ -289,7 +308,7 @@ impl AlertEvent {
     pub fn tone(&self) -> Tone {
         match self.kind.as_str() {
             _ if self.data.test => Tone::Info,
-            "job.done" | "watcher.recovered" => Tone::Good,
+            "job.done" | "job.resolved" | "watcher.recovered" => Tone::Good,
             "job.error" | "watcher.failing" => Tone::Bad,
             _ => Tone::Waiting,
         }

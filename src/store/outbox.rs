@@ -83,6 +83,9 @@ pub struct Alert {
     pub silence_id: Option<String>,
     /// `delivery.max_age` counts from here: when it was queued, or queued again.
     pub age_from_ms: i64,
+    /// A resolution waits until the alert it resolves (on its channel) is no longer
+    /// pending: a receiver never hears of the end before the start.
+    pub after_alert: Option<String>,
 }
 
 impl Alert {
@@ -111,13 +114,14 @@ impl Alert {
             digest_id: None,
             silence_id: None,
             age_from_ms: now_ms,
+            after_alert: None,
         }
     }
 }
 
 pub(super) const COLUMNS: &str = "id, channel, job_id, event, payload, created_ms, state, attempts, \
      next_attempt_ms, last_error, grouped, digest_id, silence_id, COALESCE(requeued_ms, created_ms), \
-     organisation";
+     organisation, after_alert";
 
 pub(super) fn from_row(row: &Row) -> Result<Alert, StoreError> {
     Ok(Alert {
@@ -136,6 +140,7 @@ pub(super) fn from_row(row: &Row) -> Result<Alert, StoreError> {
         silence_id: row.get(12)?,
         age_from_ms: row.get(13)?,
         organisation: row.get(14)?,
+        after_alert: row.get(15)?,
     })
 }
 
@@ -143,9 +148,10 @@ pub(super) fn from_row(row: &Row) -> Result<Alert, StoreError> {
 pub fn insert(conn: &mut dyn Db, alert: &Alert) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO alerts (id, channel, job_id, event, payload, created_ms, state, attempts,
-                             next_attempt_ms, grouped, silence_id, finished_ms, organisation)
+                             next_attempt_ms, grouped, silence_id, finished_ms, organisation,
+                             after_alert)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9, ?10,
-                 CASE WHEN ?7 = 'silenced' THEN CAST(?6 AS BIGINT) END, ?11)",
+                 CASE WHEN ?7 = 'silenced' THEN CAST(?6 AS BIGINT) END, ?11, ?12)",
         &[
             &alert.id,
             &alert.channel,
@@ -158,6 +164,7 @@ pub fn insert(conn: &mut dyn Db, alert: &Alert) -> Result<(), StoreError> {
             &alert.grouped,
             &alert.silence_id,
             &alert.organisation,
+            &alert.after_alert,
         ],
     )?;
     Ok(())
@@ -169,7 +176,10 @@ pub fn due(conn: &mut dyn Db, claim: &Claim, limit: usize) -> Result<Vec<Alert>,
         conn,
         "alerts",
         COLUMNS,
-        "grouped = 0 AND next_attempt_ms <= ?2",
+        "grouped = 0 AND next_attempt_ms <= ?2
+           AND (after_alert IS NULL OR NOT EXISTS (
+                SELECT 1 FROM alerts AS first WHERE first.id = alerts.after_alert
+                  AND first.state = 'pending'))",
         claim,
         limit,
     )?

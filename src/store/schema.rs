@@ -212,6 +212,29 @@ ALTER TABLE alerts ADD COLUMN organisation TEXT NOT NULL DEFAULT 'default';
 -- A silence's organisations, as its projects: comma-separated, empty for all.
 ALTER TABLE silences ADD COLUMN organisations TEXT NOT NULL DEFAULT '';
 "#,
+    r#"
+-- Incidents: a job's condition (error, pending, running_long; the watcher's), opened by
+-- its first alert, resolved when the condition ends; the channels it went to, with the
+-- first alert on each. A resolution's alert goes out only after that one.
+CREATE TABLE incidents (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    organisation    TEXT NOT NULL,
+    job_id          TEXT NOT NULL,
+    condition       TEXT NOT NULL,
+    opened_ms       INTEGER NOT NULL,
+    first_alert     TEXT NOT NULL,
+    resolved_ms     INTEGER,
+    resolved_status TEXT
+);
+CREATE INDEX incidents_of_job ON incidents (organisation, job_id, resolved_ms);
+CREATE TABLE incident_channels (
+    incident INTEGER NOT NULL,
+    channel  TEXT NOT NULL,
+    alert_id TEXT NOT NULL,
+    PRIMARY KEY (incident, channel)
+);
+ALTER TABLE alerts ADD COLUMN after_alert TEXT;
+"#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -10,12 +10,14 @@ use super::CycleError;
 use super::change::{HeldChange, Needs, Watched};
 use super::cycle::Cycle;
 use super::tracker::{self, Change};
-use crate::domain::Status;
-use crate::notify::alerts;
+use crate::domain::{Event, Status};
+use crate::notify::alerts::{self, Detected};
+use crate::notify::payload::AlertEvent;
+use crate::notify::resolved::Resolutions;
 use crate::sdm::Job;
 use crate::store::jobs::{self, TrackedJob};
 use crate::store::outbox::Alert;
-use crate::store::{gauges, held, outbox, transitions};
+use crate::store::{gauges, held, incidents, outbox, transitions};
 use crate::telemetry::{JOBS_TRACKED, TRANSITIONS};
 
 /// What committing one change writes besides the job's record.
@@ -55,14 +57,30 @@ impl Cycle<'_> {
                 let outcome = self.outcome(change, &record, now_ms);
                 let seen = (change.is_transition() && (!first_cycle || change.alert))
                     .then(|| change.previous.clone());
-                (record, outcome, seen)
+                let resolution = change
+                    .is_transition()
+                    .then(|| self.resolution(&change.job, &record, change.previous.clone()));
+                Write {
+                    record,
+                    outcome,
+                    seen,
+                    resolution,
+                }
             })
             .collect();
         let removed_ids: Vec<String> = removed.iter().map(|old| old.id.clone()).collect();
         let org = self.org_name();
+        let resolutions = Resolutions::from_config(self.config);
         let (inserted, held) = self
             .timed(move |conn| {
-                conn.transaction(|tx| write(tx, &org, &writes, &removed_ids, &recovered, now_ms))
+                conn.transaction(|tx| {
+                    let writing = Writing {
+                        org: &org,
+                        resolutions: &resolutions,
+                        now_ms,
+                    };
+                    writing.write(tx, &writes, &removed_ids, &recovered)
+                })
             })
             .await?;
         let queued = alerts::note_committed(&inserted);
@@ -132,6 +150,26 @@ impl Cycle<'_> {
         }
     }
 
+    /// The body of a `job.resolved` for `job` (recorded as `record`), should its change end
+    /// an incident.
+    pub fn resolution(
+        &self,
+        job: &Job,
+        record: &TrackedJob,
+        previous: Option<Status>,
+    ) -> AlertEvent {
+        let detected = Detected {
+            job: super::change::snapshot(job, record.project),
+            event: Event::Resolved,
+            previous,
+            url: self.job_url(&record.id),
+            output: None,
+            reminder: None,
+            at: self.now,
+        };
+        Resolutions::template(&detected, &self.org.name, self.config)
+    }
+
     /// Whether `record`'s job is one the organisation's `projects` (or `poll.projects`) watch.
     pub fn watched(&self, record: &TrackedJob) -> Watched {
         let projects = &self.org.projects;
@@ -167,57 +205,127 @@ impl Cycle<'_> {
     }
 }
 
-/// One job's record, what it writes besides, and the transition the status page shows
-/// (`Some(previous)`), if any.
-type Write = (TrackedJob, Outcome, Option<Option<Status>>);
+/// One job's record, what it writes besides, the transition the status page shows
+/// (`Some(previous)`), if any, and for a status change, the body of the resolution of an
+/// incident it may end.
+struct Write {
+    record: TrackedJob,
+    outcome: Outcome,
+    seen: Option<Option<Status>>,
+    resolution: Option<AlertEvent>,
+}
 
-/// Writes a commit in the caller's transaction: each record, its transition, its alerts or
-/// its held change (held too when an earlier change of the job still is), the jobs
-/// forgotten and the lookups recovered. Returns the alerts queued and how many were held.
-fn write(
+/// What a commit's transaction needs besides the writes.
+struct Writing<'a> {
+    org: &'a str,
+    resolutions: &'a Resolutions,
+    now_ms: i64,
+}
+
+impl Writing<'_> {
+    /// Writes a commit in the caller's transaction: each record, its transition, the
+    /// incidents its new status ends (and their resolutions), its alerts (and the incidents
+    /// they open) or its held change (held too when an earlier change of the job still
+    /// is), the jobs forgotten and the lookups recovered. Returns the alerts queued and how
+    /// many were held.
+    fn write(
+        &self,
+        tx: &mut dyn crate::store::Db,
+        writes: &[Write],
+        removed: &[String],
+        recovered: &[String],
+    ) -> Result<(Vec<Alert>, usize), crate::store::StoreError> {
+        let (org, now_ms) = (self.org, self.now_ms);
+        let (mut inserted, mut held) = (Vec::new(), 0);
+        let mut seen_any = false;
+        for Write {
+            record,
+            outcome,
+            seen,
+            resolution,
+        } in writes
+        {
+            jobs::upsert(tx, org, record, now_ms)?;
+            if let Some(previous) = seen {
+                let (id, status) = (&record.id, &record.status);
+                transitions::record(tx, org, id, previous.as_ref(), status, now_ms)?;
+                seen_any = true;
+            }
+            if let Some(template) = resolution {
+                inserted.extend(self.resolve(tx, record, template)?);
+            }
+            let hold = match outcome {
+                Outcome::Nothing => continue,
+                Outcome::Hold(change) => change,
+                Outcome::Alert { held: change, .. } if held::has_job(tx, org, &record.id)? => {
+                    change
+                }
+                Outcome::Alert { alerts, .. } => {
+                    for alert in alerts {
+                        outbox::insert(tx, alert)?;
+                    }
+                    incidents::open(tx, alerts)?;
+                    inserted.extend(alerts.iter().cloned());
+                    continue;
+                }
+            };
+            held::insert(tx, org, &record.id, hold, now_ms)?;
+            held += 1;
+        }
+        for id in removed {
+            jobs::delete(tx, org, id)?;
+        }
+        for id in recovered {
+            jobs::lookup_recovered(tx, org, id)?;
+        }
+        if !inserted.is_empty() {
+            gauges::set_outbox_pending(tx)?;
+            outbox::announce(tx)?;
+        }
+        if seen_any {
+            transitions::prune(tx, now_ms)?;
+        }
+        Ok((inserted, held))
+    }
+
+    /// Resolves the incidents of `record`'s job that its status ends; queues their
+    /// resolutions (`template` filled in) and returns them.
+    fn resolve(
+        &self,
+        tx: &mut dyn crate::store::Db,
+        record: &TrackedJob,
+        template: &AlertEvent,
+    ) -> Result<Vec<Alert>, crate::store::StoreError> {
+        resolve_job(
+            tx,
+            self.org,
+            record,
+            template,
+            self.resolutions,
+            self.now_ms,
+        )
+    }
+}
+
+/// Resolves the incidents of `org`'s job (recorded as `record`) that its status ends, and
+/// queues the resolutions of those a channel with `send_resolved` was sent; returns them.
+pub(super) fn resolve_job(
     tx: &mut dyn crate::store::Db,
     org: &str,
-    writes: &[Write],
-    removed: &[String],
-    recovered: &[String],
+    record: &TrackedJob,
+    template: &AlertEvent,
+    resolutions: &Resolutions,
     now_ms: i64,
-) -> Result<(Vec<Alert>, usize), crate::store::StoreError> {
-    let (mut inserted, mut held) = (Vec::new(), 0);
-    let mut seen_any = false;
-    for (record, outcome, seen) in writes {
-        jobs::upsert(tx, org, record, now_ms)?;
-        if let Some(previous) = seen {
-            let (id, status) = (&record.id, &record.status);
-            transitions::record(tx, org, id, previous.as_ref(), status, now_ms)?;
-            seen_any = true;
+) -> Result<Vec<Alert>, crate::store::StoreError> {
+    let status = &record.status;
+    let ended = |condition: incidents::Condition| condition.ended_by(status);
+    let resolved = incidents::resolve(tx, org, &record.id, &ended, status.as_str(), now_ms)?;
+    let mut queued = Vec::new();
+    for incident in &resolved {
+        for alert in resolutions.alerts(template, incident, now_ms) {
+            outbox::insert(tx, &alert)?;
+            queued.push(alert);
         }
-        let hold = match outcome {
-            Outcome::Nothing => continue,
-            Outcome::Hold(change) => change,
-            Outcome::Alert { held: change, .. } if held::has_job(tx, org, &record.id)? => change,
-            Outcome::Alert { alerts, .. } => {
-                for alert in alerts {
-                    outbox::insert(tx, alert)?;
-                }
-                inserted.extend(alerts.iter().cloned());
-                continue;
-            }
-        };
-        held::insert(tx, org, &record.id, hold, now_ms)?;
-        held += 1;
     }
-    for id in removed {
-        jobs::delete(tx, org, id)?;
-    }
-    for id in recovered {
-        jobs::lookup_recovered(tx, org, id)?;
-    }
-    if !inserted.is_empty() {
-        gauges::set_outbox_pending(tx)?;
-        outbox::announce(tx)?;
-    }
-    if seen_any {
-        transitions::prune(tx, now_ms)?;
-    }
-    Ok((inserted, held))
+    Ok(queued)
 }

@@ -20,6 +20,9 @@ use crate::store::held::{self, Held};
 use crate::store::jobs::{self, TrackedJob};
 use crate::store::outbox::{self, Alert};
 
+/// The job as recorded now, and the body of a resolution of it.
+type Resolution = (TrackedJob, crate::notify::payload::AlertEvent);
+
 /// One held change being worked on.
 struct Item {
     row: Held,
@@ -134,7 +137,10 @@ impl Cycle<'_> {
         give_up_ms: i64,
     ) -> Result<usize, CycleError> {
         let backoff = self.config.retry.backoff();
-        let mut released: Vec<(i64, Vec<Alert>)> = Vec::new();
+        let resolutions = crate::notify::resolved::Resolutions::from_config(self.config);
+        // Each change released, its alerts, and the job as recorded now with the body of a
+        // resolution: an incident its alerts open may already be over.
+        let mut released: Vec<(i64, Vec<Alert>, Option<Resolution>)> = Vec::new();
         let mut failed: Vec<(i64, String, u32, i64, String)> = Vec::new();
         let mut waiting: HashSet<String> = HashSet::new();
         for item in items {
@@ -166,7 +172,12 @@ impl Cycle<'_> {
                         now,
                     )
                 };
-                released.push((item.row.seq, alerts));
+                let resolution = record.map(|record| {
+                    let job = super::tracker::job_from_record(record);
+                    let template = self.resolution(&job, record, Some(job.status.clone()));
+                    (record.clone(), template)
+                });
+                released.push((item.row.seq, alerts, resolution));
                 continue;
             }
             waiting.insert(job_id.clone());
@@ -189,12 +200,25 @@ impl Cycle<'_> {
         if released.is_empty() && failed.is_empty() {
             return Ok(still_held);
         }
-        let released = self
+        let org = self.org_name();
+        let (released, resolving) = self
             .timed(move |conn| {
                 conn.transaction(|tx| {
-                    for (seq, alerts) in &released {
+                    let mut resolving = Vec::new();
+                    for (seq, alerts, resolution) in &released {
                         for alert in alerts {
                             outbox::insert(tx, alert)?;
+                        }
+                        crate::store::incidents::open(tx, alerts)?;
+                        if let Some((record, template)) = resolution {
+                            resolving.extend(super::commit::resolve_job(
+                                tx,
+                                &org,
+                                record,
+                                template,
+                                &resolutions,
+                                now,
+                            )?);
                         }
                         held::delete(tx, *seq)?;
                     }
@@ -203,13 +227,14 @@ impl Cycle<'_> {
                     }
                     crate::store::gauges::set_outbox_pending(tx)?;
                     crate::store::outbox::announce(tx)?;
-                    Ok(released)
+                    Ok((released, resolving))
                 })
             })
             .await?;
         let inserted: Vec<Alert> = released
             .into_iter()
-            .flat_map(|(_, alerts)| alerts)
+            .flat_map(|(_, alerts, _)| alerts)
+            .chain(resolving)
             .collect();
         let queued = alerts::note_committed(&inserted);
         if queued > 0 {

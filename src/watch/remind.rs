@@ -109,6 +109,7 @@ impl Cycle<'_> {
                     for alert in &alerts {
                         outbox::insert(tx, alert)?;
                     }
+                    crate::store::incidents::open(tx, &alerts)?;
                     for (id, number) in &counts {
                         jobs::set_reminders(tx, &org, id, *number)?;
                     }

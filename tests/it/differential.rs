@@ -23,6 +23,11 @@
 //! reference's and name it, so an alert that crossed organisations, or bookkeeping one
 //! organisation took from another, shows. Their cycles run at once or one after another.
 //!
+//! Channel `all` asks for resolutions (`send_resolved`): the reference opens an incident
+//! with each `error` or `pending` alert and tells its end (`resolved:<condition>`) at the
+//! change that ends it, before that change's own alert, so the story of every job on
+//! `all` includes its incidents' ends, in order.
+//!
 //! `SDM_WATCH_DIFF_CASES` sets the histories per test (1000 each, two tests);
 //! `SDM_WATCH_DIFF_SEED` picks other ones. A failing history is shrunk and printed.
 
@@ -517,6 +522,9 @@ struct Reference {
     first_done: bool,
     known: HashMap<String, Status>,
     told: BTreeMap<(String, String), Vec<Told>>,
+    /// Each job's open incidents (`error`, `pending`), as told to channel `all`, which
+    /// wants resolutions: opened by an alert, ended by any status change that ends them.
+    open: HashMap<String, Vec<&'static str>>,
 }
 
 impl Reference {
@@ -533,6 +541,9 @@ impl Reference {
                 continue;
             }
             let previous = self.known.insert(job.id.clone(), job.status.clone());
+            if previous.as_ref() != Some(&job.status) {
+                self.resolve(job, previous.as_ref(), setup, cycle);
+            }
             if previous.as_ref() == Some(&job.status)
                 || !notify_on(setup).contains(&job.status)
                 || !(self.first_done || setup.alert_existing)
@@ -556,8 +567,45 @@ impl Reference {
                     .or_default()
                     .push(told.clone());
             }
+            let opens = match job.status {
+                Status::Error => Some("error"),
+                Status::Pending => Some("pending"),
+                _ => None,
+            };
+            let open = self.open.entry(job.id.clone()).or_default();
+            if let Some(condition) = opens.filter(|c| !open.contains(c)) {
+                open.push(condition);
+            }
         }
         self.first_done = true;
+    }
+
+    /// `job`'s change ends its open incidents whose condition it leaves: a resolution each
+    /// to channel `all` (told as status `resolved:<condition>`).
+    fn resolve(&mut self, job: &SimJob, previous: Option<&Status>, setup: &Setup, cycle: usize) {
+        let Some(open) = self.open.get_mut(&job.id) else {
+            return;
+        };
+        let ends = |condition: &str| match condition {
+            "error" => job.status == Status::Done,
+            _ => job.status != Status::Pending,
+        };
+        let (ended, still): (Vec<&str>, Vec<&str>) = open.iter().partition(|c| ends(c));
+        *open = still;
+        for condition in ended {
+            self.told
+                .entry((job.id.clone(), "all".to_owned()))
+                .or_default()
+                .push(Told {
+                    cycle,
+                    status: format!("resolved:{condition}"),
+                    previous: previous.map(|p| p.to_string()),
+                    name: Some(job.name.clone()),
+                    completion_date: job.completion_date.map(sim_time),
+                    project: payload_project(setup, job.project),
+                    message: None,
+                });
+        }
     }
 }
 
@@ -627,6 +675,7 @@ listen = ""
 [[webhook]]
 name = "all"
 url = "http://127.0.0.1:9/all"
+send_resolved = true
 [[webhook]]
 name = "errors"
 url = "http://127.0.0.1:9/errors"
@@ -664,6 +713,7 @@ static HISTORIES: AtomicU64 = AtomicU64::new(0);
 static ALERTS: AtomicU64 = AtomicU64::new(0);
 static MID_CHANGES: AtomicU64 = AtomicU64::new(0);
 static CYCLES: AtomicU64 = AtomicU64::new(0);
+static RESOLUTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// One organisation of a history: its part of the simulator, its true jobs, its watcher,
 /// the reference poller's view of it and the alerts its watcher queued.
@@ -711,6 +761,7 @@ async fn run(history: &History) -> Result<(), String> {
                     first_done: false,
                     known: HashMap::new(),
                     told: BTreeMap::new(),
+                    open: HashMap::new(),
                 },
                 watcher: None,
                 client: None,
@@ -971,6 +1022,13 @@ async fn run(history: &History) -> Result<(), String> {
             got.values().map(|told| told.len() as u64).sum(),
             Ordering::Relaxed,
         );
+        RESOLUTIONS.fetch_add(
+            got.values()
+                .flatten()
+                .filter(|told| told.status.starts_with("resolved:"))
+                .count() as u64,
+            Ordering::Relaxed,
+        );
     }
     HISTORIES.fetch_add(1, Ordering::Relaxed);
     Ok(())
@@ -1154,18 +1212,24 @@ async fn daemon_alerts(
                 ));
             }
         };
+        // A resolution tells the condition that ended; the job it shows has left it.
+        let resolved = body["type"] == "job.resolved";
+        let status = match resolved {
+            true => format!("resolved:{}", text(&data["condition"]).unwrap_or_default()),
+            false => text(&data["job"]["status"]).unwrap_or_default(),
+        };
         got.push((
             org,
             (
                 (job, channel),
                 Told {
                     cycle,
-                    status: text(&data["job"]["status"]).unwrap_or_default(),
+                    status,
                     previous: text(&data["previous_status"]),
                     name: text(&data["job"]["name"]),
                     completion_date: text(&data["job"]["completion_date"]),
                     project: data["job"]["project"].as_i64(),
-                    message: text(&data["job"]["message"]),
+                    message: text(&data["job"]["message"]).filter(|_| !resolved),
                 },
             ),
         ));
@@ -1256,10 +1320,11 @@ fn check(seed: u64) {
     });
     match result {
         Ok(()) => println!(
-            "differential (seed {seed}): {cases} histories pass; so far {} histories, {} cycles, {} alerts compared, {} changes between pages",
+            "differential (seed {seed}): {cases} histories pass; so far {} histories, {} cycles, {} alerts compared ({} resolutions), {} changes between pages",
             HISTORIES.load(Ordering::Relaxed),
             CYCLES.load(Ordering::Relaxed),
             ALERTS.load(Ordering::Relaxed),
+            RESOLUTIONS.load(Ordering::Relaxed),
             MID_CHANGES.load(Ordering::Relaxed)
         ),
         Err(TestError::Fail(reason, history)) => {

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::engines::{Engine, both, postgres};
 use sdm_watch::domain::{Event, Status};
 use sdm_watch::store::bookkeeping::Bookkeeping;
 use sdm_watch::store::inspect::{self, Query};
@@ -13,56 +14,6 @@ use sdm_watch::store::postgres::PgSettings;
 use sdm_watch::store::silences::{self, Silence};
 use sdm_watch::store::{Fence, Store, StoreError, digests, held, transitions};
 use testkit::postgres::Postgres;
-
-/// A store on each engine; the PostgreSQL server lives as long as the value.
-enum Engine {
-    Sqlite(tempfile::TempDir),
-    Postgres(Postgres),
-}
-
-impl Engine {
-    /// Whether claims are written to the store, for replicas to share (PostgreSQL); the
-    /// one process on SQLite keeps them in memory.
-    fn shares_claims(&self) -> bool {
-        matches!(self, Engine::Postgres(_))
-    }
-
-    async fn open(&self) -> Store {
-        match self {
-            Engine::Sqlite(dir) => Store::open(&dir.path().join("state.db")).unwrap(),
-            Engine::Postgres(pg) => Store::connect(&PgSettings::parse(&pg.url(), None).unwrap())
-                .await
-                .unwrap(),
-        }
-    }
-}
-
-fn sqlite() -> Engine {
-    Engine::Sqlite(tempfile::tempdir().unwrap())
-}
-
-fn postgres() -> Engine {
-    Engine::Postgres(Postgres::start())
-}
-
-/// Runs `$check` against both engines, as two tests.
-macro_rules! both {
-    ($name:ident, $check:path) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                let engine = super::sqlite();
-                $check(&engine).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                let engine = super::postgres();
-                $check(&engine).await;
-            }
-        }
-    };
-}
 
 both!(jobs_round_trip, super::jobs_round_trip_check);
 both!(outbox_and_digests, super::outbox_and_digests_check);
