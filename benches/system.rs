@@ -1087,10 +1087,15 @@ async fn idle(figures: &mut Vec<Figure>) {
 
 /// 1,000 organisations in one process, each with its own token, on one simulator: the
 /// quiet cycle's cost per organisation, CPU and peak RSS at a 60 s interval.
-/// `count` organisations served by `sim` (its first, then new ones), named `org0`,
-/// `org1`, ..., each with three old finished jobs: their names and `[[organisation]]`
-/// tables.
-fn organisation_tables(sim: &Simulator, count: usize) -> (Vec<String>, String) {
+/// A config in `dir` for `count` organisations served by `sim` (its first, then new
+/// ones), named `org0`, `org1`, ..., each with three old finished jobs, polled every
+/// `interval` seconds: their names and the config's path.
+fn organisations_config(
+    dir: &Path,
+    sim: &Simulator,
+    count: usize,
+    interval: u64,
+) -> (Vec<String>, PathBuf) {
     let mut tables = String::new();
     let mut names = Vec::new();
     let mut parts = vec![(**sim).clone()];
@@ -1114,19 +1119,10 @@ fn organisation_tables(sim: &Simulator, count: usize) -> (Vec<String>, String) {
         ));
         names.push(format!("org{i}"));
     }
-    (names, tables)
-}
-
-async fn organisations(figures: &mut Vec<Figure>) {
-    let count = scaled(1_000, 3);
-    let interval = if scale() >= 1.0 { 60 } else { 2 };
-    let sim = Simulator::start().await.unwrap();
-    let (_, tables) = organisation_tables(&sim, count);
-    let dir = workdir();
     let config = write_config(
-        dir.path(),
+        dir,
         "config.toml",
-        &sim,
+        sim,
         "",
         &format!("[poll]\ninterval = \"{interval}s\"\n{tables}"),
     );
@@ -1137,6 +1133,15 @@ async fn organisations(figures: &mut Vec<Figure>) {
         1,
     );
     std::fs::write(&config, text).unwrap();
+    (names, config)
+}
+
+async fn organisations(figures: &mut Vec<Figure>) {
+    let count = scaled(1_000, 3);
+    let interval = if scale() >= 1.0 { 60 } else { 2 };
+    let sim = Simulator::start().await.unwrap();
+    let dir = workdir();
+    let (_, config) = organisations_config(dir.path(), &sim, count, interval);
     let daemon = Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
     daemon
         .wait_for_log_within("poll cycle done", count, Duration::from_secs(600))

@@ -9,7 +9,7 @@ use sdm_watch::sim::Simulator;
 use testkit::Daemon;
 use testkit::leases::{Leases, counts};
 
-use super::{Figure, on_postgres, organisation_tables, scale, scaled, workdir, write_config};
+use super::{Figure, on_postgres, organisations_config, scale, scaled, workdir};
 
 pub async fn sharing(figures: &mut Vec<Figure>) {
     let count = scaled(300, 6);
@@ -17,22 +17,8 @@ pub async fn sharing(figures: &mut Vec<Figure>) {
     let patience = Duration::from_secs(600);
     let pg = testkit::postgres::Postgres::start();
     let sim = Simulator::start().await.unwrap();
-    let (names, tables) = organisation_tables(&sim, count);
     let dir = workdir();
-    let config = write_config(
-        dir.path(),
-        "config.toml",
-        &sim,
-        "",
-        &format!("[poll]\ninterval = \"{interval}s\"\n{tables}"),
-    );
-    // [api] gives defaults only: its token would be ambiguous with the tables.
-    let text = std::fs::read_to_string(&config).unwrap().replacen(
-        &format!("token = \"{}\"\n", sim.token()),
-        "",
-        1,
-    );
-    std::fs::write(&config, text).unwrap();
+    let (names, config) = organisations_config(dir.path(), &sim, count, interval);
     let config = on_postgres(&config, &pg.url(), &format!("{lease}s"));
     let leases = Leases::connect(&pg.url(), &names).await;
     let start = |_| Daemon::start(&config, &[("SDM_WATCH_LOG", "info")]);
