@@ -3,7 +3,7 @@
 //! the condition resolves it. Written in the transactions that queue the alerts and record
 //! the statuses, so a restart neither forgets nor repeats one. Each incident keeps the
 //! channels it was sent to, with the first alert on each, so that a resolution goes where
-//! the incident went, after it.
+//! the incident went, after it. A resolved incident is kept 30 days.
 
 use super::StoreError;
 use super::db::Db;
@@ -194,6 +194,21 @@ pub fn resolve(
         });
     }
     Ok(resolved)
+}
+
+/// How long a resolved incident is kept (open ones stay until they end).
+pub const KEEP_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// Forgets the incidents resolved more than [`KEEP_MS`] before `now_ms`.
+pub fn prune(conn: &mut dyn Db, now_ms: i64) -> Result<(), StoreError> {
+    let before = now_ms.saturating_sub(KEEP_MS);
+    conn.execute(
+        "DELETE FROM incident_channels WHERE incident IN
+             (SELECT seq FROM incidents WHERE resolved_ms < ?1)",
+        &[&before],
+    )?;
+    conn.execute("DELETE FROM incidents WHERE resolved_ms < ?1", &[&before])?;
+    Ok(())
 }
 
 /// The incidents of `org` (every organisation's with `None`), open ones first, then the

@@ -227,6 +227,7 @@ CREATE TABLE incidents (
     resolved_status TEXT
 );
 CREATE INDEX incidents_of_job ON incidents (organisation, job_id, resolved_ms);
+CREATE INDEX incidents_by_end ON incidents (resolved_ms);
 CREATE TABLE incident_channels (
     incident INTEGER NOT NULL,
     channel  TEXT NOT NULL,

@@ -284,6 +284,7 @@ impl Writing<'_> {
         }
         if seen_any {
             transitions::prune(tx, now_ms)?;
+            incidents::prune(tx, now_ms)?;
         }
         Ok((inserted, held))
     }

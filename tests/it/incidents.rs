@@ -105,6 +105,13 @@ async fn incidents_check(engine: &Engine) {
                 "open ones first, then the resolved: {listed:?}"
             );
             assert_eq!(listed[2].resolved_status.as_deref(), Some("done"));
+            // Resolved incidents are kept for a while, open ones until they end.
+            incidents::prune(conn, 400 + incidents::KEEP_MS)?;
+            assert_eq!(incidents::list(conn, Some("acme"), 10)?.len(), 3);
+            incidents::prune(conn, 401 + incidents::KEEP_MS)?;
+            let kept = incidents::list(conn, Some("acme"), 10)?;
+            assert_eq!(kept.len(), 2, "the resolved one is gone: {kept:?}");
+            assert!(kept.iter().all(|i| i.resolved_ms.is_none()));
 
             // A resolution waits for the alert it resolves to leave `pending`.
             let mut resolution = alert("r1", "ops", "job-1", Event::Resolved, 400);
