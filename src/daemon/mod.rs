@@ -15,6 +15,7 @@ mod once;
 mod report;
 mod run;
 mod share;
+mod standing;
 mod start;
 mod watchdog;
 
