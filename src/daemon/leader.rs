@@ -9,6 +9,7 @@
 //! took over; the poll loop also drops a cycle in flight once the lease may have lapsed
 //! by its own clock.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -197,12 +198,15 @@ impl Leader {
             .filter(|org| org.token.is_some())
             .map(|org| org.lease.name.clone())
             .collect();
-        let renewed = lease::renew_held(&client, &held, &self.replica, self.ttl).await?;
-        let token_of = |name: &str| renewed.iter().find(|(n, _)| n == name).map(|(_, t)| *t);
+        let renewed: HashMap<String, i64> =
+            lease::renew_held(&client, &held, &self.replica, self.ttl)
+                .await?
+                .into_iter()
+                .collect();
         let tokens: Vec<Option<i64>> = self
             .orgs
             .iter()
-            .map(|org| token_of(&org.lease.name))
+            .map(|org| renewed.get(&org.lease.name).copied())
             .collect();
         for (at, token) in tokens.into_iter().enumerate() {
             match token {
@@ -217,13 +221,11 @@ impl Leader {
         }
         let replicas = lease::announce(&client, &self.replica, self.ttl).await?;
         let names: Vec<String> = self.orgs.iter().map(|o| o.lease.name.clone()).collect();
-        let holders = lease::live_holders(&client, &names).await?;
-        let holder_of = |name: &str| {
-            holders
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, holder)| holder.clone())
-        };
+        let holders: HashMap<String, String> = lease::live_holders(&client, &names)
+            .await?
+            .into_iter()
+            .collect();
+        let holder_of = |name: &str| holders.get(name).cloned();
         let seen: Vec<Seen> = self
             .orgs
             .iter()
