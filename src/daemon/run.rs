@@ -169,7 +169,8 @@ async fn watch_org(
             }
             _ = tokio::time::sleep_until(next_cycle) => {}
         }
-        // Taken before the lease is renewed, so that a wait for a turn never eats into it.
+        // Taken before the standing is read, so that a wait for a turn never eats into the
+        // lease the cycle relies on.
         let Ok(_permit) = shared.permits.clone().acquire_owned().await else {
             return;
         };
