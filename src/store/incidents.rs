@@ -146,6 +146,16 @@ fn open_seq(
     .transpose()
 }
 
+/// Whether `org` has any open incident (one indexed look, however many jobs a commit has).
+pub fn any_open(conn: &mut dyn Db, org: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_opt(
+            "SELECT 1 FROM incidents WHERE organisation = ?1 AND resolved_ms IS NULL LIMIT 1",
+            &[&org],
+        )?
+        .is_some())
+}
+
 /// Resolves the open incidents of `org`'s job `job_id` whose condition `ended` says is
 /// over, as of `now_ms`, by `status` (the job's, or `recovered`); returns them.
 pub fn resolve(
