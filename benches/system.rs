@@ -1098,12 +1098,11 @@ fn organisations_config(
 ) -> (Vec<String>, PathBuf) {
     let mut tables = String::new();
     let mut names = Vec::new();
-    let mut parts = vec![(**sim).clone()];
-    for i in 1..count {
-        parts.push(
-            sim.add_organisation(&format!("org{i}"), &format!("sim-token-org-{i:04}-abcdef")),
-        );
-    }
+    // Each organisation its own, named as in the config, so that requests the simulator
+    // records name the organisation a test looks for (its first is "default").
+    let parts: Vec<_> = (0..count)
+        .map(|i| sim.add_organisation(&format!("org{i}"), &format!("sim-token-org-{i:04}-abcdef")))
+        .collect();
     for (i, part) in parts.iter().enumerate() {
         for n in 0..3 {
             part.add_job(

@@ -83,23 +83,28 @@ pub async fn sharing(figures: &mut Vec<Figure>) {
     let agent = format!("-{victim}-");
     let takeover = loop {
         let requests = sim.requests();
-        let resumed: Vec<Instant> = orphans
+        let resumed = |org: &&String| {
+            requests
+                .iter()
+                .filter(|r| r.organisation.as_deref() == Some(org.as_str()))
+                .find(|r| r.at > killed_at && !r.user_agent.contains(&agent))
+                .map(|r| r.at)
+        };
+        let waiting: Vec<&&String> = orphans
             .iter()
-            .filter_map(|org| {
-                requests
-                    .iter()
-                    .filter(|r| r.organisation.as_deref() == Some(org.as_str()))
-                    .find(|r| r.at > killed_at && !r.user_agent.contains(&agent))
-                    .map(|r| r.at)
-            })
+            .filter(|org| resumed(org).is_none())
             .collect();
-        if resumed.len() == orphans.len() {
-            break resumed
-                .into_iter()
+        if waiting.is_empty() {
+            break orphans
+                .iter()
+                .filter_map(resumed)
                 .max()
                 .map_or(0.0, |at| (at - killed_at).as_secs_f64());
         }
-        assert!(killed_at.elapsed() < patience, "orphans not polled again");
+        assert!(
+            killed_at.elapsed() < patience,
+            "{waiting:?} of the dead replica's {orphans:?} not polled again after {patience:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let survivors: Vec<u32> = replicas.iter().map(Daemon::pid).collect();
