@@ -4,8 +4,11 @@
 # - a PostgreSQL server: tests/it/replicas.rs, store.rs and chaos.rs (and the benchmark)
 #   start throwaway clusters (Debian package;
 #   its binaries, not its service);
+# - Alertmanager and amtool: tests/it/incident_tools.rs posts incidents to real ones
+#   (Debian package prometheus-alertmanager; its binaries, not its service);
 # - the official Adaptive Card schema and jsonschema: tests/it/formats.rs validates Teams
-#   cards with them (tests/requirements.txt, from PyPI).
+#   cards with them (tests/requirements.txt, from PyPI); jsonschema also checks PagerDuty
+#   events against PagerDuty's schema (tests/data).
 # Needs root (or sudo) for apt-get the first time; does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +16,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+[ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

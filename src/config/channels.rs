@@ -12,6 +12,7 @@ use url::Url;
 
 use super::Secret;
 use super::error::{ConfigError, Section};
+use super::receiver::{Auth, RawReceiver, Receiver, headers, incident_rules, is_incident_format};
 use super::smtp::thirty_seconds;
 use super::value::{
     CaFile, HumanDuration, displays, events, human, mailbox, positive, project_ids, secret, secs,
@@ -23,7 +24,16 @@ use crate::template::{Escape, Template};
 #[serde(deny_unknown_fields)]
 pub struct RawWebhook {
     pub name: String,
-    pub url: String,
+    pub url: Option<String>,
+    pub urls: Option<Vec<String>>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    pub bearer_token: Option<Secret>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub resend: Option<HumanDuration>,
+    pub routing_key: Option<Secret>,
+    pub routing_key_file: Option<PathBuf>,
     pub secret: Option<Secret>,
     pub secret_file: Option<PathBuf>,
     pub events: Option<Vec<Event>>,
@@ -35,8 +45,7 @@ pub struct RawWebhook {
     pub projects: Vec<ProjectId>,
     #[serde(default)]
     pub organisations: Vec<String>,
-    #[serde(default)]
-    pub send_resolved: bool,
+    pub send_resolved: Option<bool>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     #[serde(default = "thirty_seconds")]
@@ -70,8 +79,8 @@ pub struct RawEmail {
     pub html: bool,
 }
 
-/// The shape of a webhook's body: SPEC's standard JSON, a chat service's message, or
-/// the operator's template.
+/// The shape of a webhook's body: SPEC's standard JSON, a chat service's message, the
+/// operator's template, or an incident tool's API (Alertmanager, PagerDuty).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookFormat {
@@ -82,6 +91,8 @@ pub enum WebhookFormat {
     GoogleChat,
     Discord,
     Template,
+    Alertmanager,
+    Pagerduty,
 }
 
 /// `format = "template"`: the body's template and its content type.
@@ -90,6 +101,10 @@ pub struct BodyTemplate {
     #[serde(rename = "body_template")]
     pub template: Template,
     pub content_type: String,
+}
+
+fn one(urls: &[Url]) -> bool {
+    urls.len() == 1
 }
 
 fn no_wait() -> HumanDuration {
@@ -132,7 +147,22 @@ impl Grouping {
 #[derive(Clone, Debug, Serialize)]
 pub struct WebhookConfig {
     pub name: String,
+    /// The receiver; for `alertmanager`, its base URL (the first of `urls`).
     pub url: Url,
+    /// Every URL posted: `[url]`, or each member of an Alertmanager cluster.
+    #[serde(skip_serializing_if = "one")]
+    pub urls: Vec<Url>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
+    /// `alertmanager`: how often open incidents are posted again.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "super::value::human_option"
+    )]
+    pub resend: Option<Duration>,
+    /// `pagerduty`: the Events API v2 integration key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing_key: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<SigningKey>,
     pub events: Vec<Event>,
@@ -141,7 +171,8 @@ pub struct WebhookConfig {
     /// organisations by `Config::from_raw`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub organisations: Vec<String>,
-    /// Also `job.resolved` when an incident it was sent ends.
+    /// Also `job.resolved` when an incident it was sent ends (always, for `alertmanager`
+    /// and `pagerduty`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub send_resolved: bool,
     /// `None` (`group_wait = "0s"`): one message per alert.
@@ -279,40 +310,49 @@ impl WebhookConfig {
     ) -> Result<WebhookConfig, ConfigError> {
         let hook = Section::new(format!("webhook[{index}]"));
         let name = names.claim(&hook, &raw.name)?;
-        let url = Url::parse(&raw.url)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-            .ok_or_else(|| hook.invalid("url", format!("{:?} is not an http(s) URL", raw.url)))?;
+        let receiver = Receiver::parse(
+            &hook,
+            raw.format,
+            RawReceiver {
+                url: raw.url,
+                urls: raw.urls,
+                username: raw.username,
+                password: raw.password,
+                password_file: raw.password_file,
+                bearer_token: raw.bearer_token,
+                bearer_token_file: raw.bearer_token_file,
+                resend: raw.resend,
+                routing_key: raw.routing_key,
+                routing_key_file: raw.routing_key_file,
+            },
+        )?;
+        if is_incident_format(raw.format) && (raw.secret.is_some() || raw.secret_file.is_some()) {
+            return Err(hook.invalid(
+                "secret",
+                "is not used by format = \"alertmanager\" or \"pagerduty\" (they are not Standard Webhooks receivers)",
+            ));
+        }
         let secret = secret(&hook.key("secret"), raw.secret, raw.secret_file)?
             .map(|secret| {
                 SigningKey::parse(secret.expose())
                     .map_err(|problem| hook.invalid("secret", problem.to_string()))
             })
             .transpose()?;
+        let chosen = raw.events.clone();
         let events = match raw.events {
             Some(chosen) => events(&hook.key("events"), chosen, allowed)?,
             None => allowed.to_vec(),
         };
-        let mut headers = Vec::new();
-        for (header, value) in raw.headers {
-            let lower = header.to_ascii_lowercase();
-            let problem = if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                Some("is not a valid header name")
-            } else if reqwest::header::HeaderValue::from_str(&value).is_err() {
-                Some("has a value that is not a valid header value")
-            } else if lower.starts_with("webhook-")
-                || matches!(lower.as_str(), "content-type" | "content-length" | "host")
-            {
-                Some("is set by sdm-watch itself and cannot be overridden")
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                return Err(hook.invalid("headers", format!("{header:?} {problem}")));
-            }
-            headers.push((header, value));
-        }
+        let headers = headers(&hook, raw.headers, receiver.auth.is_some())?;
         let grouping = Grouping::parse(&hook, raw.group_wait, raw.group_max)?;
+        let (events, send_resolved) = incident_rules(
+            &hook,
+            raw.format,
+            chosen.as_deref(),
+            events,
+            raw.send_resolved,
+            grouping.is_some(),
+        )?;
         let template = match (raw.format, raw.body_template) {
             (WebhookFormat::Template, Some(source)) => {
                 let content_type = raw
@@ -348,12 +388,16 @@ impl WebhookConfig {
         }
         Ok(WebhookConfig {
             name,
-            url,
+            url: receiver.url,
+            urls: receiver.urls,
+            auth: receiver.auth,
+            resend: receiver.resend,
+            routing_key: receiver.routing_key,
             secret,
             events,
             projects: project_ids(&hook.key("projects"), raw.projects)?,
             organisations: raw.organisations,
-            send_resolved: raw.send_resolved,
+            send_resolved,
             headers,
             grouping,
             timeout: positive(&hook.key("timeout"), raw.timeout.0)?,

@@ -1,6 +1,7 @@
 //! `[links]`: pages for people. `job` is a URL with `{id}` and `{project}` in it; every
 //! alert then carries the job's page as `data.link`, and chat messages and e-mails show
-//! it as a button or a link.
+//! it as a button or a link. `status_page` is where people find sdm-watch's own page
+//! (PagerDuty shows it as the client's link).
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
@@ -12,12 +13,15 @@ use super::error::{ConfigError, Section};
 #[serde(deny_unknown_fields)]
 pub struct RawLinks {
     pub job: Option<String>,
+    pub status_page: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LinksConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_page: Option<Url>,
 }
 
 /// What may stay as it is in a path segment or a query value: RFC 3986's unreserved
@@ -31,8 +35,22 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 impl LinksConfig {
     pub(super) fn parse(raw: RawLinks) -> Result<LinksConfig, ConfigError> {
         let links = Section::new("links");
+        let status_page = raw
+            .status_page
+            .map(|text| {
+                Url::parse(&text)
+                    .ok()
+                    .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+                    .ok_or_else(|| {
+                        links.invalid("status_page", format!("{text:?} is not an http(s) URL"))
+                    })
+            })
+            .transpose()?;
         let Some(job) = raw.job else {
-            return Ok(LinksConfig::default());
+            return Ok(LinksConfig {
+                job: None,
+                status_page,
+            });
         };
         // Every `{...}` must be one of the two placeholders.
         let mut rest = job.as_str();
@@ -58,11 +76,14 @@ impl LinksConfig {
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
             .ok_or_else(|| links.invalid("job", format!("{job:?} does not make an http(s) URL")))?;
-        Ok(LinksConfig { job: Some(job) })
+        Ok(LinksConfig {
+            job: Some(job),
+            status_page,
+        })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.job.is_none()
+        self.job.is_none() && self.status_page.is_none()
     }
 
     /// The page of job `id` of `project`, if `[links] job` is set. An unknown project
@@ -86,6 +107,7 @@ mod tests {
     fn fills_and_encodes_the_placeholders() {
         let links = LinksConfig::parse(RawLinks {
             job: Some("https://app.example.com/projects/{project}/jobs/{id}?x=1".into()),
+            status_page: None,
         })
         .unwrap();
         assert_eq!(
@@ -108,6 +130,7 @@ mod tests {
         ] {
             let error = LinksConfig::parse(RawLinks {
                 job: Some(bad.into()),
+                status_page: None,
             })
             .unwrap_err();
             assert_eq!(error.key(), Some("links.job"), "{bad}");

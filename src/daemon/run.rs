@@ -74,6 +74,7 @@ pub async fn run(
     {
         warn!(error = %error, "cannot count the tracked jobs for the metrics");
     }
+    let resender = tokio::spawn(worker.resender().run(stopped.clone()));
     let worker = tokio::spawn(worker.run(stopped.clone()));
     info!(
         state = %store.location(),
@@ -116,6 +117,8 @@ pub async fn run(
         let _ = task.await;
     }
     worker.await.context("the delivery worker failed")?;
+    // A resend in flight is not waited for: it is only ever a repeat.
+    resender.abort();
     if let Some((task, listener)) = lease_task {
         let _ = task.await;
         listener.abort();

@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod delivery;
 pub mod email;
 pub mod format;
+pub mod incident;
 mod message;
 pub mod payload;
 pub mod resolved;
@@ -77,7 +78,11 @@ impl Channels {
                 };
                 by_name.insert(
                     hook.name.clone(),
-                    Channel::Webhook(webhook::WebhookSender::new(http, hook.clone())),
+                    Channel::Webhook(webhook::WebhookSender::new(
+                        http,
+                        hook.clone(),
+                        config.links.status_page.clone(),
+                    )),
                 );
             }
         }

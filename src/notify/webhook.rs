@@ -9,8 +9,8 @@ use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use sha2::Sha256;
 
 use super::format::{self, Rendered};
-use super::{Attempt, Message};
-use crate::config::{CaFile, SigningKey, WebhookConfig};
+use super::{Attempt, Message, incident};
+use crate::config::{CaFile, SigningKey, WebhookConfig, WebhookFormat};
 
 /// `v1,<signature>` of `<id>.<timestamp>.<body>` with `key`.
 pub fn sign(key: &SigningKey, id: &str, timestamp: i64, body: &str) -> String {
@@ -27,19 +27,45 @@ pub fn sign(key: &SigningKey, id: &str, timestamp: i64, body: &str) -> String {
 pub struct WebhookSender {
     http: reqwest::Client,
     config: std::sync::Arc<WebhookConfig>,
+    /// sdm-watch's status page (`[links] status_page`), which PagerDuty links to.
+    status_page: Option<url::Url>,
 }
 
 impl WebhookSender {
-    pub fn new(http: reqwest::Client, config: WebhookConfig) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        config: WebhookConfig,
+        status_page: Option<url::Url>,
+    ) -> Self {
         Self {
             http,
             config: std::sync::Arc::new(config),
+            status_page,
         }
+    }
+
+    pub fn config(&self) -> &WebhookConfig {
+        &self.config
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// One delivery attempt of `message`, in the channel's `format`. A message that
     /// cannot be rendered is not sent at all: the attempt fails for good with the reason.
     pub async fn send(&self, message: &Message) -> Attempt {
+        match self.config.format {
+            WebhookFormat::Alertmanager => {
+                return incident::alertmanager::send(&self.http, &self.config, message).await;
+            }
+            WebhookFormat::Pagerduty => {
+                let status_page = self.status_page.as_ref();
+                return incident::pagerduty::send(&self.http, &self.config, status_page, message)
+                    .await;
+            }
+            _ => {}
+        }
         let id = message.id();
         let Rendered { content_type, body } = match format::webhook_body(&self.config, message) {
             Ok(rendered) => rendered,
@@ -59,6 +85,15 @@ impl WebhookSender {
             .header("webhook-timestamp", timestamp.to_string());
         if let Some(key) = &self.config.secret {
             request = request.header("webhook-signature", sign(key, id, timestamp, &body));
+        }
+        match &self.config.auth {
+            Some(crate::config::Auth::Basic { username, password }) => {
+                request = request.basic_auth(username, Some(password.expose()));
+            }
+            Some(crate::config::Auth::Bearer(token)) => {
+                request = request.bearer_auth(token.expose());
+            }
+            None => {}
         }
         for (name, value) in &self.config.headers {
             request = request.header(name.as_str(), value.as_str());

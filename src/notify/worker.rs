@@ -89,6 +89,16 @@ impl Worker {
         &self.replica
     }
 
+    /// What tells Alertmanagers again of open incidents, with this worker's store, clock
+    /// and channels.
+    pub fn resender(&self) -> crate::notify::incident::resend::Resender {
+        crate::notify::incident::resend::Resender::new(
+            self.store.clone(),
+            self.setup.clone(),
+            self.clock.clone(),
+        )
+    }
+
     /// The same worker, reading the time from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

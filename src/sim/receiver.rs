@@ -40,6 +40,9 @@ pub enum Service {
     Teams,
     GoogleChat,
     Discord,
+    /// PagerDuty's Events API v2: `202` with the `dedup_key` for a valid event, `400`
+    /// with `errors` for an invalid one.
+    PagerDuty,
 }
 
 impl Service {
@@ -51,6 +54,7 @@ impl Service {
         };
         let chars = |value: &serde_json::Value| value.as_str().map_or(0, |s| s.chars().count());
         match self {
+            Service::PagerDuty => pagerduty(&message),
             Service::Slack => {
                 let blocks = message["blocks"].as_array().cloned().unwrap_or_default();
                 if !message["text"].is_string() && blocks.is_empty() {
@@ -120,6 +124,57 @@ impl Service {
             }
         }
     }
+}
+
+/// As the Events API v2 answers `event`, checking what its documentation says it checks.
+fn pagerduty(event: &serde_json::Value) -> (u16, String) {
+    let chars = |value: &serde_json::Value| value.as_str().map_or(0, |s| s.chars().count());
+    let mut errors = Vec::new();
+    if chars(&event["routing_key"]) != 32 {
+        errors.push("Length of 'routing_key' is incorrect (should be 32 characters)");
+    }
+    let action = event["event_action"].as_str().unwrap_or_default();
+    if !matches!(action, "trigger" | "acknowledge" | "resolve") {
+        errors.push("'event_action' is invalid (must be one of: trigger, acknowledge, resolve)");
+    }
+    if action != "trigger" && chars(&event["dedup_key"]) == 0 {
+        errors.push("'dedup_key' is missing and is required");
+    }
+    if chars(&event["dedup_key"]) > 255 {
+        errors.push("'dedup_key' is too long (maximum is 255 characters)");
+    }
+    if action == "trigger" {
+        let payload = &event["payload"];
+        if chars(&payload["summary"]) == 0 || chars(&payload["summary"]) > 1024 {
+            errors.push("'payload.summary' is missing or longer than 1024 characters");
+        }
+        if chars(&payload["source"]) == 0 {
+            errors.push("'payload.source' is missing or blank");
+        }
+        let severity = payload["severity"].as_str().unwrap_or_default();
+        if !matches!(severity, "critical" | "error" | "warning" | "info") {
+            errors.push(
+                "'payload.severity' is invalid (must be one of: critical, error, warning, info)",
+            );
+        }
+    }
+    if !errors.is_empty() {
+        let body = serde_json::json!({
+            "status": "invalid event",
+            "message": "Event object is invalid",
+            "errors": errors,
+        });
+        return (400, body.to_string());
+    }
+    let dedup_key = event["dedup_key"]
+        .as_str()
+        .unwrap_or("generated-by-pagerduty");
+    let body = serde_json::json!({
+        "status": "success",
+        "message": "Event processed",
+        "dedup_key": dedup_key,
+    });
+    (202, body.to_string())
 }
 
 /// A request as received.

@@ -254,3 +254,38 @@ pub fn list(
         })
         .collect()
 }
+
+/// An incident as a channel was told of it: the payload of its first alert there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Told {
+    pub opened_ms: i64,
+    pub resolved_ms: Option<i64>,
+    pub payload: String,
+}
+
+/// The incidents whose first alert on `channel` was delivered and that are open, or
+/// resolved at `resolved_since_ms` or later: what an Alertmanager is told again.
+pub fn told(
+    conn: &mut dyn Db,
+    channel: &str,
+    resolved_since_ms: i64,
+) -> Result<Vec<Told>, StoreError> {
+    let rows = conn.query(
+        "SELECT i.opened_ms, i.resolved_ms, a.payload
+         FROM incidents i
+         JOIN incident_channels c ON c.incident = i.seq AND c.channel = ?1
+         JOIN alerts a ON a.id = c.alert_id
+         WHERE (i.resolved_ms IS NULL OR i.resolved_ms >= ?2) AND a.state = 'delivered'
+         ORDER BY i.seq",
+        &[&channel, &resolved_since_ms],
+    )?;
+    rows.iter()
+        .map(|row| {
+            Ok(Told {
+                opened_ms: row.get(0)?,
+                resolved_ms: row.get(1)?,
+                payload: row.get(2)?,
+            })
+        })
+        .collect()
+}

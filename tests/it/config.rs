@@ -337,6 +337,81 @@ const BAD: &[(&str, &str, &str)] = &[
         "page_size",
     ),
     (
+        "done in the events of an alertmanager channel",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nformat = \"alertmanager\"\nurl = \"http://am.example:9093\"\nevents = [\"error\", \"done\"]",
+        "webhook[0].events",
+    ),
+    (
+        "done in the events of a pagerduty channel",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nformat = \"pagerduty\"\nrouting_key = \"0123456789abcdef0123456789abcdef\"\nevents = [\"done\"]",
+        "webhook[0].events",
+    ),
+    (
+        "a pagerduty channel without a routing_key",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nformat = \"pagerduty\"\n",
+        "webhook[0].routing_key",
+    ),
+    (
+        "a routing_key on another format",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nurl = \"https://h.example/x\"\nrouting_key = \"k\"",
+        "webhook[0].routing_key",
+    ),
+    (
+        "an alertmanager resend under 10s",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nformat = \"alertmanager\"\nurl = \"http://am.example:9093\"\nresend = \"5s\"",
+        "webhook[0].resend",
+    ),
+    (
+        "an alertmanager URL that is not http(s)",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nformat = \"alertmanager\"\nurl = \"ftp://am.example/\"",
+        "webhook[0].url",
+    ),
+    (
+        "an alertmanager cluster member that is not http(s)",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nformat = \"alertmanager\"\nurls = [\"http://a.example:9093\", \"am2:9093\"]",
+        "webhook[0].urls",
+    ),
+    (
+        "an alertmanager without a URL",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nformat = \"alertmanager\"\n",
+        "webhook[0].url",
+    ),
+    (
+        "url and urls together",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nformat = \"alertmanager\"\nurl = \"http://a.example/\"\nurls = [\"http://b.example/\"]",
+        "webhook[0].urls",
+    ),
+    (
+        "urls on a standard webhook",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nurls = [\"http://b.example/\"]",
+        "webhook[0].urls",
+    ),
+    (
+        "send_resolved = false on an alertmanager channel",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nformat = \"alertmanager\"\nurl = \"http://a.example/\"\nsend_resolved = false",
+        "webhook[0].send_resolved",
+    ),
+    (
+        "digests on a pagerduty channel",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nformat = \"pagerduty\"\nrouting_key = \"k\"\ngroup_wait = \"1m\"",
+        "webhook[0].group_wait",
+    ),
+    (
+        "a username without a password",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nurl = \"https://h.example/x\"\nusername = \"u\"",
+        "webhook[0].password",
+    ),
+    (
+        "basic auth and a bearer token together",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"am\"\nformat = \"alertmanager\"\nurl = \"http://a.example/\"\nusername = \"u\"\npassword = \"p\"\nbearer_token = \"t\"",
+        "webhook[0].bearer_token",
+    ),
+    (
+        "a status page link that is not a URL",
+        "[api]\ntoken = \"t\"\n[links]\nstatus_page = \"status\"",
+        "links.status_page",
+    ),
+    (
         "TOML that does not parse",
         "[api\ntoken = \"t\"",
         "line 1, column 5",

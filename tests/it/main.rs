@@ -14,6 +14,7 @@ mod engines;
 mod extremes;
 mod formats;
 mod grouping;
+mod incident_tools;
 mod incidents;
 mod noise;
 mod ops;

@@ -36,6 +36,10 @@ pub enum RenderError {
     Template(#[from] TemplateError),
     #[error("format = \"template\" without a body_template")]
     NoTemplate,
+    #[error("{0} neither opens nor ends an incident, so an incident tool cannot take it")]
+    NotAnIncident(String),
+    #[error("an incident tool takes alerts one by one, not digests")]
+    Digest,
 }
 
 const JSON: &str = "application/json";
@@ -61,6 +65,15 @@ pub fn webhook_body(config: &WebhookConfig, message: &Message) -> Result<Rendere
         WebhookFormat::Teams => native(teams::alert, teams::digest),
         WebhookFormat::GoogleChat => native(google_chat::alert, google_chat::digest),
         WebhookFormat::Discord => native(discord::alert, discord::digest),
+        WebhookFormat::Alertmanager | WebhookFormat::Pagerduty => {
+            // Their senders build their own bodies (see `notify::incident`).
+            Ok(json(match message {
+                Message::Alert { payload, .. } => {
+                    serde_json::from_str::<Value>(payload).map_err(RenderError::Payload)?
+                }
+                Message::Digest(_) => return Err(RenderError::Digest),
+            }))
+        }
         WebhookFormat::Template => {
             // The configuration refuses `format = "template"` without one.
             let template = config.template.as_ref().ok_or(RenderError::NoTemplate)?;

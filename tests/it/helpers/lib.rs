@@ -4,6 +4,7 @@
 //! binary, run once ([`cli`]) or as a daemon ([`Daemon`]); free ports ([`ports`]); who
 //! holds the leases among replicas ([`leases`]).
 
+pub mod alertmanager;
 pub mod browser;
 pub mod cli;
 pub mod config;

