@@ -5,14 +5,16 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use base64::Engine as _;
 use lettre::message::Mailbox;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::Secret;
 use super::error::{ConfigError, Section};
-use super::receiver::{Auth, RawReceiver, Receiver, headers, incident_rules, is_incident_format};
+use super::receiver::{
+    Auth, RawReceiver, Receiver, SigningKey, WebhookFormat, headers, incident_rules,
+    is_incident_format,
+};
 use super::smtp::thirty_seconds;
 use super::value::{
     CaFile, HumanDuration, displays, events, human, mailbox, positive, project_ids, secret, secs,
@@ -77,22 +79,6 @@ pub struct RawEmail {
     pub body_template: Option<String>,
     #[serde(default)]
     pub html: bool,
-}
-
-/// The shape of a webhook's body: SPEC's standard JSON, a chat service's message, the
-/// operator's template, or an incident tool's API (Alertmanager, PagerDuty).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookFormat {
-    #[default]
-    Standard,
-    Slack,
-    Teams,
-    GoogleChat,
-    Discord,
-    Template,
-    Alertmanager,
-    Pagerduty,
 }
 
 /// `format = "template"`: the body's template and its content type.
@@ -234,52 +220,6 @@ fn template(
         .check(grouping.is_some(), events.contains(&Event::Watcher))
         .map_err(|error| section.invalid(field, error.to_string()))?;
     Ok(template)
-}
-
-/// Why a Standard Webhooks secret cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum SigningKeyError {
-    #[error("must start with \"whsec_\" (Standard Webhooks secret format)")]
-    Prefix,
-    #[error("the part after \"whsec_\" is not valid base64")]
-    Base64,
-    #[error("the part after \"whsec_\" is empty")]
-    Empty,
-}
-
-/// The HMAC key of a Standard Webhooks secret: the base64-decoded part after `whsec_`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SigningKey(Vec<u8>);
-
-impl SigningKey {
-    pub fn parse(secret: &str) -> Result<Self, SigningKeyError> {
-        let encoded = secret
-            .strip_prefix("whsec_")
-            .ok_or(SigningKeyError::Prefix)?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .map_err(|_| SigningKeyError::Base64)?;
-        if bytes.is_empty() {
-            return Err(SigningKeyError::Empty);
-        }
-        Ok(SigningKey(bytes))
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Serialize for SigningKey {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("[redacted]")
-    }
 }
 
 /// Channel names, unique across webhooks and e-mails.

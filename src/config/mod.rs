@@ -27,9 +27,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use api::ApiConfig;
-pub use channels::{
-    BodyTemplate, EmailConfig, Grouping, SigningKey, SigningKeyError, WebhookConfig, WebhookFormat,
-};
+pub use channels::{BodyTemplate, EmailConfig, Grouping, WebhookConfig};
 pub use delivery::DeliveryConfig;
 pub use error::ConfigError;
 pub use http::{HttpConfig, LogConfig, LogFormat};
@@ -37,7 +35,9 @@ pub use links::LinksConfig;
 pub use organisation::{DEFAULT_ORGANISATION, Organisation};
 pub use output::OutputConfig;
 pub use poll::PollConfig;
-pub use receiver::{Auth, PAGERDUTY_EVENTS, is_incident_format};
+pub use receiver::{
+    Auth, PAGERDUTY_EVENTS, SigningKey, SigningKeyError, WebhookFormat, is_incident_format,
+};
 pub use retry::RetryConfig;
 pub use secret::Secret;
 pub use smtp::{SmtpConfig, SmtpTls};

@@ -6,14 +6,76 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize, Serializer};
 use url::Url;
 
 use super::Secret;
-use super::channels::WebhookFormat;
 use super::error::{ConfigError, Section};
 use super::value::{HumanDuration, secret};
 use crate::domain::{Event, Status};
+
+/// The shape of a webhook's body: SPEC's standard JSON, a chat service's message, the
+/// operator's template, or an incident tool's API (Alertmanager, PagerDuty).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookFormat {
+    #[default]
+    Standard,
+    Slack,
+    Teams,
+    GoogleChat,
+    Discord,
+    Template,
+    Alertmanager,
+    Pagerduty,
+}
+
+/// Why a Standard Webhooks secret cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningKeyError {
+    #[error("must start with \"whsec_\" (Standard Webhooks secret format)")]
+    Prefix,
+    #[error("the part after \"whsec_\" is not valid base64")]
+    Base64,
+    #[error("the part after \"whsec_\" is empty")]
+    Empty,
+}
+
+/// The HMAC key of a Standard Webhooks secret: the base64-decoded part after `whsec_`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKey(Vec<u8>);
+
+impl SigningKey {
+    pub fn parse(secret: &str) -> Result<Self, SigningKeyError> {
+        let encoded = secret
+            .strip_prefix("whsec_")
+            .ok_or(SigningKeyError::Prefix)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| SigningKeyError::Base64)?;
+        if bytes.is_empty() {
+            return Err(SigningKeyError::Empty);
+        }
+        Ok(SigningKey(bytes))
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for SigningKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}
 
 /// Where PagerDuty's Events API v2 takes events.
 pub const PAGERDUTY_EVENTS: &str = "https://events.pagerduty.com/v2/enqueue";

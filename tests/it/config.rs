@@ -510,6 +510,17 @@ from = "sdm-watch <sdm-watch@example.com>"
 name = "oncall"
 to = ["ops@example.com"]
 events = ["error"]
+
+[[webhook]]
+name = "am"
+format = "alertmanager"
+urls = ["http://am-0.example:9093", "http://am-1.example:9093"]
+bearer_token = "am-bearer-token-value"
+
+[[webhook]]
+name = "pd"
+format = "pagerduty"
+routing_key = "pd-routing-key-value-0123456789ab"
 "#,
         secret_file.display()
     );
@@ -520,6 +531,8 @@ events = ["error"]
         "tok-abcdef-123456",
         "smtp-password-value",
         "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "am-bearer-token-value",
+        "pd-routing-key-value",
     ] {
         assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
     }
@@ -534,6 +547,12 @@ events = ["error"]
         "port = 587",
         "events = [\"error\"]",
         "listen = \"127.0.0.1:9187\"",
+        // The incident formats' defaults: what they take, always resolving, resending.
+        "auth = \"bearer token\"",
+        "resend = \"1m\"",
+        "routing_key = \"[redacted]\"",
+        "url = \"https://events.pagerduty.com/v2/enqueue\"",
+        "\"http://am-1.example:9093/\"",
     ] {
         assert!(
             printed.contains(expected),
