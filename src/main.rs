@@ -120,6 +120,10 @@ enum AlertsCommand {
         /// Print JSON
         #[arg(long)]
         json: bool,
+        /// Incidents instead: the open ones (since when, condition, channels), then the
+        /// most recently resolved
+        #[arg(long, conflicts_with_all = ["state", "channel", "since"])]
+        incidents: bool,
     },
     /// One alert: its body, and every attempt with its time and outcome
     Show {
@@ -322,11 +326,20 @@ async fn alerts(
     commands::chosen_orgs(config, org.as_deref())?;
     match command {
         AlertsCommand::List {
+            limit,
+            json,
+            incidents: true,
+            ..
+        } => alerts::incidents(config, org.as_deref(), limit, json, out)
+            .await
+            .map(|()| true),
+        AlertsCommand::List {
             state,
             channel,
             since,
             limit,
             json,
+            incidents: false,
         } => {
             let query = inspect::Query {
                 state: state.as_deref().and_then(AlertState::parse),

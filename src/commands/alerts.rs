@@ -9,9 +9,9 @@ use serde::Serialize;
 use super::UsageError;
 use crate::config::Config;
 use crate::domain::time::{OffsetDateTime, now_ms, short_ms};
-use crate::store::gauges;
 use crate::store::inspect::{self, AttemptRecord};
 use crate::store::outbox::{self, Alert, AlertState};
+use crate::store::{gauges, incidents};
 
 /// What `alerts list` shows, as JSON.
 #[derive(Serialize)]
@@ -89,6 +89,88 @@ pub async fn list(
         if let Some(error) = &line.last_error {
             writeln!(out, "      last error: {error}")?;
         }
+    }
+    Ok(())
+}
+
+/// What `alerts list --incidents` shows of one incident, as JSON.
+#[derive(Serialize)]
+struct IncidentLine {
+    state: &'static str,
+    organisation: String,
+    /// Empty for the watcher's own.
+    job_id: String,
+    condition: &'static str,
+    opened_at: String,
+    resolved_at: Option<String>,
+    resolved_by: Option<String>,
+    channels: Vec<String>,
+    first_alert: String,
+}
+
+impl From<incidents::Listed> for IncidentLine {
+    fn from(listed: incidents::Listed) -> Self {
+        let incident = listed.incident;
+        IncidentLine {
+            state: if incident.resolved_ms.is_some() {
+                "resolved"
+            } else {
+                "open"
+            },
+            organisation: incident.organisation,
+            job_id: incident.job_id,
+            condition: incident.condition.as_str(),
+            opened_at: short_ms(incident.opened_ms),
+            resolved_at: incident.resolved_ms.map(short_ms),
+            resolved_by: incident.resolved_status,
+            channels: listed.channels,
+            first_alert: incident.first_alert,
+        }
+    }
+}
+
+/// `alerts list --incidents`: the open incidents (of `org`, or all), then the most
+/// recently resolved, at most `limit` of each.
+pub async fn incidents(
+    config: &Config,
+    org: Option<&str>,
+    limit: usize,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = super::existing_store(config).await?;
+    let org = org.map(str::to_owned);
+    let (open, resolved) = store
+        .run(move |conn| incidents::overview(conn, org.as_deref(), limit))
+        .await?;
+    let lines: Vec<IncidentLine> = open
+        .into_iter()
+        .chain(resolved)
+        .map(IncidentLine::from)
+        .collect();
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &lines)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if lines.is_empty() {
+        writeln!(out, "no incidents")?;
+        return Ok(());
+    }
+    for line in &lines {
+        let job = match line.job_id.as_str() {
+            "" => "the watcher".to_owned(),
+            id => format!("job {id}"),
+        };
+        write!(
+            out,
+            "{:<8}  {:<12}  {job}  ({})  since {}",
+            line.state, line.condition, line.organisation, line.opened_at
+        )?;
+        if let (Some(at), Some(by)) = (&line.resolved_at, &line.resolved_by) {
+            write!(out, "  resolved {at} (now {by})")?;
+        }
+        writeln!(out, "  channels: {}", line.channels.join(", "))?;
     }
     Ok(())
 }

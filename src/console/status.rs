@@ -8,7 +8,7 @@ use crate::domain::time::{from_millis, rfc3339_seconds};
 use crate::ops::health::Role;
 use crate::store::inspect::{self, Query};
 use crate::store::outbox::{self, AlertState};
-use crate::store::{StoreError, jobs, silences, transitions};
+use crate::store::{StoreError, incidents, jobs, silences, transitions};
 
 /// Everything the page shows; `/status.json` is this, serialized.
 #[derive(Clone, Debug, Serialize)]
@@ -32,6 +32,8 @@ pub struct Status {
     /// Changes in each of the last 24 hours, oldest first.
     pub transitions_per_hour: Vec<HourCount>,
     pub alerts: AlertsView,
+    /// Open incidents and recent resolutions.
+    pub incidents: IncidentsView,
     /// Silences in force now.
     pub silences: Vec<SilenceView>,
     /// With `[[organisation]]` tables: each organisation watched here, its jobs, last
@@ -138,6 +140,33 @@ pub struct AlertView {
     pub error: Option<String>,
 }
 
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IncidentsView {
+    /// How many are open in all.
+    pub open: u64,
+    /// The newest open ones (at most 20).
+    pub open_recent: Vec<IncidentView>,
+    /// The most recently resolved ones (at most 20).
+    pub resolved_recent: Vec<IncidentView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct IncidentView {
+    pub organisation: String,
+    /// Empty for the watcher's own.
+    pub job_id: String,
+    pub name: Option<String>,
+    /// `error`, `pending`, `running_long` or `watcher`.
+    pub condition: String,
+    pub opened_at: String,
+    pub resolved_at: Option<String>,
+    /// The job's status that ended it (`recovered` for the watcher's).
+    pub resolved_by: Option<String>,
+    /// Open for, or lasted: `3h 12m`.
+    pub duration: String,
+    pub channels: Vec<String>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct SilenceView {
     pub id: String,
@@ -164,6 +193,31 @@ pub fn age(seconds: u64) -> String {
         (0, _, _) => format!("{h}h {m}m"),
         _ => format!("{d}d {h}h"),
     }
+}
+
+fn incident_view(
+    conn: &mut dyn crate::store::Db,
+    listed: incidents::Listed,
+    now: i64,
+) -> Result<IncidentView, StoreError> {
+    let incident = listed.incident;
+    let name = if incident.job_id.is_empty() {
+        None
+    } else {
+        jobs::get(conn, &incident.organisation, &incident.job_id)?.and_then(|job| job.name)
+    };
+    let end = incident.resolved_ms.unwrap_or(now);
+    Ok(IncidentView {
+        name,
+        condition: incident.condition.as_str().to_owned(),
+        opened_at: at(incident.opened_ms),
+        resolved_at: incident.resolved_ms.map(at),
+        resolved_by: incident.resolved_status,
+        duration: age(u64::try_from(end.saturating_sub(incident.opened_ms) / 1000).unwrap_or(0)),
+        channels: listed.channels,
+        organisation: incident.organisation,
+        job_id: incident.job_id,
+    })
 }
 
 fn alert_view(alert: outbox::Alert) -> AlertView {
@@ -297,6 +351,18 @@ pub(super) fn read(
         },
         pending_oldest: pending_oldest.into_iter().map(alert_view).collect(),
     };
+    let (open, resolved) = incidents::overview(conn, None, ALERTS_SHOWN)?;
+    let mut view = |listed: Vec<incidents::Listed>| {
+        listed
+            .into_iter()
+            .map(|l| incident_view(conn, l, now))
+            .collect::<Result<Vec<_>, StoreError>>()
+    };
+    let incidents = IncidentsView {
+        open_recent: view(open)?,
+        resolved_recent: view(resolved)?,
+        open: incidents::count_open(conn)?,
+    };
     Ok(Status {
         generated_at: at(now),
         version: env!("CARGO_PKG_VERSION"),
@@ -310,6 +376,7 @@ pub(super) fn read(
         transitions: transitions_seen,
         transitions_per_hour: per_hour,
         alerts,
+        incidents,
         silences: in_force
             .iter()
             .map(|silence| SilenceView {

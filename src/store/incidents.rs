@@ -228,12 +228,53 @@ pub fn list(
     org: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Incident>, StoreError> {
+    select(conn, org, "1 = 1", limit)
+}
+
+/// An incident with the channels it went to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub incident: Incident,
+    pub channels: Vec<String>,
+}
+
+/// What people are shown of `org`'s incidents (every organisation's with `None`): the open
+/// ones, newest first, and the most recently resolved, at most `limit` of each.
+pub fn overview(
+    conn: &mut dyn Db,
+    org: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<Listed>, Vec<Listed>), StoreError> {
+    let open = select(conn, org, "resolved_ms IS NULL", limit)?;
+    let open = with_channels(conn, open)?;
+    let resolved = select(conn, org, "resolved_ms IS NOT NULL", limit)?;
+    Ok((open, with_channels(conn, resolved)?))
+}
+
+fn with_channels(conn: &mut dyn Db, incidents: Vec<Incident>) -> Result<Vec<Listed>, StoreError> {
+    incidents
+        .into_iter()
+        .map(|incident| {
+            let channels = channels(conn, incident.seq)?;
+            Ok(Listed { incident, channels })
+        })
+        .collect()
+}
+
+fn select(
+    conn: &mut dyn Db,
+    org: Option<&str>,
+    filter: &str,
+    limit: usize,
+) -> Result<Vec<Incident>, StoreError> {
     let rows = conn.query(
-        "SELECT seq, organisation, job_id, condition, opened_ms, first_alert, resolved_ms,
-                resolved_status
-         FROM incidents WHERE (CAST(?1 AS TEXT) IS NULL OR organisation = ?1)
-         ORDER BY resolved_ms IS NOT NULL, COALESCE(resolved_ms, opened_ms) DESC, seq DESC
-         LIMIT ?2",
+        &format!(
+            "SELECT seq, organisation, job_id, condition, opened_ms, first_alert, resolved_ms,
+                    resolved_status
+             FROM incidents WHERE (CAST(?1 AS TEXT) IS NULL OR organisation = ?1) AND {filter}
+             ORDER BY resolved_ms IS NOT NULL, COALESCE(resolved_ms, opened_ms) DESC, seq DESC
+             LIMIT ?2"
+        ),
         &[&org, &limit],
     )?;
     rows.iter()
@@ -253,6 +294,28 @@ pub fn list(
             })
         })
         .collect()
+}
+
+/// The channels incident `seq` was sent to, by name.
+pub fn channels(conn: &mut dyn Db, seq: i64) -> Result<Vec<String>, StoreError> {
+    conn.query_map(
+        "SELECT channel FROM incident_channels WHERE incident = ?1 ORDER BY channel",
+        &[&seq],
+        |row| row.get(0),
+    )
+}
+
+/// How many incidents are open, of every organisation.
+pub fn count_open(conn: &mut dyn Db) -> Result<u64, StoreError> {
+    let count: i64 = conn
+        .query_opt(
+            "SELECT COUNT(*) FROM incidents WHERE resolved_ms IS NULL",
+            &[],
+        )?
+        .map(|row| row.get(0))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(u64::try_from(count).unwrap_or(0))
 }
 
 /// An incident as a channel was told of it: the payload of its first alert there.

@@ -151,6 +151,27 @@ async fn status_json_and_the_page_tell_jobs_changes_alerts_and_silences() {
     assert_eq!(dead["attempts"], 1);
     assert!(dead["error"].as_str().unwrap().contains("410"), "{dead}");
     assert_eq!(status["silences"][0]["matches"], "project 18");
+    // The failure and the wait are open incidents (a dead alert still told nobody less:
+    // it was queued); the silenced done job opened none.
+    let incidents = &status["incidents"];
+    assert_eq!(incidents["open"], 2, "{incidents:#}");
+    let open: Vec<(&str, &str)> = incidents["open_recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["condition"].as_str().unwrap(),
+                i["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(open.contains(&("error", "Supplier feed")), "{open:?}");
+    assert!(open.contains(&("pending", HOSTILE)), "{open:?}");
+    assert_eq!(
+        incidents["open_recent"][0]["channels"],
+        serde_json::json!(["ops"])
+    );
 
     let response = reqwest::get(format!("{}/", scene.base)).await.unwrap();
     assert_eq!(response.status(), 200);
@@ -167,6 +188,7 @@ async fn status_json_and_the_page_tell_jobs_changes_alerts_and_silences() {
     assert!(html.contains("&lt;script&gt;"));
     assert!(html.contains("re-import &lt;b&gt;OPS-1&lt;&#x2f;b&gt;"));
     assert!(html.contains("<meta http-equiv=\"refresh\""));
+    assert!(html.contains("Open incidents (2)"), "{html}");
     scene.daemon.stop().await;
 }
 

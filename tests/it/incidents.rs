@@ -10,6 +10,7 @@ use sdm_watch::store::outbox::{self, Alert, AlertState, Claim, Recorded, Target}
 use std::time::Duration;
 
 use sdm_watch::sim::NewJob;
+use testkit::cli::{sdm_watch, stderr, stdout};
 use testkit::{World, step};
 
 use crate::engines::{Engine, both};
@@ -258,6 +259,36 @@ async fn a_failure_re_run_successfully_and_a_wait_that_ends_are_resolved_where_a
             "[sdm-watch] resolved: Import",
             "[sdm-watch] resolved: Supplier feed"
         ]
+    );
+
+    // `alerts list --incidents` tells both stories: what ended each, and where it went.
+    let text = w.config("", "1h", &channels);
+    let listed = sdm_watch(&text, &["alerts", "list", "--incidents", "--json"], &[]).await;
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    let story = |job: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["job_id"] == job)
+            .cloned()
+            .unwrap_or_else(|| panic!("no incident of {job}: {listed:#}"))
+    };
+    let (failed, waited) = (story(&feed), story(&import));
+    assert_eq!(failed["condition"], "error");
+    assert_eq!(failed["state"], "resolved");
+    assert_eq!(failed["resolved_by"], "done");
+    assert_eq!(
+        failed["channels"],
+        serde_json::json!(["oncall", "ops", "plain"])
+    );
+    assert_eq!(waited["condition"], "pending");
+    assert_eq!(waited["resolved_by"], "running");
+    let table = stdout(&sdm_watch(&text, &["alerts", "list", "--incidents"], &[]).await);
+    assert!(
+        table.contains(&format!("resolved  error         job {feed}")),
+        "{table}"
     );
 }
 
