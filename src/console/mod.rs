@@ -16,8 +16,8 @@ use crate::template::{Escape, Template};
 mod status;
 
 pub use status::{
-    ActiveView, AlertView, AlertsView, CycleView, HourCount, JobCounts, OrgView, SilenceView,
-    Status, TransitionView, age,
+    ActiveView, AlertView, AlertsView, CycleView, HourCount, IncidentView, IncidentsView,
+    JobCounts, OrgView, SilenceView, Status, TransitionView, age,
 };
 use status::{at, read};
 
@@ -203,6 +203,21 @@ mod tests {
                 })
                 .collect(),
             alerts: AlertsView::default(),
+            incidents: IncidentsView {
+                open: 1,
+                open_recent: vec![IncidentView {
+                    organisation: "default".into(),
+                    job_id: "b".into(),
+                    name: Some("<script>y</script>".into()),
+                    condition: "error".into(),
+                    opened_at: "2026-11-28T09:00:00Z".into(),
+                    resolved_at: None,
+                    resolved_by: None,
+                    duration: "1h 0m".into(),
+                    channels: vec!["<i>ops</i>".into(), "pd".into()],
+                }],
+                resolved_recent: Vec::new(),
+            },
             silences: Vec::new(),
             organisations: Vec::new(),
         }
@@ -212,7 +227,15 @@ mod tests {
     fn the_page_renders_with_values_escaped() {
         let page = html(&sample()).unwrap();
         assert!(page.contains("&lt;script&gt;x"));
-        assert!(!page.contains("<script>"));
+        assert!(
+            page.contains("&lt;script&gt;y"),
+            "the incident's job, escaped"
+        );
+        assert!(
+            page.contains("&lt;i&gt;ops&lt;&#x2f;i&gt;, pd"),
+            "its channels"
+        );
+        assert!(!page.contains("<script>") && !page.contains("<i>"));
         assert_eq!(page.matches("<rect ").count(), 24);
     }
 
