@@ -110,7 +110,8 @@ impl Digest {
             .filter_map(|(_, payload)| serde_json::from_str(payload).ok())
     }
 
-    /// How many members entered each event (`done`, `error`, `pending_reminder`, ...).
+    /// How many members entered each event (`done`, `error`, `pending_reminder`, ...);
+    /// resolutions count apart, as `resolved`.
     pub fn counts(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
         for (event, _) in &self.members {
@@ -126,7 +127,7 @@ impl Digest {
             .iter()
             .map(|(event, _)| match event {
                 Event::Entered(Status::Error) => Tone::Bad,
-                Event::Entered(Status::Done) => Tone::Good,
+                Event::Entered(Status::Done) | Event::Resolved => Tone::Good,
                 _ => Tone::Waiting,
             })
             .fold(Tone::Good, Tone::worse)
@@ -186,5 +187,27 @@ mod tests {
             Digest::new("dgst_1", 1_764_324_902_000, &members).body(),
             digest.body()
         );
+    }
+
+    #[test]
+    fn a_digest_counts_resolutions_apart_and_they_are_good_news() {
+        let resolved = json!({"type": "job.resolved", "timestamp": "t", "data": {"job": {"id": "a"}, "previous_status": "running", "condition": "error", "resolves": "msg_0"}});
+        let pending = json!({"type": "job.pending", "timestamp": "t", "data": {"job": {"id": "b"}, "previous_status": "running"}});
+        let only = [
+            alert(Event::Resolved, resolved.clone()),
+            alert(Event::Resolved, resolved.clone()),
+        ];
+        let digest = Digest::new("dgst_2", 0, &only);
+        assert_eq!(digest.summary(), "2 jobs: 2 resolved");
+        assert_eq!(digest.tone(), Tone::Good);
+        let mixed = [
+            alert(Event::Resolved, resolved),
+            alert(Event::from(Status::Pending), pending),
+        ];
+        let digest = Digest::new("dgst_3", 0, &mixed);
+        let body: Value = serde_json::from_str(&digest.body()).unwrap();
+        assert_eq!(body["data"]["counts"], json!({"pending": 1, "resolved": 1}));
+        assert_eq!(body["data"]["alerts"][0]["resolves"], "msg_0");
+        assert_eq!(digest.tone(), Tone::Waiting);
     }
 }
