@@ -7,10 +7,12 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use sdm_watch::config::{Config, WebhookConfig};
 use sdm_watch::domain::{Event, Status};
 use sdm_watch::notify::format::{self, discord, google_chat, slack, teams};
+use sdm_watch::notify::incident::{Step, alertmanager, pagerduty};
 use sdm_watch::notify::{AlertEvent, Digest, JobSnapshot, Message};
 use sdm_watch::sim::{NewJob, Reply, Service, WebhookReceiver};
 use sdm_watch::store::outbox::Alert;
@@ -574,18 +576,31 @@ fn a_digest_is_coloured_by_its_gravest_alert_even_one_past_the_listed_ones() {
 
 #[test]
 fn hostile_job_names_show_as_text_in_every_format() {
-    for name in HOSTILE {
-        let message = alert_message(&error_named(name));
-        let title = format!("error: {name}");
+    for (name, resolution) in HOSTILE
+        .iter()
+        .flat_map(|name| [(*name, false), (*name, true)])
+    {
+        // A failure, and its resolution: the end of an incident shows names as safely.
+        let mut event = error_named(name);
+        let (what, mark) = if resolution {
+            event.kind = "job.resolved".into();
+            event.data.condition = Some("error".into());
+            event.data.resolves = Some("msg_0".into());
+            ("resolved", "\u{2705}")
+        } else {
+            ("error", "\u{274c}")
+        };
+        let message = alert_message(&event);
+        let title = format!("{what}: {name}");
 
         let slack = render("slack", &message);
         assert_eq!(
             slack["blocks"][0]["text"]["text"],
-            format!("\u{274c} {title}")
+            format!("{mark} {title}")
         );
         assert_eq!(
             slack_unescape(text(&slack["text"])),
-            format!("\u{274c} [sdm-watch] {title}")
+            format!("{mark} [sdm-watch] {title}")
         );
         let headline = text(&slack["blocks"][1]["text"]["text"]);
         assert!(
@@ -597,7 +612,7 @@ fn hostile_job_names_show_as_text_in_every_format() {
         let card = render("teams", &message);
         let body = &card["attachments"][0]["content"]["body"];
         let shown = text(&body[0]["text"]);
-        assert_eq!(discord_unescape(shown), format!("\u{274c} {title}"));
+        assert_eq!(discord_unescape(shown), format!("{mark} {title}"));
         assert!(teams_markup_is_escaped(shown), "{shown}");
         let headline = text(&body[1]["text"]);
         assert!(discord_unescape(headline).contains(name), "{headline}");
@@ -610,7 +625,7 @@ fn hostile_job_names_show_as_text_in_every_format() {
         assert!(!text(&chat["text"]).contains('<'));
         assert_eq!(
             html_unescape(text(&chat["text"])),
-            format!("\u{274c} [sdm-watch] {title}")
+            format!("{mark} [sdm-watch] {title}")
         );
         let paragraph =
             text(&chat["cardsV2"][0]["card"]["sections"][0]["widgets"][0]["textParagraph"]["text"]);
@@ -620,7 +635,7 @@ fn hostile_job_names_show_as_text_in_every_format() {
         let discord = render("discord", &message);
         assert_eq!(
             discord_unescape(text(&discord["content"])),
-            format!("\u{274c} [sdm-watch] {title}").replace("[sdm-watch]", "**[sdm-watch]**")
+            format!("{mark} [sdm-watch] {title}").replace("[sdm-watch]", "**[sdm-watch]**")
         );
 
         let template = hook(
@@ -637,6 +652,21 @@ fn hostile_job_names_show_as_text_in_every_format() {
 
         let standard = render("standard", &message);
         assert_eq!(standard["data"]["job"]["name"], name);
+
+        // Incident tools: the name in the summary as it is, never in a label.
+        let incident = Step::read(&event.to_json()).unwrap();
+        let pd = pagerduty::event(&incident, "0123456789abcdef0123456789abcdef", None);
+        if resolution {
+            assert_eq!(pd["event_action"], "resolve");
+        } else {
+            assert!(text(&pd["payload"]["summary"]).contains(name));
+        }
+        let epoch = OffsetDateTime::UNIX_EPOCH;
+        let am = alertmanager::alert(&incident, epoch, epoch);
+        assert!(text(&am["annotations"]["summary"]).contains(name), "{am}");
+        for (_, value) in am["labels"].as_object().unwrap() {
+            assert!(!value.as_str().unwrap().contains(name), "{am}");
+        }
     }
 }
 
