@@ -28,6 +28,10 @@
 //! change that ends it, before that change's own alert, so the story of every job on
 //! `all` includes its incidents' ends, in order.
 //!
+//! Before a quarter of the cycles the daemon restarts (the store opened again, new
+//! watchers): the alerts and resolutions after it must be the ones a process that never
+//! stopped would have sent, none repeated and none lost.
+//!
 //! `SDM_WATCH_DIFF_CASES` sets the histories per test (1000 each, two tests);
 //! `SDM_WATCH_DIFF_SEED` picks other ones. A failing history is shrunk and printed.
 
@@ -149,6 +153,9 @@ enum Op {
 struct Gap {
     ops: Vec<Op>,
     mid: Vec<(u8, Op)>,
+    /// The daemon restarts before the cycle: the store opened again and new watchers,
+    /// knowing only what the store kept.
+    restart: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -273,8 +280,9 @@ fn history() -> impl Strategy<Value = History> {
     let gap = (
         prop::collection::vec(op(), 0..6),
         prop::collection::vec((prop_oneof![4 => 1u8..4, 1 => 4u8..12], mid_op()), 0..4),
+        prop::bool::weighted(0.25),
     )
-        .prop_map(|(ops, mid)| Gap { ops, mid });
+        .prop_map(|(ops, mid, restart)| Gap { ops, mid, restart });
     (setup, initial, prop::collection::vec(gap, 1..7)).prop_map(|(setup, initial, gaps)| History {
         setup,
         initial,
@@ -714,6 +722,7 @@ static ALERTS: AtomicU64 = AtomicU64::new(0);
 static MID_CHANGES: AtomicU64 = AtomicU64::new(0);
 static CYCLES: AtomicU64 = AtomicU64::new(0);
 static RESOLUTIONS: AtomicU64 = AtomicU64::new(0);
+static RESTARTS: AtomicU64 = AtomicU64::new(0);
 
 /// One organisation of a history: its part of the simulator, its true jobs, its watcher,
 /// the reference poller's view of it and the alerts its watcher queued.
@@ -849,24 +858,14 @@ async fn run(history: &History) -> Result<(), String> {
     if let Some(drift) = &setup.drift {
         sim.set_shape_hook(Some(drift_hook(drift, injected.clone())));
     }
-    let store = Store::open(&dir.path().join("state.db")).map_err(|e| e.to_string())?;
+    let state = dir.path().join("state.db");
+    let mut store = Store::open(&state).map_err(|e| e.to_string())?;
     let config = Arc::new(config);
-    let mut senders = Vec::new();
     for (org, configured) in orgs.iter_mut().zip(&config.organisations) {
         let client = SdmClient::new(&configured.api, &config.retry).map_err(|e| e.to_string())?;
-        org.client = Some(client.clone());
-        let (sender, current) = tokio::sync::watch::channel(Arc::new(WatchSetup {
-            config: config.clone(),
-            org: configured.clone(),
-            client,
-        }));
-        senders.push(sender);
-        org.watcher = Some(Arc::new(Watcher::new(
-            store.clone(),
-            Arc::new(Notify::new()),
-            current,
-        )));
+        org.client = Some(client);
     }
+    let mut senders = start_watchers(&mut orgs, &config, &store);
     let hook_models: HashMap<String, Arc<Mutex<Model>>> = orgs
         .iter()
         .map(|org| (org.sim.name().to_owned(), org.model.clone()))
@@ -916,6 +915,16 @@ async fn run(history: &History) -> Result<(), String> {
                 model.mid.clear();
             }
             started.push(org.sim.now());
+        }
+        if cycle > 1 && cycle <= cycles && history.gaps[cycle - 2].restart {
+            // A restart: what the old process held in memory is gone.
+            RESTARTS.fetch_add(1, Ordering::Relaxed);
+            for org in &mut orgs {
+                org.watcher = None;
+            }
+            drop(senders);
+            store = Store::open(&state).map_err(|e| e.to_string())?;
+            senders = start_watchers(&mut orgs, &config, &store);
         }
         // Every organisation's cycle at once over the one store, or one after another.
         let mut outcomes = Vec::new();
@@ -1032,6 +1041,31 @@ async fn run(history: &History) -> Result<(), String> {
     }
     HISTORIES.fetch_add(1, Ordering::Relaxed);
     Ok(())
+}
+
+/// A watcher for each organisation over `store`, as a process starting would make them;
+/// the senders of their setups, to keep.
+fn start_watchers(
+    orgs: &mut [Org],
+    config: &Arc<Config>,
+    store: &Store,
+) -> Vec<tokio::sync::watch::Sender<Arc<WatchSetup>>> {
+    let mut senders = Vec::new();
+    for (org, configured) in orgs.iter_mut().zip(&config.organisations) {
+        let client = org.client.clone().expect("made before the watchers");
+        let (sender, current) = tokio::sync::watch::channel(Arc::new(WatchSetup {
+            config: config.clone(),
+            org: configured.clone(),
+            client,
+        }));
+        senders.push(sender);
+        org.watcher = Some(Arc::new(Watcher::new(
+            store.clone(),
+            Arc::new(Notify::new()),
+            current,
+        )));
+    }
+    senders
 }
 
 /// The simulator's answers in other shapes (SPEC, "Reading the API tolerantly"): `count` as
@@ -1320,11 +1354,12 @@ fn check(seed: u64) {
     });
     match result {
         Ok(()) => println!(
-            "differential (seed {seed}): {cases} histories pass; so far {} histories, {} cycles, {} alerts compared ({} resolutions), {} changes between pages",
+            "differential (seed {seed}): {cases} histories pass; so far {} histories, {} cycles, {} alerts compared ({} resolutions), {} restarts, {} changes between pages",
             HISTORIES.load(Ordering::Relaxed),
             CYCLES.load(Ordering::Relaxed),
             ALERTS.load(Ordering::Relaxed),
             RESOLUTIONS.load(Ordering::Relaxed),
+            RESTARTS.load(Ordering::Relaxed),
             MID_CHANGES.load(Ordering::Relaxed)
         ),
         Err(TestError::Fail(reason, history)) => {
