@@ -310,3 +310,58 @@ async fn pagerduty_triggers_repeats_and_resolves_one_alert_per_incident() {
         "{error}"
     );
 }
+
+/// A cluster with one member down still takes the incident (delivered once one member
+/// took it, as Prometheus counts it); the base URL's path prefix is kept; basic auth and
+/// a bearer token go as `Authorization`.
+#[tokio::test]
+async fn a_cluster_member_down_does_not_hold_an_incident_back_and_auth_is_sent() {
+    let w = World::start().await;
+    let feed = w.sim.add_job(NewJob::new(Status::Running).name("Feed"));
+    let down = format!("http://127.0.0.1:{}", testkit::ports::free());
+    let channels = format!(
+        "[[webhook]]\nname = \"am\"\nformat = \"alertmanager\"\nurls = [\"{down}\", \"{}\"]\nusername = \"sdm\"\npassword = \"s3cret\"\n\n\
+         [[webhook]]\nname = \"am-bearer\"\nformat = \"alertmanager\"\nurl = \"{}\"\nbearer_token = \"am-token\"\n",
+        w.hook.url("/prefix"),
+        w.hook.url("/bearer"),
+    );
+    let parts = w.parts(&w.config("", "1h", &channels)).await;
+    step(&parts).await;
+    w.sim.set_status(&feed, Status::Error, Some("boom"));
+    step(&parts).await;
+
+    let posted = |path: &str| {
+        w.hook
+            .received()
+            .into_iter()
+            .find(|h| h.path == path)
+            .unwrap_or_else(|| panic!("nothing posted to {path}"))
+    };
+    let basic = posted("/prefix/api/v2/alerts");
+    assert_eq!(
+        basic.header("authorization"),
+        Some("Basic c2RtOnMzY3JldA==")
+    );
+    let alerts = basic.json();
+    assert_eq!(alerts[0]["labels"]["alertname"], "SdmJobFailed");
+    assert_eq!(alerts[0]["labels"]["job_id"], feed.as_str());
+    let bearer = posted("/bearer/api/v2/alerts");
+    assert_eq!(bearer.header("authorization"), Some("Bearer am-token"));
+
+    let delivered = parts
+        .store
+        .run(|conn| {
+            inspect::list(
+                conn,
+                &Query {
+                    state: Some(AlertState::Delivered),
+                    channel: Some("am".into()),
+                    limit: 10,
+                    ..Query::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(delivered.len(), 1, "delivered though one member is down");
+}

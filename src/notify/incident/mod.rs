@@ -168,3 +168,138 @@ pub fn cut(text: &str, max: usize) -> String {
 pub fn lifetime(resend: Duration) -> Duration {
     resend.saturating_mul(4)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::payload::{JobSnapshot, WatcherFacts};
+
+    fn job_event(kind: &str) -> AlertEvent {
+        let job = JobSnapshot {
+            id: "job-1".into(),
+            name: Some("Feed".into()),
+            status: "error".into(),
+            creation_date: None,
+            completion_date: None,
+            project: Some(17),
+            step: None,
+            message: None,
+        };
+        let mut event = AlertEvent::new(
+            job,
+            Some("running".into()),
+            "https://sdm.example/api/v1/jobs/job-1/".into(),
+            time::macros::datetime!(2026-12-02 07:00:00 UTC),
+        );
+        event.kind = kind.into();
+        event
+    }
+
+    fn watcher_event(kind: &str, org: Option<&str>) -> AlertEvent {
+        let facts = WatcherFacts {
+            since: "2026-12-02T06:00:00Z".into(),
+            failing_for_seconds: Some(600),
+            reason: Some("token_refused".into()),
+            last_error: None,
+            down_for_seconds: None,
+            watching: "https://sdm.example/api/v1/".into(),
+        };
+        let mut event = AlertEvent::watcher(kind, facts, time::OffsetDateTime::UNIX_EPOCH);
+        event.data.organisation = org.map(str::to_owned);
+        event
+    }
+
+    fn step(event: &AlertEvent) -> Step {
+        Step::read(&event.to_json()).unwrap()
+    }
+
+    #[test]
+    fn every_incident_event_is_a_step_with_its_condition_key_and_severity() {
+        let cases = [
+            ("job.error", "error", false, "error", "SdmJobFailed"),
+            ("job.pending", "pending", false, "warning", "SdmJobPending"),
+            (
+                "job.pending_reminder",
+                "pending",
+                false,
+                "warning",
+                "SdmJobPending",
+            ),
+            (
+                "job.running_long",
+                "running_long",
+                false,
+                "warning",
+                "SdmJobRunningLong",
+            ),
+        ];
+        for (kind, condition, ends, severity, alertname) in cases {
+            let step = step(&job_event(kind));
+            assert_eq!(
+                (step.condition.as_str(), step.ends),
+                (condition, ends),
+                "{kind}"
+            );
+            assert_eq!(step.severity(), severity, "{kind}");
+            assert_eq!(alertmanager::alertname(&step.condition), alertname);
+            assert_eq!(
+                pagerduty::dedup_key(&step),
+                format!("sdm-watch/job-1/{condition}")
+            );
+        }
+        let mut resolved = job_event("job.resolved");
+        resolved.data.condition = Some("running_long".into());
+        let step = step(&resolved);
+        assert!(step.ends);
+        assert_eq!(pagerduty::dedup_key(&step), "sdm-watch/job-1/running_long");
+        // A done or running alert is no step of an incident; nor a resolution without its
+        // condition.
+        for kind in ["job.done", "job.running", "job.resolved"] {
+            assert!(Step::read(&job_event(kind).to_json()).is_err(), "{kind}");
+        }
+    }
+
+    #[test]
+    fn the_watcher_s_incident_is_keyed_by_its_organisation() {
+        let failing = step(&watcher_event("failing", Some("acme")));
+        assert_eq!(
+            (failing.condition.as_str(), failing.ends),
+            ("watcher", false)
+        );
+        assert_eq!(failing.severity(), "critical");
+        assert_eq!(pagerduty::dedup_key(&failing), "sdm-watch/acme/watcher");
+        let recovered = step(&watcher_event("recovered", None));
+        assert!(recovered.ends);
+        assert_eq!(
+            pagerduty::dedup_key(&recovered),
+            "sdm-watch/default/watcher"
+        );
+        let am = alertmanager::alert(
+            &failing,
+            time::OffsetDateTime::UNIX_EPOCH,
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        assert_eq!(am["labels"]["alertname"], "SdmWatcherFailing");
+        assert_eq!(am["labels"]["organisation"], "acme");
+        assert!(am["labels"].get("job_id").is_none());
+        assert_eq!(am["generatorURL"], "https://sdm.example/api/v1/");
+    }
+
+    #[test]
+    fn alertmanager_s_endpoint_keeps_a_path_prefix() {
+        let at = |base: &str| alertmanager::endpoint(&url::Url::parse(base).unwrap()).to_string();
+        assert_eq!(at("http://am:9093"), "http://am:9093/api/v2/alerts");
+        assert_eq!(at("http://am:9093/"), "http://am:9093/api/v2/alerts");
+        assert_eq!(
+            at("https://ops.example/alertmanager"),
+            "https://ops.example/alertmanager/api/v2/alerts"
+        );
+    }
+
+    #[test]
+    fn cut_keeps_whole_characters() {
+        assert_eq!(cut("ééééé", 5), "ééééé");
+        assert_eq!(cut("éééééé", 5), "éé...");
+        assert_eq!(cut("abc", 2), "...");
+    }
+}
