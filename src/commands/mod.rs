@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod check;
+pub mod cli;
 pub mod demo;
 pub mod healthcheck;
 pub mod jobs;
