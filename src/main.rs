@@ -16,7 +16,22 @@ use sdm_watch::store::outbox::AlertState;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Whatever the umask it was started with, what sdm-watch creates (the state and its
+    // journal, saved rows, spill files, a token) is its user's alone.
+    // SAFETY: umask only sets this process's file mode creation mask; it cannot fail.
+    unsafe { libc::umask(0o077) };
     let cli = Cli::parse();
+    // Commands that need no configuration.
+    let mut out = std::io::stdout().lock();
+    let without_config = match &cli.command {
+        Command::Completions { shell } => Some(commands::help::completions(shell, &mut out)),
+        Command::Man => Some(commands::help::man(&mut out)),
+        _ => None,
+    };
+    if let Some(done) = without_config {
+        return exit(done.and_then(|()| Ok(out.flush()?)).map(|()| true));
+    }
+    drop(out);
     if let Command::Demo = cli.command {
         logging::init(LogFormat::Text);
         return exit(commands::demo::run(signals::listen()).await.map(|()| true));
@@ -64,6 +79,7 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
             alerts(&config, org, command, &mut out).await
         }
         Command::Silence(command) => silence(&config, command, &mut out).await,
+        Command::Completions { .. } | Command::Man => unreachable!("handled before the config"),
     };
     out.flush()?;
     all_ok

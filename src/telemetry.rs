@@ -25,6 +25,10 @@ pub const LEADERSHIP_CHANGES: &str = "sdm_watch_leadership_changes_total";
 pub const ORGANISATION_LEADER: &str = "sdm_watch_organisation_leader";
 pub const API_ROWS_SKIPPED: &str = "sdm_watch_api_rows_skipped_total";
 pub const HEARTBEATS: &str = "sdm_watch_heartbeat_total";
+pub const BUILD_INFO: &str = "sdm_watch_build_info";
+
+/// The commit sdm-watch was built from (`build.rs`), or "unknown".
+pub const REVISION: &str = env!("SDM_WATCH_REVISION");
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -35,12 +39,22 @@ pub fn install() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let handle = PrometheusBuilder::new().install_recorder().ok()?;
             describe();
+            metrics::gauge!(
+                BUILD_INFO,
+                "version" => env!("CARGO_PKG_VERSION"),
+                "revision" => REVISION
+            )
+            .set(1.0);
             Some(handle)
         })
         .clone()
 }
 
 fn describe() {
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the labels say which sdm-watch runs (version, revision)."
+    );
     describe_counter!(POLL_CYCLES, "Poll cycles by outcome (ok, error).");
     describe_counter!(
         API_REQUESTS,

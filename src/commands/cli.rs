@@ -78,6 +78,14 @@ pub enum Command {
     /// Mute matching alerts for a while (the running daemon applies it from its next cycle)
     #[command(subcommand)]
     Silence(SilenceCommand),
+    /// Print a shell completion script (bash: `sdm-watch completions bash >
+    /// /etc/bash_completion.d/sdm-watch`)
+    Completions {
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// Print the manual page (roff; `sdm-watch man | man -l -`)
+    Man,
 }
 
 #[derive(clap::Args)]

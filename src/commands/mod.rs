@@ -5,6 +5,7 @@ pub mod check;
 pub mod cli;
 pub mod demo;
 pub mod healthcheck;
+pub mod help;
 pub mod jobs;
 pub mod once;
 mod progress;

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod console;
 mod crash;
+mod deploy_kit;
 mod detection;
 mod differential;
 mod disk_full;

@@ -155,6 +155,18 @@ async fn readiness_follows_the_api_and_metrics_move() {
         ],
     )
     .await;
+    let build = format!(
+        "sdm_watch_build_info{{version=\"{}\",revision=\"",
+        env!("CARGO_PKG_VERSION")
+    );
+    let line = first
+        .lines()
+        .find(|line| line.starts_with(&build))
+        .unwrap_or_else(|| panic!("no {build} in:\n{first}"));
+    assert!(
+        line.ends_with("\"} 1") && !line.contains("revision=\"\""),
+        "{line}"
+    );
     let cycles = |text: &str| -> u64 {
         text.lines()
             .find(|l| {
