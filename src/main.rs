@@ -32,6 +32,10 @@ async fn main() -> ExitCode {
         return exit(done.and_then(|()| Ok(out.flush()?)).map(|()| true));
     }
     drop(out);
+    if let Command::Login { .. } = cli.command {
+        // Before the config is loaded: the token it names may not exist yet.
+        return exit(login(cli.command, &cli.config).await);
+    }
     if let Command::Demo = cli.command {
         logging::init(LogFormat::Text);
         return exit(commands::demo::run(signals::listen()).await.map(|()| true));
@@ -79,7 +83,9 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
             alerts(&config, org, command, &mut out).await
         }
         Command::Silence(command) => silence(&config, command, &mut out).await,
-        Command::Completions { .. } | Command::Man => unreachable!("handled before the config"),
+        Command::Completions { .. } | Command::Man | Command::Login { .. } => {
+            unreachable!("handled before the config")
+        }
     };
     out.flush()?;
     all_ok
@@ -183,6 +189,33 @@ async fn silence(
         }
         SilenceCommand::End { id } => silence::end(config, &id, out).await.map(|()| true),
     }
+}
+
+async fn login(command: Command, config: &Path) -> anyhow::Result<bool> {
+    let Command::Login {
+        email,
+        password_stdin,
+        out,
+        force,
+        token_name,
+        org,
+        base_url,
+    } = command
+    else {
+        unreachable!("called for login only")
+    };
+    let login = commands::login::Login {
+        email,
+        password_stdin,
+        out,
+        force,
+        token_name,
+        org,
+        base_url,
+    };
+    let mut stdout = std::io::stdout().lock();
+    commands::login::run(config, login, &mut stdout).await?;
+    Ok(true)
 }
 
 fn exit(result: anyhow::Result<bool>) -> ExitCode {

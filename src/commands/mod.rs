@@ -7,6 +7,7 @@ pub mod demo;
 pub mod healthcheck;
 pub mod help;
 pub mod jobs;
+pub mod login;
 pub mod once;
 mod progress;
 pub mod run;

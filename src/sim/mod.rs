@@ -2,6 +2,7 @@
 //! benchmarks: token auth, filters, pagination, DRF-style errors, scriptable jobs and
 //! injectable faults, and a log of every request it received.
 
+mod auth;
 mod fault;
 mod jobs;
 mod org;

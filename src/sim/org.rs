@@ -14,6 +14,8 @@ pub(super) struct Org {
     pub name: String,
     /// The token accepted now; [`SimOrganisation::set_token`] revokes or rotates it.
     pub token: Mutex<String>,
+    /// The e-mail and password `POST auth/token/` takes for this organisation's token.
+    pub login: Mutex<(String, String)>,
     pub state: Mutex<SimState>,
 }
 
@@ -22,6 +24,7 @@ impl Org {
         Org {
             name: name.to_owned(),
             token: Mutex::new(token.to_owned()),
+            login: Mutex::new((format!("{name}@example.com"), format!("{name}-password"))),
             state: Mutex::new(SimState::new()),
         }
     }
@@ -38,6 +41,12 @@ impl SimOrganisation {
     /// The organisation's name, as recorded requests carry it.
     pub fn name(&self) -> &str {
         &self.org.name
+    }
+
+    /// The e-mail and password that `POST auth/token/` answers with this organisation's
+    /// token (by default `<name>@example.com` and `<name>-password`).
+    pub fn set_login(&self, email: &str, password: &str) {
+        *lock(&self.org.login) = (email.to_owned(), password.to_owned());
     }
 
     /// The requests that carried this organisation's token.

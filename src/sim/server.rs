@@ -57,6 +57,17 @@ async fn answer(
     // The organisation whose token the request carries; unknown tokens get the first's
     // clock and hook, and a 401.
     let orgs = lock(&shared.orgs).clone();
+    if method == "POST" && path == "/api/v1/auth/token/" {
+        let body = request
+            .into_body()
+            .collect()
+            .await
+            .map_err(io::Error::other)?
+            .to_bytes();
+        let answer = super::auth::token(&orgs, &body);
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+        return respond(&answer, &date, full(Bytes::from(answer.body.to_string())));
+    }
     let matched = orgs
         .iter()
         .find(|org| auth == Some(format!("Token {}", lock(&org.token)).as_str()))

@@ -148,3 +148,121 @@ async fn files_it_creates_are_private_whatever_the_umask() {
     let saved = output.join(format!("{job}.json"));
     assert_eq!(mode(&saved), 0o600, "saved rows");
 }
+
+/// `sdm-watch login` with the password on stdin (or no way to ask for it).
+async fn login(config: &Path, args: &[&str], password: Option<&str>) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .arg("login")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(password) = password {
+        stdin
+            .write_all(format!("{password}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    drop(stdin);
+    child.wait_with_output().await.unwrap()
+}
+
+/// `login` gets a token from the simulator's `auth/token/` and writes it where the config
+/// reads it, privately and without printing it; a wrong password writes nothing; an
+/// existing token stays without `--force`; without a terminal it needs `--password-stdin`.
+#[tokio::test]
+async fn login_writes_the_token_where_the_config_reads_it_and_nothing_on_a_refusal() {
+    let sim = Simulator::start().await.unwrap();
+    sim.set_login("ops@example.com", "correct horse");
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("secrets").join("sdm.token");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"{}\"\ntoken_file = \"{}\"\n[http]\nlisten = \"\"\n",
+            sim.base_url(),
+            token_file.display()
+        ),
+    )
+    .unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+
+    let wrong = login(
+        &config,
+        &["--email", "ops@example.com", "--password-stdin"],
+        Some("nope"),
+    )
+    .await;
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong.stderr));
+    assert!(
+        text(&wrong.stderr).contains("Unable to log in with provided credentials"),
+        "{}",
+        text(&wrong.stderr)
+    );
+    assert!(!token_file.exists(), "a refusal writes nothing");
+
+    let unasked = login(&config, &["--email", "ops@example.com"], None).await;
+    assert_eq!(unasked.status.code(), Some(2), "{}", text(&unasked.stderr));
+    assert!(text(&unasked.stderr).contains("--password-stdin"));
+
+    let ok = login(
+        &config,
+        &["--email", "ops@example.com", "--password-stdin"],
+        Some("correct horse"),
+    )
+    .await;
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+    let token = sim.token();
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), token);
+    assert_eq!(mode(&token_file), 0o600);
+    for output in [&ok.stdout, &ok.stderr] {
+        assert!(!text(output).contains(&token), "the token is never printed");
+    }
+    // The config now works as is.
+    let check =
+        testkit::cli::sdm_watch(&std::fs::read_to_string(&config).unwrap(), &["check"], &[]).await;
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+
+    std::fs::write(&token_file, "older-token\n").unwrap();
+    let kept = login(
+        &config,
+        &["--email", "ops@example.com", "--password-stdin"],
+        Some("correct horse"),
+    )
+    .await;
+    assert_eq!(kept.status.code(), Some(1));
+    assert!(
+        text(&kept.stderr).contains("--force"),
+        "{}",
+        text(&kept.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap(),
+        "older-token\n"
+    );
+    let replaced = login(
+        &config,
+        &["--email", "ops@example.com", "--password-stdin", "--force"],
+        Some("correct horse"),
+    )
+    .await;
+    assert_eq!(
+        replaced.status.code(),
+        Some(0),
+        "{}",
+        text(&replaced.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), token);
+    let leftovers: Vec<_> = std::fs::read_dir(token_file.parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
+}
