@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
-use sdm_watch::commands::cli::{AlertsArgs, AlertsCommand, Cli, Command, JobsArgs, SilenceCommand};
+use sdm_watch::commands::cli::{
+    AlertsArgs, AlertsCommand, Cli, Command, ConfigCommand, JobsArgs, SilenceCommand,
+};
 use sdm_watch::commands::{self};
 use sdm_watch::config::{Config, LogFormat};
 use sdm_watch::domain::Event;
@@ -26,6 +28,7 @@ async fn main() -> ExitCode {
     let without_config = match &cli.command {
         Command::Completions { shell } => Some(commands::help::completions(shell, &mut out)),
         Command::Man => Some(commands::help::man(&mut out)),
+        Command::Config(ConfigCommand::Schema) => Some(commands::help::schema(&mut out)),
         _ => None,
     };
     if let Some(done) = without_config {
@@ -83,7 +86,7 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
             alerts(&config, org, command, &mut out).await
         }
         Command::Silence(command) => silence(&config, command, &mut out).await,
-        Command::Completions { .. } | Command::Man | Command::Login { .. } => {
+        Command::Completions { .. } | Command::Man | Command::Config(_) | Command::Login { .. } => {
             unreachable!("handled before the config")
         }
     };

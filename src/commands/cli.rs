@@ -86,6 +86,9 @@ pub enum Command {
     },
     /// Print the manual page (roff; `sdm-watch man | man -l -`)
     Man,
+    /// About the configuration file itself
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Get an API token with an SDM account's e-mail and password, and write it (mode 0600)
     /// to api.token_file (or the organisation's, or --out); the token is never printed
     Login {
@@ -227,6 +230,13 @@ pub enum SilenceCommand {
         /// The silence's id (sil_...)
         id: String,
     },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Print a JSON Schema of the config file (for editors and check-jsonschema; TOML
+    /// read as JSON)
+    Schema,
 }
 
 #[derive(Subcommand)]

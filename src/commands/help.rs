@@ -1,5 +1,6 @@
-//! `sdm-watch completions SHELL` and `sdm-watch man`: the command line described for
-//! shells and for `man`, generated from its own definition, so they never drift from it.
+//! `sdm-watch completions SHELL`, `sdm-watch man` and `sdm-watch config schema`: the
+//! command line described for shells and for `man`, and the config file for editors,
+//! each generated from its own definition, so they never drift from it.
 
 use std::io::Write;
 
@@ -20,6 +21,13 @@ pub fn completions(shell: &str, out: &mut impl Write) -> anyhow::Result<()> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "sdm-watch", &mut script);
     out.write_all(&script)?;
+    Ok(())
+}
+
+/// Writes the JSON Schema of the config file.
+pub fn schema(out: &mut impl Write) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, &crate::config::config_schema())?;
+    writeln!(out)?;
     Ok(())
 }
 

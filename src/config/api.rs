@@ -10,7 +10,7 @@ use super::Secret;
 use super::error::{ConfigError, Section};
 use super::value::{CaFile, HumanDuration, human, positive, secret, secret_path, secs};
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawApi {
     pub base_url: String,

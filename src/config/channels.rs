@@ -22,7 +22,7 @@ use super::value::{
 use crate::domain::{Event, ProjectId};
 use crate::template::{Escape, Template};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWebhook {
     pub name: String,
@@ -59,7 +59,7 @@ pub struct RawWebhook {
     pub content_type: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEmail {
     pub name: String,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ConfigError, Section};
 use super::value::{HumanDuration, human, positive, secs};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawDelivery {
     pub max_age: HumanDuration,

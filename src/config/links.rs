@@ -9,7 +9,7 @@ use url::Url;
 
 use super::error::{ConfigError, Section};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLinks {
     pub job: Option<String>,

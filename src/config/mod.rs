@@ -14,6 +14,7 @@ mod output;
 mod poll;
 mod receiver;
 mod retry;
+mod schema;
 mod secret;
 mod smtp;
 mod state;
@@ -39,6 +40,7 @@ pub use receiver::{
     Auth, PAGERDUTY_EVENTS, SigningKey, SigningKeyError, WebhookFormat, is_incident_format,
 };
 pub use retry::RetryConfig;
+pub use schema::config_schema;
 pub use secret::Secret;
 pub use smtp::{SmtpConfig, SmtpTls};
 pub use state::StateConfig;
@@ -50,7 +52,7 @@ pub const DEFAULT_PATH: &str = "/etc/sdm-watch/config.toml";
 
 /// The configuration file as written: every section with its documented defaults,
 /// unknown keys refused. Nothing here is trusted until [`Config::from_raw`] checked it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
     api: api::RawApi,

@@ -15,7 +15,7 @@ use crate::domain::ProjectId;
 
 pub use crate::domain::DEFAULT_ORGANISATION;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOrganisation {
     pub name: String,

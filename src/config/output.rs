@@ -10,7 +10,7 @@ use super::error::{ConfigError, Section};
 use super::value::{HumanDuration, human_option, positive};
 use crate::domain::ProjectId;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawOutput {
     pub format_id: Option<i64>,

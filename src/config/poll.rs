@@ -9,7 +9,7 @@ use super::error::{ConfigError, Section};
 use super::value::{HumanDuration, human, human_or_zero, positive, project_ids, secs, statuses};
 use crate::domain::{Event, ProjectId, Status};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawPoll {
     pub interval: HumanDuration,

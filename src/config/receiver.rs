@@ -17,7 +17,9 @@ use crate::domain::{Event, Status};
 
 /// The shape of a webhook's body: SPEC's standard JSON, a chat service's message, the
 /// operator's template, or an incident tool's API (Alertmanager, PagerDuty).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookFormat {
     #[default]

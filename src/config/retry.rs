@@ -9,7 +9,7 @@ use super::error::{ConfigError, Section};
 use super::value::{HumanDuration, human, positive, secs};
 use crate::backoff::Backoff;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawRetry {
     pub initial_interval: HumanDuration,

@@ -10,7 +10,9 @@ use super::Secret;
 use super::error::{ConfigError, Section};
 use super::value::{CaFile, HumanDuration, display, human, mailbox, positive, secret, secs};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     #[default]
@@ -19,7 +21,7 @@ pub enum SmtpTls {
     None,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSmtp {
     pub host: String,

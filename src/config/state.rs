@@ -14,7 +14,7 @@ const DEFAULT_PATH: &str = "/var/lib/sdm-watch/state.db";
 /// How long a leader's lease lasts unless renewed.
 const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawState {
     pub path: Option<PathBuf>,

@@ -14,7 +14,7 @@ use super::error::{ConfigError, Section};
 use super::value::secs;
 use super::value::{HumanDuration, human, human_or_zero, secret};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawWatchdog {
     pub alert_after: Option<HumanDuration>,
@@ -63,7 +63,7 @@ impl WatchdogConfig {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawHeartbeat {
     pub url: Option<Secret>,

@@ -266,3 +266,48 @@ async fn login_writes_the_token_where_the_config_reads_it_and_nothing_on_a_refus
         .collect();
     assert_eq!(leftovers.len(), 1, "no temporary file left: {leftovers:?}");
 }
+
+/// `config schema` passes every config the project ships (checked by `check-jsonschema`,
+/// which reads TOML) and fails one with a misspelt key, naming it.
+#[test]
+fn the_config_schema_passes_every_shipped_config_and_fails_a_typo() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("schema.json");
+    std::fs::write(&schema, run(&["config", "schema"])).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shipped = [
+        "config/sdm-watch.example.toml",
+        "deploy/config.container.toml",
+        "deploy/config.replicas.toml",
+        "deploy/config.systemd.toml",
+    ];
+    let check = |files: &[std::path::PathBuf]| {
+        Command::new("python3")
+            .args(["-m", "check_jsonschema", "--schemafile"])
+            .arg(&schema)
+            .args(files)
+            .output()
+            .expect("python3 runs")
+    };
+    let files: Vec<_> = shipped.iter().map(|file| root.join(file)).collect();
+    let passed = check(&files);
+    assert!(
+        passed.status.success(),
+        "(python3 -m pip install -r tests/requirements.txt)\n{}{}",
+        String::from_utf8_lossy(&passed.stdout),
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    let example = std::fs::read_to_string(&files[0]).unwrap();
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(
+        &typo,
+        example.replacen("\ninterval = ", "\nintervall = ", 1),
+    )
+    .unwrap();
+    let failed = check(&[typo]);
+    let said = String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        !failed.status.success() && said.contains("'intervall' was unexpected"),
+        "{said}"
+    );
+}
