@@ -26,6 +26,13 @@ pub const ORGANISATION_LEADER: &str = "sdm_watch_organisation_leader";
 pub const API_ROWS_SKIPPED: &str = "sdm_watch_api_rows_skipped_total";
 pub const HEARTBEATS: &str = "sdm_watch_heartbeat_total";
 pub const BUILD_INFO: &str = "sdm_watch_build_info";
+pub const POLL_CYCLE_SECONDS: &str = "sdm_watch_poll_cycle_duration_seconds";
+
+/// The poll cycle histogram's buckets, in seconds: a quiet cycle takes well under a second,
+/// a first cycle or one under retries, minutes.
+const CYCLE_BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
 
 /// The commit sdm-watch was built from (`build.rs`), or "unknown".
 pub const REVISION: &str = env!("SDM_WATCH_REVISION");
@@ -37,7 +44,14 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn install() -> Option<PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new().install_recorder().ok()?;
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(POLL_CYCLE_SECONDS.to_owned()),
+                    &CYCLE_BUCKETS,
+                )
+                .ok()?
+                .install_recorder()
+                .ok()?;
             describe();
             metrics::gauge!(
                 BUILD_INFO,
@@ -51,6 +65,11 @@ pub fn install() -> Option<PrometheusHandle> {
 }
 
 fn describe() {
+    metrics::describe_histogram!(
+        POLL_CYCLE_SECONDS,
+        metrics::Unit::Seconds,
+        "How long poll cycles took, by organisation and outcome (ok, error)."
+    );
     describe_gauge!(
         BUILD_INFO,
         "Always 1; the labels say which sdm-watch runs (version, revision)."

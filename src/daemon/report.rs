@@ -53,6 +53,9 @@ pub(super) fn report(
 ) {
     let now = time::OffsetDateTime::now_utc();
     let finished_ms = crate::domain::time::now_ms();
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    metrics::histogram!(telemetry::POLL_CYCLE_SECONDS, "outcome" => outcome, "organisation" => org.to_owned())
+        .record(took.as_secs_f64());
     match result {
         Ok(summary) => {
             health.cycle_succeeded(

@@ -311,3 +311,69 @@ fn the_config_schema_passes_every_shipped_config_and_fails_a_typo() {
         "{said}"
     );
 }
+
+/// Every metric the Grafana dashboard names is one a running daemon exports (its PromQL
+/// parses: `deploy/grafana/check.sh`, with promtool, in `.ci/run`). The config enables
+/// every feature that has metrics: digests, reminders, output rows, the heartbeat.
+#[tokio::test]
+async fn the_grafana_dashboard_names_only_metrics_the_daemon_exports() {
+    let w = testkit::World::start().await;
+    w.sim.add_job(NewJob::new(Status::Running).name("Feed"));
+    let listen = format!("127.0.0.1:{}", testkit::ports::free());
+    let extra = format!(
+        "remind_pending_every = \"1h\"\nrunning_longer_than = \"1h\"\n\
+         [output]\nformat_id = 3\ndir = \"{output}\"\n\
+         [heartbeat]\nurl = \"{hb}\"\nfail_url = \"{hb}/fail\"\n\
+         [[webhook]]\nname = \"ops\"\nurl = \"{hook}\"\ngroup_wait = \"1m\"\n",
+        output = w.dir.path().join("rows").display(),
+        hb = w.hook.url("/heartbeat"),
+        hook = w.hook.url("/ops"),
+    );
+    let text = w
+        .config(&extra, "1h", "")
+        .replace("listen = \"\"", &format!("listen = \"{listen}\""));
+    let path = w.dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    let daemon = testkit::Daemon::start(&path, &[]);
+    daemon.wait_for_log("poll cycle done", 2).await;
+    let metrics = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    daemon.stop().await;
+    let exported: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| line.split(['{', ' ']).next().unwrap_or_default())
+        .collect();
+
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/sdm-watch.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut named = std::collections::BTreeSet::new();
+    let text = dashboard.to_string();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("sdm_watch_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        named.insert(name);
+    }
+    assert!(named.len() >= 15, "{named:?}");
+    let missing: Vec<&String> = named
+        .iter()
+        .filter(|name| !exported.contains(name.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard names metrics the daemon does not export: {missing:?}\nexported: {exported:?}"
+    );
+}

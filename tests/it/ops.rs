@@ -152,6 +152,8 @@ async fn readiness_follows_the_api_and_metrics_move() {
             "sdm_watch_last_successful_poll_timestamp_seconds{organisation=\"default\"} ",
             "sdm_watch_poll_interval_seconds 1",
             "sdm_watch_api_rows_skipped_total{reason=\"no_id\"} 0",
+            "sdm_watch_poll_cycle_duration_seconds_bucket{outcome=\"ok\",organisation=\"default\",le=\"0.5\"}",
+            "sdm_watch_poll_cycle_duration_seconds_count{outcome=\"ok\",organisation=\"default\"}",
         ],
     )
     .await;
