@@ -35,7 +35,7 @@ async fn chaos(w: &World, pg: Option<&Postgres>) {
     // Half the jobs are recent (the listing of new jobs sees them); half were created
     // three days ago within the hour, so they are seen through the running and pending
     // listings, and once finished, through the detail endpoint or a listing of their
-    // dates. A finished old job is not re-run: nothing would list it (README).
+    // dates. A finished old job is not re-run: nothing would list it (docs/detection.md).
     let now = time::OffsetDateTime::now_utc();
     let ids: Vec<String> = (0..100)
         .map(|n| {

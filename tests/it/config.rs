@@ -663,11 +663,11 @@ fn the_replicas_deployment_files_hold_together() {
     assert_eq!(loaded.state.lease, std::time::Duration::from_secs(15));
 }
 
-/// README's `[state]` example for replicas loads, its password file standing in.
+/// docs/replicas.md's `[state]` example loads, its password file standing in.
 #[test]
-fn the_readme_s_replicas_example_loads() {
+fn the_docs_replicas_example_loads() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/replicas.md")).unwrap();
     let start = readme.find("## Running several replicas").unwrap();
     let block = readme[start..]
         .split("```toml\n")
@@ -685,7 +685,7 @@ fn the_readme_s_replicas_example_loads() {
             &password.display().to_string()
         )
     );
-    let config = Config::from_toml(&text, Path::new("README.md")).unwrap();
+    let config = Config::from_toml(&text, Path::new("docs/replicas.md")).unwrap();
     assert!(
         config
             .state

@@ -11,6 +11,7 @@ mod deploy_kit;
 mod detection;
 mod differential;
 mod disk_full;
+mod docs;
 mod engines;
 mod extremes;
 mod formats;
