@@ -12,6 +12,7 @@ pub mod httpd; // a small HTTP/1.1 server for the ops endpoints and the simulato
 pub mod notify; // alerts: building, routing, webhook and e-mail senders, delivery worker
 pub mod ops; // logging, signals, health and metrics endpoints, systemd
 pub mod output; // output data of done jobs: download, save, summarise, expire
+pub mod report; // what happened over a period: per project, error signatures, slowest, waiting
 pub mod rows; // output rows: column union and CSV
 pub mod sdm; // the SDM jobs API client
 pub mod sim; // a simulated SDM API and webhook receiver for tests, `demo` and benchmarks

@@ -86,6 +86,30 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
             alerts(&config, org, command, &mut out).await
         }
         Command::Silence(command) => silence(&config, command, &mut out).await,
+        Command::Report {
+            since,
+            project,
+            org,
+            json,
+            csv,
+        } => {
+            use commands::report::{Format, Request};
+            commands::chosen_orgs(&config, org.as_deref())?;
+            let format = match (json, csv) {
+                (true, _) => Format::Json,
+                (_, true) => Format::Csv,
+                _ => Format::Table,
+            };
+            let request = Request {
+                since,
+                project,
+                org,
+                format,
+            };
+            commands::report::run(&config, request, &mut out)
+                .await
+                .map(|()| true)
+        }
         Command::Completions { .. } | Command::Man | Command::Config(_) | Command::Login { .. } => {
             unreachable!("handled before the config")
         }

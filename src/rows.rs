@@ -159,7 +159,11 @@ fn cell(value: Option<&Value>) -> String {
     }
 }
 
-fn write_record<'a>(out: &mut impl Write, cells: impl Iterator<Item = &'a str>) -> io::Result<()> {
+/// Writes one CSV record of `cells`, quoting those that need it, ended by CRLF.
+pub fn write_record<'a>(
+    out: &mut impl Write,
+    cells: impl Iterator<Item = &'a str>,
+) -> io::Result<()> {
     let mut first = true;
     for cell in cells {
         if !first {

@@ -86,6 +86,25 @@ pub enum Command {
     },
     /// Print the manual page (roff; `sdm-watch man | man -l -`)
     Man,
+    /// How the period went: per project, jobs by final status, error rate, durations
+    /// (median, p95, max); the most frequent errors; the slowest jobs; jobs waiting now
+    Report {
+        /// The period: jobs created this long ago or later (e.g. 7d, 24h, 365d)
+        #[arg(long, default_value = "7d", value_parser = crate::domain::time::parse_duration, value_name = "D")]
+        since: std::time::Duration,
+        /// Only this project's jobs
+        #[arg(long, value_name = "P")]
+        project: Option<i64>,
+        /// Only this organisation's jobs
+        #[arg(long = "org", value_name = "NAME")]
+        org: Option<String>,
+        /// Print the whole report as JSON
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print the per-project lines as CSV
+        #[arg(long)]
+        csv: bool,
+    },
     /// About the configuration file itself
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod login;
 pub mod once;
 mod progress;
+pub mod report;
 pub mod run;
 pub mod silence;
 pub mod state;

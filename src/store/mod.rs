@@ -9,6 +9,7 @@ pub mod db;
 pub mod digests;
 pub mod gauges;
 pub mod held;
+pub mod history;
 pub mod incidents;
 pub mod inspect;
 pub mod jobs;

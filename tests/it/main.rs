@@ -25,6 +25,7 @@ mod outage;
 mod output;
 mod properties;
 mod replicas;
+mod reports;
 mod seeded;
 mod sharing;
 mod store;
