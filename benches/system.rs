@@ -22,6 +22,8 @@ use testkit::smtp::SmtpSink;
 use testkit::{Daemon, process};
 use time::OffsetDateTime;
 
+#[path = "system/report.rs"]
+mod report;
 #[path = "system/sharing.rs"]
 mod sharing;
 
@@ -1516,6 +1518,9 @@ async fn main() {
     }
     if wanted("sharing") {
         sharing::sharing(&mut figures).await;
+    }
+    if wanted("report") {
+        report::report(&mut figures).await;
     }
     println!(
         "\nsdm-watch system benchmark (scale {}, {} cores, {:.0} s)",
