@@ -7,8 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::domain::Status;
-use crate::domain::time::{OffsetDateTime, from_millis, micros, parse_api_time, rfc3339_seconds};
+use crate::domain::time::{OffsetDateTime, from_millis, micros, rfc3339_seconds};
 use crate::report::{Accumulator, Finished, Report, Waiting};
 use crate::store::history::{self, Recorded, Scope};
 
@@ -74,27 +73,16 @@ pub async fn run(config: &Config, request: Request, out: &mut impl Write) -> any
 
 /// A done or failed job, with its duration when both its dates are known and in order.
 pub fn finished(job: Recorded) -> Option<Finished> {
-    let failed = match job.status {
-        Status::Done => false,
-        Status::Error => true,
-        _ => return None,
-    };
-    let at = |date: &Option<String>| date.as_deref().and_then(parse_api_time);
-    let duration_ms = match (at(&job.creation_date), at(&job.completion_date)) {
-        (Some(created), Some(completed)) if completed >= created => {
-            i64::try_from((completed - created).whole_milliseconds()).ok()
-        }
-        _ => None,
-    };
-    Some(Finished {
-        organisation: job.organisation,
-        id: job.id,
-        name: job.name,
-        project: job.project,
-        failed,
-        duration_ms,
-        message: job.message,
-    })
+    Finished::of(
+        job.organisation,
+        job.id,
+        job.name,
+        job.project,
+        &job.status,
+        job.creation_date.as_deref(),
+        job.completion_date.as_deref(),
+        job.message,
+    )
 }
 
 /// `3h 12m`, `4m 2s`, `850ms`.

@@ -129,6 +129,46 @@ fn page_template() -> &'static Template {
     })
 }
 
+/// The duration chart: per project of the last 7 days (the 15 with most jobs), a bar for
+/// the median and one for the p95, on one scale (the longest p95), in a 480-wide box.
+fn durations(status: &Status) -> serde_json::Value {
+    let mut lines: Vec<&crate::report::ProjectLine> = status
+        .week
+        .iter()
+        .filter(|line| line.duration_p95_ms.is_some())
+        .collect();
+    lines.sort_by_key(|line| std::cmp::Reverse(line.done + line.error));
+    lines.truncate(15);
+    let longest = lines
+        .iter()
+        .filter_map(|line| line.duration_p95_ms)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let scale = |ms: Option<i64>| ms.unwrap_or(0).max(0).saturating_mul(360) / longest;
+    let rows: Vec<serde_json::Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let y = i as i64 * 26 + 4;
+            json!({
+                "y": y,
+                "label_y": y + 14,
+                "label": match (line.project, status.organisations.is_empty()) {
+                    (Some(p), true) => format!("project {p}"),
+                    (None, true) => "project ?".to_owned(),
+                    (p, false) => format!("{} {}", line.organisation, p.map_or("?".to_owned(), |p| p.to_string())),
+                },
+                "median": scale(line.duration_median_ms),
+                "p95": scale(line.duration_p95_ms),
+                "median_text": age(u64::try_from(line.duration_median_ms.unwrap_or(0) / 1000).unwrap_or(0)),
+                "p95_text": age(u64::try_from(line.duration_p95_ms.unwrap_or(0) / 1000).unwrap_or(0)),
+            })
+        })
+        .collect();
+    json!({ "rows": rows, "height": rows.len() as i64 * 26 + 8 })
+}
+
 /// Chart geometry: 24 bars in a 480 x 120 box.
 const CHART_WIDTH: u64 = 480;
 const CHART_HEIGHT: u64 = 100;
@@ -162,6 +202,7 @@ pub fn html(status: &Status) -> Result<String, crate::template::TemplateError> {
         })
         .collect();
     let mut context = serde_json::to_value(status).unwrap_or_default();
+    context["durations"] = durations(status);
     context["bars"] = json!(bars);
     context["most"] = json!(most);
     context["refresh"] = json!(REFRESH_SECONDS);
@@ -202,6 +243,17 @@ mod tests {
                     count: i,
                 })
                 .collect(),
+            week: vec![crate::report::ProjectLine {
+                organisation: "default".into(),
+                project: Some(17),
+                done: 3,
+                error: 1,
+                error_rate: 0.25,
+                duration_median_ms: Some(65_000),
+                duration_p95_ms: Some(3_600_000),
+                duration_max_ms: Some(3_600_000),
+                waiting: 0,
+            }],
             alerts: AlertsView::default(),
             incidents: IncidentsView {
                 open: 1,
@@ -236,7 +288,14 @@ mod tests {
             "its channels"
         );
         assert!(!page.contains("<script>") && !page.contains("<i>"));
-        assert_eq!(page.matches("<rect ").count(), 24);
+        assert_eq!(
+            page.matches("<rect ").count(),
+            24 + 2,
+            "24 hours, a project's two bars"
+        );
+        assert!(page.contains("<td class=\"num\">25.0 %</td>"), "{page}");
+        assert!(page.contains("<td class=\"num\">65 s</td>"), "{page}");
+        assert!(page.contains("project 17: p95 1h 0m"), "{page}");
     }
 
     #[test]

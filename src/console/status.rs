@@ -6,6 +6,8 @@ use serde::Serialize;
 use super::{ACTIVE_SHOWN, ALERTS_SHOWN, TRANSITIONS_SHOWN};
 use crate::domain::time::{from_millis, rfc3339_seconds};
 use crate::ops::health::Role;
+use crate::report::{Accumulator, Finished, ProjectLine};
+use crate::store::history::{self, Scope};
 use crate::store::inspect::{self, Query};
 use crate::store::outbox::{self, AlertState};
 use crate::store::{StoreError, incidents, jobs, silences, transitions};
@@ -31,6 +33,9 @@ pub struct Status {
     pub transitions: Vec<TransitionView>,
     /// Changes in each of the last 24 hours, oldest first.
     pub transitions_per_hour: Vec<HourCount>,
+    /// The jobs created in the last 7 days, by project, as `sdm-watch report` counts them
+    /// (`waiting` is 0 here: the page lists the active jobs itself).
+    pub week: Vec<ProjectLine>,
     pub alerts: AlertsView,
     /// Open incidents and recent resolutions.
     pub incidents: IncidentsView,
@@ -331,6 +336,30 @@ pub(super) fn read(
         )
     };
     let in_force = silences::active(conn, now)?;
+    const WEEK_MS: i64 = 7 * 86_400_000;
+    let mut week = Accumulator::default();
+    let week_start = now.saturating_sub(WEEK_MS);
+    history::created_since(
+        conn,
+        &Scope::default(),
+        week_start.saturating_mul(1000),
+        &mut |job| {
+            let finished = Finished::of(
+                job.organisation,
+                job.id,
+                job.name,
+                job.project,
+                &job.status,
+                job.creation_date.as_deref(),
+                job.completion_date.as_deref(),
+                None,
+            );
+            if let Some(finished) = finished {
+                week.finished(finished);
+            }
+            Ok(())
+        },
+    )?;
     let silenced = inspect::count(conn, AlertState::Silenced)?;
     let pending_oldest = inspect::oldest(conn, AlertState::Pending, ALERTS_SHOWN)?;
     let alerts = AlertsView {
@@ -375,6 +404,7 @@ pub(super) fn read(
         active,
         transitions: transitions_seen,
         transitions_per_hour: per_hour,
+        week: week.report(at(week_start), at(now)).projects,
         alerts,
         incidents,
         silences: in_force

@@ -12,6 +12,9 @@ use serde::Serialize;
 
 pub use signature::signature;
 
+use crate::domain::Status;
+use crate::domain::time::parse_api_time;
+
 /// How many signatures, slowest jobs and waiting jobs a report lists.
 pub const TOP: usize = 10;
 
@@ -26,6 +29,46 @@ pub struct Finished {
     /// Creation to completion, when both dates are known and in order.
     pub duration_ms: Option<i64>,
     pub message: Option<String>,
+}
+
+impl Finished {
+    /// The job if it finished (`done` or `error`), with its duration when both its API
+    /// dates are known and in order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn of(
+        organisation: String,
+        id: String,
+        name: Option<String>,
+        project: Option<i64>,
+        status: &Status,
+        creation_date: Option<&str>,
+        completion_date: Option<&str>,
+        message: Option<String>,
+    ) -> Option<Finished> {
+        let failed = match status {
+            Status::Done => false,
+            Status::Error => true,
+            _ => return None,
+        };
+        let duration_ms = match (
+            creation_date.and_then(parse_api_time),
+            completion_date.and_then(parse_api_time),
+        ) {
+            (Some(created), Some(completed)) if completed >= created => {
+                i64::try_from((completed - created).whole_milliseconds()).ok()
+            }
+            _ => None,
+        };
+        Some(Finished {
+            organisation,
+            id,
+            name,
+            project,
+            failed,
+            duration_ms,
+            message,
+        })
+    }
 }
 
 /// A job waiting for action (`pending`) now.

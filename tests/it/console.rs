@@ -172,6 +172,19 @@ async fn status_json_and_the_page_tell_jobs_changes_alerts_and_silences() {
         incidents["open_recent"][0]["channels"],
         serde_json::json!(["ops"])
     );
+    // The last 7 days by project: the failed feed and the old done job in 17, the muted
+    // done job in 18.
+    let week = status["week"].as_array().unwrap();
+    let project = |p: i64| {
+        week.iter()
+            .find(|line| line["project"] == p)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(project(17)["done"], 1, "{week:?}");
+    assert_eq!(project(17)["error"], 1, "{week:?}");
+    assert_eq!(project(17)["error_rate"], 0.5);
+    assert_eq!(project(18)["done"], 1, "{week:?}");
 
     let response = reqwest::get(format!("{}/", scene.base)).await.unwrap();
     assert_eq!(response.status(), 200);
@@ -189,6 +202,7 @@ async fn status_json_and_the_page_tell_jobs_changes_alerts_and_silences() {
     assert!(html.contains("re-import &lt;b&gt;OPS-1&lt;&#x2f;b&gt;"));
     assert!(html.contains("<meta http-equiv=\"refresh\""));
     assert!(html.contains("Open incidents (2)"), "{html}");
+    assert!(html.contains("Last 7 days by project"), "{html}");
     scene.daemon.stop().await;
 }
 
@@ -271,7 +285,16 @@ async fn a_real_browser_renders_the_page_with_names_as_text_and_no_script_run() 
         element_text(&dom, "alerts-silenced"),
         status["alerts"]["silenced"].to_string()
     );
-    assert_eq!(dom.matches("<rect ").count(), 24, "one bar an hour");
+    let week = status["week"].as_array().unwrap();
+    let with_durations = week
+        .iter()
+        .filter(|line| !line["duration_p95_ms"].is_null())
+        .count();
+    assert_eq!(
+        dom.matches("<rect ").count(),
+        24 + 2 * with_durations,
+        "one bar an hour, two per project with durations"
+    );
 
     let screenshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshot.png");
     let bytes = screenshot_of(&url, &screenshot, 20_000);
