@@ -3,12 +3,16 @@
 # /etc/sdm-watch/config.toml (mount your own), secrets as files (e.g. /run/secrets/sdm-token).
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 # The manifest names the benchmark target and the test kit (a workspace member), so
 # cargo wants their sources present.
 COPY benches ./benches
 COPY tests/it/helpers ./tests/it/helpers
+# The commit built, for sdm_watch_build_info (the image's context has no .git):
+#   podman build --build-arg SDM_WATCH_REVISION=$(git rev-parse --short=12 HEAD) .
+ARG SDM_WATCH_REVISION=unknown
+ENV SDM_WATCH_REVISION=${SDM_WATCH_REVISION}
 RUN cargo build --release --locked --bin sdm-watch
 
 FROM debian:bookworm-slim

@@ -71,6 +71,7 @@ say "building the image from the Dockerfile"
 # The build stage fetches crates from crates.io over the host's network; the host's cargo
 # cache is lent to it so that crates already downloaded are not fetched again.
 podman build --quiet --format docker --network host --isolation chroot \
+  --build-arg SDM_WATCH_REVISION="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
   -v "${CARGO_HOME:-$HOME/.cargo}/registry:/usr/local/cargo/registry" \
   -t sdm-watch:test . >/dev/null
 size=$(podman image inspect sdm-watch:test --format '{{.Size}}')

@@ -35,7 +35,10 @@ const CYCLE_BUCKETS: [f64; 12] = [
 ];
 
 /// The commit sdm-watch was built from (`build.rs`), or "unknown".
-pub const REVISION: &str = env!("SDM_WATCH_REVISION");
+pub const REVISION: &str = match option_env!("SDM_WATCH_REVISION") {
+    Some(revision) => revision,
+    None => "unknown",
+};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
