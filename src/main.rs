@@ -35,9 +35,11 @@ async fn main() -> ExitCode {
         return exit(done.and_then(|()| Ok(out.flush()?)).map(|()| true));
     }
     drop(out);
-    if let Command::Login { .. } = cli.command {
+    if let Command::Login(login) = cli.command {
         // Before the config is loaded: the token it names may not exist yet.
-        return exit(login(cli.command, &cli.config).await);
+        let mut stdout = std::io::stdout().lock();
+        let done = commands::login::run(&cli.config, login, &mut stdout).await;
+        return exit(done.map(|()| true));
     }
     if let Command::Demo = cli.command {
         logging::init(LogFormat::Text);
@@ -110,7 +112,7 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
                 .await
                 .map(|()| true)
         }
-        Command::Completions { .. } | Command::Man | Command::Config(_) | Command::Login { .. } => {
+        Command::Completions { .. } | Command::Man | Command::Config(_) | Command::Login(_) => {
             unreachable!("handled before the config")
         }
     };
@@ -216,33 +218,6 @@ async fn silence(
         }
         SilenceCommand::End { id } => silence::end(config, &id, out).await.map(|()| true),
     }
-}
-
-async fn login(command: Command, config: &Path) -> anyhow::Result<bool> {
-    let Command::Login {
-        email,
-        password_stdin,
-        out,
-        force,
-        token_name,
-        org,
-        base_url,
-    } = command
-    else {
-        unreachable!("called for login only")
-    };
-    let login = commands::login::Login {
-        email,
-        password_stdin,
-        out,
-        force,
-        token_name,
-        org,
-        base_url,
-    };
-    let mut stdout = std::io::stdout().lock();
-    commands::login::run(config, login, &mut stdout).await?;
-    Ok(true)
 }
 
 fn exit(result: anyhow::Result<bool>) -> ExitCode {

@@ -110,29 +110,7 @@ pub enum Command {
     Config(ConfigCommand),
     /// Get an API token with an SDM account's e-mail and password, and write it (mode 0600)
     /// to api.token_file (or the organisation's, or --out); the token is never printed
-    Login {
-        /// The account's e-mail address
-        #[arg(long)]
-        email: String,
-        /// Read the password from stdin's first line (else it is asked, without echo)
-        #[arg(long)]
-        password_stdin: bool,
-        /// Write the token here instead of the config's token_file
-        #[arg(long, value_name = "PATH")]
-        out: Option<PathBuf>,
-        /// Replace an existing token file
-        #[arg(long)]
-        force: bool,
-        /// The token's name in SDM (default: "sdm-watch on HOST")
-        #[arg(long, value_name = "NAME")]
-        token_name: Option<String>,
-        /// The organisation whose base_url and token_file to use
-        #[arg(long = "org", value_name = "NAME")]
-        org: Option<String>,
-        /// The SDM API's base URL (default: the config's, else https://sdm.akeneo.cloud/api/v1/)
-        #[arg(long, value_name = "URL")]
-        base_url: Option<url::Url>,
-    },
+    Login(super::login::Login),
 }
 
 #[derive(clap::Args)]

@@ -14,14 +14,28 @@ use url::Url;
 use super::UsageError;
 
 /// What `login` was asked.
+#[derive(clap::Args)]
 pub struct Login {
+    /// The account's e-mail address
+    #[arg(long)]
     pub email: String,
-    /// Read the password from stdin's first line instead of asking on the terminal.
+    /// Read the password from stdin's first line (else it is asked, without echo)
+    #[arg(long)]
     pub password_stdin: bool,
+    /// Write the token here instead of the config's token_file
+    #[arg(long, value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// Replace an existing token file
+    #[arg(long)]
     pub force: bool,
+    /// The token's name in SDM (default: "sdm-watch on HOST")
+    #[arg(long, value_name = "NAME")]
     pub token_name: Option<String>,
+    /// The organisation whose base_url and token_file to use
+    #[arg(long = "org", value_name = "NAME")]
     pub org: Option<String>,
+    /// The SDM API's base URL (default: the config's, else https://sdm.akeneo.cloud/api/v1/)
+    #[arg(long, value_name = "URL")]
     pub base_url: Option<Url>,
 }
 

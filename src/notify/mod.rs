@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod delivery;
 pub mod email;
 pub mod format;
+mod http;
 pub mod incident;
 mod message;
 pub mod payload;

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 use sha2::Sha256;
 
 use super::format::{self, Rendered};
+use super::http::{self, Post};
 use super::{Attempt, Message, incident};
 use crate::config::{CaFile, SigningKey, WebhookConfig, WebhookFormat};
 
@@ -76,56 +76,21 @@ impl WebhookSender {
             }
         };
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut request = self
-            .http
-            .post(self.config.url.clone())
-            .timeout(self.config.timeout)
-            .header(CONTENT_TYPE, content_type)
-            .header("webhook-id", id)
-            .header("webhook-timestamp", timestamp.to_string());
+        let mut headers = vec![
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", timestamp.to_string()),
+        ];
         if let Some(key) = &self.config.secret {
-            request = request.header("webhook-signature", sign(key, id, timestamp, &body));
+            headers.push(("webhook-signature", sign(key, id, timestamp, &body)));
         }
-        match &self.config.auth {
-            Some(crate::config::Auth::Basic { username, password }) => {
-                request = request.basic_auth(username, Some(password.expose()));
-            }
-            Some(crate::config::Auth::Bearer(token)) => {
-                request = request.bearer_auth(token.expose());
-            }
-            None => {}
-        }
-        for (name, value) in &self.config.headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        let response = match request.body(body).send().await {
-            Ok(response) => response,
-            Err(error) => {
-                // Without the URL: webhook URLs often carry a token in their path.
-                return Attempt::Retry {
-                    error: format!(
-                        "request failed: {}",
-                        crate::domain::error_chain(&error.without_url())
-                    ),
-                    retry_after: None,
-                };
-            }
+        let post = Post {
+            url: self.config.url.clone(),
+            content_type: &content_type,
+            headers,
+            body,
+            explain: None,
         };
-        let status = response.status();
-        if status.is_success() {
-            return Attempt::Delivered;
-        }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(crate::domain::retry_after);
-        let error = format!("the receiver answered {status}");
-        if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {
-            Attempt::Retry { error, retry_after }
-        } else {
-            Attempt::Permanent { error }
-        }
+        http::post(&self.http, &self.config, post).await
     }
 }
 

@@ -9,12 +9,11 @@ pub mod resend;
 
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
-
 use super::Attempt;
 use super::format::RenderError;
+use super::http::Post;
 use super::payload::AlertEvent;
-use crate::config::{Auth, DEFAULT_ORGANISATION, WebhookConfig};
+use crate::config::{DEFAULT_ORGANISATION, WebhookConfig};
 
 /// One alert, read as a step of an incident.
 #[derive(Clone, Debug)]
@@ -97,8 +96,7 @@ impl Step {
     }
 }
 
-/// Posts `body` (JSON) to `url` with the channel's authentication and headers; how the
-/// receiver answered, as an attempt (`explain` reads a refusal's body for the error).
+/// Posts `body` (JSON) to `url` as the channel does; `explain` reads a refusal's reason.
 pub async fn post(
     http: &reqwest::Client,
     config: &WebhookConfig,
@@ -106,52 +104,14 @@ pub async fn post(
     body: String,
     explain: fn(&str) -> Option<String>,
 ) -> Attempt {
-    let mut request = http
-        .post(url)
-        .timeout(config.timeout)
-        .header(CONTENT_TYPE, "application/json");
-    match &config.auth {
-        Some(Auth::Basic { username, password }) => {
-            request = request.basic_auth(username, Some(password.expose()));
-        }
-        Some(Auth::Bearer(token)) => request = request.bearer_auth(token.expose()),
-        None => {}
-    }
-    for (name, value) in &config.headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
-    let response = match request.body(body).send().await {
-        Ok(response) => response,
-        Err(error) => {
-            return Attempt::Retry {
-                error: format!(
-                    "request failed: {}",
-                    crate::domain::error_chain(&error.without_url())
-                ),
-                retry_after: None,
-            };
-        }
+    let post = Post {
+        url,
+        content_type: "application/json",
+        headers: Vec::new(),
+        body,
+        explain: Some(explain),
     };
-    let status = response.status();
-    if status.is_success() {
-        return Attempt::Delivered;
-    }
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(crate::domain::retry_after);
-    // What the receiver said, cut short: a proxy's error page can be long.
-    let text = response.text().await.unwrap_or_default();
-    let error = match explain(&text) {
-        Some(reason) => format!("the receiver answered {status}: {reason}"),
-        None => format!("the receiver answered {status}"),
-    };
-    if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {
-        Attempt::Retry { error, retry_after }
-    } else {
-        Attempt::Permanent { error }
-    }
+    super::http::post(http, config, post).await
 }
 
 /// At most `max` characters of `text`, ending with "..." when cut.
