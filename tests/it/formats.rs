@@ -300,26 +300,32 @@ fn slack_messages_follow_block_kit_and_its_limits() {
 
 // ---- Microsoft Teams -----------------------------------------------------------------
 
-/// Validates the card against the official Adaptive Card 1.4 schema.
-fn valid_adaptive_card(card: &Value) {
+/// Checks `document` with `tests/it/py/formats.py CHECK` (a schema validation); panics
+/// with what it printed, saying what `document` failed to be.
+pub fn python_check(check: &str, document: &Value, what: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("card.json");
-    std::fs::write(&path, card.to_string()).unwrap();
+    let path = dir.path().join("document.json");
+    std::fs::write(&path, document.to_string()).unwrap();
     let output = Command::new("python3")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/it/py/formats.py"
         ))
-        .arg("card")
+        .arg(check)
         .arg(&path)
         .output()
         .expect("python3 runs");
     assert!(
         output.status.success(),
-        "the card is not a valid Adaptive Card 1.4:\n{}{}",
+        "not {what}: {document}\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Validates the card against the official Adaptive Card 1.4 schema.
+fn valid_adaptive_card(card: &Value) {
+    python_check("card", card, "a valid Adaptive Card 1.4");
 }
 
 fn teams_card(body: &Value) -> &Value {

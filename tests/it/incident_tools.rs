@@ -3,7 +3,6 @@
 //! on its own after a SIGKILL; and PagerDuty's Events API v2, simulated as PagerDuty
 //! documents it, every event validated against PagerDuty's published schema.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -152,24 +151,7 @@ const ROUTING_KEY: &str = "0123456789abcdef0123456789abcdef";
 
 /// Validates `event` against PagerDuty's Events API v2 OpenAPI description.
 fn valid_pagerduty_event(event: &Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("event.json");
-    std::fs::write(&path, event.to_string()).unwrap();
-    let output = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/it/py/formats.py"
-        ))
-        .arg("pagerduty")
-        .arg(&path)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "not a valid Events API v2 event: {event}\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::formats::python_check("pagerduty", event, "a valid Events API v2 event");
 }
 
 /// PagerDuty as its documentation says it answers: a failure triggers with the dedup key,
