@@ -269,6 +269,28 @@ async fn pagerduty_triggers_repeats_and_resolves_one_alert_per_incident() {
         valid_pagerduty_event(event);
     }
 
+    // `sdm-watch test-alert` reaches PagerDuty too: an info trigger of its own key.
+    let test = testkit::cli::sdm_watch(
+        &w.config("", "1h", &channels),
+        &["test-alert", "--channel", "pd"],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        test.status.code(),
+        Some(0),
+        "{}",
+        testkit::cli::stderr(&test)
+    );
+    let tested = events("/pd").pop().unwrap();
+    assert_eq!(tested["event_action"], "trigger");
+    assert_eq!(tested["payload"]["severity"], "info");
+    assert_eq!(
+        tested["dedup_key"],
+        "sdm-watch/00000000-0000-0000-0000-000000000000/test"
+    );
+    valid_pagerduty_event(&tested);
+
     // The channel with a key PagerDuty refuses: dead, with PagerDuty's reason.
     let dead = parts
         .store

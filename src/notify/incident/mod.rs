@@ -212,6 +212,11 @@ mod tests {
         let step = step(&resolved);
         assert!(step.ends);
         assert_eq!(pagerduty::dedup_key(&step), "sdm-watch/job-1/running_long");
+        // `sdm-watch test-alert`'s alert: a test incident of its own, for information.
+        let test = step(&AlertEvent::test(time::OffsetDateTime::UNIX_EPOCH));
+        assert_eq!((test.condition.as_str(), test.ends), ("test", false));
+        assert_eq!(test.severity(), "info");
+        assert_eq!(alertmanager::alertname(&test.condition), "SdmWatchTest");
         // A done or running alert is no step of an incident; nor a resolution without its
         // condition.
         for kind in ["job.done", "job.running", "job.resolved"] {
