@@ -213,7 +213,8 @@ mod tests {
         assert!(step.ends);
         assert_eq!(pagerduty::dedup_key(&step), "sdm-watch/job-1/running_long");
         // `sdm-watch test-alert`'s alert: a test incident of its own, for information.
-        let test = step(&AlertEvent::test(time::OffsetDateTime::UNIX_EPOCH));
+        let test =
+            Step::read(&AlertEvent::test(time::OffsetDateTime::UNIX_EPOCH).to_json()).unwrap();
         assert_eq!((test.condition.as_str(), test.ends), ("test", false));
         assert_eq!(test.severity(), "info");
         assert_eq!(alertmanager::alertname(&test.condition), "SdmWatchTest");
