@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::domain::time::{OffsetDateTime, from_millis, micros, rfc3339_seconds};
 use crate::report::{Accumulator, Finished, Report, Waiting};
-use crate::store::history::{self, Recorded, Scope};
+use crate::store::history::{self, Scope};
 
 /// How to print the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub async fn run(config: &Config, request: Request, out: &mut impl Write) -> any
         .run(move |conn| {
             let mut acc = Accumulator::default();
             history::created_since(conn, &scope, micros(since), &mut |job| {
-                if let Some(finished) = finished(job) {
+                if let Some(finished) = Finished::of(job) {
                     acc.finished(finished);
                 }
                 Ok(())
@@ -69,20 +69,6 @@ pub async fn run(config: &Config, request: Request, out: &mut impl Write) -> any
         Format::Table => table(&report, config.organisations.len() > 1, out)?,
     }
     Ok(())
-}
-
-/// A done or failed job, with its duration when both its dates are known and in order.
-pub fn finished(job: Recorded) -> Option<Finished> {
-    Finished::of(
-        job.organisation,
-        job.id,
-        job.name,
-        job.project,
-        &job.status,
-        job.creation_date.as_deref(),
-        job.completion_date.as_deref(),
-        job.message,
-    )
 }
 
 /// `3h 12m`, `4m 2s`, `850ms`.

@@ -7,7 +7,7 @@ use super::{ACTIVE_SHOWN, ALERTS_SHOWN, TRANSITIONS_SHOWN};
 use crate::domain::time::{from_millis, rfc3339_seconds};
 use crate::ops::health::Role;
 use crate::report::{Accumulator, Finished, ProjectLine};
-use crate::store::history::{self, Scope};
+use crate::store::history::{self, Recorded, Scope};
 use crate::store::inspect::{self, Query};
 use crate::store::outbox::{self, AlertState};
 use crate::store::{StoreError, incidents, jobs, silences, transitions};
@@ -344,17 +344,11 @@ pub(super) fn read(
         &Scope::default(),
         week_start.saturating_mul(1000),
         &mut |job| {
-            let finished = Finished::of(
-                job.organisation,
-                job.id,
-                job.name,
-                job.project,
-                &job.status,
-                job.creation_date.as_deref(),
-                job.completion_date.as_deref(),
-                None,
-            );
-            if let Some(finished) = finished {
+            // The page shows no signatures: the messages need not be grouped.
+            if let Some(finished) = Finished::of(Recorded {
+                message: None,
+                ..job
+            }) {
                 week.finished(finished);
             }
             Ok(())

@@ -14,6 +14,7 @@ pub use signature::signature;
 
 use crate::domain::Status;
 use crate::domain::time::parse_api_time;
+use crate::store::history::Recorded;
 
 /// How many signatures, slowest jobs and waiting jobs a report lists.
 pub const TOP: usize = 10;
@@ -32,41 +33,29 @@ pub struct Finished {
 }
 
 impl Finished {
-    /// The job if it finished (`done` or `error`), with its duration when both its API
-    /// dates are known and in order.
-    #[allow(clippy::too_many_arguments)]
-    pub fn of(
-        organisation: String,
-        id: String,
-        name: Option<String>,
-        project: Option<i64>,
-        status: &Status,
-        creation_date: Option<&str>,
-        completion_date: Option<&str>,
-        message: Option<String>,
-    ) -> Option<Finished> {
-        let failed = match status {
+    /// The recorded job if it finished (`done` or `error`), with its duration when both
+    /// its API dates are known and in order.
+    pub fn of(job: Recorded) -> Option<Finished> {
+        let failed = match job.status {
             Status::Done => false,
             Status::Error => true,
             _ => return None,
         };
-        let duration_ms = match (
-            creation_date.and_then(parse_api_time),
-            completion_date.and_then(parse_api_time),
-        ) {
+        let at = |date: &Option<String>| date.as_deref().and_then(parse_api_time);
+        let duration_ms = match (at(&job.creation_date), at(&job.completion_date)) {
             (Some(created), Some(completed)) if completed >= created => {
                 i64::try_from((completed - created).whole_milliseconds()).ok()
             }
             _ => None,
         };
         Some(Finished {
-            organisation,
-            id,
-            name,
-            project,
+            organisation: job.organisation,
+            id: job.id,
+            name: job.name,
+            project: job.project,
             failed,
             duration_ms,
-            message,
+            message: job.message,
         })
     }
 }
