@@ -55,6 +55,8 @@ pub async fn report(figures: &mut Vec<Figure>) {
                         step: None,
                         since_ms: Some(millis(created)),
                         reminders: 0,
+                        completed_us: None,
+                        pending_ms: 0,
                     };
                     jobs::upsert(tx, "default", &job, 0)?;
                 }

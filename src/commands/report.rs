@@ -108,7 +108,7 @@ fn table(report: &Report, organisations: bool, out: &mut impl Write) -> anyhow::
     };
     writeln!(
         out,
-        "{}{:<9} {:>6} {:>6} {:>7} {:>9} {:>9} {:>9} {:>8}",
+        "{}{:<9} {:>6} {:>6} {:>7} {:>9} {:>9} {:>9} {:>7} {:>9} {:>8}",
         org("ORGANISATION"),
         "PROJECT",
         "DONE",
@@ -117,12 +117,14 @@ fn table(report: &Report, organisations: bool, out: &mut impl Write) -> anyhow::
         "MEDIAN",
         "P95",
         "MAX",
+        "PENDED",
+        "PENDING",
         "WAITING"
     )?;
     for line in &report.projects {
         writeln!(
             out,
-            "{}{:<9} {:>6} {:>6} {:>6.1}% {:>9} {:>9} {:>9} {:>8}",
+            "{}{:<9} {:>6} {:>6} {:>6.1}% {:>9} {:>9} {:>9} {:>7} {:>9} {:>8}",
             org(&line.organisation),
             project_name(line.project),
             line.done,
@@ -131,9 +133,15 @@ fn table(report: &Report, organisations: bool, out: &mut impl Write) -> anyhow::
             human(line.duration_median_ms),
             human(line.duration_p95_ms),
             human(line.duration_max_ms),
+            line.pending_jobs,
+            human(line.pending_median_ms),
             line.waiting
         )?;
     }
+    writeln!(
+        out,
+        "(PENDED: finished jobs seen waiting for action on their way; PENDING: their median time waiting)"
+    )?;
     if !report.signatures.is_empty() {
         writeln!(out, "\nMost frequent errors")?;
         for line in &report.signatures {
@@ -189,6 +197,10 @@ fn csv(report: &Report, out: &mut impl Write) -> anyhow::Result<()> {
         "duration_median_s",
         "duration_p95_s",
         "duration_max_s",
+        "pending_jobs",
+        "pending_median_s",
+        "pending_max_s",
+        "pending_total_s",
         "waiting",
     ];
     crate::rows::write_record(out, header.into_iter())?;
@@ -206,6 +218,10 @@ fn csv(report: &Report, out: &mut impl Write) -> anyhow::Result<()> {
             seconds(line.duration_median_ms),
             seconds(line.duration_p95_ms),
             seconds(line.duration_max_ms),
+            line.pending_jobs.to_string(),
+            seconds(line.pending_median_ms),
+            seconds(line.pending_max_ms),
+            seconds(Some(line.pending_total_ms)),
             line.waiting.to_string(),
         ];
         crate::rows::write_record(out, cells.iter().map(String::as_str))?;

@@ -35,7 +35,7 @@ pub use http::{HttpConfig, LogConfig, LogFormat};
 pub use links::LinksConfig;
 pub use organisation::{DEFAULT_ORGANISATION, Organisation};
 pub use output::OutputConfig;
-pub use poll::PollConfig;
+pub use poll::{PollConfig, USUAL_RUNS, USUAL_RUNS_NEEDED};
 pub use receiver::{
     Auth, PAGERDUTY_EVENTS, SigningKey, SigningKeyError, WebhookFormat, is_incident_format,
 };

@@ -21,6 +21,8 @@ pub struct RawPoll {
     pub alert_existing: bool,
     pub remind_pending_every: HumanDuration,
     pub running_longer_than: HumanDuration,
+    /// `job.running_long` once a job runs this many times its project's usual p95 (0: off).
+    pub running_longer_than_usual: f64,
 }
 
 impl Default for RawPoll {
@@ -34,6 +36,7 @@ impl Default for RawPoll {
             alert_existing: false,
             remind_pending_every: secs(0),
             running_longer_than: secs(0),
+            running_longer_than_usual: 0.0,
         }
     }
 }
@@ -56,6 +59,19 @@ pub struct PollConfig {
     /// After how long a job still `running` alerts, once; `None`: never.
     #[serde(serialize_with = "human_or_zero")]
     pub running_longer_than: Option<Duration>,
+    /// A job still `running` alerts, once, when it has run this many times the p95 of its
+    /// project's last completed runs; `None`: never.
+    #[serde(serialize_with = "factor_or_zero")]
+    pub running_longer_than_usual: Option<f64>,
+}
+
+/// How many completed runs of a project the adaptive running-long rule looks back on.
+pub const USUAL_RUNS: usize = 50;
+/// The fewest completed runs it needs before it judges a project's job.
+pub const USUAL_RUNS_NEEDED: usize = 10;
+
+fn factor_or_zero<S: serde::Serializer>(factor: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(factor.unwrap_or(0.0))
 }
 
 impl PollConfig {
@@ -81,6 +97,15 @@ impl PollConfig {
             ));
         }
         let never_if_zero = |d: HumanDuration| (!d.0.is_zero()).then_some(d.0);
+        let usual = raw.running_longer_than_usual;
+        if !usual.is_finite() || usual < 0.0 || (usual > 0.0 && usual < 1.0) || usual > 1000.0 {
+            return Err(poll.invalid(
+                "running_longer_than_usual",
+                format!(
+                    "{usual} is not a factor between 1 and 1000 (0 turns it off): a job alerts when it runs that many times its project's usual p95"
+                ),
+            ));
+        }
         Ok(PollConfig {
             interval: raw.interval.0,
             active_interval,
@@ -90,6 +115,7 @@ impl PollConfig {
             alert_existing: raw.alert_existing,
             remind_pending_every: never_if_zero(raw.remind_pending_every),
             running_longer_than: never_if_zero(raw.running_longer_than),
+            running_longer_than_usual: (usual > 0.0).then_some(usual),
         })
     }
 
@@ -110,9 +136,14 @@ impl PollConfig {
         if self.remind_pending_every.is_some() {
             events.push(Event::PendingReminder);
         }
-        if self.running_longer_than.is_some() {
+        if self.running_long() {
             events.push(Event::RunningLong);
         }
         events
+    }
+
+    /// Whether either running-long rule is on.
+    pub fn running_long(&self) -> bool {
+        self.running_longer_than.is_some() || self.running_longer_than_usual.is_some()
     }
 }

@@ -13,6 +13,8 @@ use super::value::{HumanDuration, human, positive, secret};
 const DEFAULT_PATH: &str = "/var/lib/sdm-watch/state.db";
 /// How long a leader's lease lasts unless renewed.
 const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+/// How long finished jobs are kept for reports.
+const DEFAULT_KEEP: Duration = Duration::from_secs(90 * 86_400);
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -22,6 +24,8 @@ pub struct RawState {
     pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
     pub lease: Option<HumanDuration>,
+    /// How long durations and outcomes of finished jobs are kept (default 90d).
+    pub keep: Option<HumanDuration>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -34,6 +38,9 @@ pub struct StateConfig {
     /// How long the leader's lease lasts unless renewed (PostgreSQL).
     #[serde(serialize_with = "human")]
     pub lease: Duration,
+    /// Settled jobs created longer ago than this are forgotten (reports read up to it).
+    #[serde(serialize_with = "human")]
+    pub keep: Duration,
 }
 
 impl StateConfig {
@@ -48,6 +55,16 @@ impl StateConfig {
             return Err(section.invalid(
                 "lease",
                 "must be at least 2s: a shorter lease is lost to an ordinary pause",
+            ));
+        }
+        let keep = match raw.keep {
+            Some(keep) => positive(&section.key("keep"), keep.0)?,
+            None => DEFAULT_KEEP,
+        };
+        if keep < Duration::from_secs(86_400) {
+            return Err(section.invalid(
+                "keep",
+                "must be at least 1d: a job must outlive the cycles that compare against it",
             ));
         }
         match (raw.path, raw.url) {
@@ -71,6 +88,7 @@ impl StateConfig {
                     url: None,
                     password: None,
                     lease,
+                    keep,
                 })
             }
             (None, Some(url)) => {
@@ -103,6 +121,7 @@ impl StateConfig {
                     url: Some(url),
                     password,
                     lease,
+                    keep,
                 })
             }
         }

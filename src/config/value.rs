@@ -123,7 +123,7 @@ pub(super) fn events(
                     "is not enabled: set poll.remind_pending_every to a period".to_owned()
                 }
                 Event::RunningLong => {
-                    "is not enabled: set poll.running_longer_than to a duration".to_owned()
+                    "is not enabled: set poll.running_longer_than to a duration or poll.running_longer_than_usual to a factor".to_owned()
                 }
                 Event::Watcher => "is not enabled: watchdog.alert_after is \"0s\"".to_owned(),
                 Event::Resolved => {

@@ -18,7 +18,7 @@ pub(super) fn register_series(config: &Config) {
     if config.poll.remind_pending_every.is_some() {
         reminders.push("pending_reminder");
     }
-    if config.poll.running_longer_than.is_some() {
+    if config.poll.running_long() {
         reminders.push("running_long");
     }
     let channels = config.channel_names();

@@ -4,6 +4,7 @@
 
 pub mod clock;
 mod event;
+pub mod stats;
 mod status;
 pub mod time;
 

@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use super::payload::{AlertEvent, JobSnapshot};
+use super::payload::{AlertEvent, JobSnapshot, Usual};
 use crate::config::Config;
 use crate::domain::time::rfc3339_seconds;
 use crate::domain::{Event, ProjectId, Status};
@@ -26,10 +26,12 @@ pub enum Output {
 pub enum Reminder {
     /// `data.pending_since` and `data.reminder` (1, 2, ...).
     Pending { since: OffsetDateTime, number: u32 },
-    /// `data.running_since` and `data.running_for_seconds`.
+    /// `data.running_since` and `data.running_for_seconds`; `data.usual` when the
+    /// adaptive rule told it.
     RunningLong {
         since: OffsetDateTime,
         for_seconds: u64,
+        usual: Option<Usual>,
     },
 }
 
@@ -73,9 +75,14 @@ impl Detected {
                 event.data.pending_since = Some(rfc3339_seconds(*since));
                 event.data.reminder = Some(*number);
             }
-            Some(Reminder::RunningLong { since, for_seconds }) => {
+            Some(Reminder::RunningLong {
+                since,
+                for_seconds,
+                usual,
+            }) => {
                 event.data.running_since = Some(rfc3339_seconds(*since));
                 event.data.running_for_seconds = Some(*for_seconds);
+                event.data.usual = usual.clone();
             }
             None => {}
         }

@@ -46,6 +46,9 @@ pub struct AlertData {
     pub running_since: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_for_seconds: Option<u64>,
+    /// `job.running_long` by `poll.running_longer_than_usual`: the basis it was judged on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usual: Option<Usual>,
     /// `job.resolved`: the id of the incident's first alert on this channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolves: Option<String>,
@@ -55,6 +58,19 @@ pub struct AlertData {
     /// Set only on `sdm-watch test-alert`'s alerts.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+}
+
+/// Why the adaptive rule found a job slower than usual: `data.usual`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Usual {
+    /// The p95 (nearest rank) of the project's last completed runs, in whole seconds.
+    pub p95_seconds: u64,
+    /// How many completed runs it is taken over (10 to 50).
+    pub runs: u32,
+    /// `poll.running_longer_than_usual`.
+    pub factor: f64,
+    /// How long the job has run since its creation, in whole seconds.
+    pub running_seconds: u64,
 }
 
 /// What an alert is about, flattened into `data`.
@@ -129,6 +145,7 @@ impl AlertEvent {
                 reminder: None,
                 running_since: None,
                 running_for_seconds: None,
+                usual: None,
                 resolves: None,
                 condition: None,
                 test: false,
@@ -173,6 +190,7 @@ impl AlertEvent {
                 reminder: None,
                 running_since: None,
                 running_for_seconds: None,
+                usual: None,
                 resolves: None,
                 condition: None,
                 test: false,
@@ -287,13 +305,20 @@ impl AlertEvent {
                 },
                 self.job().map_or("unknown", |job| job.status.as_str()),
             ),
-            "job.running_long" => format!(
-                "Job \"{name}\" has been running for {} (since {}).",
-                humantime::format_duration(std::time::Duration::from_secs(
-                    data.running_for_seconds.unwrap_or(0)
-                )),
-                data.running_since.as_deref().unwrap_or("?")
-            ),
+            "job.running_long" => match &data.usual {
+                Some(usual) => format!(
+                    "Job \"{name}\" has run for {}, {:.1} times its project's usual {} (p95 of its last {} runs).",
+                    seconds_text(usual.running_seconds),
+                    usual.running_seconds as f64 / usual.p95_seconds.max(1) as f64,
+                    seconds_text(usual.p95_seconds),
+                    usual.runs
+                ),
+                None => format!(
+                    "Job \"{name}\" has been running for {} (since {}).",
+                    seconds_text(data.running_for_seconds.unwrap_or(0)),
+                    data.running_since.as_deref().unwrap_or("?")
+                ),
+            },
             _ => format!(
                 "Job \"{name}\" is now {}{}.",
                 self.job().map_or("unknown", |job| job.status.as_str()),
@@ -355,4 +380,8 @@ impl Tone {
             _ => Tone::Good,
         }
     }
+}
+/// Whole seconds as `1h 2m 3s`.
+fn seconds_text(seconds: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(seconds)).to_string()
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 pub use signature::signature;
 
 use crate::domain::Status;
+use crate::domain::stats::nearest_rank;
 use crate::domain::time::parse_api_time;
 use crate::store::history::Recorded;
 
@@ -30,6 +31,8 @@ pub struct Finished {
     /// Creation to completion, when both dates are known and in order.
     pub duration_ms: Option<i64>,
     pub message: Option<String>,
+    /// Time the watcher saw it pending (ms; 0 if never).
+    pub pending_ms: i64,
 }
 
 impl Finished {
@@ -56,6 +59,7 @@ impl Finished {
             failed,
             duration_ms,
             message: job.message,
+            pending_ms: job.pending_ms.max(0),
         })
     }
 }
@@ -83,6 +87,12 @@ pub struct ProjectLine {
     pub duration_median_ms: Option<i64>,
     pub duration_p95_ms: Option<i64>,
     pub duration_max_ms: Option<i64>,
+    /// Finished jobs the watcher saw pending (waiting for action) on their way.
+    pub pending_jobs: u64,
+    /// Their time spent pending: median (nearest rank), max and total.
+    pub pending_median_ms: Option<i64>,
+    pub pending_max_ms: Option<i64>,
+    pub pending_total_ms: i64,
     /// Jobs of the project pending now.
     pub waiting: u64,
 }
@@ -134,6 +144,7 @@ struct ProjectAcc {
     done: u64,
     error: u64,
     durations: Vec<i64>,
+    pending: Vec<i64>,
     waiting: u64,
 }
 
@@ -156,6 +167,9 @@ impl Accumulator {
             acc.error += 1;
         } else {
             acc.done += 1;
+        }
+        if job.pending_ms > 0 {
+            acc.pending.push(job.pending_ms);
         }
         if let Some(duration) = job.duration_ms {
             acc.durations.push(duration);
@@ -221,6 +235,7 @@ impl Accumulator {
             .into_iter()
             .map(|((organisation, project), mut acc)| {
                 acc.durations.sort_unstable();
+                acc.pending.sort_unstable();
                 let finished = acc.done + acc.error;
                 ProjectLine {
                     organisation,
@@ -235,6 +250,13 @@ impl Accumulator {
                     duration_median_ms: nearest_rank(&acc.durations, 50),
                     duration_p95_ms: nearest_rank(&acc.durations, 95),
                     duration_max_ms: acc.durations.last().copied(),
+                    pending_jobs: acc.pending.len() as u64,
+                    pending_median_ms: nearest_rank(&acc.pending, 50),
+                    pending_max_ms: acc.pending.last().copied(),
+                    pending_total_ms: acc
+                        .pending
+                        .iter()
+                        .fold(0i64, |sum, ms| sum.saturating_add(*ms)),
                     waiting: acc.waiting,
                 }
             })
@@ -266,32 +288,5 @@ impl Accumulator {
             slowest: self.slowest,
             waiting,
         }
-    }
-}
-
-/// The `p`-th percentile of `sorted` by the nearest-rank method: the value at rank
-/// ceil(p / 100 x n); the median is the lower middle value.
-pub fn nearest_rank(sorted: &[i64], p: u32) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let n = sorted.len() as u64;
-    let rank = (u64::from(p) * n).div_ceil(100).clamp(1, n);
-    sorted.get(usize::try_from(rank - 1).ok()?).copied()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        assert_eq!(nearest_rank(&[], 50), None);
-        assert_eq!(nearest_rank(&[7], 95), Some(7));
-        let ten: Vec<i64> = (1..=10).collect();
-        assert_eq!(nearest_rank(&ten, 50), Some(5));
-        assert_eq!(nearest_rank(&ten, 95), Some(10));
-        let hundred: Vec<i64> = (1..=100).collect();
-        assert_eq!(nearest_rank(&hundred, 95), Some(95));
     }
 }

@@ -33,6 +33,10 @@ impl Job {
     pub fn created_at(&self) -> Option<OffsetDateTime> {
         self.creation_date.as_deref().and_then(parse_api_time)
     }
+
+    pub fn completed_at(&self) -> Option<OffsetDateTime> {
+        self.completion_date.as_deref().and_then(parse_api_time)
+    }
 }
 
 /// `GET jobs/{id}/`: the article promises only `status`, `step` and, on error, `message`.

@@ -18,6 +18,8 @@ pub struct Recorded {
     pub message: Option<String>,
     /// Since when the watcher has seen it in its status (ms).
     pub since_ms: Option<i64>,
+    /// Time spent pending in stretches that ended (ms).
+    pub pending_ms: i64,
 }
 
 /// Which jobs: of one organisation and one project, or all.
@@ -27,8 +29,8 @@ pub struct Scope {
     pub project: Option<i64>,
 }
 
-const COLUMNS: &str =
-    "organisation, id, name, project, status, creation_date, completion_date, message, since_ms";
+const COLUMNS: &str = "organisation, id, name, project, status, creation_date, completion_date, message, since_ms, \
+     pending_ms";
 
 fn from_row(row: &Row) -> Result<Recorded, StoreError> {
     Ok(Recorded {
@@ -41,6 +43,7 @@ fn from_row(row: &Row) -> Result<Recorded, StoreError> {
         completion_date: row.get(6)?,
         message: row.get(7)?,
         since_ms: row.get(8)?,
+        pending_ms: row.get(9)?,
     })
 }
 

@@ -31,6 +31,11 @@ pub struct TrackedJob {
     /// Reminders sent in this stretch: pending reminders so far, or 1 once `running_long`
     /// went out.
     pub reminders: u32,
+    /// `completion_date` parsed, in microseconds since the epoch.
+    pub completed_us: Option<i64>,
+    /// Time spent pending in the stretches that ended (ms, the watcher's clock); a
+    /// stretch in progress is counted from `since_ms` by whoever reads it.
+    pub pending_ms: i64,
 }
 
 /// A running or pending job, with its failed lookups if no listing showed it lately.
@@ -54,7 +59,10 @@ pub struct FailedLookup {
 }
 
 const COLUMNS: &str = "id, status, name, project, project_checked, creation_date, \
-     completion_date, created_us, message, step, since_ms, reminders";
+     completion_date, created_us, message, step, since_ms, reminders, completed_us, pending_ms";
+
+/// How many columns `COLUMNS` names: a query that selects more reads them from here on.
+const COLUMN_COUNT: usize = 14;
 
 fn from_row(row: &Row) -> Result<TrackedJob, StoreError> {
     Ok(TrackedJob {
@@ -70,6 +78,8 @@ fn from_row(row: &Row) -> Result<TrackedJob, StoreError> {
         step: row.get(9)?,
         since_ms: row.get(10)?,
         reminders: row.get(11)?,
+        completed_us: row.get(12)?,
+        pending_ms: row.get(13)?,
     })
 }
 
@@ -104,14 +114,15 @@ pub fn upsert(
     conn.execute(
         "INSERT INTO jobs (id, status, name, project, project_checked, creation_date,
                            completion_date, created_us, message, step, since_ms, reminders,
-                           first_seen_ms, changed_ms, organisation)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14)
+                           first_seen_ms, changed_ms, organisation, completed_us, pending_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16)
          ON CONFLICT (organisation, id) DO UPDATE SET
             status = excluded.status, name = excluded.name, project = excluded.project,
             project_checked = excluded.project_checked, creation_date = excluded.creation_date,
             completion_date = excluded.completion_date, created_us = excluded.created_us,
             message = excluded.message, step = excluded.step, since_ms = excluded.since_ms,
             reminders = excluded.reminders, changed_ms = excluded.changed_ms,
+            completed_us = excluded.completed_us, pending_ms = excluded.pending_ms,
             lookup_attempts = 0, lookup_next_ms = NULL, lookup_error = NULL",
         &[
             &job.id,
@@ -128,9 +139,25 @@ pub fn upsert(
             &job.reminders,
             &now_ms,
             &org,
+            &job.completed_us,
+            &job.pending_ms,
         ],
     )?;
     Ok(())
+}
+
+/// Forgets the settled jobs of `org` (neither running nor pending) created before
+/// `before_us`: `[state] keep`. Jobs whose creation is unknown are kept.
+pub fn forget_created_before(
+    conn: &mut dyn Db,
+    org: &str,
+    before_us: i64,
+) -> Result<usize, StoreError> {
+    conn.execute(
+        "DELETE FROM jobs WHERE organisation = ?1 AND created_us < ?2
+           AND status <> 'running' AND status <> 'pending'",
+        &[&org, &before_us],
+    )
 }
 
 pub fn delete(conn: &mut dyn Db, org: &str, id: &str) -> Result<(), StoreError> {
@@ -147,8 +174,8 @@ pub fn active(conn: &mut dyn Db, org: &str) -> Result<Vec<ActiveJob>, StoreError
     conn.query_map(&active_query(), &[&org], |row| {
         Ok(ActiveJob {
             job: from_row(row)?,
-            lookup_attempts: row.get(12)?,
-            lookup_next_ms: row.get(13)?,
+            lookup_attempts: row.get(COLUMN_COUNT)?,
+            lookup_next_ms: row.get(COLUMN_COUNT + 1)?,
         })
     })
 }
@@ -216,6 +243,37 @@ pub fn due_running_long(
         "organisation = ?3 AND status = 'running' AND since_ms IS NOT NULL AND reminders = 0
          AND since_ms + ?2 <= ?1",
         &[&now_ms, &longer_ms, &org],
+    )
+}
+
+/// Running jobs of a known project, created at a known time, that were not told of as
+/// running long yet: what the adaptive rule (`poll.running_longer_than_usual`) judges.
+pub fn running_untold(conn: &mut dyn Db, org: &str) -> Result<Vec<TrackedJob>, StoreError> {
+    select(
+        conn,
+        "organisation = ?1 AND status = 'running' AND reminders = 0
+         AND project IS NOT NULL AND created_us IS NOT NULL",
+        &[&org],
+    )
+}
+
+/// How long (creation to completion, µs) each of the last `limit` completed (`done` or
+/// `error`) jobs of `project` ran, the latest completion first.
+pub fn recent_runs(
+    conn: &mut dyn Db,
+    org: &str,
+    project: ProjectId,
+    limit: usize,
+) -> Result<Vec<i64>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    conn.query_map(
+        "SELECT completed_us - created_us FROM jobs
+          WHERE organisation = ?1 AND project = ?2 AND completed_us IS NOT NULL
+            AND created_us IS NOT NULL AND completed_us >= created_us
+            AND (status = 'done' OR status = 'error')
+          ORDER BY completed_us DESC LIMIT ?3",
+        &[&org, &project, &limit],
+        |row| row.get(0),
     )
 }
 

@@ -236,6 +236,13 @@ CREATE TABLE incident_channels (
 );
 ALTER TABLE alerts ADD COLUMN after_alert TEXT;
 "#,
+    r#"
+-- What reports and the adaptive running-long rule read of a job: when it completed (the
+-- API's completion_date, parsed) and the time it spent pending in stretches that ended.
+ALTER TABLE jobs ADD COLUMN completed_us INTEGER;
+ALTER TABLE jobs ADD COLUMN pending_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_completion ON jobs (organisation, project, completed_us);
+"#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -71,6 +71,7 @@ impl Cycle<'_> {
         let removed_ids: Vec<String> = removed.iter().map(|old| old.id.clone()).collect();
         let org = self.org_name();
         let resolutions = Resolutions::from_config(self.config);
+        let keep_ms = i64::try_from(self.config.state.keep.as_millis()).unwrap_or(i64::MAX);
         let (inserted, held) = self
             .timed(move |conn| {
                 conn.transaction(|tx| {
@@ -78,6 +79,7 @@ impl Cycle<'_> {
                         org: &org,
                         resolutions: &resolutions,
                         now_ms,
+                        keep_ms,
                     };
                     writing.write(tx, &writes, &removed_ids, &recovered)
                 })
@@ -220,6 +222,8 @@ struct Writing<'a> {
     org: &'a str,
     resolutions: &'a Resolutions,
     now_ms: i64,
+    /// `[state] keep`: settled jobs created longer ago are forgotten.
+    keep_ms: i64,
 }
 
 impl Writing<'_> {
@@ -290,6 +294,8 @@ impl Writing<'_> {
         if seen_any {
             transitions::prune(tx, now_ms)?;
             incidents::prune(tx, now_ms)?;
+            let before_us = now_ms.saturating_sub(self.keep_ms).saturating_mul(1000);
+            jobs::forget_created_before(tx, org, before_us)?;
         }
         Ok((inserted, held))
     }

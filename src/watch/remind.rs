@@ -1,6 +1,8 @@
 //! Reminders, scheduled from the store: a job still `pending` is reminded of every
 //! `poll.remind_pending_every` of its stretch, a job still `running` after
-//! `poll.running_longer_than` is told of once. A stretch starts when the watcher first
+//! `poll.running_longer_than` is told of once, and so is one running longer than
+//! `poll.running_longer_than_usual` times its project's usual (the p95 of its last 50
+//! completed runs, creation to completion, judged from 10). A stretch starts when the watcher first
 //! sees the job in that status (found so by the very first cycle included), so a restart
 //! neither repeats a reminder nor skips one that fell due while it was down; after a long
 //! outage one reminder goes out, numbered by the periods that passed.
@@ -13,9 +15,12 @@ use super::change::Watched;
 use super::change::snapshot;
 use super::cycle::{Cycle, CycleError};
 use super::tracker;
+use crate::config::{USUAL_RUNS, USUAL_RUNS_NEEDED};
 use crate::domain::Event;
+use crate::domain::stats::nearest_rank;
 use crate::domain::time::from_millis;
 use crate::notify::alerts::{self, Detected, Reminder};
+use crate::notify::payload::Usual;
 use crate::store::jobs::{self, TrackedJob};
 use crate::store::{gauges, outbox};
 use crate::telemetry::REMINDERS;
@@ -26,7 +31,8 @@ impl Cycle<'_> {
         let poll = &self.config.poll;
         let every = poll.remind_pending_every.map(|d| d.as_millis() as i64);
         let longer = poll.running_longer_than.map(|d| d.as_millis() as i64);
-        if every.is_none() && longer.is_none() {
+        let usual = poll.running_longer_than_usual;
+        if every.is_none() && longer.is_none() && usual.is_none() {
             return Ok(());
         }
         let now = self.clock.now_ms();
@@ -38,10 +44,20 @@ impl Cycle<'_> {
                     Some(every) => jobs::due_pending_reminders(conn, org, now, every)?,
                     None => Vec::new(),
                 };
-                let running = match longer {
-                    Some(longer) => jobs::due_running_long(conn, org, now, longer)?,
+                let mut running: Vec<(TrackedJob, Option<Usual>)> = match longer {
+                    Some(longer) => jobs::due_running_long(conn, org, now, longer)?
+                        .into_iter()
+                        .map(|job| (job, None))
+                        .collect(),
                     None => Vec::new(),
                 };
+                if let Some(factor) = usual {
+                    for (job, usual) in slower_than_usual(conn, org, now, factor)? {
+                        if !running.iter().any(|(told, _)| told.id == job.id) {
+                            running.push((job, Some(usual)));
+                        }
+                    }
+                }
                 Ok((pending, running))
             }
         };
@@ -52,7 +68,7 @@ impl Cycle<'_> {
         // A reminder is routed like any alert: by project, when rows did not tell it.
         let unknown: Vec<(String, i64)> = pending
             .iter()
-            .chain(&running)
+            .chain(running.iter().map(|(job, _)| job))
             .filter(|job| self.watched(job) != Watched::No)
             .filter(|job| {
                 self.needs(&tracker::job_from_record(job), job, self.watched(job))
@@ -71,10 +87,14 @@ impl Cycle<'_> {
         let mut alerts = Vec::new();
         let mut counts: Vec<(String, u32)> = Vec::new();
         let mut told: HashMap<&'static str, u64> = HashMap::new();
-        for (job, kind) in pending
+        for (job, kind, usual) in pending
             .iter()
-            .map(|job| (job, Event::PendingReminder))
-            .chain(running.iter().map(|job| (job, Event::RunningLong)))
+            .map(|job| (job, Event::PendingReminder, None))
+            .chain(
+                running
+                    .iter()
+                    .map(|(job, usual)| (job, Event::RunningLong, usual.clone())),
+            )
         {
             let since_ms = job.since_ms.unwrap_or(now);
             let since = from_millis(since_ms).unwrap_or(self.now);
@@ -85,7 +105,14 @@ impl Cycle<'_> {
                 }
                 _ => {
                     let for_seconds = ((now - since_ms) / 1000).max(0) as u64;
-                    (1, Reminder::RunningLong { since, for_seconds })
+                    (
+                        1,
+                        Reminder::RunningLong {
+                            since,
+                            for_seconds,
+                            usual,
+                        },
+                    )
                 }
             };
             counts.push((job.id.clone(), number));
@@ -143,6 +170,60 @@ impl Cycle<'_> {
             at: self.now,
         }
     }
+}
+
+/// Running jobs not told of yet that have run (since creation) longer than `factor` times
+/// their project's usual: the p95 of its last [`USUAL_RUNS`] completed runs, once it has
+/// [`USUAL_RUNS_NEEDED`]. Never less than a minute, so that a project whose jobs finish at
+/// once does not alert on every job it starts.
+fn slower_than_usual(
+    conn: &mut dyn crate::store::Db,
+    org: &str,
+    now_ms: i64,
+    factor: f64,
+) -> Result<Vec<(TrackedJob, Usual)>, crate::store::StoreError> {
+    const FLOOR_US: f64 = 60_000_000.0;
+    let now_us = now_ms.saturating_mul(1000);
+    let mut usual_of: HashMap<i64, Option<(i64, usize)>> = HashMap::new();
+    let mut slow = Vec::new();
+    for job in jobs::running_untold(conn, org)? {
+        let (Some(project), Some(created_us)) = (job.project, job.created_us) else {
+            continue;
+        };
+        let usual = match usual_of.get(&project) {
+            Some(usual) => *usual,
+            None => {
+                let mut runs = jobs::recent_runs(conn, org, project, USUAL_RUNS)?;
+                runs.sort_unstable();
+                let usual = (runs.len() >= USUAL_RUNS_NEEDED)
+                    .then(|| nearest_rank(&runs, 95).map(|p95| (p95, runs.len())))
+                    .flatten();
+                usual_of.insert(project, usual);
+                usual
+            }
+        };
+        let Some((p95_us, runs)) = usual else {
+            continue;
+        };
+        let running_us = now_us.saturating_sub(created_us);
+        if (running_us as f64) > (factor * p95_us as f64).max(FLOOR_US) {
+            slow.push((
+                job,
+                Usual {
+                    p95_seconds: seconds(p95_us),
+                    runs: u32::try_from(runs).unwrap_or(u32::MAX),
+                    factor,
+                    running_seconds: seconds(running_us),
+                },
+            ));
+        }
+    }
+    Ok(slow)
+}
+
+/// Microseconds as whole seconds, rounded.
+fn seconds(us: i64) -> u64 {
+    u64::try_from(us.saturating_add(500_000) / 1_000_000).unwrap_or(0)
 }
 
 fn kind_label(event: &Event) -> &'static str {

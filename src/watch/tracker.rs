@@ -96,7 +96,8 @@ fn details_differ(old: &TrackedJob, job: &Job) -> bool {
 
 /// The record of `job`, keeping what the store knew and the API did not repeat. A project
 /// shown by the API (or by a listing filtered by it) is known from then on. A new status
-/// starts a new stretch at `now_ms` (the watcher's clock), with no reminder sent.
+/// starts a new stretch at `now_ms` (the watcher's clock), with no reminder sent; a
+/// pending stretch that ends adds its length to the job's time pending.
 pub fn record(job: &Job, old: Option<&TrackedJob>, now_ms: i64) -> TrackedJob {
     let same_stretch = old.filter(|old| old.status == job.status);
     TrackedJob {
@@ -116,6 +117,15 @@ pub fn record(job: &Job, old: Option<&TrackedJob>, now_ms: i64) -> TrackedJob {
         step: job.step.as_ref().map(|step| step.to_string()),
         since_ms: same_stretch.map_or(Some(now_ms), |old| old.since_ms.or(Some(now_ms))),
         reminders: same_stretch.map_or(0, |old| old.reminders),
+        completed_us: job.completed_at().map(crate::domain::time::micros),
+        pending_ms: old.map_or(0, |old| {
+            let ended = old.status == Status::Pending && job.status != Status::Pending;
+            let stretch = match (ended, old.since_ms) {
+                (true, Some(since)) => now_ms.saturating_sub(since).max(0),
+                _ => 0,
+            };
+            old.pending_ms.saturating_add(stretch)
+        }),
     }
 }
 
@@ -276,6 +286,36 @@ mod tests {
                 ("new-done", true),
                 ("undated", true)
             ]
+        );
+    }
+
+    #[test]
+    fn time_pending_adds_up_the_pending_stretches_that_ended() {
+        // pending 0..100, running 100..150, pending again 150..400, then done at 400.
+        let steps = [
+            (Status::Pending, 0, 0),
+            (Status::Pending, 60, 0),
+            (Status::Running, 100, 100),
+            (Status::Pending, 150, 100),
+            (Status::Pending, 300, 100),
+            (Status::Done, 400, 350),
+            (Status::Done, 900, 350),
+        ];
+        let mut old: Option<TrackedJob> = None;
+        for (status, now_ms, pending_ms) in steps {
+            let mut seen = job("a", status.clone());
+            if status == Status::Done {
+                seen.completion_date = Some("2026-11-28T10:05:00Z".into());
+            }
+            let new = record(&seen, old.as_ref(), now_ms);
+            assert_eq!(new.pending_ms, pending_ms, "{status} at {now_ms}");
+            old = Some(new);
+        }
+        let done = old.unwrap();
+        let run_us = done.completed_us.unwrap() - done.created_us.unwrap();
+        assert_eq!(
+            run_us, 300_000_000,
+            "five minutes from creation to completion"
         );
     }
 }

@@ -257,6 +257,21 @@ const BAD: &[(&str, &str, &str)] = &[
         "state.password",
     ),
     (
+        "jobs kept for less than a day",
+        "[api]\ntoken = \"t\"\n[state]\nkeep = \"12h\"",
+        "state.keep",
+    ),
+    (
+        "a running-long factor under 1",
+        "[api]\ntoken = \"t\"\n[poll]\nrunning_longer_than_usual = 0.5",
+        "poll.running_longer_than_usual",
+    ),
+    (
+        "a running-long factor that is not a number",
+        "[api]\ntoken = \"t\"\n[poll]\nrunning_longer_than_usual = nan",
+        "poll.running_longer_than_usual",
+    ),
+    (
         "a lease shorter than an ordinary pause",
         "[api]\ntoken = \"t\"\n[state]\nurl = \"postgres://u@db/x\"\nlease = \"1s\"",
         "state.lease",

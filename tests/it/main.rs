@@ -28,6 +28,7 @@ mod replicas;
 mod reports;
 mod seeded;
 mod sharing;
+mod slower;
 mod store;
 mod tls;
 mod watch;

@@ -3,7 +3,7 @@
 //! not, every status, creation dates inside and outside the period, error messages from
 //! templates whose signature is known by construction), and its JSON must equal what the
 //! model computes directly: counts, error rates, nearest-rank durations, signatures with
-//! their counts, the slowest jobs and the jobs waiting now.
+//! their counts, time spent pending, the slowest jobs and the jobs waiting now.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,6 +100,9 @@ fn history(seed: u64, now: OffsetDateTime) -> Vec<Job> {
                 .then(|| rng.usize(0..TEMPLATES.len()));
             let message = template.map(|t| fill(&mut rng, TEMPLATES[t].0));
             let project = [None, Some(17), Some(18), Some(19)][rng.usize(0..4)];
+            // Some jobs waited for action on their way (the tracker's own sums are its
+            // unit tests' business).
+            let pending_ms = if rng.bool() { rng.i64(1..5_000_000) } else { 0 };
             let tracked = TrackedJob {
                 id: format!("job-{seed}-{n:03}"),
                 status: status.clone(),
@@ -114,6 +117,8 @@ fn history(seed: u64, now: OffsetDateTime) -> Vec<Job> {
                 step: None,
                 since_ms: Some(millis(created)),
                 reminders: 0,
+                completed_us: None,
+                pending_ms,
             };
             Job {
                 org,
@@ -137,8 +142,8 @@ fn percentile(values: &[i64], p: usize) -> Value {
     sorted[rank - 1].into()
 }
 
-/// A project's done, error, durations and waiting, as the model counts them.
-type Tally = (u64, u64, Vec<i64>, u64);
+/// A project's done, error, durations, waiting and times pending, as the model counts them.
+type Tally = (u64, u64, Vec<i64>, u64, Vec<i64>);
 
 /// What the report must say, computed directly from the jobs.
 fn model(
@@ -169,6 +174,9 @@ fn model(
         } else {
             entry.0 += 1;
         }
+        if job.tracked.pending_ms > 0 {
+            entry.4.push(job.tracked.pending_ms);
+        }
         if let Some(ms) = job.duration_ms {
             entry.2.push(ms);
             slow.push((ms, job.tracked.id.clone()));
@@ -181,20 +189,26 @@ fn model(
     }
     let lines = projects
         .into_iter()
-        .map(|((org, project), (done, error, durations, waiting))| {
-            let finished = done + error;
-            serde_json::json!({
-                "organisation": org,
-                "project": project,
-                "done": done,
-                "error": error,
-                "error_rate": if finished == 0 { 0.0 } else { error as f64 / finished as f64 },
-                "duration_median_ms": percentile(&durations, 50),
-                "duration_p95_ms": percentile(&durations, 95),
-                "duration_max_ms": durations.iter().max().map_or(Value::Null, |m| (*m).into()),
-                "waiting": waiting,
-            })
-        })
+        .map(
+            |((org, project), (done, error, durations, waiting, pending))| {
+                let finished = done + error;
+                serde_json::json!({
+                    "organisation": org,
+                    "project": project,
+                    "done": done,
+                    "error": error,
+                    "error_rate": if finished == 0 { 0.0 } else { error as f64 / finished as f64 },
+                    "duration_median_ms": percentile(&durations, 50),
+                    "duration_p95_ms": percentile(&durations, 95),
+                    "duration_max_ms": durations.iter().max().map_or(Value::Null, |m| (*m).into()),
+                    "pending_jobs": pending.len(),
+                    "pending_median_ms": percentile(&pending, 50),
+                    "pending_max_ms": pending.iter().max().map_or(Value::Null, |m| (*m).into()),
+                    "pending_total_ms": pending.iter().sum::<i64>(),
+                    "waiting": waiting,
+                })
+            },
+        )
         .collect();
     slow.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let slowest = slow.into_iter().take(10).map(|(_, id)| id).collect();
@@ -305,7 +319,7 @@ async fn report_prints_a_table_and_csv_and_narrows_to_a_project() {
     assert_eq!(
         lines.next(),
         Some(
-            "organisation,project,done,error,error_rate,duration_median_s,duration_p95_s,duration_max_s,waiting"
+            "organisation,project,done,error,error_rate,duration_median_s,duration_p95_s,duration_max_s,pending_jobs,pending_median_s,pending_max_s,pending_total_s,waiting"
         )
     );
     assert!(lines.all(|l| l.starts_with("default,")), "{csv}");

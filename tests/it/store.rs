@@ -40,6 +40,8 @@ fn job(id: &str, status: Status, created_us: i64) -> TrackedJob {
         step: Some(r#"{"step":"x"}"#.into()),
         since_ms: Some(1_000),
         reminders: 0,
+        completed_us: None,
+        pending_ms: 0,
     }
 }
 
@@ -121,6 +123,36 @@ async fn jobs_round_trip_check(engine: &Engine) {
             jobs::delete(conn, "o", "a")?;
             assert!(jobs::get(conn, "o", "a")?.is_none());
             assert!(!jobs::any_running(conn, "o")?);
+            // Completed runs of a project, latest completion first, and time pending.
+            for (id, created, completed, pending) in [
+                ("r1", 100, 400, 0),
+                ("r2", 200, 250, 7_000),
+                ("r3", 300, 900, 0),
+            ] {
+                let mut run = job(id, Status::Done, created);
+                run.project = Some(40);
+                run.completed_us = Some(completed);
+                run.pending_ms = pending;
+                jobs::upsert(conn, "o", &run, 5_000)?;
+            }
+            assert_eq!(jobs::recent_runs(conn, "o", 40, 2)?, [600, 300]);
+            assert_eq!(jobs::get(conn, "o", "r2")?.unwrap().pending_ms, 7_000);
+            // [state] keep: settled jobs created before the cut are forgotten, active and
+            // undated ones stay.
+            let mut undated = job("u", Status::Done, 0);
+            undated.created_us = None;
+            jobs::upsert(conn, "o", &undated, 5_000)?;
+            assert_eq!(
+                jobs::forget_created_before(conn, "o", 150)?,
+                3,
+                "c, d and r1"
+            );
+            for gone in ["c", "d", "r1"] {
+                assert!(jobs::get(conn, "o", gone)?.is_none(), "{gone} is forgotten");
+            }
+            for kept in ["b", "r2", "r3", "u"] {
+                assert!(jobs::get(conn, "o", kept)?.is_some(), "{kept} is kept");
+            }
             Ok(())
         })
         .await

@@ -168,6 +168,12 @@ CREATE TABLE incident_channels (
 );
 ALTER TABLE alerts ADD COLUMN after_alert TEXT;
 "#,
+    r#"
+-- Completion and time pending, as SQLite's version 9.
+ALTER TABLE jobs ADD COLUMN completed_us BIGINT;
+ALTER TABLE jobs ADD COLUMN pending_ms BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_completion ON jobs (organisation, project, completed_us);
+"#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
