@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::Secret;
+use super::calendar::Hours;
 use super::error::{ConfigError, Section};
 use super::receiver::{
     Auth, RawReceiver, Receiver, SigningKey, WebhookFormat, headers, incident_rules,
@@ -47,6 +48,10 @@ pub struct RawWebhook {
     pub projects: Vec<ProjectId>,
     #[serde(default)]
     pub organisations: Vec<String>,
+    #[serde(default)]
+    pub active_during: Vec<String>,
+    #[serde(default)]
+    pub muted_during: Vec<String>,
     pub send_resolved: Option<bool>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -73,6 +78,10 @@ pub struct RawEmail {
     pub projects: Vec<ProjectId>,
     #[serde(default)]
     pub organisations: Vec<String>,
+    #[serde(default)]
+    pub active_during: Vec<String>,
+    #[serde(default)]
+    pub muted_during: Vec<String>,
     #[serde(default)]
     pub send_resolved: bool,
     pub subject_template: Option<String>,
@@ -157,6 +166,14 @@ pub struct WebhookConfig {
     /// organisations by `Config::from_raw`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub organisations: Vec<String>,
+    /// The `[[time_window]]`s it hears alerts in (empty: always) and those it is muted
+    /// in, by name; read into `hours` by `Config::from_raw`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub active_during: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub muted_during: Vec<String>,
+    #[serde(skip)]
+    pub hours: Hours,
     /// Also `job.resolved` when an incident it was sent ends (always, for `alertmanager`
     /// and `pagerduty`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -188,6 +205,14 @@ pub struct EmailConfig {
     /// organisations by `Config::from_raw`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub organisations: Vec<String>,
+    /// The `[[time_window]]`s it hears alerts in (empty: always) and those it is muted
+    /// in, by name; read into `hours` by `Config::from_raw`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub active_during: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub muted_during: Vec<String>,
+    #[serde(skip)]
+    pub hours: Hours,
     /// Also `job.resolved` when an incident it was sent ends.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub send_resolved: bool,
@@ -337,6 +362,9 @@ impl WebhookConfig {
             events,
             projects: project_ids(&hook.key("projects"), raw.projects)?,
             organisations: raw.organisations,
+            active_during: raw.active_during,
+            muted_during: raw.muted_during,
+            hours: Hours::default(),
             send_resolved,
             headers,
             grouping,
@@ -390,6 +418,9 @@ impl EmailConfig {
             events,
             projects: project_ids(&email.key("projects"), raw.projects)?,
             organisations: raw.organisations,
+            active_during: raw.active_during,
+            muted_during: raw.muted_during,
+            hours: Hours::default(),
             send_resolved: raw.send_resolved,
             grouping,
             subject_template,

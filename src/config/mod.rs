@@ -4,6 +4,7 @@
 //! re-checks.
 
 mod api;
+mod calendar;
 mod channels;
 mod delivery;
 mod error;
@@ -28,6 +29,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use api::ApiConfig;
+pub use calendar::{Hours, TimeWindow};
 pub use channels::{BodyTemplate, EmailConfig, Grouping, WebhookConfig};
 pub use delivery::DeliveryConfig;
 pub use error::ConfigError;
@@ -70,6 +72,7 @@ struct RawConfig {
     watchdog: watchdog::RawWatchdog,
     heartbeat: watchdog::RawHeartbeat,
     organisation: Vec<organisation::RawOrganisation>,
+    time_window: Vec<calendar::RawTimeWindow>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -96,6 +99,8 @@ pub struct Config {
     pub watchdog: WatchdogConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<HeartbeatConfig>,
+    #[serde(rename = "time_window", skip_serializing_if = "Vec::is_empty")]
+    pub time_windows: Vec<TimeWindow>,
 }
 
 impl Config {
@@ -164,11 +169,19 @@ impl Config {
             Ok::<(), ConfigError>(())
         };
         let mut webhooks = webhooks;
+        // And its `active_during` / `muted_during` the config's time windows.
+        let time_windows = calendar::parse(raw.time_window)?;
+        let hours = |section: &str, i: usize, active: &[String], muted: &[String]| {
+            let section = error::Section::new(format!("{section}[{i}]"));
+            Hours::parse(&section, active.to_vec(), muted.to_vec(), &time_windows)
+        };
         for (i, hook) in webhooks.iter_mut().enumerate() {
             known("webhook", i, &mut hook.organisations)?;
+            hook.hours = hours("webhook", i, &hook.active_during, &hook.muted_during)?;
         }
         for (i, email) in emails.iter_mut().enumerate() {
             known("email", i, &mut email.organisations)?;
+            email.hours = hours("email", i, &email.active_during, &email.muted_during)?;
         }
         Ok(Config {
             organisations,
@@ -187,6 +200,7 @@ impl Config {
             emails,
             watchdog,
             heartbeat,
+            time_windows,
         })
     }
 
@@ -208,6 +222,15 @@ impl Config {
             .map(|hook| hook.name.as_str())
             .chain(self.emails.iter().map(|email| email.name.as_str()))
             .collect()
+    }
+
+    /// When `channel` hears its alerts (`active_during`, `muted_during`).
+    pub fn hours(&self, channel: &str) -> Hours {
+        let hook = self.webhooks.iter().find(|hook| hook.name == channel);
+        let email = self.emails.iter().find(|email| email.name == channel);
+        hook.map(|hook| hook.hours.clone())
+            .or(email.map(|email| email.hours.clone()))
+            .unwrap_or_default()
     }
 
     /// How `channel` gathers its alerts into digests, if it does.

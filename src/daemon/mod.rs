@@ -198,6 +198,12 @@ fn setups(config: &Arc<Config>) -> anyhow::Result<(Vec<WatchSetup>, DeliverySetu
                 .into_iter()
                 .filter_map(|channel| Some((channel.to_owned(), config.grouping(channel)?)))
                 .collect(),
+            hours: config
+                .channel_names()
+                .into_iter()
+                .map(|channel| (channel.to_owned(), config.hours(channel)))
+                .filter(|(_, hours)| !hours.active.is_empty())
+                .collect(),
             claim_ttl: crate::notify::delivery::claim_ttl(config),
         },
     ))

@@ -2,6 +2,7 @@
 //! output rows, what an alert is about (an event), the clock and the date formats,
 //! `Retry-After`, an error's causes on one line. A leaf: it imports nothing of the crate, so that every module may import it.
 
+pub mod calendar;
 pub mod clock;
 mod event;
 pub mod stats;

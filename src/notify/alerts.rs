@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 
 use super::payload::{AlertEvent, JobSnapshot, Usual};
-use crate::config::Config;
+use crate::config::{Config, Hours};
 use crate::domain::time::rfc3339_seconds;
 use crate::domain::{Event, ProjectId, Status};
 use crate::store::outbox::{Alert, AlertState};
@@ -136,6 +136,7 @@ pub fn build(
                 alert.state = AlertState::Silenced;
                 alert.silence_id = Some(silence.id.clone());
             }
+            keep_hours(&mut alert, &config.hours(channel), now_ms);
             alert
         })
         .collect()
@@ -179,9 +180,25 @@ pub fn build_watcher(
                 alert.state = AlertState::Silenced;
                 alert.silence_id = Some(silence.id.clone());
             }
+            keep_hours(&mut alert, &config.hours(channel), now_ms);
             alert
         })
         .collect()
+}
+
+/// Keeps `alert` to its channel's hours at `now_ms`: inside a window the channel is
+/// `muted_during`, it is recorded silenced (by `muted_during:<window>`); outside every
+/// window it is `active_during`, it is held, to go out in one digest when one opens.
+pub fn keep_hours(alert: &mut Alert, hours: &Hours, now_ms: i64) {
+    if alert.state == AlertState::Silenced {
+        return;
+    }
+    if let Some(window) = hours.muted_by(now_ms) {
+        alert.state = AlertState::Silenced;
+        alert.silence_id = Some(format!("muted_during:{window}"));
+    } else if hours.held(now_ms) {
+        alert.grouped = true;
+    }
 }
 
 /// Logs and counts the alerts among `alerts` that were recorded silenced, once they are

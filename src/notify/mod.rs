@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod delivery;
 pub mod email;
 pub mod format;
+mod gather;
 mod http;
 pub mod incident;
 mod message;

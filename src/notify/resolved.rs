@@ -4,9 +4,9 @@
 //! A silence does not hold a resolution back: whoever was told of the start is told of
 //! the end.
 
-use super::alerts::{Detected, name_organisation, new_alert_id};
+use super::alerts::{Detected, keep_hours, name_organisation, new_alert_id};
 use super::payload::AlertEvent;
-use crate::config::Config;
+use crate::config::{Config, Hours};
 use crate::domain::Event;
 use crate::store::incidents::Resolved;
 use crate::store::outbox::Alert;
@@ -15,8 +15,8 @@ use crate::store::outbox::Alert;
 /// incidents end (it runs on the store's thread, without the config).
 #[derive(Clone, Debug, Default)]
 pub struct Resolutions {
-    /// The channels with `send_resolved`, and whether each gathers digests.
-    channels: Vec<(String, bool)>,
+    /// The channels with `send_resolved`, whether each gathers digests, and its hours.
+    channels: Vec<(String, bool, Hours)>,
 }
 
 impl Resolutions {
@@ -25,12 +25,24 @@ impl Resolutions {
             .webhooks
             .iter()
             .filter(|hook| hook.send_resolved)
-            .map(|hook| (hook.name.clone(), hook.grouping.is_some()));
+            .map(|hook| {
+                (
+                    hook.name.clone(),
+                    hook.grouping.is_some(),
+                    hook.hours.clone(),
+                )
+            });
         let emails = config
             .emails
             .iter()
             .filter(|email| email.send_resolved)
-            .map(|email| (email.name.clone(), email.grouping.is_some()));
+            .map(|email| {
+                (
+                    email.name.clone(),
+                    email.grouping.is_some(),
+                    email.hours.clone(),
+                )
+            });
         Resolutions {
             channels: hooks.chain(emails).collect(),
         }
@@ -59,11 +71,8 @@ impl Resolutions {
             .channels
             .iter()
             .filter_map(|(channel, first)| {
-                let grouped = self
-                    .channels
-                    .iter()
-                    .find(|(name, _)| name == channel)
-                    .map(|(_, grouped)| *grouped)?;
+                let (_, grouped, hours) =
+                    self.channels.iter().find(|(name, ..)| name == channel)?;
                 let mut event = template.clone();
                 event.data.resolves = Some(first.clone());
                 event.data.condition = Some(incident.condition.as_str().to_owned());
@@ -76,8 +85,9 @@ impl Resolutions {
                     event.to_json(),
                     now_ms,
                 );
-                alert.grouped = grouped;
+                alert.grouped = *grouped;
                 alert.after_alert = Some(first.clone());
+                keep_hours(&mut alert, hours, now_ms);
                 Some(alert)
             })
             .collect()

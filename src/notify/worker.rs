@@ -11,15 +11,15 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use super::alerts::new_digest_id;
 use super::delivery::{self, Delivery, Outcome, Settlement};
+use super::gather::{gather, next_closing};
 use super::{Attempt, Channels};
 use crate::backoff::Backoff;
-use crate::config::Grouping;
+use crate::config::{Grouping, Hours};
 use crate::domain::{Clock, SystemClock};
 use crate::store::gauges::set_outbox_pending;
 use crate::store::outbox::{Claim, Target};
-use crate::store::{Db, Store, StoreError, digests, outbox};
+use crate::store::{Store, StoreError, digests, outbox};
 
 /// Shutdown waits this long for deliveries in flight; what is still sending then stays
 /// queued and goes out after the restart. Shorter than systemd's default stop timeout.
@@ -46,6 +46,8 @@ pub struct DeliverySetup {
     pub concurrency: usize,
     /// The channels that gather their alerts into digests.
     pub groupings: HashMap<String, Grouping>,
+    /// The channels with `active_during` windows: outside them, alerts are held.
+    pub hours: HashMap<String, Hours>,
     /// How long a claim keeps other replicas off an alert: longer than an attempt lasts.
     pub claim_ttl: Duration,
 }
@@ -238,6 +240,7 @@ impl Worker {
     async fn claim(&self, room: usize, busy: HashSet<String>) -> Result<Vec<Delivery>, StoreError> {
         let setup = self.current();
         let groupings = setup.groupings.clone();
+        let hours = setup.hours.clone();
         let max_age_ms = setup.max_age.as_millis() as i64;
         let now = self.clock.now_ms();
         let claim = Claim {
@@ -247,7 +250,7 @@ impl Worker {
         };
         self.store
             .run(move |conn| {
-                gather(conn, &groupings, now, max_age_ms)?;
+                gather(conn, &groupings, &hours, now, max_age_ms)?;
                 let mut due: Vec<Delivery> = Vec::new();
                 // Claimed beyond `room` or tried already in this round: claimed, then let
                 // go at once, so that nothing waits for a claim nobody acts on.
@@ -274,17 +277,12 @@ impl Worker {
     /// When something next falls due: an attempt, or a digest's window closing.
     async fn next_due(&self) -> Option<Instant> {
         let now = self.clock.now_ms();
-        let groupings = self.current().groupings.clone();
+        let setup = self.current();
+        let (groupings, hours) = (setup.groupings.clone(), setup.hours.clone());
         let next = self
             .store
             .run(move |conn| {
-                let closing = digests::waiting(conn)?
-                    .into_iter()
-                    .filter_map(|(channel, oldest)| {
-                        let grouping = groupings.get(&channel)?;
-                        Some(crate::domain::time::after_ms(oldest, grouping.wait))
-                    })
-                    .min();
+                let closing = next_closing(&digests::waiting(conn)?, &groupings, &hours, now);
                 let next = [
                     outbox::next_due_after(conn, now)?,
                     digests::next_due_after(conn, now)?,
@@ -340,50 +338,6 @@ impl Worker {
             (delivery, attempt)
         })
     }
-}
-
-/// Forms the digests whose windows have closed by `now`, in one transaction. Alerts
-/// waiting for a channel that no longer gathers them go out alone.
-fn gather(
-    conn: &mut dyn Db,
-    groupings: &HashMap<String, Grouping>,
-    now: i64,
-    max_age_ms: i64,
-) -> Result<(), StoreError> {
-    let waiting = digests::waiting(conn)?;
-    let closed: Vec<&(String, i64)> = waiting
-        .iter()
-        .filter(|(channel, oldest)| {
-            groupings
-                .get(channel)
-                .is_none_or(|grouping| crate::domain::time::after_ms(*oldest, grouping.wait) <= now)
-        })
-        .collect();
-    if closed.is_empty() {
-        return Ok(());
-    }
-    conn.transaction(|tx| {
-        for (channel, _) in closed {
-            match groupings.get(channel) {
-                Some(grouping) => {
-                    let wait_ms = grouping.wait.as_millis() as i64;
-                    digests::form(
-                        tx,
-                        channel,
-                        wait_ms,
-                        grouping.max,
-                        now,
-                        max_age_ms,
-                        new_digest_id,
-                    )?;
-                }
-                None => {
-                    digests::ungroup(tx, channel)?;
-                }
-            }
-        }
-        Ok(())
-    })
 }
 
 async fn sleep_until(at: Option<Instant>) {

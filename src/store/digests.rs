@@ -54,6 +54,44 @@ pub fn form(
     max: usize,
     now_ms: i64,
     max_age_ms: i64,
+    new_id: impl FnMut() -> String,
+) -> Result<Vec<String>, StoreError> {
+    gather_waiting(
+        conn, channel, wait_ms, max, now_ms, max_age_ms, false, new_id,
+    )
+}
+
+/// Gathers every alert `channel` holds (queued while none of its active time windows was
+/// open) into one digest, now that one is: delivery's `max_age` counts from now, since
+/// they were held on purpose. An alert held alone goes out as itself.
+pub fn release(
+    conn: &mut dyn Db,
+    channel: &str,
+    now_ms: i64,
+    max_age_ms: i64,
+    new_id: impl FnMut() -> String,
+) -> Result<Vec<String>, StoreError> {
+    gather_waiting(
+        conn,
+        channel,
+        i64::MAX,
+        usize::MAX,
+        now_ms,
+        max_age_ms,
+        true,
+        new_id,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gather_waiting(
+    conn: &mut dyn Db,
+    channel: &str,
+    wait_ms: i64,
+    max: usize,
+    now_ms: i64,
+    max_age_ms: i64,
+    released: bool,
     mut new_id: impl FnMut() -> String,
 ) -> Result<Vec<String>, StoreError> {
     // Replicas form a channel's digests one at a time (the lock lasts the transaction).
@@ -68,30 +106,48 @@ pub fn form(
     let Some(&(_, first, _)) = waiting.first() else {
         return Ok(Vec::new());
     };
-    if first + wait_ms > now_ms {
+    // Released: everything held so far.
+    let closes = if released {
+        now_ms
+    } else {
+        first.saturating_add(wait_ms)
+    };
+    if closes > now_ms {
         return Ok(Vec::new());
     }
     let window: Vec<&(String, i64, i64)> = waiting
         .iter()
-        .take_while(|(_, created, _)| *created <= first + wait_ms)
+        .take_while(|(_, created, _)| *created <= closes)
         .collect();
     if let [(alone, _, _)] = window.as_slice() {
-        // Nothing came with it: it goes out as itself, as without group_wait.
-        conn.execute("UPDATE alerts SET grouped = 0 WHERE id = ?1", &[alone])?;
+        // Nothing came with it: it goes out as itself, as without group_wait (a held one
+        // ages from its release).
+        if released {
+            conn.execute(
+                "UPDATE alerts SET grouped = 0, requeued_ms = ?2 WHERE id = ?1",
+                &[alone, &now_ms],
+            )?;
+        } else {
+            conn.execute("UPDATE alerts SET grouped = 0 WHERE id = ?1", &[alone])?;
+        }
         return Ok(Vec::new());
     }
     let mut formed = Vec::new();
     for members in window.chunks(max.max(1)) {
         let id = new_id();
-        let oldest = members
-            .iter()
-            .map(|(_, _, age_from)| *age_from)
-            .min()
-            .unwrap_or(now_ms);
+        let oldest = if released {
+            now_ms
+        } else {
+            members
+                .iter()
+                .map(|(_, _, age_from)| *age_from)
+                .min()
+                .unwrap_or(now_ms)
+        };
         conn.execute(
             "INSERT INTO digests (id, channel, created_ms, state, next_attempt_ms, expires_ms)
              VALUES (?1, ?2, ?3, 'pending', ?3, ?4)",
-            &[&id, &channel, &now_ms, &(oldest + max_age_ms)],
+            &[&id, &channel, &now_ms, &oldest.saturating_add(max_age_ms)],
         )?;
         for (alert, _, _) in members {
             conn.execute(

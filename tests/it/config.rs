@@ -257,6 +257,46 @@ const BAD: &[(&str, &str, &str)] = &[
         "state.password",
     ),
     (
+        "an unknown time zone",
+        "[api]\ntoken = \"t\"\n[[time_window]]\nname = \"office\"\nweekdays = [\"mon-fri\"]\ntimezone = \"Europe/Pariss\"\ntimes = [\"08:00-18:00\"]\n",
+        "time_window[0].timezone",
+    ),
+    (
+        "a malformed weekday",
+        "[api]\ntoken = \"t\"\n[[time_window]]\nname = \"w\"\nweekdays = [\"mon-fryday\"]\ntimes = [\"08:00-18:00\"]",
+        "time_window[0].weekdays",
+    ),
+    (
+        "a malformed time",
+        "[api]\ntoken = \"t\"\n[[time_window]]\nname = \"w\"\nweekdays = [\"mon\"]\ntimes = [\"8h-18h\"]",
+        "time_window[0].times",
+    ),
+    (
+        "a window that never opens",
+        "[api]\ntoken = \"t\"\n[[time_window]]\nname = \"w\"\nweekdays = []\ntimes = [\"08:00-18:00\"]",
+        "time_window[0].weekdays",
+    ),
+    (
+        "a window of no time",
+        "[api]\ntoken = \"t\"\n[[time_window]]\nname = \"w\"\nweekdays = [\"mon\"]\ntimes = [\"09:00-09:00\"]",
+        "time_window[0].times",
+    ),
+    (
+        "two windows of one name",
+        "[api]\ntoken = \"t\"\n[[time_window]]\nname = \"office\"\nweekdays = [\"mon-fri\"]\ntimes = [\"08:00-18:00\"]\n[[time_window]]\nname = \"office\"\nweekdays = [\"mon-fri\"]\ntimes = [\"08:00-18:00\"]\n",
+        "time_window[1].name",
+    ),
+    (
+        "a channel active during an unknown window",
+        "[api]\ntoken = \"t\"\n[[time_window]]\nname = \"office\"\nweekdays = [\"mon-fri\"]\ntimes = [\"08:00-18:00\"]\n[[webhook]]\nname = \"ops\"\nurl = \"http://127.0.0.1:1/\"\nactive_during = [\"ofice\"]",
+        "webhook[0].active_during",
+    ),
+    (
+        "a channel muted during an unknown window",
+        "[api]\ntoken = \"t\"\n[smtp]\nhost = \"127.0.0.1\"\nfrom = \"a@example.com\"\n[[email]]\nname = \"m\"\nto = [\"b@example.com\"]\nmuted_during = [\"night\"]",
+        "email[0].muted_during",
+    ),
+    (
         "jobs kept for less than a day",
         "[api]\ntoken = \"t\"\n[state]\nkeep = \"12h\"",
         "state.keep",

@@ -2,6 +2,7 @@
 
 mod api;
 mod architecture;
+mod calendars;
 mod chaos;
 mod cli;
 mod config;
