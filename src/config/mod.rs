@@ -14,6 +14,7 @@ mod organisation;
 mod output;
 mod poll;
 mod receiver;
+mod report;
 mod retry;
 mod schema;
 mod secret;
@@ -41,6 +42,7 @@ pub use poll::{PollConfig, USUAL_RUNS, USUAL_RUNS_NEEDED};
 pub use receiver::{
     Auth, PAGERDUTY_EVENTS, SigningKey, SigningKeyError, WebhookFormat, is_incident_format,
 };
+pub use report::ReportConfig;
 pub use retry::RetryConfig;
 pub use schema::config_schema;
 pub use secret::Secret;
@@ -73,6 +75,7 @@ struct RawConfig {
     heartbeat: watchdog::RawHeartbeat,
     organisation: Vec<organisation::RawOrganisation>,
     time_window: Vec<calendar::RawTimeWindow>,
+    report: Vec<report::RawReport>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -101,6 +104,8 @@ pub struct Config {
     pub heartbeat: Option<HeartbeatConfig>,
     #[serde(rename = "time_window", skip_serializing_if = "Vec::is_empty")]
     pub time_windows: Vec<TimeWindow>,
+    #[serde(rename = "report", skip_serializing_if = "Vec::is_empty")]
+    pub reports: Vec<ReportConfig>,
 }
 
 impl Config {
@@ -183,6 +188,10 @@ impl Config {
             known("email", i, &mut email.organisations)?;
             email.hours = hours("email", i, &email.active_during, &email.muted_during)?;
         }
+        let mut reports = report::parse(raw.report, &webhooks, &emails)?;
+        for report in &mut reports {
+            report.several_organisations = organisations.len() > 1;
+        }
         Ok(Config {
             organisations,
             poll,
@@ -201,6 +210,7 @@ impl Config {
             watchdog,
             heartbeat,
             time_windows,
+            reports,
         })
     }
 

@@ -129,6 +129,10 @@ pub(super) fn events(
                 Event::Resolved => {
                     "is not an event to ask for: set send_resolved = true on the channel".to_owned()
                 }
+                Event::Report => {
+                    "is not an event to ask for: a [[report]] names the channels it goes to"
+                        .to_owned()
+                }
                 Event::Entered(status) if Status::KNOWN.contains(status) => {
                     "is not in poll.notify_on, so it would never be alerted".to_owned()
                 }

@@ -204,6 +204,7 @@ fn setups(config: &Arc<Config>) -> anyhow::Result<(Vec<WatchSetup>, DeliverySetu
                 .map(|channel| (channel.to_owned(), config.hours(channel)))
                 .filter(|(_, hours)| !hours.active.is_empty())
                 .collect(),
+            reports: config.reports.clone(),
             claim_ttl: crate::notify::delivery::claim_ttl(config),
         },
     ))

@@ -75,6 +75,7 @@ pub async fn run(
         warn!(error = %error, "cannot count the tracked jobs for the metrics");
     }
     let resender = tokio::spawn(worker.resender().run(stopped.clone()));
+    let reporter = tokio::spawn(worker.reporter().run(stopped.clone()));
     let worker = tokio::spawn(worker.run(stopped.clone()));
     info!(
         state = %store.location(),
@@ -119,6 +120,8 @@ pub async fn run(
     worker.await.context("the delivery worker failed")?;
     // A resend in flight is not waited for: it is only ever a repeat.
     resender.abort();
+    // A report is decided and queued in one transaction: stopping between two loses none.
+    reporter.abort();
     if let Some((task, listener)) = lease_task {
         let _ = task.await;
         listener.abort();

@@ -38,7 +38,7 @@ pub struct Window {
     tz: TimeZone,
 }
 
-fn day_index(weekday: Weekday) -> usize {
+pub(super) fn day_index(weekday: Weekday) -> usize {
     usize::try_from(weekday.to_monday_zero_offset()).unwrap_or(0)
 }
 
@@ -87,7 +87,7 @@ pub fn parse_weekdays(items: &[String]) -> Result<[bool; 7], String> {
 }
 
 /// `HH:MM` (00:00 to 24:00) in minutes.
-fn minutes(text: &str) -> Option<u16> {
+pub(super) fn minutes(text: &str) -> Option<u16> {
     let (h, m) = text.trim().split_once(':')?;
     if h.len() != 2 || m.len() != 2 {
         return None;

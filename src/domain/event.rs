@@ -22,6 +22,8 @@ pub enum Event {
     /// An incident a channel was sent ended (`job.resolved`, channels with
     /// `send_resolved`).
     Resolved,
+    /// A scheduled report (`[[report]]`), sent to the channels it names.
+    Report,
 }
 
 impl Event {
@@ -31,6 +33,7 @@ impl Event {
             "running_long" => Event::RunningLong,
             "watcher" => Event::Watcher,
             "resolved" => Event::Resolved,
+            "report" => Event::Report,
             status => Event::Entered(Status::parse(status)),
         }
     }
@@ -42,6 +45,7 @@ impl Event {
             Event::RunningLong => "running_long",
             Event::Watcher => "watcher",
             Event::Resolved => "resolved",
+            Event::Report => "report",
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod clock;
 mod event;
+pub mod schedule;
 pub mod stats;
 mod status;
 pub mod time;

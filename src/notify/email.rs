@@ -13,6 +13,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::format;
 use super::payload::AlertEvent;
+use super::report;
 use super::{Attempt, Digest, Message as Outgoing};
 use crate::config::{EmailConfig, SmtpConfig, SmtpTls};
 use crate::template::{Template, TemplateError};
@@ -136,6 +137,18 @@ impl EmailSender {
     /// One delivery attempt of `outgoing`: an alert's e-mail, or a digest's.
     pub async fn send(&self, outgoing: &Outgoing) -> Attempt {
         let built = match outgoing {
+            Outgoing::Alert { id, payload } if let Some(report) = report::read(payload) => {
+                match report.map_err(|e| e.to_string()).and_then(|report| {
+                    report
+                        .email()
+                        .map_err(|e| format!("the template failed: {e}"))
+                }) {
+                    Ok((subject, text, html)) => self
+                        .builder(id, &subject)
+                        .multipart(MultiPart::alternative_plain_html(text, html)),
+                    Err(error) => return Attempt::Permanent { error },
+                }
+            }
             Outgoing::Alert { id, payload } => match serde_json::from_str(payload) {
                 Ok(event) => match self.alert_message(id, &event).await {
                     Ok(built) => built,

@@ -10,7 +10,10 @@ mod http;
 pub mod incident;
 mod message;
 pub mod payload;
+pub mod report;
 pub mod resolved;
+pub mod scheduled;
+mod setup;
 pub mod webhook;
 mod worker;
 
@@ -19,7 +22,8 @@ use std::time::Duration;
 
 pub use message::{Digest, Message};
 pub use payload::{AlertEvent, JobSnapshot};
-pub use worker::{DeliverySetup, Settled, Worker};
+pub use setup::DeliverySetup;
+pub use worker::{Settled, Worker};
 
 use crate::config::Config;
 

@@ -11,11 +11,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+use super::Attempt;
 use super::delivery::{self, Delivery, Outcome, Settlement};
 use super::gather::{gather, next_closing};
-use super::{Attempt, Channels};
-use crate::backoff::Backoff;
-use crate::config::{Grouping, Hours};
+use super::setup::DeliverySetup;
 use crate::domain::{Clock, SystemClock};
 use crate::store::gauges::set_outbox_pending;
 use crate::store::outbox::{Claim, Target};
@@ -35,21 +34,6 @@ pub struct Settled {
     pub delivered: usize,
     pub retrying: usize,
     pub dead: usize,
-}
-
-/// What delivery needs that a reload may replace.
-pub struct DeliverySetup {
-    pub channels: Channels,
-    pub backoff: Backoff,
-    pub max_age: Duration,
-    /// Attempts in flight at once (`delivery.concurrency`).
-    pub concurrency: usize,
-    /// The channels that gather their alerts into digests.
-    pub groupings: HashMap<String, Grouping>,
-    /// The channels with `active_during` windows: outside them, alerts are held.
-    pub hours: HashMap<String, Hours>,
-    /// How long a claim keeps other replicas off an alert: longer than an attempt lasts.
-    pub claim_ttl: Duration,
 }
 
 pub struct Worker {
@@ -98,6 +82,17 @@ impl Worker {
             self.store.clone(),
             self.setup.clone(),
             self.clock.clone(),
+        )
+    }
+
+    /// What sends the scheduled reports, with this worker's store, clock and channels; it
+    /// wakes this worker when it queues one.
+    pub fn reporter(&self) -> crate::notify::scheduled::Reporter {
+        crate::notify::scheduled::Reporter::new(
+            self.store.clone(),
+            self.setup.clone(),
+            self.clock.clone(),
+            self.wake.clone(),
         )
     }
 

@@ -4,12 +4,15 @@
 //! the jobs waiting for action now. Fed one job at a time (the store streams them), it
 //! keeps one duration per finished job and one entry per signature, not the jobs.
 
+mod gather;
 mod signature;
+pub mod text;
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+pub use gather::{gather, period_start};
 pub use signature::signature;
 
 use crate::domain::Status;
@@ -65,7 +68,7 @@ impl Finished {
 }
 
 /// A job waiting for action (`pending`) now.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Waiting {
     pub organisation: String,
     pub id: String,
@@ -75,7 +78,7 @@ pub struct Waiting {
     pub since: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProjectLine {
     pub organisation: String,
     /// `None`: jobs whose project is unknown.
@@ -97,7 +100,7 @@ pub struct ProjectLine {
     pub waiting: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SignatureLine {
     pub signature: String,
     pub count: u64,
@@ -107,7 +110,7 @@ pub struct SignatureLine {
     pub projects: Vec<Option<i64>>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SlowJob {
     pub organisation: String,
     pub id: String,
@@ -118,7 +121,7 @@ pub struct SlowJob {
 }
 
 /// The report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The period, RFC 3339: jobs created from `since` on.
     pub since: String,

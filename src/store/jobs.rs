@@ -277,6 +277,22 @@ pub fn recent_runs(
     )
 }
 
+/// Keeps the error message read from `id`'s detail with the job, while it is still in
+/// the error that message came with and no message is recorded (reports group them).
+pub fn keep_error_message(
+    conn: &mut dyn Db,
+    org: &str,
+    id: &str,
+    message: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE jobs SET message = ?3
+          WHERE organisation = ?1 AND id = ?2 AND status = 'error' AND message IS NULL",
+        &[&org, &id, &message],
+    )?;
+    Ok(())
+}
+
 /// Records that `reminders` reminders went out for `id`'s current stretch.
 pub fn set_reminders(
     conn: &mut dyn Db,

@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod jobs;
 pub mod outbox;
 pub mod postgres;
+pub mod reports;
 mod schema;
 pub mod silences;
 pub mod transitions;

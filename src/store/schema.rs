@@ -243,6 +243,18 @@ ALTER TABLE jobs ADD COLUMN completed_us INTEGER;
 ALTER TABLE jobs ADD COLUMN pending_ms INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jobs_by_completion ON jobs (organisation, project, completed_us);
 "#,
+    r#"
+-- Scheduled reports: each slot decided once (sent, or skipped as too late), by whichever
+-- replica inserts its row first.
+CREATE TABLE report_slots (
+    name       TEXT NOT NULL,
+    slot       TEXT NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    decided_ms INTEGER NOT NULL,
+    outcome    TEXT NOT NULL,
+    PRIMARY KEY (name, slot)
+);
+"#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

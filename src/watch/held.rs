@@ -141,6 +141,8 @@ impl Cycle<'_> {
         // Each change released, its alerts, and the job as recorded now with the body of a
         // resolution: an incident its alerts open may already be over.
         let mut released: Vec<(i64, Vec<Alert>, Option<Resolution>)> = Vec::new();
+        // The error messages read from details, kept with their jobs for reports.
+        let mut messages: Vec<(String, String)> = Vec::new();
         let mut failed: Vec<(i64, String, u32, i64, String)> = Vec::new();
         let mut waiting: HashSet<String> = HashSet::new();
         for item in items {
@@ -177,6 +179,11 @@ impl Cycle<'_> {
                     let template = self.resolution(&job, record, Some(job.status.clone()));
                     (record.clone(), template)
                 });
+                if item.change.job.status == crate::domain::Status::Error
+                    && let Some(message) = item.change.job.message.clone()
+                {
+                    messages.push((job_id.clone(), message));
+                }
                 released.push((item.row.seq, alerts, resolution));
                 continue;
             }
@@ -221,6 +228,9 @@ impl Cycle<'_> {
                             )?);
                         }
                         held::delete(tx, *seq)?;
+                    }
+                    for (id, message) in &messages {
+                        crate::store::jobs::keep_error_message(tx, &org, id, message)?;
                     }
                     for (seq, change, attempts, next, error) in &failed {
                         held::attempt_failed(tx, *seq, change, *attempts, *next, error)?;

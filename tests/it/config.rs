@@ -297,6 +297,36 @@ const BAD: &[(&str, &str, &str)] = &[
         "email[0].muted_during",
     ),
     (
+        "a report naming an unknown channel",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"http://127.0.0.1:1/\"\n[[report]]\nname = \"weekly\"\nschedule = \"mon 08:00\"\nchannels = [\"oncall\"]",
+        "report[0].channels",
+    ),
+    (
+        "a report on a malformed schedule",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"http://127.0.0.1:1/\"\n[[report]]\nname = \"weekly\"\nschedule = \"mondays at 8\"\nchannels = [\"ops\"]",
+        "report[0].schedule",
+    ),
+    (
+        "a report in an unknown time zone",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"http://127.0.0.1:1/\"\n[[report]]\nname = \"weekly\"\nschedule = \"mon 08:00\"\ntimezone = \"Europe/Lutece\"\nchannels = [\"ops\"]",
+        "report[0].timezone",
+    ),
+    (
+        "a report to a template channel",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"t\"\nurl = \"http://127.0.0.1:1/\"\nformat = \"template\"\nbody_template = \"{{ event }}\"\n[[report]]\nname = \"weekly\"\nschedule = \"mon 08:00\"\nchannels = [\"t\"]",
+        "report[0].channels",
+    ),
+    (
+        "a report to no channel",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"http://127.0.0.1:1/\"\n[[report]]\nname = \"weekly\"\nschedule = \"daily 07:30\"\nchannels = []",
+        "report[0].channels",
+    ),
+    (
+        "a channel asking for reports as an event",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"http://127.0.0.1:1/\"\nevents = [\"report\"]\n",
+        "webhook[0].events",
+    ),
+    (
         "jobs kept for less than a day",
         "[api]\ntoken = \"t\"\n[state]\nkeep = \"12h\"",
         "state.keep",

@@ -958,7 +958,7 @@ async fn a_template_that_fails_at_delivery_kills_the_alert_with_the_reason_and_s
 // ---- e-mail ----------------------------------------------------------------------------
 
 /// The e-mail as Python's `email` and `html.parser` read it.
-fn parse_mail(data: &str) -> Value {
+pub(crate) fn parse_mail(data: &str) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mail.eml");
     std::fs::write(&path, data).unwrap();

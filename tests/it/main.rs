@@ -27,6 +27,7 @@ mod output;
 mod properties;
 mod replicas;
 mod reports;
+mod scheduled;
 mod seeded;
 mod sharing;
 mod slower;

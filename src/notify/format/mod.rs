@@ -40,6 +40,8 @@ pub enum RenderError {
     NotAnIncident(String),
     #[error("an incident tool takes alerts one by one, not digests")]
     Digest,
+    #[error("a report cannot go to a webhook of format {0:?}")]
+    Report(WebhookFormat),
 }
 
 const JSON: &str = "application/json";
@@ -52,10 +54,23 @@ pub fn webhook_body(config: &WebhookConfig, message: &Message) -> Result<Rendere
     };
     let native = |alert: fn(&Card) -> Value, digest: fn(&Digest) -> Value| {
         Ok::<_, RenderError>(json(match message {
-            Message::Alert { payload, .. } => alert(&Card::of(&serde_json::from_str(payload)?)),
+            Message::Alert { payload, .. } => match crate::notify::report::read(payload) {
+                Some(report) => alert(&report?.card()),
+                None => alert(&Card::of(&serde_json::from_str(payload)?)),
+            },
             Message::Digest(d) => digest(d),
         }))
     };
+    if let Message::Alert { payload, .. } = message
+        && crate::notify::report::read(payload).is_some()
+        && matches!(
+            config.format,
+            WebhookFormat::Alertmanager | WebhookFormat::Pagerduty | WebhookFormat::Template
+        )
+    {
+        // The configuration refuses reports to these; a reload may have changed a format.
+        return Err(RenderError::Report(config.format));
+    }
     match config.format {
         WebhookFormat::Standard => Ok(Rendered {
             content_type: JSON.to_owned(),

@@ -174,6 +174,17 @@ ALTER TABLE jobs ADD COLUMN completed_us BIGINT;
 ALTER TABLE jobs ADD COLUMN pending_ms BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX jobs_by_completion ON jobs (organisation, project, completed_us);
 "#,
+    r#"
+-- Scheduled reports' slots, as SQLite's version 10.
+CREATE TABLE report_slots (
+    name       TEXT NOT NULL,
+    slot       TEXT NOT NULL,
+    at_ms      BIGINT NOT NULL,
+    decided_ms BIGINT NOT NULL,
+    outcome    TEXT NOT NULL,
+    PRIMARY KEY (name, slot)
+);
+"#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
