@@ -202,3 +202,107 @@ channels = ["ops", "chat", "oncall"]
     let ticked = one.worker.reporter().tick().await.unwrap();
     assert_eq!((ticked.sent.len(), ticked.skipped.len()), (0, 1));
 }
+
+/// Ticks `reporter` every 15 minutes of `clock` from now until `until`, returning each slot
+/// sent with the time it was sent at.
+async fn tick_until(
+    reporter: &sdm_watch::notify::scheduled::Reporter,
+    clock: &ManualClock,
+    until: OffsetDateTime,
+) -> Vec<(String, String, OffsetDateTime)> {
+    let mut sent = Vec::new();
+    let now = |clock: &ManualClock| {
+        use sdm_watch::domain::Clock;
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(clock.now_ms()) * 1_000_000).unwrap()
+    };
+    while now(clock) < until {
+        for (report, slot) in reporter.tick().await.unwrap().sent {
+            sent.push((report, slot, now(clock)));
+        }
+        clock.advance(Duration::from_secs(15 * 60));
+    }
+    sent
+}
+
+#[tokio::test]
+async fn daily_slots_across_daylight_saving_changes_are_sent_once_each() {
+    let w = World::start().await;
+    let channels = format!(
+        r#"
+[[webhook]]
+name = "ops"
+url = "{}"
+[[report]]
+name = "paris"
+schedule = "daily 02:30"
+timezone = "Europe/Paris"
+channels = ["ops"]
+[[report]]
+name = "new-york"
+schedule = "daily 02:30"
+timezone = "America/New_York"
+channels = ["ops"]
+"#,
+        w.hook.url("/ops")
+    );
+    let text = w.config("", "1h", &channels);
+    let clock = ManualClock::new();
+    let parts = Parts::build_with_clock(config(&text), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let reporter = parts.worker.reporter();
+    let at = |text: &str| {
+        OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    let jump_to = |target: OffsetDateTime| {
+        use sdm_watch::domain::Clock;
+        let now = i128::from(clock.now_ms()) * 1_000_000;
+        let ahead = (target.unix_timestamp_nanos() - now).max(0);
+        clock.advance(Duration::from_nanos(u64::try_from(ahead).unwrap()));
+    };
+    // (report, the change's day, when its 02:30 falls that day, the days around it)
+    let changes = [
+        (
+            "new-york",
+            "2027-03-14",
+            "2027-03-14T07:30:00Z",
+            "2027-03-12T12:00:00Z",
+        ), // spring: 03:30 EDT
+        (
+            "paris",
+            "2027-03-28",
+            "2027-03-28T01:30:00Z",
+            "2027-03-26T12:00:00Z",
+        ), // spring: 03:30 CEST
+        (
+            "paris",
+            "2027-10-31",
+            "2027-10-31T00:30:00Z",
+            "2027-10-29T12:00:00Z",
+        ), // fall: first 02:30, CEST
+        (
+            "new-york",
+            "2027-11-07",
+            "2027-11-07T07:30:00Z",
+            "2027-11-05T12:00:00Z",
+        ), // fall: 02:30 EST, once
+    ];
+    for (report, day, expected, from) in changes {
+        jump_to(at(from));
+        reporter.tick().await.unwrap(); // the slot before the jump: decided (skipped)
+        let sent = tick_until(&reporter, &clock, at(from) + time::Duration::days(4)).await;
+        let mine: Vec<&(String, String, OffsetDateTime)> =
+            sent.iter().filter(|(r, ..)| r == report).collect();
+        let days: Vec<&str> = mine.iter().map(|(_, slot, _)| slot.as_str()).collect();
+        let mut unique = days.clone();
+        unique.dedup();
+        assert_eq!(days, unique, "{report}: one send per day: {days:?}");
+        assert_eq!(days.len(), 4, "{report}: four days, four slots: {days:?}");
+        let (_, _, when) = mine.iter().find(|(_, slot, _)| slot == day).unwrap();
+        let expected = at(expected);
+        assert!(
+            *when >= expected && *when < expected + time::Duration::minutes(15),
+            "{report} on {day}: sent at {when}, due at {expected}"
+        );
+    }
+}

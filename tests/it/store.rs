@@ -25,6 +25,7 @@ both!(
     failed_transactions_leave_nothing,
     super::failed_transactions_check
 );
+both!(report_slots_decided_once, super::report_slots_check);
 
 fn job(id: &str, status: Status, created_us: i64) -> TrackedJob {
     TrackedJob {
@@ -619,4 +620,50 @@ async fn queued_alerts_wake_the_other_replicas_when_committed() {
     );
     queued.await.unwrap();
     listener.abort();
+}
+
+/// A report's slot is decided once, whoever asks again; another slot or report is apart.
+async fn report_slots_check(engine: &Engine) {
+    use sdm_watch::store::reports::{self, Outcome};
+    let store = engine.open().await;
+    store
+        .run(|conn| {
+            assert!(!reports::decided(conn, "weekly", "2026-12-07")?);
+            assert!(reports::decide(
+                conn,
+                "weekly",
+                "2026-12-07",
+                1,
+                2,
+                Outcome::Sent
+            )?);
+            assert!(!reports::decide(
+                conn,
+                "weekly",
+                "2026-12-07",
+                1,
+                3,
+                Outcome::Skipped
+            )?);
+            assert!(reports::decided(conn, "weekly", "2026-12-07")?);
+            assert!(reports::decide(
+                conn,
+                "weekly",
+                "2026-12-14",
+                1,
+                2,
+                Outcome::Skipped
+            )?);
+            assert!(reports::decide(
+                conn,
+                "daily",
+                "2026-12-07",
+                1,
+                2,
+                Outcome::Sent
+            )?);
+            Ok(())
+        })
+        .await
+        .unwrap();
 }
