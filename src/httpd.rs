@@ -18,6 +18,10 @@ use tokio::task::{JoinHandle, JoinSet};
 
 pub type Body = BoxBody<Bytes, io::Error>;
 
+/// The client's address, in every request's extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer(pub std::net::SocketAddr);
+
 /// The server task; dropping it stops the server.
 pub struct Running {
     shutdown: watch::Sender<bool>,
@@ -65,7 +69,7 @@ where
             _ = stopped.changed() => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
+                let Ok((stream, peer)) = accepted else {
                     // Out of file descriptors or similar: give the system a moment.
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
@@ -73,8 +77,13 @@ where
                 let handler = handler.clone();
                 let mut stop = stopped.clone();
                 connections.spawn(async move {
-                    let connection = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service_fn(handler));
+                    // Each request carries the address it came from (`Peer`).
+                    let service = service_fn(move |mut request: Request<Incoming>| {
+                        request.extensions_mut().insert(Peer(peer));
+                        handler(request)
+                    });
+                    let connection =
+                        http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                     tokio::select! {
                         _ = connection => {}
                         _ = stop.changed() => {}

@@ -28,6 +28,7 @@ async fn main() -> ExitCode {
     let without_config = match &cli.command {
         Command::Completions { shell } => Some(commands::help::completions(shell, &mut out)),
         Command::Man => Some(commands::help::man(&mut out)),
+        Command::HashPassword { stdin } => Some(commands::hash_password::run(*stdin, &mut out)),
         Command::Config(ConfigCommand::Schema) => Some(commands::help::schema(&mut out)),
         _ => None,
     };
@@ -112,7 +113,11 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
                 .await
                 .map(|()| true)
         }
-        Command::Completions { .. } | Command::Man | Command::Config(_) | Command::Login(_) => {
+        Command::Completions { .. }
+        | Command::Man
+        | Command::HashPassword { .. }
+        | Command::Config(_)
+        | Command::Login(_) => {
             unreachable!("handled before the config")
         }
     };

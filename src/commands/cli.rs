@@ -86,6 +86,13 @@ pub enum Command {
     },
     /// Print the manual page (roff; `sdm-watch man | man -l -`)
     Man,
+    /// Print an argon2id hash of a password for a line `name:HASH` of http.users_file
+    /// (asked twice without echo, or read from stdin with --stdin)
+    HashPassword {
+        /// Read the password from stdin's first line instead of asking
+        #[arg(long)]
+        stdin: bool,
+    },
     /// How the period went: per project, jobs by final status, error rate, durations
     /// (median, p95, max); the most frequent errors; the slowest jobs; jobs waiting now
     Report {

@@ -140,7 +140,7 @@ fn password(email: &str, from_stdin: bool) -> anyhow::Result<String> {
 }
 
 /// One line from the terminal on stdin, with echo turned off while it is typed.
-fn read_without_echo() -> anyhow::Result<String> {
+pub(super) fn read_without_echo() -> anyhow::Result<String> {
     // SAFETY: tcgetattr/tcsetattr on stdin's descriptor with a termios they fill in; the
     // old settings are put back before returning.
     let mut old: libc::termios = unsafe { std::mem::zeroed() };

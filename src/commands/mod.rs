@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod check;
 pub mod cli;
 pub mod demo;
+pub mod hash_password;
 pub mod healthcheck;
 pub mod help;
 pub mod jobs;

@@ -1,21 +1,29 @@
 //! `[http]` and `[log]`: the health, readiness and metrics endpoints, and the log format.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::error::{ConfigError, Section};
+use super::users::Users;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawHttp {
     pub listen: String,
+    /// Console users, `name:hash` a line; without it the console is read-only and open.
+    pub users_file: Option<PathBuf>,
+    /// Whether `/metrics` needs a user too.
+    pub metrics_auth: bool,
 }
 
 impl Default for RawHttp {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:9187".into(),
+            users_file: None,
+            metrics_auth: false,
         }
     }
 }
@@ -25,6 +33,21 @@ pub struct HttpConfig {
     /// `None` when `listen = ""` turns the endpoints off.
     #[serde(serialize_with = "listen_address")]
     pub listen: Option<SocketAddr>,
+    /// Who may sign in (`users_file`), read and checked; `check` prints its path only.
+    #[serde(
+        rename = "users_file",
+        serialize_with = "users_path",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub users: Option<Users>,
+    pub metrics_auth: bool,
+}
+
+fn users_path<S: Serializer>(users: &Option<Users>, serializer: S) -> Result<S::Ok, S::Error> {
+    match users {
+        Some(users) => serializer.collect_str(&users.path.display()),
+        None => serializer.serialize_none(),
+    }
 }
 
 impl HttpConfig {
@@ -40,7 +63,22 @@ impl HttpConfig {
                 )
             })?),
         };
-        Ok(HttpConfig { listen })
+        let http = Section::new("http");
+        let users = match raw.users_file {
+            Some(path) => Some(Users::load(&path).map_err(|why| http.invalid("users_file", why))?),
+            None => None,
+        };
+        if raw.metrics_auth && users.is_none() {
+            return Err(http.invalid(
+                "metrics_auth",
+                "needs http.users_file: without users nobody could read /metrics",
+            ));
+        }
+        Ok(HttpConfig {
+            listen,
+            users,
+            metrics_auth: raw.metrics_auth,
+        })
     }
 }
 

@@ -20,6 +20,7 @@ mod schema;
 mod secret;
 mod smtp;
 mod state;
+mod users;
 mod value;
 mod watchdog;
 
@@ -48,6 +49,7 @@ pub use schema::config_schema;
 pub use secret::Secret;
 pub use smtp::{SmtpConfig, SmtpTls};
 pub use state::StateConfig;
+pub use users::{PasswordHashText, Users};
 pub use value::{CaFile, read_secret_file};
 pub use watchdog::{HeartbeatConfig, WatchdogConfig};
 

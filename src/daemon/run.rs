@@ -19,6 +19,7 @@ use super::start::{lead, serve};
 use super::{OrgWatch, Parts, Reloader};
 use crate::config::Config;
 use crate::notify::DeliverySetup;
+use crate::ops::auth::Access;
 use crate::ops::health::Health;
 use crate::ops::signals::Control;
 use crate::ops::systemd;
@@ -66,7 +67,9 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let (leadership, lease_task) =
         lead(replicas, &store, &wake, worker.replica(), &health, &stopped);
-    let _endpoints = serve(listen, &store, &health, recorder).await?;
+    let http = &reloader.config().http;
+    let access = Arc::new(Access::new(http.users.clone(), http.metrics_auth));
+    let _endpoints = serve(listen, &store, &health, recorder, access.clone()).await?;
     let names: Vec<String> = orgs.iter().map(|org| org.name.clone()).collect();
     if let Err(error) = store
         .run(move |conn| crate::store::gauges::set_all(conn, &names))
@@ -104,6 +107,9 @@ pub async fn run(
         match control {
             Control::Reload => {
                 apply_reload(config_path.as_ref(), &mut reloader);
+                // The console's users come with the config (the old ones stay on failure).
+                let http = &reloader.config().http;
+                access.replace(http.users.clone(), http.metrics_auth);
                 let poll = &reloader.config().poll;
                 health.set_interval(poll.interval);
                 metrics::gauge!(telemetry::POLL_INTERVAL).set(poll.interval.as_secs_f64());

@@ -64,12 +64,13 @@ pub(super) async fn serve(
     store: &Store,
     health: &Arc<Health>,
     recorder: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    access: Arc<crate::ops::auth::Access>,
 ) -> anyhow::Result<Option<impl Sized>> {
     let Some(address) = listen else {
         return Ok(None);
     };
     let pages = Console::new(store.clone(), health.clone()).pages();
-    let (bound, running) = http::start(address, health.clone(), recorder, Some(pages))
+    let (bound, running) = http::start(address, health.clone(), recorder, Some(pages), access)
         .await
         .with_context(|| format!("cannot listen on http.listen = {address}"))?;
     info!(address = %bound, "serving /, /status.json, /healthz, /readyz and /metrics");

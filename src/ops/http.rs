@@ -3,17 +3,19 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hyper::header::HeaderValue;
 use hyper::{Request, Response, body::Incoming};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
+use super::auth::{Access, Verdict};
 use super::health::Health;
-use crate::httpd::{self, Body, Running, full};
+use crate::httpd::{self, Body, Peer, Running, full};
 
 /// A page served on the ops listener.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,20 +33,27 @@ pub type Pages =
 /// inline SVG only. The status page has no script at all.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// Binds `listen` and serves the endpoints until the returned handle is dropped.
+/// Binds `listen` and serves the endpoints until the returned handle is dropped; with
+/// users in `access`, every path it guards needs one of them.
 pub async fn start(
     listen: SocketAddr,
     health: Arc<Health>,
     metrics: Option<PrometheusHandle>,
     pages: Option<Pages>,
+    access: Arc<Access>,
 ) -> io::Result<(SocketAddr, Running)> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let running = httpd::serve(listener, move |request| {
         let health = health.clone();
         let metrics = metrics.clone();
-        let page = pages.as_ref().and_then(|pages| pages(request.uri().path()));
+        let pages = pages.clone();
+        let access = access.clone();
         async move {
+            if let Some(refused) = guard(&access, &request).await {
+                return Ok(refused);
+            }
+            let page = pages.as_ref().and_then(|pages| pages(request.uri().path()));
             let answer = match page {
                 Some(page) => page.await,
                 None => answer(&request, &health, metrics.as_ref()),
@@ -53,6 +62,48 @@ pub async fn start(
         }
     });
     Ok((addr, running))
+}
+
+/// The answer to a request the console's users do not let through: 401 asking for Basic
+/// credentials, or 429 for an address that failed too often. `None`: let it through.
+async fn guard(access: &Access, request: &Request<Incoming>) -> Option<Response<Body>> {
+    if !access.guards(request.uri().path()) {
+        return None;
+    }
+    let peer = request
+        .extensions()
+        .get::<Peer>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.0.ip());
+    let authorization = request
+        .headers()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok());
+    let text = |status, body: &str| Page {
+        status,
+        content_type: "text/plain; charset=utf-8",
+        body: body.to_owned(),
+    };
+    match access.judge(peer, authorization).await {
+        Verdict::Open | Verdict::User(_) => None,
+        Verdict::Refused { .. } => {
+            let mut refused = response(text(401, "sign in: this console needs a user\n"));
+            refused.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Basic realm=\"sdm-watch\", charset=\"UTF-8\""),
+            );
+            Some(refused)
+        }
+        Verdict::Limited { retry_after } => {
+            let mut limited = response(text(
+                429,
+                "too many failed sign-ins from this address: try again later\n",
+            ));
+            if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
+                limited.headers_mut().insert("retry-after", value);
+            }
+            Some(limited)
+        }
+    }
 }
 
 fn answer(
@@ -96,19 +147,16 @@ fn ready(role: &super::health::Role) -> String {
     }
 }
 
+/// Every answer, whatever its type, carries the security headers.
 fn response(page: Page) -> Response<Body> {
-    let mut builder = Response::builder()
+    Response::builder()
         .status(page.status)
         .header("content-type", page.content_type)
         .header("x-content-type-options", "nosniff")
-        .header("cache-control", "no-store");
-    if page.content_type.starts_with("text/html") {
-        builder = builder
-            .header("content-security-policy", CONTENT_SECURITY_POLICY)
-            .header("referrer-policy", "no-referrer")
-            .header("x-frame-options", "DENY");
-    }
-    builder
+        .header("cache-control", "no-store")
+        .header("content-security-policy", CONTENT_SECURITY_POLICY)
+        .header("referrer-policy", "no-referrer")
+        .header("x-frame-options", "DENY")
         .body(full(Bytes::from(page.body)))
         .unwrap_or_else(|_| Response::new(full(Bytes::new())))
 }

@@ -327,6 +327,16 @@ const BAD: &[(&str, &str, &str)] = &[
         "webhook[0].events",
     ),
     (
+        "a users file that does not exist",
+        "[api]\ntoken = \"t\"\n[http]\nusers_file = \"/nonexistent/users\"",
+        "http.users_file",
+    ),
+    (
+        "metrics_auth without users",
+        "[api]\ntoken = \"t\"\n[http]\nmetrics_auth = true",
+        "http.metrics_auth",
+    ),
+    (
         "jobs kept for less than a day",
         "[api]\ntoken = \"t\"\n[state]\nkeep = \"12h\"",
         "state.keep",

@@ -1,5 +1,6 @@
 //! One integration-test binary: the SDM simulator for the API, real processes for the CLI.
 
+mod access;
 mod api;
 mod architecture;
 mod calendars;

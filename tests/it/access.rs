@@ -1,0 +1,209 @@
+//! Console sign-in (issue 26, first part) through a real `sdm-watch run`: with
+//! `http.users_file`, `/` and `/status.json` need a user (argon2 from `sdm-watch
+//! hash-password`, or bcrypt), `/healthz` and `/readyz` stay open, `/metrics` needs one
+//! only with `metrics_auth`; wrong passwords are delayed and an address that keeps
+//! failing gets 429; every answer carries the security headers; a SIGHUP reads the users
+//! again, and a users file that does not read keeps the old ones.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::Duration;
+
+use sdm_watch::sim::Simulator;
+use testkit::cli::{binary, sdm_watch, stderr};
+use testkit::config::config_text;
+use testkit::{Daemon, ports};
+
+/// `sdm-watch hash-password --stdin` for `password`.
+fn hash(password: &str) -> String {
+    let mut child = std::process::Command::new(binary())
+        .args(["hash-password", "--stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let hash = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(password));
+    hash
+}
+
+async fn get(url: &str, user: Option<(&str, &str)>) -> reqwest::Response {
+    let client = reqwest::Client::new();
+    let mut request = client.get(url);
+    if let Some((name, password)) = user {
+        request = request.basic_auth(name, Some(password));
+    }
+    request.send().await.unwrap()
+}
+
+fn assert_security_headers(response: &reqwest::Response) {
+    let headers = response.headers();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+}
+
+#[tokio::test]
+async fn the_console_needs_a_user_and_limits_wrong_passwords() {
+    let sim = Simulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    let bcrypt = bcrypt::hash("battery staple", 4).unwrap();
+    std::fs::write(
+        &users,
+        format!("# console\nalice:{}\nbob:{bcrypt}\n", hash("correct horse")),
+    )
+    .unwrap();
+    let listen = format!("127.0.0.1:{}", ports::free());
+    let text = config_text(
+        &sim,
+        "",
+        &format!(
+            "[poll]\ninterval = \"1s\"\n[state]\npath = \"{}\"\n",
+            dir.path().join("state.db").display()
+        ),
+    )
+    .replace(
+        "listen = \"\"",
+        &format!(
+            "listen = \"{listen}\"\nusers_file = \"{}\"",
+            users.display()
+        ),
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, &text).unwrap();
+    let daemon = Daemon::start(&path, &[]);
+    daemon.wait_for_log("poll cycle done", 1).await;
+    let base = format!("http://{listen}");
+
+    for page in ["/", "/status.json"] {
+        let refused = get(&format!("{base}{page}"), None).await;
+        assert_eq!(refused.status(), 401, "{page}");
+        assert!(
+            refused.headers()["www-authenticate"]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic")
+        );
+        assert_security_headers(&refused);
+        let page_for = get(&format!("{base}{page}"), Some(("alice", "correct horse"))).await;
+        assert_eq!(page_for.status(), 200, "{page} for alice");
+        assert_security_headers(&page_for);
+    }
+    assert_eq!(
+        get(
+            &format!("{base}/status.json"),
+            Some(("bob", "battery staple"))
+        )
+        .await
+        .status(),
+        200
+    );
+    for open in ["/healthz", "/readyz", "/metrics"] {
+        let answer = get(&format!("{base}{open}"), None).await;
+        assert_eq!(answer.status(), 200, "{open} stays open");
+        assert_security_headers(&answer);
+    }
+
+    // Wrong passwords: delayed, then the address is limited, the right password too.
+    let started = std::time::Instant::now();
+    let mut codes = Vec::new();
+    for _ in 0..20 {
+        let answer = get(&format!("{base}/status.json"), Some(("alice", "guess"))).await;
+        if answer.status() == 429 {
+            let retry: u64 = answer.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=300).contains(&retry), "{retry}");
+        }
+        codes.push(answer.status().as_u16());
+    }
+    assert_eq!(&codes[..10], [401; 10], "{codes:?}");
+    assert_eq!(&codes[10..], [429; 10], "{codes:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(10 * 500),
+        "failures are delayed"
+    );
+    assert_eq!(
+        get(&format!("{base}/"), Some(("alice", "correct horse")))
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(get(&format!("{base}/healthz"), None).await.status(), 200);
+    daemon.stop().await;
+
+    // A SIGHUP reads the users again; a file that does not read keeps the old ones.
+    let listen = format!("127.0.0.1:{}", ports::free());
+    let text = text.replace(&base.replace("http://", ""), &listen);
+    std::fs::write(&path, &text).unwrap();
+    let daemon = Daemon::start(&path, &[]);
+    daemon.wait_for_log("poll cycle done", 1).await;
+    let base = format!("http://{listen}");
+    std::fs::write(&users, format!("carol:{bcrypt}\n")).unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for_log("configuration reloaded", 1).await;
+    assert_eq!(
+        get(&format!("{base}/"), Some(("carol", "battery staple")))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        get(&format!("{base}/"), Some(("alice", "correct horse")))
+            .await
+            .status(),
+        401
+    );
+    std::fs::write(&users, "carol secret\n").unwrap();
+    daemon.signal("HUP");
+    daemon
+        .wait_for_log("keeping the old configuration", 1)
+        .await;
+    let reason = daemon
+        .lines_with("keeping the old configuration")
+        .join("\n");
+    assert!(
+        reason.contains("http.users_file") && reason.contains("line 1"),
+        "{reason}"
+    );
+    assert_eq!(
+        get(&format!("{base}/"), Some(("carol", "battery staple")))
+            .await
+            .status(),
+        200
+    );
+    daemon.stop().await;
+
+    // At start, the same file is refused with exit 2 naming the key.
+    let refused = sdm_watch(&text, &["check"], &[]).await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("http.users_file"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[tokio::test]
+async fn hash_password_needs_a_terminal_or_stdin() {
+    let output = std::process::Command::new(binary())
+        .arg("hash-password")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--stdin"));
+}
