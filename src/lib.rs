@@ -2,6 +2,7 @@
 //! or wait for someone. `ARCHITECTURE.md` is the map of these modules and of the
 //! direction their imports may take.
 
+pub mod actions; // what operators do to the alerts (silences, retries), each with its audit entry
 pub mod backoff; // exponential backoff with jitter, from plain values
 pub mod commands; // what each subcommand does, over the modules below
 pub mod config; // typed configuration: file, environment, secrets, one file per section

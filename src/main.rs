@@ -89,6 +89,11 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
             alerts(&config, org, command, &mut out).await
         }
         Command::Silence(command) => silence(&config, command, &mut out).await,
+        Command::Audit { since, limit, json } => {
+            commands::audit::run(&config, since, limit, json, &mut out)
+                .await
+                .map(|()| true)
+        }
         Command::Report {
             since,
             project,

@@ -9,9 +9,9 @@ use serde::Serialize;
 use super::UsageError;
 use crate::config::Config;
 use crate::domain::time::{OffsetDateTime, now_ms, short_ms};
+use crate::store::incidents;
 use crate::store::inspect::{self, AttemptRecord};
 use crate::store::outbox::{self, Alert, AlertState};
-use crate::store::{gauges, incidents};
 
 /// What `alerts list` shows, as JSON.
 #[derive(Serialize)]
@@ -301,21 +301,12 @@ pub async fn retry(config: &Config, which: Retry, out: &mut impl Write) -> anyho
                 .collect()
         }
     };
-    let results = store
-        .run(move |conn| {
-            conn.transaction(|tx| {
-                let now = now_ms();
-                let mut results = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let requeued = inspect::requeue(tx, &id, now)?;
-                    results.push((id, requeued));
-                }
-                gauges::set_outbox_pending(tx)?;
-                outbox::announce(tx)?;
-                Ok(results)
-            })
-        })
-        .await?;
+    let what = match ids.as_slice() {
+        [one] => one.clone(),
+        many => format!("{} alerts", many.len()),
+    };
+    let actor = crate::actions::Actor::cli();
+    let results = crate::actions::retry(&store, ids, now_ms(), &what, &actor).await?;
     let mut all_ok = true;
     for (id, requeued) in &results {
         if *requeued {

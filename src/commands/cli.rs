@@ -75,6 +75,19 @@ pub enum Command {
     Jobs(JobsArgs),
     /// The alerts in the store: list them, show one, queue dead ones again
     Alerts(AlertsArgs),
+    /// What operators did (silences added and ended, alerts retried), newest first: who,
+    /// when, from where, what, and how it ended
+    Audit {
+        /// Only what was done since this time (ISO 8601, or a date)
+        #[arg(long, value_parser = jobs::parse_time, value_name = "TIME")]
+        since: Option<OffsetDateTime>,
+        /// At most this many
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Mute matching alerts for a while (the running daemon applies it from its next cycle)
     #[command(subcommand)]
     Silence(SilenceCommand),

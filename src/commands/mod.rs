@@ -1,6 +1,7 @@
 //! What each subcommand does, over the library's modules; `main.rs` only dispatches here.
 
 pub mod alerts;
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod demo;

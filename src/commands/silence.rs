@@ -83,10 +83,7 @@ pub async fn add(config: &Config, new: NewSilence, out: &mut impl Write) -> anyh
         organisations: new.organisations,
     };
     let store = crate::daemon::open_store(&config.state).await?;
-    let stored = silence.clone();
-    store
-        .run(move |conn| silences::insert(conn, &stored))
-        .await?;
+    crate::actions::add_silence(&store, silence.clone(), &crate::actions::Actor::cli()).await?;
     writeln!(out, "{}", silence.id)?;
     Ok(())
 }
@@ -150,10 +147,8 @@ pub async fn list(
 
 pub async fn end(config: &Config, id: &str, out: &mut impl Write) -> anyhow::Result<()> {
     let store = super::existing_store(config).await?;
-    let owned = id.to_owned();
-    let ended = store
-        .run(move |conn| silences::end(conn, &owned, now_ms()))
-        .await?;
+    let actor = crate::actions::Actor::cli();
+    let ended = crate::actions::end_silence(&store, id, now_ms(), &actor).await?;
     if !ended {
         anyhow::bail!("no silence in force has the id {id:?} (see sdm-watch silence list)");
     }

@@ -276,6 +276,17 @@ mod tests {
             },
             silences: Vec::new(),
             organisations: Vec::new(),
+            audit: vec![status::AuditView {
+                at: "2026-11-28T10:00:00Z".into(),
+                entry: crate::store::audit::Entry {
+                    at_ms: 0,
+                    who: "<b>eve</b>".into(),
+                    address: "192.0.2.7".into(),
+                    action: "silence.add".into(),
+                    detail: "project 17 until later: <i>noisy</i>".into(),
+                    outcome: "ok".into(),
+                },
+            }],
         }
     }
 
@@ -291,7 +302,11 @@ mod tests {
             page.contains("&lt;i&gt;ops&lt;&#x2f;i&gt;, pd"),
             "its channels"
         );
-        assert!(!page.contains("<script>") && !page.contains("<i>"));
+        assert!(!page.contains("<script>") && !page.contains("<i>") && !page.contains("<b>"));
+        assert!(
+            page.contains("&lt;b&gt;eve&lt;&#x2f;b&gt;"),
+            "the audit's user, escaped"
+        );
         assert_eq!(
             page.matches("<rect ").count(),
             24 + 2,

@@ -41,6 +41,8 @@ pub struct Status {
     pub incidents: IncidentsView,
     /// Silences in force now.
     pub silences: Vec<SilenceView>,
+    /// The last 50 things operators did, newest first (`sdm-watch audit`).
+    pub audit: Vec<AuditView>,
     /// With `[[organisation]]` tables: each organisation watched here, its jobs, last
     /// cycle and outage in progress (empty without tables).
     pub organisations: Vec<OrgView>,
@@ -411,5 +413,23 @@ pub(super) fn read(
             })
             .collect(),
         organisations: if named { organisations } else { Vec::new() },
+        audit: crate::store::audit::since(conn, i64::MIN, AUDIT_SHOWN)?
+            .into_iter()
+            .map(|entry| AuditView {
+                at: at(entry.at_ms),
+                entry,
+            })
+            .collect(),
     })
+}
+
+/// How many audit entries the page shows.
+const AUDIT_SHOWN: usize = 50;
+
+/// One audit entry, with its time as people read it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditView {
+    pub at: String,
+    #[serde(flatten)]
+    pub entry: crate::store::audit::Entry,
 }

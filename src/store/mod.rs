@@ -4,6 +4,7 @@
 //! default, one process) or PostgreSQL (`postgres`, shared by replicas) carries it out.
 //! Knows nothing of HTTP or the SDM API; every call runs off the async runtime's threads.
 
+pub mod audit;
 pub mod bookkeeping;
 pub mod db;
 pub mod digests;

@@ -255,6 +255,19 @@ CREATE TABLE report_slots (
     PRIMARY KEY (name, slot)
 );
 "#,
+    r#"
+-- The audit trail: what operators did, from the console or the command line.
+CREATE TABLE audit (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms   INTEGER NOT NULL,
+    who     TEXT NOT NULL,
+    address TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    detail  TEXT NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX audit_by_time ON audit (at_ms);
+"#,
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

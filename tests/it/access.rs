@@ -207,3 +207,86 @@ async fn hash_password_needs_a_terminal_or_stdin() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--stdin"));
 }
+
+#[tokio::test]
+async fn what_operators_do_on_the_command_line_is_in_the_audit_trail() {
+    let sim = Simulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(
+        &sim,
+        "",
+        &format!(
+            "[state]\npath = \"{}\"\n",
+            dir.path().join("state.db").display()
+        ),
+    );
+    let run = |args: &'static [&'static str]| {
+        let text = text.clone();
+        async move { sdm_watch(&text, args, &[("USER", "alice"), ("SUDO_USER", "")]).await }
+    };
+    let added = run(&[
+        "silence",
+        "add",
+        "--project",
+        "17",
+        "--for",
+        "1h",
+        "--reason",
+        "re-import <b>",
+    ])
+    .await;
+    assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
+    let id = String::from_utf8_lossy(&added.stdout).trim().to_owned();
+    let text_end = text.clone();
+    let ended = sdm_watch(&text_end, &["silence", "end", &id], &[("USER", "alice")]).await;
+    assert_eq!(ended.status.code(), Some(0));
+    let again = sdm_watch(&text_end, &["silence", "end", &id], &[("USER", "alice")]).await;
+    assert_eq!(again.status.code(), Some(1), "no longer in force");
+    let retried = run(&["alerts", "retry", "msg_nonexistent"]).await;
+    assert_eq!(retried.status.code(), Some(1), "nothing was dead");
+
+    let listed = run(&["audit", "--json"]).await;
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    let entries: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let seen: Vec<(String, String, String)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["who"], "alice");
+            assert_eq!(e["address"], "cli");
+            assert!(e["at"].as_str().unwrap().ends_with('Z'));
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["detail"].as_str().unwrap().to_owned(),
+                e["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(
+        seen[0],
+        (
+            "alerts.retry".into(),
+            "msg_nonexistent".into(),
+            "0 of 1 queued again".into()
+        )
+    );
+    assert_eq!(
+        seen[1],
+        (
+            "silence.end".into(),
+            id.clone(),
+            "no silence in force has this id".into()
+        )
+    );
+    assert_eq!(seen[2], ("silence.end".into(), id.clone(), "ok".into()));
+    assert_eq!(seen[3].0, "silence.add");
+    assert!(
+        seen[3].1.contains("project 17") && seen[3].1.contains("re-import <b>"),
+        "{:?}",
+        seen[3]
+    );
+    let table = run(&["audit"]).await;
+    assert!(String::from_utf8_lossy(&table.stdout).contains("silence.add"));
+}

@@ -26,6 +26,7 @@ both!(
     super::failed_transactions_check
 );
 both!(report_slots_decided_once, super::report_slots_check);
+both!(audit_newest_first, super::audit_check);
 
 fn job(id: &str, status: Status, created_us: i64) -> TrackedJob {
     TrackedJob {
@@ -662,6 +663,41 @@ async fn report_slots_check(engine: &Engine) {
                 2,
                 Outcome::Sent
             )?);
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// The audit trail reads back newest first, from a time, at most a number.
+async fn audit_check(engine: &Engine) {
+    use sdm_watch::store::audit::{self, Entry};
+    let store = engine.open().await;
+    store
+        .run(|conn| {
+            for (at_ms, action) in [
+                (10, "silence.add"),
+                (20, "alerts.retry"),
+                (30, "silence.end"),
+            ] {
+                audit::record(
+                    conn,
+                    &Entry {
+                        at_ms,
+                        who: "alice «ü»".into(),
+                        address: "192.0.2.1".into(),
+                        action: action.into(),
+                        detail: "project 17".into(),
+                        outcome: "ok".into(),
+                    },
+                )?;
+            }
+            let all = audit::since(conn, i64::MIN, 10)?;
+            let actions: Vec<&str> = all.iter().map(|e| e.action.as_str()).collect();
+            assert_eq!(actions, ["silence.end", "alerts.retry", "silence.add"]);
+            assert_eq!(all[0].who, "alice «ü»");
+            assert_eq!(audit::since(conn, 20, 10)?.len(), 2);
+            assert_eq!(audit::since(conn, i64::MIN, 1)?.len(), 1);
             Ok(())
         })
         .await

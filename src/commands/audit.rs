@@ -1,0 +1,70 @@
+//! `sdm-watch audit`: the audit trail, newest first, as a table or JSON.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::domain::time::{OffsetDateTime, from_millis, millis, rfc3339_seconds};
+use crate::store::audit::{self, Entry};
+
+#[derive(Serialize)]
+struct Shown<'a> {
+    at: String,
+    #[serde(flatten)]
+    entry: &'a Entry,
+}
+
+pub async fn run(
+    config: &Config,
+    since: Option<OffsetDateTime>,
+    limit: usize,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let store = super::existing_store(config).await?;
+    let since_ms = since.map_or(i64::MIN, millis);
+    let entries = store
+        .run(move |conn| audit::since(conn, since_ms, limit))
+        .await?;
+    let at = |entry: &Entry| {
+        from_millis(entry.at_ms)
+            .map(rfc3339_seconds)
+            .unwrap_or_default()
+    };
+    if json {
+        let shown: Vec<Shown> = entries
+            .iter()
+            .map(|entry| Shown {
+                at: at(entry),
+                entry,
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &shown)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if entries.is_empty() {
+        writeln!(out, "Nothing done yet.")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<20}  {:<12} {:<16} {:<13} OUTCOME / WHAT",
+        "WHEN", "WHO", "FROM", "ACTION"
+    )?;
+    for entry in &entries {
+        writeln!(
+            out,
+            "{:<20}  {:<12} {:<16} {:<13} {}\n{:>65}{}",
+            at(entry),
+            entry.who,
+            entry.address,
+            entry.action,
+            entry.outcome,
+            "",
+            entry.detail
+        )?;
+    }
+    Ok(())
+}
