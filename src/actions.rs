@@ -1,9 +1,11 @@
 //! What operators do to the alerts, from the console or the command line: add or end a
-//! silence, queue dead alerts again. Each change is written with its audit entry (who,
+//! silence, queue dead alerts again, send a test alert. Each change is written with its audit entry (who,
 //! when, from where, what, how it ended) in one transaction, so the trail never misses an
 //! action nor tells one that did not happen.
 
 use crate::domain::time::{from_millis, rfc3339_seconds};
+use crate::notify::alerts::new_alert_id;
+use crate::notify::{AlertEvent, Attempt, DeliverySetup, Message};
 use crate::store::audit::{self, Entry};
 use crate::store::silences::{self, Silence};
 use crate::store::{Store, StoreError, gauges, inspect, outbox};
@@ -119,4 +121,39 @@ pub async fn retry(
             })
         })
         .await
+}
+
+/// The channels as configured now (a reload replaces them): what a test alert goes through.
+pub type SetupNow = std::sync::Arc<dyn Fn() -> std::sync::Arc<DeliverySetup> + Send + Sync>;
+
+/// Sends a test alert to `channel` now (not through the outbox: the answer is the
+/// channel's), audited; the outcome in words, `ok` when delivered. `None`: no such channel.
+pub async fn test_alert(
+    store: &Store,
+    setup: &DeliverySetup,
+    channel: &str,
+    now_ms: i64,
+    actor: &Actor,
+) -> Result<Option<String>, StoreError> {
+    let Some(sender) = setup.channels.get(channel) else {
+        return Ok(None);
+    };
+    let at = from_millis(now_ms).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let id = new_alert_id();
+    let message = Message::Alert {
+        id: id.clone(),
+        payload: AlertEvent::test(at).to_json(),
+    };
+    let outcome = match sender.send(&message).await {
+        Attempt::Delivered => "ok".to_owned(),
+        Attempt::Retry { error, .. } | Attempt::Permanent { error } => format!("failed: {error}"),
+    };
+    let entry = actor.entry(
+        now_ms,
+        "test-alert",
+        format!("{channel} (alert {id})"),
+        &outcome,
+    );
+    store.run(move |conn| audit::record(conn, &entry)).await?;
+    Ok(Some(outcome))
 }

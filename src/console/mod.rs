@@ -9,10 +9,12 @@ use serde_json::json;
 
 use crate::domain::time::now_ms;
 use crate::ops::health::{Health, LastCycle};
-use crate::ops::http::{Page, Pages};
+use crate::ops::http::{Page, Pages, Visit};
 use crate::store::{Store, StoreError};
 use crate::template::{Escape, Template};
 
+mod act;
+mod csrf;
 mod status;
 
 pub use status::{
@@ -28,16 +30,31 @@ pub const ALERTS_SHOWN: usize = 20;
 /// How often the page reloads itself, in seconds.
 pub const REFRESH_SECONDS: u32 = 30;
 
-/// The console's data sources.
+/// The console's data sources, and what its forms act with.
 #[derive(Clone)]
 pub struct Console {
     store: Store,
     health: Arc<Health>,
+    acting: act::Acting,
 }
 
 impl Console {
     pub fn new(store: Store, health: Arc<Health>) -> Console {
-        Console { store, health }
+        Console {
+            acting: act::Acting {
+                store: store.clone(),
+                csrf: Arc::new(csrf::Csrf::new()),
+                setup: None,
+            },
+            store,
+            health,
+        }
+    }
+
+    /// The same console, sending test alerts through the channels `setup` gives.
+    pub fn with_channels(mut self, setup: crate::actions::SetupNow) -> Console {
+        self.acting.setup = Some(setup);
+        self
     }
 
     /// The status now.
@@ -70,15 +87,20 @@ impl Console {
         Ok(status)
     }
 
-    /// `/` and `/status.json` for the ops listener.
+    /// `/` and `/status.json` for the ops listener, and the forms' `/actions/...`; a
+    /// signed-in user's page carries the forms.
     pub fn pages(self) -> Pages {
-        Arc::new(move |path: &str| {
-            let json = match path {
+        Arc::new(move |visit: Visit| {
+            let console = self.clone();
+            if visit.path.starts_with("/actions/") {
+                return Some(Box::pin(async move { console.acting.act(visit).await }) as _);
+            }
+            let json = match visit.path.as_str() {
                 "/" => false,
                 "/status.json" => true,
                 _ => return None,
             };
-            let console = self.clone();
+            let forms = visit.user.as_deref().map(|user| console.acting.forms(user));
             Some(Box::pin(async move {
                 match console.status().await {
                     Ok(status) if json => Page {
@@ -86,7 +108,7 @@ impl Console {
                         content_type: "application/json",
                         body: serde_json::to_string_pretty(&status).unwrap_or_default(),
                     },
-                    Ok(status) => match html(&status) {
+                    Ok(status) => match html_with(&status, forms) {
                         Ok(body) => Page {
                             status: 200,
                             content_type: "text/html; charset=utf-8",
@@ -176,6 +198,15 @@ const CHART_HEIGHT: u64 = 100;
 /// The page's HTML: `status` through `page.html`, every value HTML-escaped, and the
 /// chart's bars computed here so that the SVG holds numbers only.
 pub fn html(status: &Status) -> Result<String, crate::template::TemplateError> {
+    html_with(status, None)
+}
+
+/// The page with the forms a signed-in user acts with (`forms`: the user, a token, the
+/// channels), or without any.
+pub fn html_with(
+    status: &Status,
+    forms: Option<serde_json::Value>,
+) -> Result<String, crate::template::TemplateError> {
     let most = status
         .transitions_per_hour
         .iter()
@@ -208,6 +239,7 @@ pub fn html(status: &Status) -> Result<String, crate::template::TemplateError> {
     context["refresh"] = json!(REFRESH_SECONDS);
     context["chart_width"] = json!(CHART_WIDTH);
     context["chart_height"] = json!(CHART_HEIGHT + 30);
+    context["forms"] = forms.unwrap_or(serde_json::Value::Null);
     page_template().render(&context)
 }
 

@@ -69,7 +69,9 @@ pub async fn run(
         lead(replicas, &store, &wake, worker.replica(), &health, &stopped);
     let http = &reloader.config().http;
     let access = Arc::new(Access::new(http.users.clone(), http.metrics_auth));
-    let _endpoints = serve(listen, &store, &health, recorder, access.clone()).await?;
+    let delivery = reloader.channels_receiver();
+    let channels: crate::actions::SetupNow = Arc::new(move || delivery.borrow().clone());
+    let _endpoints = serve(listen, &store, &health, recorder, access.clone(), channels).await?;
     let names: Vec<String> = orgs.iter().map(|org| org.name.clone()).collect();
     if let Err(error) = store
         .run(move |conn| crate::store::gauges::set_all(conn, &names))

@@ -65,11 +65,14 @@ pub(super) async fn serve(
     health: &Arc<Health>,
     recorder: Option<metrics_exporter_prometheus::PrometheusHandle>,
     access: Arc<crate::ops::auth::Access>,
+    channels: crate::actions::SetupNow,
 ) -> anyhow::Result<Option<impl Sized>> {
     let Some(address) = listen else {
         return Ok(None);
     };
-    let pages = Console::new(store.clone(), health.clone()).pages();
+    let pages = Console::new(store.clone(), health.clone())
+        .with_channels(channels)
+        .pages();
     let (bound, running) = http::start(address, health.clone(), recorder, Some(pages), access)
         .await
         .with_context(|| format!("cannot listen on http.listen = {address}"))?;

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use hyper::header::HeaderValue;
 use hyper::{Request, Response, body::Incoming};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -25,13 +26,33 @@ pub struct Page {
     pub body: String,
 }
 
+/// A request as the pages see it: who made it (signed in or not), from where, and for a
+/// form, its body.
+#[derive(Clone, Debug)]
+pub struct Visit {
+    pub method: String,
+    pub path: String,
+    /// The signed-in user; `None` when the console has no users (it is read-only then).
+    pub user: Option<String>,
+    pub peer: IpAddr,
+    /// `Origin`, `Sec-Fetch-Site` and `Host`, for telling a request from another site.
+    pub origin: Option<String>,
+    pub fetch_site: Option<String>,
+    pub host: Option<String>,
+    /// A POST's body (at most [`MAX_FORM_BYTES`]).
+    pub body: Bytes,
+}
+
+/// The largest form body read; a larger one is answered 413.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
+
 /// What serves the paths the endpoints here do not: `None` for a path it does not know.
 pub type Pages =
-    Arc<dyn Fn(&str) -> Option<Pin<Box<dyn Future<Output = Page> + Send>>> + Send + Sync>;
+    Arc<dyn Fn(Visit) -> Option<Pin<Box<dyn Future<Output = Page> + Send>>> + Send + Sync>;
 
 /// No script, style sheet, font or image from anywhere; inline styles and the page's own
-/// inline SVG only. The status page has no script at all.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// inline SVG only; forms post to the console itself. The status page has no script at all.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Binds `listen` and serves the endpoints until the returned handle is dropped; with
 /// users in `access`, every path it guards needs one of them.
@@ -50,13 +71,18 @@ pub async fn start(
         let pages = pages.clone();
         let access = access.clone();
         async move {
-            if let Some(refused) = guard(&access, &request).await {
-                return Ok(refused);
-            }
-            let page = pages.as_ref().and_then(|pages| pages(request.uri().path()));
-            let answer = match page {
+            let user = match guard(&access, &request).await {
+                Ok(user) => user,
+                Err(refused) => return Ok(refused),
+            };
+            let path = request.uri().path().to_owned();
+            let visit = match visit(request, user).await {
+                Ok(visit) => visit,
+                Err(refused) => return Ok(response(refused)),
+            };
+            let answer = match pages.as_ref().and_then(|pages| pages(visit)) {
                 Some(page) => page.await,
-                None => answer(&request, &health, metrics.as_ref()),
+                None => answer(&path, &health, metrics.as_ref()),
             };
             Ok(response(answer))
         }
@@ -64,11 +90,52 @@ pub async fn start(
     Ok((addr, running))
 }
 
-/// The answer to a request the console's users do not let through: 401 asking for Basic
-/// credentials, or 429 for an address that failed too often. `None`: let it through.
-async fn guard(access: &Access, request: &Request<Incoming>) -> Option<Response<Body>> {
+/// The request as pages see it; its body read, up to [`MAX_FORM_BYTES`] (413 beyond).
+async fn visit(request: Request<Incoming>, user: Option<String>) -> Result<Visit, Page> {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (origin, fetch_site, host) = (header("origin"), header("sec-fetch-site"), header("host"));
+    let peer = request
+        .extensions()
+        .get::<Peer>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.0.ip());
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let body = http_body_util::Limited::new(request.into_body(), MAX_FORM_BYTES)
+        .collect()
+        .await
+        .map_err(|_| Page {
+            status: 413,
+            content_type: "text/plain; charset=utf-8",
+            body: format!("the request is larger than {MAX_FORM_BYTES} bytes\n"),
+        })?
+        .to_bytes();
+    Ok(Visit {
+        method,
+        path,
+        user,
+        peer,
+        origin,
+        fetch_site,
+        host,
+        body,
+    })
+}
+
+/// Who the request is from: the signed-in user (`None` for a console without users or a
+/// path left open), or the answer for a request the console's users do not let through:
+/// 401 asking for Basic credentials, or 429 for an address that failed too often.
+async fn guard(
+    access: &Access,
+    request: &Request<Incoming>,
+) -> Result<Option<String>, Response<Body>> {
     if !access.guards(request.uri().path()) {
-        return None;
+        return Ok(None);
     }
     let peer = request
         .extensions()
@@ -84,14 +151,15 @@ async fn guard(access: &Access, request: &Request<Incoming>) -> Option<Response<
         body: body.to_owned(),
     };
     match access.judge(peer, authorization).await {
-        Verdict::Open | Verdict::User(_) => None,
+        Verdict::Open => Ok(None),
+        Verdict::User(user) => Ok(Some(user)),
         Verdict::Refused { .. } => {
             let mut refused = response(text(401, "sign in: this console needs a user\n"));
             refused.headers_mut().insert(
                 "www-authenticate",
                 HeaderValue::from_static("Basic realm=\"sdm-watch\", charset=\"UTF-8\""),
             );
-            Some(refused)
+            Err(refused)
         }
         Verdict::Limited { retry_after } => {
             let mut limited = response(text(
@@ -101,22 +169,18 @@ async fn guard(access: &Access, request: &Request<Incoming>) -> Option<Response<
             if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
                 limited.headers_mut().insert("retry-after", value);
             }
-            Some(limited)
+            Err(limited)
         }
     }
 }
 
-fn answer(
-    request: &Request<Incoming>,
-    health: &Health,
-    metrics: Option<&PrometheusHandle>,
-) -> Page {
+fn answer(path: &str, health: &Health, metrics: Option<&PrometheusHandle>) -> Page {
     let page = |status, content_type, body: String| Page {
         status,
         content_type,
         body,
     };
-    match request.uri().path() {
+    match path {
         "/healthz" => page(200, "text/plain", "ok\n".to_owned()),
         "/readyz" => match health.readiness() {
             Ok(()) => page(200, "text/plain", ready(&health.role())),

@@ -8,6 +8,7 @@ mod chaos;
 mod cli;
 mod config;
 mod console;
+mod console_actions;
 mod crash;
 mod deploy_kit;
 mod detection;
