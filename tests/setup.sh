@@ -8,7 +8,10 @@
 #   (Debian package prometheus-alertmanager; its binaries, not its service);
 # - the official Adaptive Card schema and jsonschema: tests/it/formats.rs validates Teams
 #   cards with them (tests/requirements.txt, from PyPI); jsonschema also checks PagerDuty
-#   events against PagerDuty's schema (tests/data).
+#   events against PagerDuty's schema (tests/data); Playwright drives the console's forms
+#   in that Chromium (tests/it/console_actions.rs);
+# - html-validate (npm, tests/node, with the machine's Node.js): the status page and the
+#   HTML e-mails are validated with it.
 # Needs root (or sudo) for apt-get the first time; does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,3 +28,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt 2>&1 \
   | grep -v 'Running pip as the .root. user' || true
+if [ ! -x tests/node/node_modules/.bin/html-validate ]; then
+  (cd tests/node && npm ci --no-audit --no-fund --silent)
+fi

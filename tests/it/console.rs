@@ -198,6 +198,7 @@ async fn status_json_and_the_page_tell_jobs_changes_alerts_and_silences() {
         !html.contains("<script"),
         "no script, and the hostile name escaped"
     );
+    testkit::html::validate(&html, testkit::html::Kind::Page, "the status page");
     assert!(html.contains("&lt;script&gt;"));
     assert!(html.contains("re-import &lt;b&gt;OPS-1&lt;&#x2f;b&gt;"));
     assert!(html.contains("<meta http-equiv=\"refresh\""));

@@ -267,6 +267,26 @@ async fn a_signed_in_user_acts_from_the_page_and_attacks_change_nothing() {
     );
     let tokenless = post(form("", "18", "x"), vec![]).await.unwrap();
     assert_eq!(tokenless.status(), 403);
+    // The page with its forms, and an action's answer, are valid HTML.
+    let signed_in = client
+        .get(format!("{base}/"))
+        .basic_auth(USER.0, Some(USER.1))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(signed_in.contains("<form"), "a signed-in page has forms");
+    testkit::html::validate(&signed_in, testkit::html::Kind::Page, "the page with forms");
+    let answer = post(form(&token(&client, &base).await, "19", ""), vec![])
+        .await
+        .unwrap();
+    testkit::html::validate(
+        &answer.text().await.unwrap(),
+        testkit::html::Kind::Page,
+        "an action's answer",
+    );
     let get = client
         .get(format!("{base}/actions/silence"))
         .basic_auth(USER.0, Some(USER.1))

@@ -995,6 +995,8 @@ async fn html_e_mail_has_both_parts_and_shows_hostile_names_as_text() {
     step(&parts).await;
     let mails = w.smtp.wait_for(1, std::time::Duration::from_secs(10)).await;
     assert_eq!(mails.len(), 1);
+    let html = mails[0].html().expect("an HTML part");
+    testkit::html::validate(&html, testkit::html::Kind::Email, "an alert's HTML e-mail");
     let mail = parse_mail(&mails[0].data);
     assert_eq!(mail["content_type"], "multipart/alternative");
     assert_eq!(
@@ -1131,4 +1133,39 @@ fn the_docs_format_and_template_examples_load() {
             panic!("docs/delivery.md's example does not load: {error}\n{block}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_digest_s_html_e_mail_is_valid_html() {
+    let w = World::start().await;
+    let channels = "[[email]]\nname = \"oncall\"\nto = [\"oncall@example.com\"]\nhtml = true\ngroup_wait = \"10s\"\n";
+    let jobs: Vec<String> = (0..3)
+        .map(|i| {
+            w.sim.add_job(
+                NewJob::new(Status::Running)
+                    .project(17)
+                    .name(format!("<b>Feed {i}</b>")),
+            )
+        })
+        .collect();
+    let clock = sdm_watch::domain::ManualClock::new();
+    let parts = sdm_watch::daemon::Parts::build_with_clock(
+        testkit::config::config(&w.config("", "1h", channels)),
+        std::sync::Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    step(&parts).await;
+    for job in &jobs {
+        w.sim
+            .set_status(job, Status::Error, Some("Column 'sku' missing"));
+    }
+    step(&parts).await;
+    clock.advance(std::time::Duration::from_secs(11));
+    step(&parts).await;
+    let mails = w.smtp.wait_for(1, std::time::Duration::from_secs(10)).await;
+    assert_eq!(mails.len(), 1, "one digest");
+    let html = mails[0].html().expect("an HTML part");
+    assert!(html.contains("&lt;b&gt;Feed 0&lt;&#x2f;b&gt;"), "{html}");
+    testkit::html::validate(&html, testkit::html::Kind::Email, "a digest's HTML e-mail");
 }

@@ -154,6 +154,8 @@ channels = ["ops", "chat", "oncall"]
     assert!(mails.len() >= 2);
     let mails = report_mails();
     assert_eq!(mails.len(), 1);
+    let html = mails[0].html().expect("an HTML part");
+    testkit::html::validate(&html, testkit::html::Kind::Email, "the report's e-mail");
     let mail = parse_mail(&mails[0].data);
     assert_eq!(mail["content_type"], "multipart/alternative");
     let plain = mail["parts"][0]["text"].as_str().unwrap();

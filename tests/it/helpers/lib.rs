@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 mod daemon;
 pub mod delivered;
+pub mod html;
 pub mod leases;
 pub mod ports;
 pub mod postgres;

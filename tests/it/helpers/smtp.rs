@@ -54,6 +54,14 @@ impl Mail {
         }
     }
 
+    /// The decoded HTML part of a multipart/alternative message.
+    pub fn html(&self) -> Option<String> {
+        self.parts()?
+            .into_iter()
+            .find(|(headers, _)| headers.to_ascii_lowercase().contains("text/html"))
+            .map(|(headers, body)| decode(&headers, &body))
+    }
+
     /// The decoded content of the attachment named `name`.
     pub fn attachment(&self, name: &str) -> Option<String> {
         self.parts()?
