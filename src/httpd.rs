@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -43,6 +44,13 @@ impl Drop for Running {
     }
 }
 
+/// The TLS configuration a listener serves with, replaced in place (a certificate renewed
+/// and SIGHUP sent): each new connection takes the current one.
+pub type TlsServer = Arc<RwLock<Arc<rustls::ServerConfig>>>;
+
+/// How long a client may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves HTTP/1.1 on `listener` with `handler` until the returned [`Running`] is stopped
 /// or dropped; stopping also cuts open connections. A handler error drops the connection.
 pub fn serve<F, Fut>(listener: TcpListener, handler: F) -> Running
@@ -50,16 +58,29 @@ where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
 {
+    serve_with(listener, None, handler)
+}
+
+/// As [`serve`], over TLS when `tls` is given.
+pub fn serve_with<F, Fut>(listener: TcpListener, tls: Option<TlsServer>, handler: F) -> Running
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
+{
     let (shutdown, stopped) = watch::channel(false);
-    let task = tokio::spawn(accept(listener, handler, stopped));
+    let task = tokio::spawn(accept(listener, tls, handler, stopped));
     Running {
         shutdown,
         task: Some(task),
     }
 }
 
-async fn accept<F, Fut>(listener: TcpListener, handler: F, mut stopped: watch::Receiver<bool>)
-where
+async fn accept<F, Fut>(
+    listener: TcpListener,
+    tls: Option<TlsServer>,
+    handler: F,
+    mut stopped: watch::Receiver<bool>,
+) where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Response<Body>, io::Error>> + Send + 'static,
 {
@@ -76,16 +97,37 @@ where
                 };
                 let handler = handler.clone();
                 let mut stop = stopped.clone();
+                let tls = tls
+                    .as_ref()
+                    .map(|tls| tls.read().unwrap_or_else(|e| e.into_inner()).clone());
                 connections.spawn(async move {
                     // Each request carries the address it came from (`Peer`).
                     let service = service_fn(move |mut request: Request<Incoming>| {
                         request.extensions_mut().insert(Peer(peer));
                         handler(request)
                     });
-                    let connection =
-                        http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    let served = async move {
+                        match tls {
+                            None => {
+                                let _ = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                            Some(config) => {
+                                let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                                let handshake =
+                                    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                                // A client that fails its handshake is simply let go.
+                                if let Ok(Ok(stream)) = handshake.await {
+                                    let _ = http1::Builder::new()
+                                        .serve_connection(TokioIo::new(stream), service)
+                                        .await;
+                                }
+                            }
+                        }
+                    };
                     tokio::select! {
-                        _ = connection => {}
+                        _ = served => {}
                         _ = stop.changed() => {}
                     }
                 });

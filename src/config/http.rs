@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::error::{ConfigError, Section};
+use super::tls::{Tls, TlsError};
 use super::users::Users;
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -16,6 +17,9 @@ pub struct RawHttp {
     pub users_file: Option<PathBuf>,
     /// Whether `/metrics` needs a user too.
     pub metrics_auth: bool,
+    /// HTTPS: the certificate chain and its key (both or neither).
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for RawHttp {
@@ -24,6 +28,8 @@ impl Default for RawHttp {
             listen: "127.0.0.1:9187".into(),
             users_file: None,
             metrics_auth: false,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -41,6 +47,9 @@ pub struct HttpConfig {
     )]
     pub users: Option<Users>,
     pub metrics_auth: bool,
+    /// HTTPS on `listen`; `check` prints the two paths.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
 }
 
 fn users_path<S: Serializer>(users: &Option<Users>, serializer: S) -> Result<S::Ok, S::Error> {
@@ -74,10 +83,30 @@ impl HttpConfig {
                 "needs http.users_file: without users nobody could read /metrics",
             ));
         }
+        let tls = match (raw.tls_cert_file, raw.tls_key_file) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(http.invalid(
+                    "tls_key_file",
+                    "is missing: tls_cert_file needs the key that goes with it",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(http.invalid(
+                    "tls_cert_file",
+                    "is missing: tls_key_file needs the certificate it goes with",
+                ));
+            }
+            (Some(cert), Some(key)) => Some(Tls::load(&cert, &key).map_err(|e| match e {
+                TlsError::Cert(why) => http.invalid("tls_cert_file", why),
+                TlsError::Key(why) => http.invalid("tls_key_file", why),
+            })?),
+        };
         Ok(HttpConfig {
             listen,
             users,
             metrics_auth: raw.metrics_auth,
+            tls,
         })
     }
 }

@@ -71,7 +71,21 @@ pub async fn run(
     let access = Arc::new(Access::new(http.users.clone(), http.metrics_auth));
     let delivery = reloader.channels_receiver();
     let channels: crate::actions::SetupNow = Arc::new(move || delivery.borrow().clone());
-    let _endpoints = serve(listen, &store, &health, recorder, access.clone(), channels).await?;
+    // The certificate served, replaced on SIGHUP (turning HTTPS on or off needs a restart).
+    let tls: Option<crate::ops::http::TlsServer> = http
+        .tls
+        .as_ref()
+        .map(|tls| Arc::new(std::sync::RwLock::new(tls.server.clone())));
+    let _endpoints = serve(
+        listen,
+        &store,
+        &health,
+        recorder,
+        access.clone(),
+        channels,
+        tls.clone(),
+    )
+    .await?;
     let names: Vec<String> = orgs.iter().map(|org| org.name.clone()).collect();
     if let Err(error) = store
         .run(move |conn| crate::store::gauges::set_all(conn, &names))
@@ -112,6 +126,15 @@ pub async fn run(
                 // The console's users come with the config (the old ones stay on failure).
                 let http = &reloader.config().http;
                 access.replace(http.users.clone(), http.metrics_auth);
+                match (&tls, &http.tls) {
+                    (Some(served), Some(new)) => {
+                        *served.write().unwrap_or_else(|e| e.into_inner()) = new.server.clone();
+                    }
+                    (None, None) => {}
+                    _ => warn!(
+                        "turning HTTPS on or off takes a restart; the listener stays as it was"
+                    ),
+                }
                 let poll = &reloader.config().poll;
                 health.set_interval(poll.interval);
                 metrics::gauge!(telemetry::POLL_INTERVAL).set(poll.interval.as_secs_f64());

@@ -66,6 +66,7 @@ pub(super) async fn serve(
     recorder: Option<metrics_exporter_prometheus::PrometheusHandle>,
     access: Arc<crate::ops::auth::Access>,
     channels: crate::actions::SetupNow,
+    tls: Option<crate::ops::http::TlsServer>,
 ) -> anyhow::Result<Option<impl Sized>> {
     let Some(address) = listen else {
         return Ok(None);
@@ -73,9 +74,10 @@ pub(super) async fn serve(
     let pages = Console::new(store.clone(), health.clone())
         .with_channels(channels)
         .pages();
-    let (bound, running) = http::start(address, health.clone(), recorder, Some(pages), access)
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (bound, running) = http::start(address, health.clone(), recorder, Some(pages), access, tls)
         .await
         .with_context(|| format!("cannot listen on http.listen = {address}"))?;
-    info!(address = %bound, "serving /, /status.json, /healthz, /readyz and /metrics");
+    info!(address = %bound, scheme, "serving /, /status.json, /healthz, /readyz and /metrics");
     Ok(Some(running))
 }

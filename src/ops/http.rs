@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use super::auth::{Access, Verdict};
 use super::health::Health;
+pub use crate::httpd::TlsServer;
 use crate::httpd::{self, Body, Peer, Running, full};
 
 /// A page served on the ops listener.
@@ -54,18 +55,19 @@ pub type Pages =
 /// inline SVG only; forms post to the console itself. The status page has no script at all.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Binds `listen` and serves the endpoints until the returned handle is dropped; with
-/// users in `access`, every path it guards needs one of them.
+/// Binds `listen` and serves the endpoints (over TLS with `tls`) until the returned handle
+/// is dropped; with users in `access`, every path it guards needs one of them.
 pub async fn start(
     listen: SocketAddr,
     health: Arc<Health>,
     metrics: Option<PrometheusHandle>,
     pages: Option<Pages>,
     access: Arc<Access>,
+    tls: Option<TlsServer>,
 ) -> io::Result<(SocketAddr, Running)> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let running = httpd::serve(listener, move |request| {
+    let running = httpd::serve_with(listener, tls, move |request| {
         let health = health.clone();
         let metrics = metrics.clone();
         let pages = pages.clone();

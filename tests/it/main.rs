@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod console;
 mod console_actions;
+mod console_tls;
 mod crash;
 mod deploy_kit;
 mod detection;
