@@ -271,5 +271,8 @@ mod tests {
         access.replace(None, false);
         assert_eq!(access.judge(here, None).await, Verdict::Open);
         assert!(!access.guards("/healthz") && !access.guards("/metrics") && access.guards("/"));
+        access.replace(Some(users()), true);
+        assert!(access.guards("/metrics"), "metrics_auth guards /metrics");
+        assert!(!access.guards("/readyz"), "readiness stays open");
     }
 }

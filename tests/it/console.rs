@@ -199,6 +199,18 @@ async fn status_json_and_the_page_tell_jobs_changes_alerts_and_silences() {
         "no script, and the hostile name escaped"
     );
     testkit::html::validate(&html, testkit::html::Kind::Page, "the status page");
+    assert!(
+        !html.contains("<form"),
+        "without users_file the page has no forms"
+    );
+    let post = reqwest::Client::new()
+        .post(format!("{}/actions/silence", scene.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("scope=project&target=17&for=1h&reason=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 403, "read-only without users_file");
     assert!(html.contains("&lt;script&gt;"));
     assert!(html.contains("re-import &lt;b&gt;OPS-1&lt;&#x2f;b&gt;"));
     assert!(html.contains("<meta http-equiv=\"refresh\""));
