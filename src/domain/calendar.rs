@@ -197,17 +197,22 @@ impl Window {
         None
     }
 
-    /// `day` at `minute` local time, as Unix milliseconds: a time a spring-forward change
-    /// skips is the first valid time after it, a repeated one its first occurrence.
     fn instant(&self, day: Date, minute: u16) -> Option<i64> {
-        let hour = i8::try_from(minute / 60).ok()?;
-        let minute = i8::try_from(minute % 60).ok()?;
-        let local = day
-            .at(hour, minute, 0, 0)
-            .to_zoned_datetime(self.tz.clone())
-            .ok()?;
-        Some(local.timestamp().as_millisecond())
+        local_instant(&self.tz, day, minute)
     }
+}
+
+/// `day` at `minute` past midnight in `tz`, as Unix milliseconds: a time a spring-forward
+/// change skips is read with the offset before it (02:30 becomes 03:30), a repeated one
+/// is its first occurrence (RFC 5545's reading).
+pub(super) fn local_instant(tz: &TimeZone, day: Date, minute: u16) -> Option<i64> {
+    let hour = i8::try_from(minute / 60).ok()?;
+    let minute = i8::try_from(minute % 60).ok()?;
+    let local = day
+        .at(hour, minute, 0, 0)
+        .to_zoned_datetime(tz.clone())
+        .ok()?;
+    Some(local.timestamp().as_millisecond())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
-use super::calendar::{day_index, minutes, parse_timezone, parse_weekdays};
+use super::calendar::{day_index, local_instant, minutes, parse_timezone, parse_weekdays};
 
 /// When a report is due.
 #[derive(Clone, Debug)]
@@ -95,13 +95,7 @@ impl Schedule {
     }
 
     fn instant(&self, day: Date) -> Option<i64> {
-        let hour = i8::try_from(self.minute / 60).ok()?;
-        let minute = i8::try_from(self.minute % 60).ok()?;
-        let local = day
-            .at(hour, minute, 0, 0)
-            .to_zoned_datetime(self.tz.clone())
-            .ok()?;
-        Some(local.timestamp().as_millisecond())
+        local_instant(&self.tz, day, self.minute)
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sdm_watch::sim::Simulator;
 use testkit::cli::{binary, sdm_watch, stderr};
-use testkit::config::config_text;
+use testkit::config::{config_text, console_config};
 use testkit::{Daemon, ports};
 
 /// `sdm-watch hash-password --stdin` for `password`.
@@ -65,21 +65,8 @@ async fn the_console_needs_a_user_and_limits_wrong_passwords() {
     )
     .unwrap();
     let listen = format!("127.0.0.1:{}", ports::free());
-    let text = config_text(
-        &sim,
-        "",
-        &format!(
-            "[poll]\ninterval = \"1s\"\n[state]\npath = \"{}\"\n",
-            dir.path().join("state.db").display()
-        ),
-    )
-    .replace(
-        "listen = \"\"",
-        &format!(
-            "listen = \"{listen}\"\nusers_file = \"{}\"",
-            users.display()
-        ),
-    );
+    let users_file = format!("users_file = \"{}\"", users.display());
+    let text = console_config(&sim, dir.path(), &listen, &users_file, "");
     let path = dir.path().join("config.toml");
     std::fs::write(&path, &text).unwrap();
     let daemon = Daemon::start(&path, &[]);

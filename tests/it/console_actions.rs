@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Reply, Simulator, WebhookReceiver};
-use testkit::config::config_text;
+use testkit::config::console_config;
 use testkit::{Daemon, ports};
 
 const USER: (&str, &str) = ("alice", "correct horse");
@@ -82,19 +82,12 @@ async fn a_signed_in_user_acts_from_the_page_and_attacks_change_nothing() {
     )
     .unwrap();
     let listen = format!("127.0.0.1:{}", ports::free());
-    let text = config_text(
-        &sim,
-        "",
-        &format!(
-            "[poll]\ninterval = \"1s\"\n[state]\npath = \"{}\"\n[[webhook]]\nname = \"ops\"\nurl = \"{}\"\n",
-            dir.path().join("state.db").display(),
-            hook.url("/ops")
-        ),
-    )
-    .replace(
-        "listen = \"\"",
-        &format!("listen = \"{listen}\"\nusers_file = \"{}\"", users.display()),
+    let users_file = format!("users_file = \"{}\"", users.display());
+    let ops = format!(
+        "[[webhook]]\nname = \"ops\"\nurl = \"{}\"\n",
+        hook.url("/ops")
     );
+    let text = console_config(&sim, dir.path(), &listen, &users_file, &ops);
     let path = dir.path().join("config.toml");
     std::fs::write(&path, &text).unwrap();
     let daemon = Daemon::start(&path, &[]);

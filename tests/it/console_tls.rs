@@ -10,7 +10,7 @@ use tokio_rustls::rustls;
 
 use sdm_watch::sim::Simulator;
 use testkit::cli::{sdm_watch, stderr, stdout};
-use testkit::config::config_text;
+use testkit::config::console_config;
 use testkit::{Daemon, ports};
 
 struct Ca {
@@ -82,23 +82,13 @@ async fn the_console_over_https_and_a_certificate_renewed_on_sighup() {
     )
     .unwrap();
     let port = ports::free();
-    let text = config_text(
-        &sim,
-        "",
-        &format!(
-            "[poll]\ninterval = \"1s\"\n[state]\npath = \"{}\"\n",
-            dir.path().join("state.db").display()
-        ),
-    )
-    .replace(
-        "listen = \"\"",
-        &format!(
-            "listen = \"127.0.0.1:{port}\"\nusers_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
-            users.display(),
-            cert_path.display(),
-            key_path.display()
-        ),
+    let http = format!(
+        "users_file = \"{}\"\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
+        users.display(),
+        cert_path.display(),
+        key_path.display()
     );
+    let text = console_config(&sim, dir.path(), &format!("127.0.0.1:{port}"), &http, "");
     let path = dir.path().join("config.toml");
     std::fs::write(&path, &text).unwrap();
     let daemon = Daemon::start(&path, &[]);

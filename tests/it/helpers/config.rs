@@ -43,3 +43,27 @@ pub fn client_with(text: &str) -> SdmClient {
 pub fn client(sim: &Simulator) -> SdmClient {
     client_with(&config_text(sim, "", ""))
 }
+
+/// A config for a daemon whose console listens on `listen`, polling `sim` every second
+/// into a state under `dir`; `http_extra` is more `[http]` keys (`users_file`, TLS) and
+/// `extra` appended TOML (channels).
+pub fn console_config(
+    sim: &Simulator,
+    dir: &Path,
+    listen: &str,
+    http_extra: &str,
+    extra: &str,
+) -> String {
+    config_text(
+        sim,
+        "",
+        &format!(
+            "[poll]\ninterval = \"1s\"\n[state]\npath = \"{}\"\n{extra}",
+            dir.join("state.db").display()
+        ),
+    )
+    .replace(
+        "listen = \"\"",
+        &format!("listen = \"{listen}\"\n{http_extra}"),
+    )
+}
