@@ -129,10 +129,6 @@ impl Hours {
             .filter_map(|(_, w)| w.next_open(ms))
             .min()
     }
-
-    pub fn is_always(&self) -> bool {
-        self.active.is_empty() && self.muted.is_empty()
-    }
 }
 
 /// `check` prints the window names.

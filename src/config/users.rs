@@ -40,6 +40,8 @@ impl Users {
 
     pub fn parse(text: &str, path: &Path) -> Result<Users, String> {
         let mut entries: Vec<(String, PasswordHashText)> = Vec::new();
+        // A byte-order mark some editors write would otherwise end up in the first name.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -129,6 +131,11 @@ mod tests {
             let error = Users::parse(text, path).unwrap_err();
             assert!(error.contains(why), "{text:?}: {error}");
         }
+        let marked = Users::parse(&format!("\u{feff}alice:{BCRYPT}\r\n"), path).unwrap();
+        assert_eq!(
+            marked.entries[0].0, "alice",
+            "a byte-order mark and CRLF are no part of it"
+        );
         let twice = format!("a:{BCRYPT}\na:{BCRYPT}");
         assert!(Users::parse(&twice, path).unwrap_err().contains("line 2"));
     }

@@ -326,3 +326,60 @@ async fn report_prints_a_table_and_csv_and_narrows_to_a_project() {
     let bad = sdm_watch(&config, &["report", "--since", "soon"], &[]).await;
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `[state] keep` forgets settled jobs created longer ago, and loses no alert by it: a
+/// forgotten job that is re-run and fails is found again by the active listings and its
+/// failure alerts as the naive poller's would (from running to error).
+#[tokio::test]
+async fn keep_forgets_old_settled_jobs_and_a_forgotten_job_re_run_still_alerts() {
+    use sdm_watch::sim::NewJob;
+    use testkit::{World, step};
+    let w = World::start().await;
+    let old = w.sim.add_job(
+        NewJob::new(Status::Done)
+            .project(17)
+            .created(OffsetDateTime::now_utc() - time::Duration::days(3)),
+    );
+    let new = w.sim.add_job(NewJob::new(Status::Running).project(17));
+    let text = w
+        .config("", "1h", &w.ops_hook())
+        .replace("[state]\n", "[state]\nkeep = \"1d\"\n");
+    let parts = w.parts(&text).await;
+    step(&parts).await;
+    let known = |id: String| {
+        let store = parts.store.clone();
+        async move {
+            store
+                .run(move |conn| jobs::get(conn, "default", &id))
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        known(old.clone()).await.is_some(),
+        "recorded by the first cycle"
+    );
+    w.sim.set_status(&new, Status::Done, None);
+    step(&parts).await;
+    assert!(
+        known(old.clone()).await.is_none(),
+        "created 3 days ago, kept 1 day"
+    );
+    assert!(known(new.clone()).await.is_some());
+
+    w.sim.set_status(&old, Status::Running, None);
+    step(&parts).await;
+    w.sim
+        .set_status(&old, Status::Error, Some("Column 'sku' missing"));
+    step(&parts).await;
+    let told: Vec<serde_json::Value> = w
+        .hook
+        .received()
+        .iter()
+        .map(|h| h.json())
+        .filter(|body| body["data"]["job"]["id"] == old.as_str())
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["type"], "job.error");
+    assert_eq!(told[0]["data"]["previous_status"], "running");
+}
