@@ -4,15 +4,12 @@
 //! records its alerts silenced. Daylight saving and the calendar's edges are the unit tests
 //! of `domain::calendar`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use sdm_watch::daemon::Parts;
 use sdm_watch::domain::{ManualClock, Status};
 use sdm_watch::sim::NewJob;
 use testkit::cli::{sdm_watch, stdout};
-use testkit::config::config;
-use testkit::{World, step};
+use testkit::{World, parts_on, step};
 use time::OffsetDateTime;
 
 /// `HH:MM` of `at` (UTC).
@@ -71,11 +68,7 @@ muted_during = ["quiet"]
     );
     let text = w.config("", "1h", &channels);
     let clock = ManualClock::new();
-    let build = async || {
-        Parts::build_with_clock(config(&text), Arc::new(clock.clone()))
-            .await
-            .unwrap()
-    };
+    let build = async || parts_on(&text, &clock).await;
     let at = |path: &str| {
         w.hook
             .received()

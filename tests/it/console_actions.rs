@@ -12,6 +12,7 @@ use serde_json::Value;
 use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Reply, Simulator, WebhookReceiver};
 use testkit::config::console_config;
+use testkit::console::{csrf_token, signed_in_page};
 use testkit::{Daemon, ports};
 
 const USER: (&str, &str) = ("alice", "correct horse");
@@ -47,20 +48,9 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// A form's token, read from the page as `user` sees it.
+/// A form's token, read from the page as `USER` sees it.
 async fn token(client: &reqwest::Client, base: &str) -> String {
-    let page = client
-        .get(format!("{base}/"))
-        .basic_auth(USER.0, Some(USER.1))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"csrf\" value=\"";
-    let at = page.find(marker).expect("a signed-in page has forms") + marker.len();
-    page[at..].split('"').next().unwrap().to_owned()
+    csrf_token(&signed_in_page(client, base, USER.0, USER.1).await)
 }
 
 #[tokio::test]
@@ -261,15 +251,7 @@ async fn a_signed_in_user_acts_from_the_page_and_attacks_change_nothing() {
     let tokenless = post(form("", "18", "x"), vec![]).await.unwrap();
     assert_eq!(tokenless.status(), 403);
     // The page with its forms, and an action's answer, are valid HTML.
-    let signed_in = client
-        .get(format!("{base}/"))
-        .basic_auth(USER.0, Some(USER.1))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let signed_in = signed_in_page(&client, &base, USER.0, USER.1).await;
     assert!(signed_in.contains("<form"), "a signed-in page has forms");
     testkit::html::validate(&signed_in, testkit::html::Kind::Page, "the page with forms");
     let answer = post(form(&token(&client, &base).await, "19", ""), vec![])

@@ -11,6 +11,7 @@ use tokio_rustls::rustls;
 use sdm_watch::sim::Simulator;
 use testkit::cli::{sdm_watch, stderr, stdout};
 use testkit::config::console_config;
+use testkit::console::{csrf_token, signed_in_page};
 use testkit::{Daemon, ports};
 
 struct Ca {
@@ -109,18 +110,7 @@ async fn the_console_over_https_and_a_certificate_renewed_on_sighup() {
             .status(),
         200
     );
-    let page = client
-        .get(format!("{base}/"))
-        .basic_auth("alice", Some("pw"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"csrf\" value=\"";
-    let at = page.find(marker).expect("the page's forms") + marker.len();
-    let token = page[at..].split('"').next().unwrap();
+    let token = csrf_token(&signed_in_page(&client, &base, "alice", "pw").await);
     let silenced = client
         .post(format!("{base}/actions/silence"))
         .basic_auth("alice", Some("pw"))

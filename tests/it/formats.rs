@@ -1149,12 +1149,7 @@ async fn a_digest_s_html_e_mail_is_valid_html() {
         })
         .collect();
     let clock = sdm_watch::domain::ManualClock::new();
-    let parts = sdm_watch::daemon::Parts::build_with_clock(
-        testkit::config::config(&w.config("", "1h", channels)),
-        std::sync::Arc::new(clock.clone()),
-    )
-    .await
-    .unwrap();
+    let parts = testkit::parts_on(&w.config("", "1h", channels), &clock).await;
     step(&parts).await;
     for job in &jobs {
         w.sim

@@ -3,14 +3,11 @@
 //! e-mail (plain and HTML parts); a restart and a second process sharing the store send it
 //! no second time; a slot missed by less than 6 h is sent at start, by more is skipped.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use sdm_watch::daemon::Parts;
 use sdm_watch::domain::{ManualClock, Status};
 use sdm_watch::sim::NewJob;
-use testkit::config::config;
-use testkit::{World, step};
+use testkit::{World, parts_on, step};
 use time::OffsetDateTime;
 
 use crate::formats::parse_mail;
@@ -59,11 +56,7 @@ channels = ["ops", "chat", "oncall"]
     );
     let text = w.config("", "1h", &channels);
     let clock = ManualClock::new();
-    let build = async || {
-        Parts::build_with_clock(config(&text), Arc::new(clock.clone()))
-            .await
-            .unwrap()
-    };
+    let build = async || parts_on(&text, &clock).await;
     let reports_at = |path: &str| {
         w.hook
             .received()
@@ -249,9 +242,7 @@ channels = ["ops"]
     );
     let text = w.config("", "1h", &channels);
     let clock = ManualClock::new();
-    let parts = Parts::build_with_clock(config(&text), Arc::new(clock.clone()))
-        .await
-        .unwrap();
+    let parts = parts_on(&text, &clock).await;
     let reporter = parts.worker.reporter();
     let at = |text: &str| {
         OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()

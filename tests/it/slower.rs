@@ -2,14 +2,11 @@
 //! longer than the factor times its project's usual, the p95 of the project's last 50
 //! completed runs, and only once the project has 10 of them; the alert carries its basis.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use sdm_watch::daemon::Parts;
 use sdm_watch::domain::{ManualClock, Status};
 use sdm_watch::sim::NewJob;
-use testkit::config::config;
-use testkit::{World, step};
+use testkit::{World, parts_on, step};
 
 fn minutes(m: i64) -> time::Duration {
     time::Duration::minutes(m)
@@ -50,9 +47,7 @@ async fn a_job_slower_than_its_project_usually_is_told_once_with_the_basis() {
 
     let text = w.config("running_longer_than_usual = 3.0", "1h", &w.ops_hook());
     let clock = ManualClock::new();
-    let parts = Parts::build_with_clock(config(&text), Arc::new(clock.clone()))
-        .await
-        .unwrap();
+    let parts = parts_on(&text, &clock).await;
     let told = || -> Vec<serde_json::Value> {
         w.hook
             .received()

@@ -8,6 +8,7 @@ pub mod alertmanager;
 pub mod browser;
 pub mod cli;
 pub mod config;
+pub mod console;
 mod daemon;
 pub mod delivered;
 pub mod html;
@@ -19,4 +20,4 @@ pub mod smtp;
 mod world;
 
 pub use daemon::Daemon;
-pub use world::{SECRET, World, step, wait_for_requests};
+pub use world::{SECRET, World, parts_on, step, wait_for_requests};

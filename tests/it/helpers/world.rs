@@ -92,6 +92,14 @@ to = ["oncall@example.com", "lead@example.com"]
     }
 }
 
+/// The daemon's parts for `text`, reading the time from `clock` (a test's manual clock;
+/// called again, a restart on the same store).
+pub async fn parts_on(text: &str, clock: &sdm_watch::domain::ManualClock) -> Parts {
+    Parts::build_with_clock(config(text), std::sync::Arc::new(clock.clone()))
+        .await
+        .expect("daemon parts build")
+}
+
 /// One cycle, then every due delivery.
 pub async fn step(parts: &Parts) {
     parts.watcher().cycle().await.expect("cycle succeeds");
