@@ -35,6 +35,11 @@ impl ManualClock {
         ManualClock(Arc::new(AtomicI64::new(SystemClock.now_ms())))
     }
 
+    /// Sets it to `at` (a test following another clock, the simulator's).
+    pub fn set(&self, at: OffsetDateTime) {
+        self.0.store(super::time::millis(at), Ordering::SeqCst);
+    }
+
     pub fn advance(&self, by: std::time::Duration) {
         self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
     }

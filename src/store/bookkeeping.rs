@@ -10,6 +10,7 @@ const FIRST_CYCLE_DONE: &str = "first_cycle_done";
 const FLOOR_US: &str = "window_floor_us";
 const ANCHOR_US: &str = "window_anchor_us";
 const PROJECTS_CHECKED: &str = "projects_checked";
+const FORGOTTEN_BELOW_US: &str = "forgotten_below_us";
 /// The watcher's outage in progress, as JSON (see [`Outage`]).
 const OUTAGE: &str = "watcher_outage";
 /// Version 2's window edge (the newest creation date listed), read once on upgrade.
@@ -29,6 +30,9 @@ pub struct Bookkeeping {
     /// The projects whose jobs were last checked for, as `17,18`: a job found in none of
     /// them is checked again when the list changes.
     pub projects_checked: Option<String>,
+    /// `[state] keep` forgot settled jobs created before this (µs): one first seen settled
+    /// below it may be one forgotten, and is recorded silently. Only ever rises.
+    pub forgotten_below_us: Option<i64>,
 }
 
 impl Bookkeeping {
@@ -38,12 +42,33 @@ impl Bookkeeping {
         };
         let floor_us = number(FLOOR_US)?;
         let anchor_us = number(ANCHOR_US)?.or(number(NEWEST_CREATED_US)?);
+        let forgotten_below_us = number(FORGOTTEN_BELOW_US)?;
         Ok(Bookkeeping {
             first_cycle_done: get(conn, &keyed(FIRST_CYCLE_DONE, org))?.is_some(),
             floor_us,
             anchor_us,
             projects_checked: get(conn, &keyed(PROJECTS_CHECKED, org))?,
+            forgotten_below_us,
         })
+    }
+
+    /// Below this creation date (µs) a job first seen settled is recorded silently: before
+    /// the very first cycle's lookback, or where `[state] keep` may have forgotten it.
+    pub fn silent_below_us(&self) -> i64 {
+        self.floor_us
+            .unwrap_or(i64::MIN)
+            .max(self.forgotten_below_us.unwrap_or(i64::MIN))
+    }
+
+    /// Records that settled jobs created before `before_us` were forgotten (the horizon
+    /// never moves back, even when `keep` grows).
+    pub fn forgot_below(conn: &mut dyn Db, org: &str, before_us: i64) -> Result<(), StoreError> {
+        let key = keyed(FORGOTTEN_BELOW_US, org);
+        let stored = get(conn, &key)?.and_then(|value| value.parse::<i64>().ok());
+        if stored.is_none_or(|stored| stored < before_us) {
+            set(conn, &key, &before_us.to_string())?;
+        }
+        Ok(())
     }
 
     /// Writes every field that is set (a field is never unset).
@@ -59,6 +84,9 @@ impl Bookkeeping {
         }
         if let Some(projects) = &self.projects_checked {
             set(conn, &keyed(PROJECTS_CHECKED, org), projects)?;
+        }
+        if let Some(below) = self.forgotten_below_us {
+            Self::forgot_below(conn, org, below)?;
         }
         Ok(())
     }
@@ -143,6 +171,7 @@ mod tests {
             floor_us: Some(1),
             anchor_us: Some(2),
             projects_checked: Some("17,18".into()),
+            forgotten_below_us: Some(3),
         };
         written.write(conn, "default").unwrap();
         assert_eq!(Bookkeeping::read(conn, "default").unwrap(), written);

@@ -147,7 +147,8 @@ pub fn upsert(
 }
 
 /// Forgets the settled jobs of `org` (neither running nor pending) created before
-/// `before_us`: `[state] keep`. Jobs whose creation is unknown are kept.
+/// `before_us`: `[state] keep`. Jobs whose creation is unknown are kept, and so are jobs
+/// whose alert still waits for details (it needs their record to complete).
 pub fn forget_created_before(
     conn: &mut dyn Db,
     org: &str,
@@ -155,7 +156,9 @@ pub fn forget_created_before(
 ) -> Result<usize, StoreError> {
     conn.execute(
         "DELETE FROM jobs WHERE organisation = ?1 AND created_us < ?2
-           AND status <> 'running' AND status <> 'pending'",
+           AND status <> 'running' AND status <> 'pending'
+           AND NOT EXISTS (SELECT 1 FROM held
+                           WHERE held.organisation = jobs.organisation AND held.job_id = jobs.id)",
         &[&org, &before_us],
     )
 }

@@ -71,8 +71,11 @@ impl Cycle<'_> {
         let removed_ids: Vec<String> = removed.iter().map(|old| old.id.clone()).collect();
         let org = self.org_name();
         let resolutions = Resolutions::from_config(self.config);
-        let keep_ms = i64::try_from(self.config.state.keep.as_millis()).unwrap_or(i64::MAX);
-        let (inserted, held) = self
+        // Nothing is forgotten before the first cycle completes: until then a job below the
+        // horizon may be one not yet read (a later page), which must not fall silent.
+        let keep_ms = (!first_cycle)
+            .then(|| i64::try_from(self.config.state.keep.as_millis()).unwrap_or(i64::MAX));
+        let (inserted, held, forgot_below) = self
             .timed(move |conn| {
                 conn.transaction(|tx| {
                     let writing = Writing {
@@ -85,6 +88,10 @@ impl Cycle<'_> {
                 })
             })
             .await?;
+        if let Some(below_us) = forgot_below {
+            // A later listing of this very cycle may show what was just forgotten.
+            self.rules.silent_below_us = self.rules.silent_below_us.max(below_us);
+        }
         let queued = alerts::note_committed(&inserted);
         self.tell(&changes, &removed, held, queued);
         Ok(())
@@ -222,25 +229,26 @@ struct Writing<'a> {
     org: &'a str,
     resolutions: &'a Resolutions,
     now_ms: i64,
-    /// `[state] keep`: settled jobs created longer ago are forgotten.
-    keep_ms: i64,
+    /// `[state] keep`: settled jobs created longer ago are forgotten (not during the very
+    /// first cycle).
+    keep_ms: Option<i64>,
 }
 
 impl Writing<'_> {
     /// Writes a commit in the caller's transaction: each record, its transition, the
     /// incidents its new status ends (and their resolutions), its alerts (and the incidents
     /// they open) or its held change (held too when an earlier change of the job still
-    /// is), the jobs forgotten and the lookups recovered. Returns the alerts queued and how
-    /// many were held.
+    /// is), the jobs forgotten and the lookups recovered. Returns the alerts queued, how
+    /// many were held, and the horizon `[state] keep` forgot below, if it forgot any.
     fn write(
         &self,
         tx: &mut dyn crate::store::Db,
         writes: &[Write],
         removed: &[String],
         recovered: &[String],
-    ) -> Result<(Vec<Alert>, usize), crate::store::StoreError> {
+    ) -> Result<(Vec<Alert>, usize, Option<i64>), crate::store::StoreError> {
         let (org, now_ms) = (self.org, self.now_ms);
-        let (mut inserted, mut held) = (Vec::new(), 0);
+        let (mut inserted, mut held, mut forgot_below) = (Vec::new(), 0, None);
         let mut seen_any = false;
         // A commit can only resolve incidents open before it (a job's own change resolves
         // before it opens), so one look spares a lookup per change when none is: a first
@@ -294,10 +302,16 @@ impl Writing<'_> {
         if seen_any {
             transitions::prune(tx, now_ms)?;
             incidents::prune(tx, now_ms)?;
-            let before_us = now_ms.saturating_sub(self.keep_ms).saturating_mul(1000);
-            jobs::forget_created_before(tx, org, before_us)?;
         }
-        Ok((inserted, held))
+        if let Some(keep_ms) = self.keep_ms.filter(|_| seen_any) {
+            let before_us = now_ms.saturating_sub(keep_ms).saturating_mul(1000);
+            if jobs::forget_created_before(tx, org, before_us)? > 0 {
+                // What was forgotten must not come back as new (a range listing shows it).
+                crate::store::Bookkeeping::forgot_below(tx, org, before_us)?;
+                forgot_below = Some(before_us);
+            }
+        }
+        Ok((inserted, held, forgot_below))
     }
 
     /// Resolves the incidents of `record`'s job that its status ends; queues their

@@ -33,10 +33,11 @@ pub struct Rules<'a> {
     pub first_cycle: bool,
     pub alert_existing: bool,
     pub notify_on: &'a [Status],
-    /// `poll.lookback` before the very first cycle (µs): a job created before it is
-    /// watched only while active, so one first seen settled there (a listing of a tracked
-    /// job's creation date may show it) is recorded silently.
-    pub floor_us: i64,
+    /// `poll.lookback` before the very first cycle, or the horizon `[state] keep` forgot
+    /// below, whichever is later (µs): a job created before it is watched only while
+    /// active, so one first seen settled there (a listing of a tracked job's creation date
+    /// may show it, forgotten or never recorded) is recorded silently.
+    pub silent_below_us: i64,
 }
 
 impl Rules<'_> {
@@ -48,7 +49,7 @@ impl Rules<'_> {
     fn first_sighting_alerts(&self, job: &Job) -> bool {
         let before_floor = job
             .created_at()
-            .is_some_and(|at| crate::domain::time::micros(at) <= self.floor_us);
+            .is_some_and(|at| crate::domain::time::micros(at) <= self.silent_below_us);
         self.alerts_into(&job.status) && (job.status.is_active() || !before_floor)
     }
 }
@@ -185,7 +186,7 @@ mod tests {
                 first_cycle: true,
                 alert_existing,
                 notify_on: &NOTIFY,
-                floor_us: i64::MIN,
+                silent_below_us: i64::MIN,
             };
             let changes = plan(listed_c.clone(), &known, &rules);
             let alerts: Vec<bool> = changes.iter().map(|c| c.alert).collect();
@@ -214,7 +215,7 @@ mod tests {
             first_cycle: false,
             alert_existing: false,
             notify_on: &NOTIFY,
-            floor_us: i64::MIN,
+            silent_below_us: i64::MIN,
         };
         let changes = plan(listed, &known, &rules);
         let summary: Vec<(&str, Option<&str>, bool, bool)> = changes
@@ -263,7 +264,7 @@ mod tests {
             first_cycle: false,
             alert_existing: false,
             notify_on: &NOTIFY,
-            floor_us: crate::domain::time::micros(floor),
+            silent_below_us: crate::domain::time::micros(floor),
         };
         let listed = vec![
             dated("old-done", Status::Done, "2026-11-19T23:59:59Z"),

@@ -216,7 +216,7 @@ impl Watcher {
                 first_cycle: !known.book.first_cycle_done,
                 alert_existing: config.poll.alert_existing,
                 notify_on: &config.poll.notify_on,
-                floor_us: known.book.floor_us.unwrap_or(i64::MIN),
+                silent_below_us: known.book.silent_below_us(),
             },
             interest,
             now,
@@ -262,7 +262,6 @@ impl Cycle<'_> {
     ) -> Result<OffsetDateTime, CycleError> {
         if let Some(floor) = book.floor_us.and_then(from_micros) {
             self.floor_us = micros(floor);
-            self.rules.floor_us = self.floor_us;
             return Ok(floor);
         }
         let start = plan::cycle_start(local_start, started, self.client.server_clock());
@@ -282,7 +281,8 @@ impl Cycle<'_> {
         })
         .await?;
         self.floor_us = floor_us;
-        self.rules.floor_us = floor_us;
+        // A listing before this one may have raised it already (`[state] keep`).
+        self.rules.silent_below_us = self.rules.silent_below_us.max(floor_us);
         Ok(floor)
     }
 }

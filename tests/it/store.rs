@@ -478,9 +478,22 @@ async fn silences_held_transitions_bookkeeping_check(engine: &Engine) {
                 floor_us: Some(-5),
                 anchor_us: Some(1_764_000_000_000_000),
                 projects_checked: Some("17,18".into()),
+                forgotten_below_us: Some(1_700_000_000_000_000),
             };
             book.write(conn, "o")?;
             assert_eq!(Bookkeeping::read(conn, "o")?, book);
+            // The horizon `keep` forgot below never moves back (a longer `keep` after a
+            // shorter one must not let forgotten jobs alert as new).
+            Bookkeeping::forgot_below(conn, "o", 1_600_000_000_000_000)?;
+            assert_eq!(
+                Bookkeeping::read(conn, "o")?.silent_below_us(),
+                1_700_000_000_000_000
+            );
+            Bookkeeping::forgot_below(conn, "o", 1_800_000_000_000_000)?;
+            assert_eq!(
+                Bookkeeping::read(conn, "o")?.silent_below_us(),
+                1_800_000_000_000_000
+            );
             Ok(())
         })
         .await
