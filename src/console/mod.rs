@@ -308,6 +308,14 @@ mod tests {
             },
             silences: Vec::new(),
             organisations: Vec::new(),
+            outages: vec![status::OutageView {
+                organisation: "default".into(),
+                since: "2026-11-28T09:50:00Z".into(),
+                failing_for_seconds: 600,
+                reason: "api_errors".into(),
+                last_error: "the API answered 503 at <b>/api/v1/jobs/</b>".into(),
+                watcher_failing_sent: true,
+            }],
             audit: vec![status::AuditView {
                 at: "2026-11-28T10:00:00Z".into(),
                 entry: crate::store::audit::Entry {
@@ -320,6 +328,25 @@ mod tests {
                 },
             }],
         }
+    }
+
+    #[test]
+    fn the_page_shows_an_outage_in_progress() {
+        let page = html(&sample()).unwrap();
+        assert!(
+            page.contains("no cycle has succeeded since 2026-11-28T09:50:00Z")
+                && page.contains("For 600 s (api_errors)")
+                && page.contains("503 at &lt;b&gt;")
+                && page.contains("watcher.failing was sent"),
+            "{page}"
+        );
+        let mut quiet = sample();
+        quiet.outages.clear();
+        assert!(
+            !html(&quiet)
+                .unwrap()
+                .contains("no cycle has succeeded since")
+        );
     }
 
     #[test]

@@ -46,6 +46,22 @@ pub struct Status {
     /// With `[[organisation]]` tables: each organisation watched here, its jobs, last
     /// cycle and outage in progress (empty without tables).
     pub organisations: Vec<OrgView>,
+    /// The watcher's outages in progress, one per organisation that has one.
+    pub outages: Vec<OutageView>,
+}
+
+/// An outage in progress: no cycle of `organisation` has succeeded since `since`.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutageView {
+    pub organisation: String,
+    /// The last successful cycle.
+    pub since: String,
+    pub failing_for_seconds: u64,
+    /// `token_refused`, `api_unreachable`, `api_errors`, `rate_limited` or `store`.
+    pub reason: String,
+    pub last_error: String,
+    /// `watcher.failing` went out (it does once the outage is `watchdog.alert_after` old).
+    pub watcher_failing_sent: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -260,6 +276,7 @@ pub(super) fn read(
 ) -> Result<Status, StoreError> {
     let mut counts = JobCounts::default();
     let mut organisations = Vec::new();
+    let mut outages = Vec::new();
     let by_status = jobs::count_by_status(conn)?;
     let mut active_jobs = Vec::new();
     for org in orgs {
@@ -274,6 +291,17 @@ pub(super) fn read(
                 .map(|job| (org.clone(), job)),
         );
         let outage = crate::store::bookkeeping::Outage::read(conn, org)?;
+        if let Some(outage) = &outage {
+            outages.push(OutageView {
+                organisation: org.clone(),
+                since: at(outage.since_ms),
+                failing_for_seconds: u64::try_from(now.saturating_sub(outage.since_ms) / 1000)
+                    .unwrap_or(0),
+                reason: outage.reason.clone(),
+                last_error: outage.last_error.clone(),
+                watcher_failing_sent: outage.alerted,
+            });
+        }
         organisations.push(OrgView {
             name: org.clone(),
             jobs: own,
@@ -413,6 +441,7 @@ pub(super) fn read(
             })
             .collect(),
         organisations: if named { organisations } else { Vec::new() },
+        outages,
         audit: crate::store::audit::since(conn, i64::MIN, AUDIT_SHOWN)?
             .into_iter()
             .map(|entry| AuditView {

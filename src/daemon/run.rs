@@ -240,10 +240,18 @@ async fn watch_org(
         let started = Instant::now();
         let cycle = watcher.cycle();
         tokio::pin!(cycle);
+        // `watcher.failing` is judged while the cycle still retries, not only at its end.
+        let mut check = watchdog.due_in(&current).map(|wait| started + wait);
         loop {
             tokio::select! {
                 biased;
                 _ = stopped.changed() => return,
+                _ = sleep_until_opt(check), if check.is_some() => {
+                    let client = setup.borrow().client.clone();
+                    watchdog.during_cycle(client.last_failure(), &current, &channels().channels).await;
+                    // Looked at again each second until it goes out or the cycle ends.
+                    check = watchdog.due_in(&current).map(|_| Instant::now() + std::time::Duration::from_secs(1));
+                }
                 // The lease may have lapsed (a pause, a lost database): drop the cycle, so
                 // that this replica sends no more requests; its commits are fenced off anyway.
                 _ = sleep_until_opt(until) => {

@@ -23,7 +23,6 @@ use crate::domain::time::{from_millis, millis as ms, rfc3339_seconds};
 use crate::notify::alerts::{self, new_alert_id};
 use crate::notify::payload::WatcherFacts;
 use crate::notify::{AlertEvent, Attempt, Channels, Message};
-use crate::sdm::ApiError;
 use crate::store::bookkeeping::Outage;
 use crate::store::incidents::{self, Condition};
 use crate::store::{Store, StoreError, outbox, silences};
@@ -33,12 +32,7 @@ use crate::watch::{CycleError, CycleSummary};
 pub fn reason(error: &CycleError) -> &'static str {
     match error {
         CycleError::Store(_) => "store",
-        CycleError::Api(api) => match api.root() {
-            ApiError::Unauthorized { .. } => "token_refused",
-            ApiError::Transport { .. } => "api_unreachable",
-            ApiError::RateLimited { .. } => "rate_limited",
-            _ => "api_errors",
-        },
+        CycleError::Api(api) => api.outage_reason(),
     }
 }
 
@@ -49,8 +43,9 @@ pub struct Watchdog {
     org: String,
     /// The outage as the store last told it; `None` until read.
     known: Option<Option<Outage>>,
-    /// When this process saw the outage begin, for when the store cannot tell.
-    local_since: Option<OffsetDateTime>,
+    /// When a cycle last succeeded (or, among replicas, a leader was last seen), else when
+    /// this process started: an outage counts from it.
+    last_success: OffsetDateTime,
     /// `watcher.failing` went out directly (the store failed) in this outage.
     sent_directly: bool,
     /// Shared by the watchdogs of one process: one of them sent `watcher.failing`
@@ -72,7 +67,7 @@ impl Watchdog {
             store,
             org: org.to_owned(),
             known: None,
-            local_since: None,
+            last_success: clock.now(),
             sent_directly: false,
             told_directly,
             clock,
@@ -110,6 +105,48 @@ impl Watchdog {
         }
     }
 
+    /// When `watcher.failing` falls due if no cycle succeeds before: `alert_after` after the
+    /// last success (`None`: never, or it went out already).
+    pub fn due_at(&self, config: &Config) -> Option<OffsetDateTime> {
+        let alerted =
+            self.sent_directly || matches!(&self.known, Some(Some(outage)) if outage.alerted);
+        let alert_after = config.watchdog.alert_after?;
+        (!alerted).then(|| {
+            let after = time::Duration::try_from(alert_after).unwrap_or(time::Duration::MAX);
+            self.last_success.saturating_add(after)
+        })
+    }
+
+    /// How long from now until `watcher.failing` falls due (zero once it has).
+    pub fn due_in(&self, config: &Config) -> Option<Duration> {
+        let due = self.due_at(config)?;
+        Some(Duration::try_from(due - self.clock.now()).unwrap_or(Duration::ZERO))
+    }
+
+    /// While a cycle is still running: when its requests are failing (`failure`, the
+    /// client's last), the outage is recorded, and `watcher.failing` goes out once it is
+    /// due, without waiting for the cycle's retries to run out. A slow cycle whose requests
+    /// succeed is no outage.
+    pub async fn during_cycle(
+        &mut self,
+        failure: Option<crate::sdm::Failure>,
+        config: &Config,
+        channels: &Channels,
+    ) {
+        let Some(failure) = failure else {
+            return;
+        };
+        let failure = Failure {
+            reason: failure.reason,
+            error: failure.error,
+        };
+        let now = self.clock.now();
+        if let Err(error) = self.failed(&failure, config, channels, now).await {
+            self.known = None;
+            warn!(error = %error, "the watchdog cannot record the outage in the store");
+        }
+    }
+
     /// Among replicas, at each cycle's turn while this replica does not lead: when no
     /// replica has led (the lease cannot be read or taken: PostgreSQL is unreachable) for
     /// `alert_after`, this replica sends `watcher.failing` itself (reason `store`), through
@@ -124,7 +161,7 @@ impl Watchdog {
         self.known = None;
         if leader.is_some() {
             if !self.sent_directly {
-                self.local_since = None;
+                self.last_success = self.clock.now();
             }
             return;
         }
@@ -152,15 +189,13 @@ impl Watchdog {
 
     async fn succeeded(&mut self, config: &Config, now: OffsetDateTime) -> Result<(), StoreError> {
         let stored = self.known().await?;
+        let last_success = std::mem::replace(&mut self.last_success, now);
         if stored.is_none() && !self.sent_directly {
-            self.local_since = None;
             return Ok(());
         }
         let since_ms = stored
             .as_ref()
-            .map(|outage| outage.since_ms)
-            .or(self.local_since.map(ms))
-            .unwrap_or_else(|| ms(now));
+            .map_or_else(|| ms(last_success), |outage| outage.since_ms);
         let alerted = stored.as_ref().is_some_and(|o| o.alerted) || self.sent_directly;
         let recovered = alerted.then(|| {
             let down = seconds_between(since_ms, now);
@@ -199,7 +234,6 @@ impl Watchdog {
             .await?;
         alerts::note_committed(&queued);
         self.known = Some(None);
-        self.local_since = None;
         if self.sent_directly {
             self.told_directly.store(false, Ordering::Relaxed);
         }
@@ -214,18 +248,18 @@ impl Watchdog {
         channels: &Channels,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let local_since = *self.local_since.get_or_insert(now);
+        let since = self.last_success;
         let Some(alert_after) = config.watchdog.alert_after else {
             return Ok(());
         };
         let recorded = self.record(failure, config, alert_after, now).await;
         if let Err(store_error) = &recorded
             && !self.sent_directly
-            && now - local_since >= alert_after
+            && now - since >= alert_after
             && !self.told_directly.swap(true, Ordering::Relaxed)
         {
             error!(error = %store_error, "the store cannot be written either: sending watcher.failing directly, once, without the outbox");
-            let event = failing(failure, ms(local_since), config, &self.org, now);
+            let event = failing(failure, ms(since), config, &self.org, now);
             send_directly(&event, &self.org, config, channels).await;
             self.sent_directly = true;
         }
@@ -242,7 +276,7 @@ impl Watchdog {
     ) -> Result<(), StoreError> {
         let stored = self.known().await?;
         let mut outage = stored.unwrap_or(Outage {
-            since_ms: ms(self.local_since.unwrap_or(now)),
+            since_ms: ms(self.last_success),
             reason: String::new(),
             last_error: String::new(),
             alerted: false,

@@ -61,6 +61,17 @@ pub struct SdmClient {
     server_clock: Arc<std::sync::Mutex<Option<ServerClock>>>,
     /// The organisation's name, the `organisation` label of its requests' metrics.
     organisation: Arc<str>,
+    /// The last request's failure, if it failed as an API that does not work does (see
+    /// [`ApiError::is_outage`]), across clones: the watchdog reads it while a cycle still
+    /// retries.
+    last_failure: Arc<std::sync::Mutex<Option<Failure>>>,
+}
+
+/// A request that failed: why the watcher is blind, and the error.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub reason: &'static str,
+    pub error: String,
 }
 
 /// HTTP clients (connection pools, TLS roots) shared by the organisations that need the
@@ -120,6 +131,7 @@ impl SdmClient {
             rows_skipped: Arc::new(AtomicU64::new(0)),
             served_page_size: Arc::new(AtomicU32::new(0)),
             server_clock: Arc::new(std::sync::Mutex::new(None)),
+            last_failure: Arc::new(std::sync::Mutex::new(None)),
             organisation: Arc::from(crate::domain::DEFAULT_ORGANISATION),
         })
     }
@@ -171,6 +183,14 @@ impl SdmClient {
     }
 
     /// Requests sent so far by this client and its clones, retries included.
+    /// How the last request failed, while the last request failed (see `last_failure`).
+    pub fn last_failure(&self) -> Option<Failure> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
@@ -298,12 +318,25 @@ impl SdmClient {
     /// One request (see [`SdmClient::send_once`]); when the API refuses the token and
     /// `api.token_file` now holds another, once more with that one.
     async fn send(&self, kind: &'static str, url: Url) -> Result<Response, ApiError> {
-        match self.send_once(kind, url.clone()).await {
+        let sent = match self.send_once(kind, url.clone()).await {
             Err(ApiError::Unauthorized { .. }) if self.token.reload() => {
                 self.send_once(kind, url).await
             }
             other => other,
-        }
+        };
+        let failure = sent
+            .as_ref()
+            .err()
+            .filter(|e| e.is_outage())
+            .map(|e| Failure {
+                reason: e.outage_reason(),
+                error: e.to_string(),
+            });
+        *self
+            .last_failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = failure;
+        sent
     }
 
     /// One request: waits for a slot under the rate cap, sends, counts, classifies.

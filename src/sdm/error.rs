@@ -73,6 +73,22 @@ impl ApiError {
         }
     }
 
+    /// Why a watcher failing with this error is blind, the `reason` of `watcher.failing`.
+    pub fn outage_reason(&self) -> &'static str {
+        match self.root() {
+            ApiError::Unauthorized { .. } => "token_refused",
+            ApiError::Transport { .. } => "api_unreachable",
+            ApiError::RateLimited { .. } => "rate_limited",
+            _ => "api_errors",
+        }
+    }
+
+    /// Whether the API is failing when a call ends so (a missing job, a request the API
+    /// rejects, are answers of an API that works).
+    pub fn is_outage(&self) -> bool {
+        self.is_retryable() || matches!(self.root(), ApiError::Unauthorized { .. })
+    }
+
     /// The last error behind a `GaveUp`, or this one.
     pub fn root(&self) -> &ApiError {
         match self {

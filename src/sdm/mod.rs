@@ -11,7 +11,7 @@ mod retry;
 mod token;
 
 pub use answer::DataBody;
-pub use client::{HttpClients, JobFilter, SdmClient};
+pub use client::{Failure, HttpClients, JobFilter, SdmClient};
 pub use decode::{Skip, detail as decode_detail, page as decode_page, text_of};
 pub use error::ApiError;
 pub use model::{Job, JobDetail, Page, ServerClock, job_url, last_copies};

@@ -144,17 +144,85 @@ async fn a_revoked_token_alerts_once_across_a_restart_and_a_rotated_file_recover
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_api_answering_503_is_api_errors() {
-    let (w, _, path) = watched_world().await;
+async fn an_api_answering_503_is_api_errors_told_while_the_cycle_still_retries() {
+    let failing = failing_while_retrying(Fault::Status(503)).await;
+    assert_eq!(failing["data"]["reason"], "api_errors", "{failing}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_api_is_told_within_alert_after_and_an_interval_of_the_last_success() {
+    let failing = failing_while_retrying(Fault::Slow(Duration::from_secs(600))).await;
+    assert_eq!(failing["data"]["reason"], "api_unreachable", "{failing}");
+    assert!(
+        failing["data"]["last_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("/api/v1/")),
+        "{failing}"
+    );
+}
+
+/// The watchdog's contract (SPEC, version 4): with `alert_after` 3 s and `poll.interval`
+/// 1 s, `watcher.failing` arrives within 4 s (and a second of slack) of the last
+/// successful cycle, though each cycle retries for a minute; `since` is that success and
+/// `failing_for_seconds` counts from it. Returns the alert's body, after the recovery.
+async fn failing_while_retrying(fault: Fault) -> serde_json::Value {
+    let (w, token_file, _) = watched_world().await;
+    let listen = format!("127.0.0.1:{}", testkit::ports::free());
+    let text = config(&w, &token_file)
+        .replace("max_elapsed = \"5s\"", "max_elapsed = \"60s\"")
+        .replace("listen = \"\"", &format!("listen = \"{listen}\""));
+    let path = write(w.dir.path(), "config.toml", &text);
     let daemon = Daemon::start(&path, &[]);
     daemon.wait_for_log("poll cycle done", 1).await;
-    w.sim.fail_always("/api/v1/", Fault::Status(503));
+    w.sim.fail_always("/api/v1/", fault);
+    // The last success was before this moment, at most a second (one interval) before.
+    let broken = time::OffsetDateTime::now_utc();
+    let clock = std::time::Instant::now();
     let delivered = wait_for_type(&w, "watcher.failing", 1).await;
+    let took = clock.elapsed();
     let failing = of_type(&delivered, "watcher.failing")[0].json();
-    assert_eq!(failing["data"]["reason"], "api_errors", "{failing}");
+    assert!(
+        took <= Duration::from_secs(5),
+        "watcher.failing came {took:?} after the API broke: {failing}"
+    );
+    let since = time::OffsetDateTime::parse(
+        failing["data"]["since"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        since <= broken && since >= broken - time::Duration::seconds(3),
+        "since {since} is not the last success, just before {broken}: {failing}"
+    );
+    let failing_for = failing["data"]["failing_for_seconds"].as_u64().unwrap();
+    assert!((3..=6).contains(&failing_for), "{failing}");
+    // The status page's data shows the outage in progress, as `sdm-watch state` does.
+    let status: serde_json::Value = reqwest::get(format!("http://{listen}/status.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let outage = &status["outages"][0];
+    assert_eq!(outage["since"], failing["data"]["since"], "{status}");
+    assert_eq!(outage["reason"], failing["data"]["reason"], "{status}");
+    assert_eq!(outage["watcher_failing_sent"], true, "{status}");
+    assert!(
+        outage["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{status}"
+    );
     w.sim.clear_always();
     wait_for_type(&w, "watcher.recovered", 1).await;
+    assert_eq!(of_type(&w.hook.delivered(), "watcher.failing").len(), 1);
+    let status: serde_json::Value = reqwest::get(format!("http://{listen}/status.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["outages"], serde_json::json!([]), "the outage ended");
     daemon.stop().await;
+    failing
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
