@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
     // journal, saved rows, spill files, a token) is its user's alone.
     // SAFETY: umask only sets this process's file mode creation mask; it cannot fail.
     unsafe { libc::umask(0o077) };
+    sdm_watch::ops::process::prepare();
     let cli = Cli::parse();
     // Commands that need no configuration.
     let mut out = std::io::stdout().lock();

@@ -27,6 +27,15 @@ pub const API_ROWS_SKIPPED: &str = "sdm_watch_api_rows_skipped_total";
 pub const HEARTBEATS: &str = "sdm_watch_heartbeat_total";
 pub const BUILD_INFO: &str = "sdm_watch_build_info";
 pub const POLL_CYCLE_SECONDS: &str = "sdm_watch_poll_cycle_duration_seconds";
+pub const HTTP_REFUSED: &str = "sdm_watch_http_refused_total";
+/// The reasons `sdm_watch_http_refused_total` counts by.
+pub const HTTP_REFUSED_REASONS: [&str; 5] = [
+    "sign_in_failed",
+    "locked_out",
+    "busy",
+    "csrf_refused",
+    "connection_refused",
+];
 
 /// The poll cycle histogram's buckets, in seconds: a quiet cycle takes well under a second,
 /// a first cycle or one under retries, minutes.
@@ -128,6 +137,10 @@ fn describe() {
         HEARTBEATS,
         "Heartbeat pings by kind (success, fail) and outcome (ok, error)."
     );
+    describe_counter!(
+        HTTP_REFUSED,
+        "Requests and connections the console refused, by reason (sign_in_failed, locked_out, busy, csrf_refused, connection_refused)."
+    );
 }
 
 /// The series a configuration implies, so that they are there from the start.
@@ -193,5 +206,8 @@ pub fn register(series: &Series<'_>) {
     }
     for reason in ["not_an_object", "no_id", "no_status"] {
         metrics::counter!(API_ROWS_SKIPPED, "reason" => reason).increment(0);
+    }
+    for reason in HTTP_REFUSED_REASONS {
+        metrics::counter!(HTTP_REFUSED, "reason" => reason).increment(0);
     }
 }

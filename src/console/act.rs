@@ -91,6 +91,15 @@ impl Acting {
     }
 
     async fn judge(&self, visit: &Visit) -> Done {
+        let done = self.decide(visit).await;
+        if done.status == 403 {
+            // Another site's post, or a token missing, forged, expired or replayed.
+            crate::ops::refused::refused(crate::ops::refused::Refusal::CsrfRefused, visit.peer);
+        }
+        done
+    }
+
+    async fn decide(&self, visit: &Visit) -> Done {
         if visit.method != "POST" {
             return refused(405, "actions are forms: POST them from the status page");
         }

@@ -58,8 +58,13 @@ impl Csrf {
 
     /// Accepts `token` for `user` at `now_ms` once.
     pub fn check(&self, token: &str, user: &str, now_ms: i64) -> Result<(), Refused> {
-        let (issued, mac) = token.split_once('.').ok_or(Refused::Malformed)?;
-        let issued: i64 = issued.parse().map_err(|_| Refused::Malformed)?;
+        let (issued_text, mac) = token.split_once('.').ok_or(Refused::Malformed)?;
+        let issued: i64 = issued_text.parse().map_err(|_| Refused::Malformed)?;
+        // Only the spelling `issue` gives: `0`+token, `+`+token would be the same token
+        // under another name, and get past the replay check keyed by the text.
+        if issued.to_string() != issued_text {
+            return Err(Refused::Malformed);
+        }
         if !constant_time_eq(mac.as_bytes(), hex(&self.mac(user, issued)).as_bytes()) {
             return Err(Refused::NotYours);
         }
@@ -122,6 +127,19 @@ mod tests {
             Err(Refused::Expired)
         );
         assert_eq!(csrf.check("nonsense", "alice", 0), Err(Refused::Malformed));
+        let spelled = csrf.issue("alice", 5_000);
+        assert_eq!(csrf.check(&spelled, "alice", 6_000), Ok(()));
+        for respelled in [
+            format!("0{spelled}"),
+            format!("00{spelled}"),
+            format!("+{spelled}"),
+            spelled.to_uppercase(),
+        ] {
+            assert!(
+                csrf.check(&respelled, "alice", 6_000).is_err(),
+                "{respelled} is the used token spelled another way"
+            );
+        }
         let forged = format!("1000.{}", "0".repeat(64));
         assert_eq!(csrf.check(&forged, "alice", 2_000), Err(Refused::NotYours));
         assert_ne!(

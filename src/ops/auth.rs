@@ -1,29 +1,34 @@
 //! Who may read the console: HTTP Basic authentication against `[http] users_file`
-//! (argon2 or bcrypt hashes), with failed sign-ins delayed and limited per client address.
-//! `/healthz` and `/readyz` are always open; `/metrics` only needs a user with
-//! `metrics_auth`. The users are replaced on SIGHUP; an address's failures are not.
+//! (argon2 or bcrypt hashes), with sign-in tries limited per client address and per user
+//! name before any hash is checked (`super::limiter`), failed ones delayed, and at most
+//! [`VERIFYING`] hashes checked at a time (argon2 takes 19 MiB each). `/healthz` and
+//! `/readyz` are always open; `/metrics` only needs a user with `metrics_auth`. The users
+//! are replaced on SIGHUP; the tries counted are not.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
+use super::limiter::{Limiter, Source};
+use super::refused::{Refusal, refused};
 use crate::config::{PasswordHashText, Users};
 
-/// Failed sign-ins an address may make within [`WINDOW`]; then it gets 429.
-pub const MAX_FAILURES: usize = 10;
-/// How long a failed sign-in counts against its address.
-pub const WINDOW: Duration = Duration::from_secs(300);
+pub use super::limiter::{PER_ADDRESS as MAX_FAILURES, WINDOW};
 /// How long a failed sign-in waits before its answer.
 pub const FAILURE_DELAY: Duration = Duration::from_millis(500);
-/// Credentials verified once are remembered (by a digest, never in clear) this many at most,
-/// so that a page reloading itself does not pay argon2 at every reload.
+/// Password hashes checked at once; more tries wait their turn.
+pub const VERIFYING: usize = 2;
+/// How long a try waits for its turn before it is answered 503.
+const TURN_WAIT: Duration = Duration::from_secs(10);
+/// Credentials verified once are remembered (by a digest with the address, never in
+/// clear) this many at most, so that a page reloading itself does not pay argon2 at every
+/// reload.
 const REMEMBERED: usize = 256;
 
 /// What a request's credentials come to.
@@ -35,18 +40,34 @@ pub enum Verdict {
     User(String),
     /// No or wrong credentials: 401 (after a delay when they were wrong).
     Refused { wrong: bool },
-    /// Too many failures from this address: 429, and when to try again.
+    /// Too many tries from this address or at this name: 429, and when to try again.
     Limited { retry_after: Duration },
+    /// Too many passwords being checked: 503, try again in a moment.
+    Busy,
 }
 
-/// The console's users and the failures seen per address.
-#[derive(Default)]
+/// The console's users and the sign-in tries counted.
 pub struct Access {
     users: RwLock<Option<Arc<Users>>>,
     metrics_auth: RwLock<bool>,
-    failures: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
-    /// SHA-256 of `user:password` verified against the current users.
+    limiter: Mutex<Limiter>,
+    /// Turns to check a hash: bounds the memory and CPU that tries can take.
+    verifying: Arc<Semaphore>,
+    /// SHA-256 of `source:user:password` verified against the current users: only the
+    /// address that proved them skips the hash again.
     verified: Mutex<HashMap<[u8; 32], String>>,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access {
+            users: RwLock::default(),
+            metrics_auth: RwLock::default(),
+            limiter: Mutex::default(),
+            verifying: Arc::new(Semaphore::new(VERIFYING)),
+            verified: Mutex::default(),
+        }
+    }
 }
 
 impl Access {
@@ -81,13 +102,15 @@ impl Access {
         let Some(users) = users else {
             return Verdict::Open;
         };
-        if let Some(retry_after) = self.limited(address) {
+        let source = Source::of(address);
+        if let Some(retry_after) = self.limiter().locked(source) {
+            refused(Refusal::LockedOut, address);
             return Verdict::Limited { retry_after };
         }
         let Some((name, password)) = authorization.and_then(basic) else {
             return Verdict::Refused { wrong: false };
         };
-        let key: [u8; 32] = Sha256::digest(format!("{name}:{password}")).into();
+        let key = remembered_key(source, &name, &password);
         if let Some(user) = self
             .verified
             .lock()
@@ -96,13 +119,20 @@ impl Access {
         {
             return Verdict::User(user.clone());
         }
-        let checked = {
-            let (name, password) = (name.clone(), password.clone());
-            tokio::task::spawn_blocking(move || verify(&users, &name, &password))
-                .await
-                .unwrap_or(false)
+        // The slots are taken before the hash is checked: concurrent tries count at once.
+        let slots = match self.limiter().take(source, &name) {
+            Ok(slots) => slots,
+            Err(retry_after) => {
+                refused(Refusal::LockedOut, address);
+                return Verdict::Limited { retry_after };
+            }
+        };
+        let Some(checked) = self.check(users, &name, &password).await else {
+            refused(Refusal::Busy, address);
+            return Verdict::Busy;
         };
         if checked {
+            self.limiter().succeeded(slots);
             let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
             if verified.len() >= REMEMBERED {
                 verified.clear();
@@ -110,45 +140,38 @@ impl Access {
             verified.insert(key, name.clone());
             return Verdict::User(name);
         }
-        self.failed(address);
+        refused(Refusal::SignInFailed, address);
         tokio::time::sleep(FAILURE_DELAY).await;
         Verdict::Refused { wrong: true }
     }
 
-    fn limited(&self, address: IpAddr) -> Option<Duration> {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let seen = failures.get_mut(&address)?;
-        while seen
-            .front()
-            .is_some_and(|at| now.duration_since(*at) >= WINDOW)
-        {
-            seen.pop_front();
-        }
-        if seen.is_empty() {
-            failures.remove(&address);
-            return None;
-        }
-        (seen.len() >= MAX_FAILURES).then(|| {
-            let oldest = seen.front().copied().unwrap_or(now);
-            WINDOW
-                .saturating_sub(now.duration_since(oldest))
-                .max(Duration::from_secs(1))
+    /// Checks `password` on a blocking thread once a turn is free; `None` when no turn
+    /// came within [`TURN_WAIT`].
+    async fn check(&self, users: Arc<Users>, name: &str, password: &str) -> Option<bool> {
+        let turn = tokio::time::timeout(TURN_WAIT, self.verifying.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        let (name, password) = (name.to_owned(), password.to_owned());
+        let checked = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            verify(&users, &name, &password)
         })
+        .await
+        .unwrap_or(false);
+        Some(checked)
     }
 
-    fn failed(&self, address: IpAddr) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Addresses are forgotten once their failures age out; bound the table anyway.
-        if failures.len() > 10_000 {
-            failures.clear();
-        }
-        let seen = failures.entry(address).or_default();
-        seen.push_back(Instant::now());
-        while seen.len() > MAX_FAILURES {
-            seen.pop_front();
-        }
+    fn limiter(&self) -> std::sync::MutexGuard<'_, Limiter> {
+        self.limiter.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn remembered_key(source: Source, name: &str, password: &str) -> [u8; 32] {
+    let mut digest = Sha256::new();
+    digest.update(format!("{source:?}\0{name}\0").as_bytes());
+    digest.update(password.as_bytes());
+    digest.finalize().into()
 }
 
 /// `Basic base64(name:password)` read; `None` for anything else.
@@ -165,26 +188,34 @@ fn basic(header: &str) -> Option<(String, String)> {
     Some((name.to_owned(), password.to_owned()))
 }
 
-/// Whether `password` is `name`'s. An unknown name costs a hash too, so that timing does
-/// not tell which names exist.
+/// Whether `password` is `name`'s. An unknown name is checked against a real entry's
+/// hash, so that it costs what a known name does and timing does not tell which names
+/// exist.
 fn verify(users: &Users, name: &str, password: &str) -> bool {
-    let hash = users
-        .entries
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, h)| h);
-    match hash {
+    let (known, hash) = hash_for(users, name);
+    let matches = match hash {
         Some(PasswordHashText::Argon2(text)) => PasswordHash::new(text).is_ok_and(|parsed| {
             argon2::Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
         }),
         Some(PasswordHashText::Bcrypt(text)) => bcrypt::verify(password, text).unwrap_or(false),
-        None => {
-            let _ = bcrypt::hash(password, 8);
-            false
-        }
+        None => false,
+    };
+    known && matches
+}
+
+/// The hash `name`'s password is checked against, and whether it is `name`'s own. An
+/// unknown name gets an entry picked by a digest of the name: always the same one for the
+/// same name, and over many names as often each as the entries are.
+fn hash_for<'a>(users: &'a Users, name: &str) -> (bool, Option<&'a PasswordHashText>) {
+    if let Some((_, hash)) = users.entries.iter().find(|(n, _)| n == name) {
+        return (true, Some(hash));
     }
+    let digest = Sha256::digest(name.as_bytes());
+    let pick = usize::from(digest[0]) << 8 | usize::from(digest[1]);
+    let entry = users.entries.get(pick % users.entries.len().max(1));
+    (false, entry.map(|(_, hash)| hash))
 }
 
 /// A new argon2id hash of `password` with a random salt: `sdm-watch hash-password`.
@@ -218,6 +249,57 @@ mod tests {
         let encoded =
             base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
         format!("Basic {encoded}")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_guesses_cannot_race_the_limit() {
+        let bcrypt = bcrypt::hash("battery staple", 4).unwrap();
+        let users = Users::parse(&format!("bob:{bcrypt}\n"), Path::new("users")).unwrap();
+        let access = Arc::new(Access::new(Some(users), false));
+        let here: IpAddr = "192.0.2.1".parse().unwrap();
+        let guesses: Vec<_> = (0..50)
+            .map(|n| {
+                let access = access.clone();
+                tokio::spawn(async move {
+                    access
+                        .judge(here, Some(&header("bob", &format!("guess {n}"))))
+                        .await
+                })
+            })
+            .collect();
+        let mut checked = 0;
+        for guess in guesses {
+            match guess.await.unwrap() {
+                Verdict::Refused { wrong: true } => checked += 1,
+                Verdict::Limited { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(checked, MAX_FAILURES, "only ten passwords were checked");
+        assert!(matches!(
+            access
+                .judge(here, Some(&header("bob", "battery staple")))
+                .await,
+            Verdict::Limited { .. }
+        ));
+    }
+
+    #[test]
+    fn an_unknown_name_is_checked_against_a_real_entry() {
+        let users = users();
+        let (known, hash) = hash_for(&users, "alice");
+        assert!(known && matches!(hash, Some(PasswordHashText::Argon2(_))));
+        let mut picked = std::collections::HashSet::new();
+        for n in 0..64 {
+            let (known, hash) = hash_for(&users, &format!("mallory{n}"));
+            assert!(!known);
+            let hash = hash.expect("a real entry's hash");
+            assert!(users.entries.iter().any(|(_, h)| h == hash));
+            picked.insert(matches!(hash, PasswordHashText::Argon2(_)));
+        }
+        assert_eq!(picked.len(), 2, "unknown names fall on every entry's cost");
+        // alice's password under another name is no way in.
+        assert!(!verify(&users, "zed", "correct horse"));
     }
 
     #[tokio::test(start_paused = true)]

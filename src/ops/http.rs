@@ -6,6 +6,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 
 use super::auth::{Access, Verdict};
 use super::health::Health;
+use super::refused::{Refusal, refused};
 pub use crate::httpd::TlsServer;
 use crate::httpd::{self, Body, Peer, Running, full};
 
@@ -67,32 +69,68 @@ pub async fn start(
 ) -> io::Result<(SocketAddr, Running)> {
     let listener = TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let running = httpd::serve_with(listener, tls, move |request| {
+    // Over TLS, browsers are told to keep to HTTPS.
+    let hsts = tls.is_some();
+    let running = httpd::serve_with(listener, tls, limits(), move |request| {
         let health = health.clone();
         let metrics = metrics.clone();
         let pages = pages.clone();
         let access = access.clone();
         async move {
-            let user = match guard(&access, &request).await {
-                Ok(user) => user,
-                Err(refused) => return Ok(refused),
-            };
-            let path = request.uri().path().to_owned();
-            let visit = match visit(request, user).await {
-                Ok(visit) => visit,
-                Err(refused) => return Ok(response(refused)),
-            };
-            let answer = match pages.as_ref().and_then(|pages| pages(visit)) {
-                Some(page) => page.await,
-                None => answer(&path, &health, metrics.as_ref()),
-            };
-            Ok(response(answer))
+            let mut answer = async {
+                let user = match guard(&access, &request).await {
+                    Ok(user) => user,
+                    Err(refused) => return refused,
+                };
+                let path = request.uri().path().to_owned();
+                let visit = match visit(request, user).await {
+                    Ok(visit) => visit,
+                    Err(refused) => return response(refused),
+                };
+                response(match pages.as_ref().and_then(|pages| pages(visit)) {
+                    Some(page) => page.await,
+                    None => answer(&path, &health, metrics.as_ref()),
+                })
+            }
+            .await;
+            if hsts {
+                answer.headers_mut().insert(
+                    "strict-transport-security",
+                    HeaderValue::from_static("max-age=31536000"),
+                );
+            }
+            Ok(answer)
         }
     });
     Ok((addr, running))
 }
 
-/// The request as pages see it; its body read, up to [`MAX_FORM_BYTES`] (413 beyond).
+/// Open connections at most; fewer when the open-files limit is low, so that half of
+/// it stays for the store, the API and the receivers, whatever the listener holds.
+const MAX_CONNECTIONS: usize = 256;
+/// Open connections from one address at most (the heartbeat, a browser, Prometheus and
+/// a load balancer's checks share far fewer).
+const MAX_PER_ADDRESS: usize = 32;
+/// How long a request's headers may take, and a kept-alive connection may stay idle.
+const HEADER_READ: Duration = Duration::from_secs(10);
+/// How long a form's body may take to arrive.
+const BODY_READ: Duration = Duration::from_secs(10);
+
+fn limits() -> httpd::Limits {
+    let by_files = super::process::open_files_limit().map_or(MAX_CONNECTIONS, |files| {
+        usize::try_from(files.saturating_sub(64) / 2).unwrap_or(MAX_CONNECTIONS)
+    });
+    let connections = MAX_CONNECTIONS.min(by_files).max(4);
+    httpd::Limits {
+        header_read: HEADER_READ,
+        connections,
+        per_address: MAX_PER_ADDRESS.min(connections),
+        on_refused: Some(|address| refused(Refusal::ConnectionRefused, address)),
+    }
+}
+
+/// The request as pages see it; its body read, up to [`MAX_FORM_BYTES`] (413 beyond) and
+/// within [`BODY_READ`] (408 beyond).
 async fn visit(request: Request<Incoming>, user: Option<String>) -> Result<Visit, Page> {
     let header = |name: &str| {
         request
@@ -108,9 +146,14 @@ async fn visit(request: Request<Incoming>, user: Option<String>) -> Result<Visit
         .map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.0.ip());
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
-    let body = http_body_util::Limited::new(request.into_body(), MAX_FORM_BYTES)
-        .collect()
+    let reading = http_body_util::Limited::new(request.into_body(), MAX_FORM_BYTES).collect();
+    let body = tokio::time::timeout(BODY_READ, reading)
         .await
+        .map_err(|_| Page {
+            status: 408,
+            content_type: "text/plain; charset=utf-8",
+            body: "the request's body came too slowly\n".to_owned(),
+        })?
         .map_err(|_| Page {
             status: 413,
             content_type: "text/plain; charset=utf-8",
@@ -166,12 +209,18 @@ async fn guard(
         Verdict::Limited { retry_after } => {
             let mut limited = response(text(
                 429,
-                "too many failed sign-ins from this address: try again later\n",
+                "too many sign-in tries from this address or at this name: try again later\n",
             ));
             if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
                 limited.headers_mut().insert("retry-after", value);
             }
             Err(limited)
+        }
+        Verdict::Busy => {
+            let mut busy = response(text(503, "too many sign-ins at once: try again\n"));
+            busy.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+            Err(busy)
         }
     }
 }

@@ -51,6 +51,10 @@ fn assert_security_headers(response: &reqwest::Response) {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(
+        headers.get("strict-transport-security").is_none(),
+        "no HSTS over plain HTTP"
+    );
 }
 
 #[tokio::test]
@@ -130,6 +134,20 @@ async fn the_console_needs_a_user_and_limits_wrong_passwords() {
         429
     );
     assert_eq!(get(&format!("{base}/healthz"), None).await.status(), 200);
+    // The attack leaves a trace: counted by reason, and logged once a minute per address.
+    let metrics = get(&format!("{base}/metrics"), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sdm_watch_http_refused_total{reason=\"sign_in_failed\"} 10")
+            && metrics.contains("sdm_watch_http_refused_total{reason=\"locked_out\"} 11"),
+        "{metrics}"
+    );
+    let traces = daemon.lines_with("refused a request to the console");
+    assert_eq!(traces.len(), 1, "one line a minute per address: {traces:?}");
+    assert!(traces[0].contains("127.0.0.1"), "{traces:?}");
     daemon.stop().await;
 
     // A SIGHUP reads the users again; a file that does not read keeps the old ones.

@@ -220,6 +220,13 @@ async fn a_signed_in_user_acts_from_the_page_and_attacks_change_nothing() {
         .unwrap();
     assert_eq!(replayed.status(), 403);
     assert!(replayed.text().await.unwrap().contains("sent already"));
+    // The same token spelled another way is the same token: refused too.
+    for respelled in [format!("0{good}"), format!("00{good}"), format!("+{good}")] {
+        let again = post(form(&respelled, "18", "maintenance"), vec![])
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 403, "{respelled}");
+    }
     let lacking = post(form(&token(&client, &base).await, "18", ""), vec![])
         .await
         .unwrap();

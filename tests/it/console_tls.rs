@@ -101,14 +101,12 @@ async fn the_console_over_https_and_a_certificate_renewed_on_sighup() {
         .build()
         .unwrap();
     let base = format!("https://127.0.0.1:{port}");
+    let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
     assert_eq!(
-        client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
+        health.headers()["strict-transport-security"],
+        "max-age=31536000",
+        "over TLS, browsers are told to keep to HTTPS"
     );
     let token = csrf_token(&signed_in_page(&client, &base, "alice", "pw").await);
     let silenced = client
