@@ -23,3 +23,9 @@ systemd-analyze security --offline=true --threshold=15 "$work/sdm-watch.service"
   systemd-analyze security --offline=true "$work/sdm-watch.service" | grep -v '✓' || true
   echo "the unit's exposure is above 1.5"; exit 1
 }
+
+# What no analyzer asks for but the listener needs: room for its capped connections.
+grep -qx 'LimitNOFILE=4096' "$here/sdm-watch.service" || {
+  echo "the unit must set LimitNOFILE=4096 (the console's connection caps need the room)"; exit 1
+}
+echo "LimitNOFILE: 4096"

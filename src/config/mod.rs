@@ -8,6 +8,7 @@ mod calendar;
 mod channels;
 mod delivery;
 mod error;
+pub mod exposure;
 mod http;
 mod links;
 mod organisation;

@@ -18,6 +18,7 @@ mod disk_full;
 mod docs;
 mod engines;
 mod extremes;
+mod flood;
 mod formats;
 mod grouping;
 mod incident_tools;

@@ -1,0 +1,152 @@
+//! The listener under a flood of slow and silent connections (issue 31): a real `sdm-watch
+//! run` with its console on loopback, 100 silent sockets from 127.0.0.2 and 100 slowloris
+//! connections (a header line a second) from 127.0.0.3. What is over the caps (32 per
+//! address) is closed at once, what is let in is cut by the 10 s header-read timeout,
+//! `/healthz` answers from another address throughout, the poll cycles go on, and the
+//! daemon's open files stay bounded.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use sdm_watch::domain::Status;
+use sdm_watch::sim::{NewJob, Simulator};
+use testkit::config::console_config;
+use testkit::{Daemon, ports};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+const PER_ADDRESS: usize = 32;
+const FLOOD: usize = 100;
+
+async fn connect_from(source: &str, to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// Whether the server has closed `stream` (end of file or reset) within `wait`.
+async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    let mut buffer = [0u8; 256];
+    loop {
+        match tokio::time::timeout(wait, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // An answer (a 408 for the slow headers) is followed by the close.
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+async fn healthz(listen: SocketAddr) -> Duration {
+    let started = Instant::now();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let answer = client
+        .get(format!("http://{listen}/healthz"))
+        .send()
+        .await
+        .expect("/healthz answers during the flood");
+    assert_eq!(answer.status(), 200);
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_silent_connections_cannot_take_the_listener_down() {
+    let sim = Simulator::start().await.unwrap();
+    sim.add_job(NewJob::new(Status::Running));
+    let dir = tempfile::tempdir().unwrap();
+    let listen: SocketAddr = format!("127.0.0.1:{}", ports::free()).parse().unwrap();
+    let text = console_config(&sim, dir.path(), &listen.to_string(), "", "");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, &text).unwrap();
+    let daemon = Daemon::start(&path, &[]);
+    daemon.wait_for_log("poll cycle done", 1).await;
+    let files_before = open_files(daemon.pid());
+
+    let mut silent = Vec::new();
+    for _ in 0..FLOOD {
+        silent.push(connect_from("127.0.0.2", listen).await);
+    }
+    let mut slow = Vec::new();
+    for _ in 0..FLOOD {
+        let mut stream = connect_from("127.0.0.3", listen).await;
+        stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        slow.push(stream);
+    }
+    let flooded = Instant::now();
+    let cycles_before = daemon.lines_with("poll cycle done").len();
+
+    // Over the caps: closed at once.
+    let mut refused = 0;
+    for stream in silent.iter_mut().chain(slow.iter_mut()) {
+        if closed_within(stream, Duration::from_millis(50)).await {
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 2 * (FLOOD - PER_ADDRESS),
+        "{refused} of {} connections over the caps were closed at once",
+        2 * FLOOD
+    );
+    let during = healthz(listen).await;
+    assert!(during < Duration::from_secs(2), "/healthz took {during:?}");
+    let files = open_files(daemon.pid());
+    assert!(
+        files <= files_before + 2 * PER_ADDRESS + 8,
+        "{files} open files during the flood, {files_before} before"
+    );
+
+    // The slowloris trickle a header line a second; the timeout counts the whole header.
+    let mut open: Vec<TcpStream> = silent.into_iter().chain(slow).collect();
+    let deadline = flooded + Duration::from_secs(20);
+    while !open.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} connections still open 20 s into the flood",
+            open.len()
+        );
+        let mut still = Vec::new();
+        for mut stream in open {
+            let _ = stream.write_all(b"X-Slow: 1\r\n").await;
+            if !closed_within(&mut stream, Duration::from_millis(20)).await {
+                still.push(stream);
+            }
+        }
+        open = still;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let cut_after = flooded.elapsed();
+    assert!(
+        cut_after >= Duration::from_secs(9),
+        "connections let in were cut after {cut_after:?}, before the header timeout"
+    );
+
+    // The daemon polled on meanwhile, and the listener serves as before.
+    assert!(
+        daemon.lines_with("poll cycle done").len() >= cycles_before + 5,
+        "poll cycles went on during the flood"
+    );
+    healthz(listen).await;
+    let metrics = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|line| line
+            .strip_prefix("sdm_watch_http_refused_total{reason=\"connection_refused\"} ")
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n >= (2 * (FLOOD - PER_ADDRESS)) as u64)),
+        "{metrics}"
+    );
+    daemon.stop().await;
+}
