@@ -22,6 +22,8 @@ use testkit::smtp::SmtpSink;
 use testkit::{Daemon, process};
 use time::OffsetDateTime;
 
+#[path = "system/auth_flood.rs"]
+mod auth_flood;
 #[path = "system/report.rs"]
 mod report;
 #[path = "system/sharing.rs"]
@@ -1521,6 +1523,9 @@ async fn main() {
     }
     if wanted("report") {
         report::report(&mut figures).await;
+    }
+    if wanted("auth_flood") {
+        auth_flood::auth_flood(&mut figures).await;
     }
     println!(
         "\nsdm-watch system benchmark (scale {}, {} cores, {:.0} s)",

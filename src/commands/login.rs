@@ -178,10 +178,18 @@ async fn request_token(
         .with_context(|| format!("cannot reach {url}"))?;
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
-    if status.is_success()
-        && let Some(key) = body["key"].as_str().filter(|key| !key.trim().is_empty())
-    {
-        return Ok(key.trim().to_owned());
+    // SDM's `key`, or `token` as Django REST framework's stock view names it.
+    let token = ["key", "token"]
+        .iter()
+        .find_map(|field| body[field].as_str().filter(|t| !t.trim().is_empty()));
+    if status.is_success() {
+        if let Some(token) = token {
+            return Ok(token.trim().to_owned());
+        }
+        bail!(
+            "the SDM API answered {status} without a token (no `key`); {}",
+            fields_named(&body)
+        );
     }
     bail!(
         "the SDM API refused the login ({status}): {}",
@@ -189,7 +197,9 @@ async fn request_token(
     )
 }
 
-/// Django REST framework's errors, as one line: `non_field_errors`, `detail`, or each field's.
+/// Django REST framework's reason for a refusal, as one line: the text of `detail` and
+/// `non_field_errors` (escaped, cut), and only the names of other fields: a value the API
+/// sent may be anything, a token included, and is never printed.
 fn reason(body: &Value) -> String {
     let Some(fields) = body.as_object() else {
         return "no reason given".to_owned();
@@ -201,21 +211,48 @@ fn reason(body: &Value) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         Value::String(text) => text.clone(),
-        other => other.to_string(),
+        _ => String::new(),
     };
     let mut parts = Vec::new();
+    let mut others = Vec::new();
     for (field, value) in fields {
         match field.as_str() {
-            "non_field_errors" | "detail" => parts.push(text(value)),
-            "key" => {}
-            _ => parts.push(format!("{field}: {}", text(value))),
+            "non_field_errors" | "detail" => {
+                let said: String = text(value).chars().take(200).collect();
+                parts.push(crate::domain::text::escaped(&said).into_owned());
+            }
+            _ => others.push(field.as_str()),
         }
+    }
+    if !others.is_empty() {
+        parts.push(format!("about {}", names(&others)));
     }
     if parts.is_empty() {
         "no reason given".to_owned()
     } else {
         parts.join("; ")
     }
+}
+
+/// `it sent the fields ...`, names only, escaped.
+fn fields_named(body: &Value) -> String {
+    match body.as_object() {
+        Some(fields) if !fields.is_empty() => {
+            let fields: Vec<&str> = fields.keys().map(String::as_str).collect();
+            format!("it sent the fields {}", names(&fields))
+        }
+        Some(_) => "it sent an empty object".to_owned(),
+        None => "it sent no JSON object".to_owned(),
+    }
+}
+
+fn names(fields: &[&str]) -> String {
+    fields
+        .iter()
+        .take(20)
+        .map(|field| format!("`{}`", crate::domain::text::escaped(field)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Writes `token` to `path` atomically (a private temporary file beside it, then renamed),

@@ -142,10 +142,15 @@ impl Grouping {
 #[derive(Clone, Debug, Serialize)]
 pub struct WebhookConfig {
     pub name: String,
-    /// The receiver; for `alertmanager`, its base URL (the first of `urls`).
+    /// The receiver; for `alertmanager`, its base URL (the first of `urls`). Shown
+    /// redacted: a chat service's URL is its key.
+    #[serde(serialize_with = "super::value::redacted")]
     pub url: Url,
     /// Every URL posted: `[url]`, or each member of an Alertmanager cluster.
-    #[serde(skip_serializing_if = "one")]
+    #[serde(
+        skip_serializing_if = "one",
+        serialize_with = "super::value::redacted_all"
+    )]
     pub urls: Vec<Url>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<Auth>,
@@ -181,6 +186,7 @@ pub struct WebhookConfig {
     /// `None` (`group_wait = "0s"`): one message per alert.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub grouping: Option<Grouping>,
+    #[serde(serialize_with = "super::value::header_names")]
     pub headers: Vec<(String, String)>,
     /// How long one delivery attempt may take.
     #[serde(serialize_with = "human")]

@@ -247,6 +247,42 @@ impl Serialize for CaFile {
     }
 }
 
+/// A webhook URL as `check` shows it: scheme, host and port; any path or query as
+/// `/[redacted]` (Slack, Discord, Google Chat and Teams carry their key there), userinfo
+/// left out.
+pub fn redacted_url(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    let port = url
+        .port()
+        .map(|port| format!(":{port}"))
+        .unwrap_or_default();
+    let path = if url.path() == "/" && url.query().is_none() {
+        "/"
+    } else {
+        "/[redacted]"
+    };
+    format!("{}://{host}{port}{path}", url.scheme())
+}
+
+pub(super) fn redacted<S: Serializer>(url: &url::Url, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redacted_url(url))
+}
+
+pub(super) fn redacted_all<S: Serializer>(
+    urls: &[url::Url],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(urls.iter().map(redacted_url))
+}
+
+/// Header values may be credentials: only their names are shown.
+pub(super) fn header_names<S: Serializer>(
+    headers: &[(String, String)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(headers.iter().map(|(name, _)| (name, "[redacted]")))
+}
+
 pub(super) fn human<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&humantime::format_duration(*value).to_string())
 }

@@ -8,6 +8,7 @@ mod event;
 pub mod schedule;
 pub mod stats;
 mod status;
+pub mod text;
 pub mod time;
 
 use std::time::Duration;

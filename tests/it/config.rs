@@ -595,6 +595,16 @@ name = "ops"
 url = "https://hooks.example.com/sdm"
 secret_file = "{}"
 
+[[webhook]]
+name = "slack"
+format = "slack"
+url = "https://hooks.slack.com/services/T000/B000/slack-path-key-value"
+headers = {{ "X-Api-Key" = "header-value-key" }}
+
+[[webhook]]
+name = "basic"
+url = "https://relay-user:relay-password-value@relay.example:8443/in?key=query-key-value"
+
 [smtp]
 host = "smtp.example.com"
 username = "mailer"
@@ -628,6 +638,11 @@ routing_key = "pd-routing-key-value-0123456789ab"
         "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         "am-bearer-token-value",
         "pd-routing-key-value",
+        "slack-path-key-value",
+        "header-value-key",
+        "relay-user",
+        "relay-password-value",
+        "query-key-value",
     ] {
         assert!(!printed.contains(secret), "{secret} printed:\n{printed}");
     }
@@ -646,8 +661,12 @@ routing_key = "pd-routing-key-value-0123456789ab"
         "auth = \"bearer token\"",
         "resend = \"1m\"",
         "routing_key = \"[redacted]\"",
-        "url = \"https://events.pagerduty.com/v2/enqueue\"",
+        "url = \"https://events.pagerduty.com/[redacted]\"",
         "\"http://am-1.example:9093/\"",
+        // Webhook URLs: scheme and host, the path (a chat service's key) redacted.
+        "url = \"https://hooks.slack.com/[redacted]\"",
+        "url = \"https://relay.example:8443/[redacted]\"",
+        "X-Api-Key = \"[redacted]\"",
     ] {
         assert!(
             printed.contains(expected),

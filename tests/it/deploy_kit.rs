@@ -377,3 +377,82 @@ async fn the_grafana_dashboard_names_only_metrics_the_daemon_exports() {
         "the dashboard names metrics the daemon does not export: {missing:?}\nexported: {exported:?}"
     );
 }
+
+/// An API answering `login` in another shape (issue 31): Django REST framework's stock
+/// `{"token": ...}` is read as the token; an answer with the token under a name it does not
+/// know fails naming the fields, never printing a value; a refusal's hostile reason is
+/// shown escaped.
+#[tokio::test]
+async fn login_reads_other_shapes_and_never_prints_what_the_api_sent() {
+    let answers = [
+        (200, r#"{"token": "drf-token-value-0123456789"}"#),
+        (
+            200,
+            r#"{"auth_token": "leaked-value-0123456789", "user": 7}"#,
+        ),
+        (
+            400,
+            "{\"detail\": \"no\\u001b[2J\\nforged line\", \"email\": [\"secret-ish\"]}",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    for (n, (status, body)) in answers.into_iter().enumerate() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _server = sdm_watch::httpd::serve(listener, move |_request| async move {
+            Ok(hyper::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(sdm_watch::httpd::full(bytes::Bytes::from(body)))
+                .unwrap())
+        });
+        let token_file = dir.path().join(format!("token-{n}"));
+        let config = dir.path().join(format!("config-{n}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[api]\nbase_url = \"http://{addr}/api/v1/\"\ntoken_file = \"{}\"\n[http]\nlisten = \"\"\n",
+                token_file.display()
+            ),
+        )
+        .unwrap();
+        let output = login(
+            &config,
+            &["--email", "ops@example.com", "--password-stdin"],
+            Some("pw"),
+        )
+        .await;
+        let said = text(&output.stdout) + &text(&output.stderr);
+        match n {
+            0 => {
+                assert_eq!(output.status.code(), Some(0), "{said}");
+                assert_eq!(
+                    std::fs::read_to_string(&token_file).unwrap().trim(),
+                    "drf-token-value-0123456789"
+                );
+                assert!(!said.contains("drf-token-value"), "{said}");
+            }
+            1 => {
+                assert_eq!(output.status.code(), Some(1), "{said}");
+                assert!(
+                    said.contains("`auth_token`") && said.contains("`user`"),
+                    "{said}"
+                );
+                assert!(!said.contains("leaked-value"), "{said}");
+                assert!(!token_file.exists());
+            }
+            _ => {
+                assert_eq!(output.status.code(), Some(1), "{said}");
+                assert!(
+                    said.contains("no\\u{1b}[2J\\nforged line") && !said.contains('\u{1b}'),
+                    "{said}"
+                );
+                assert!(
+                    said.contains("`email`") && !said.contains("secret-ish"),
+                    "{said}"
+                );
+            }
+        }
+    }
+}
