@@ -87,7 +87,11 @@ pub async fn list(
         }
         writeln!(out)?;
         if let Some(error) = &line.last_error {
-            writeln!(out, "      last error: {error}")?;
+            writeln!(
+                out,
+                "      last error: {}",
+                crate::domain::text::escaped(error)
+            )?;
         }
     }
     Ok(())
@@ -252,7 +256,7 @@ pub async fn show(
     for attempt in &shown.attempts {
         write!(out, "  {}  {}", attempt.at, attempt.outcome)?;
         match &attempt.error {
-            Some(error) => writeln!(out, "  {error}")?,
+            Some(error) => writeln!(out, "  {}", crate::domain::text::escaped(error))?,
             None => writeln!(out)?,
         }
     }

@@ -53,17 +53,20 @@ pub async fn run(
         "{:<20}  {:<12} {:<16} {:<13} OUTCOME / WHAT",
         "WHEN", "WHO", "FROM", "ACTION"
     )?;
+    // An operator's reason (from the console, a form anyone signed in fills) is shown
+    // escaped: a newline or an escape sequence in it must not forge a row.
+    let shown = |text: &str| crate::domain::text::escaped(text).into_owned();
     for entry in &entries {
         writeln!(
             out,
             "{:<20}  {:<12} {:<16} {:<13} {}\n{:>65}{}",
             at(entry),
-            entry.who,
-            entry.address,
-            entry.action,
-            entry.outcome,
+            shown(&entry.who),
+            shown(&entry.address),
+            shown(&entry.action),
+            shown(&entry.outcome),
             "",
-            entry.detail
+            shown(&entry.detail)
         )?;
     }
     Ok(())

@@ -263,7 +263,11 @@ pub async fn run(
             waiting.next_attempt_at
         )?;
         if let Some(error) = &waiting.last_error {
-            writeln!(out, "      last error: {error}")?;
+            writeln!(
+                out,
+                "      last error: {}",
+                crate::domain::text::escaped(error)
+            )?;
         }
     }
     if !report.lookups_failing.is_empty() {
@@ -332,7 +336,11 @@ fn write_alert(out: &mut impl Write, alert: &AlertLine, pending: bool) -> std::i
         write!(out, "  next try {}", alert.next_attempt_at)?;
     }
     match &alert.last_error {
-        Some(error) => writeln!(out, "\n      last error: {error}"),
+        Some(error) => writeln!(
+            out,
+            "\n      last error: {}",
+            crate::domain::text::escaped(error)
+        ),
         None => writeln!(out),
     }
 }

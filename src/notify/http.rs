@@ -68,7 +68,11 @@ pub async fn post(http: &reqwest::Client, config: &WebhookConfig, post: Post<'_>
         None => None,
     };
     let error = match reason {
-        Some(reason) => format!("the receiver answered {status}: {reason}"),
+        // The receiver's words, escaped: they reach log lines and `alerts list`.
+        Some(reason) => format!(
+            "the receiver answered {status}: {}",
+            crate::domain::text::escaped(&reason)
+        ),
         None => format!("the receiver answered {status}"),
     };
     if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {

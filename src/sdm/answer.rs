@@ -95,8 +95,13 @@ impl DataBody {
     }
 }
 
-/// The `detail` of a DRF error body, else the start of the body.
+/// The `detail` of a DRF error body, else the start of the body; escaped, since it goes
+/// into log lines and `watcher.failing`.
 async fn detail(response: Response) -> String {
+    crate::domain::text::escaped(&raw_detail(response).await).into_owned()
+}
+
+async fn raw_detail(response: Response) -> String {
     let body = response.bytes().await.unwrap_or_default();
     #[derive(serde::Deserialize)]
     struct Detail {

@@ -237,7 +237,7 @@ async fn what_operators_do_on_the_command_line_is_in_the_audit_trail() {
         "--for",
         "1h",
         "--reason",
-        "re-import <b>",
+        "re-import <b>\n2026-12-05T00:00:00Z  mallory      cli              silence.end   ok\u{1b}[2J",
     ])
     .await;
     assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
@@ -293,5 +293,16 @@ async fn what_operators_do_on_the_command_line_is_in_the_audit_trail() {
         seen[3]
     );
     let table = run(&["audit"]).await;
-    assert!(String::from_utf8_lossy(&table.stdout).contains("silence.add"));
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("silence.add"));
+    // The reason's newline and escape sequence are shown, not obeyed: no forged row.
+    assert!(
+        table.contains("re-import <b>\\n2026-12-05T00:00:00Z  mallory")
+            && table.contains("ok\\u{1b}[2J")
+            && !table.contains('\u{1b}')
+            && !table
+                .lines()
+                .any(|line| line.starts_with("2026-12-05T00:00:00Z")),
+        "{table}"
+    );
 }
