@@ -101,12 +101,15 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
             org,
             json,
             csv,
+            csv_raw,
         } => {
             use commands::report::{Format, Request};
+            use sdm_watch::rows::Cells;
             commands::chosen_orgs(&config, org.as_deref())?;
-            let format = match (json, csv) {
-                (true, _) => Format::Json,
-                (_, true) => Format::Csv,
+            let format = match (json, csv, csv_raw) {
+                (true, _, _) => Format::Json,
+                (_, _, true) => Format::Csv(Cells::Exact),
+                (_, true, _) => Format::Csv(Cells::ForPeople),
                 _ => Format::Table,
             };
             let request = Request {

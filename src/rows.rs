@@ -1,5 +1,8 @@
 //! A job's output rows (one JSON object per row, empty columns left out by the API) as a
-//! table: the union of columns in first-seen order, and CSV per RFC 4180.
+//! table: the union of columns in first-seen order, and CSV per RFC 4180. CSV meant for
+//! people (opened in a spreadsheet) has its formulas neutralised (OWASP's CSV injection):
+//! a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage return, and not a number,
+//! gets a leading `'`; [`Cells::Exact`] keeps every value as it is.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -23,24 +26,43 @@ pub fn columns<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<String> {
     columns
 }
 
+/// How CSV cells are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cells {
+    /// For a spreadsheet: a cell a spreadsheet would run as a formula is prefixed `'`.
+    ForPeople,
+    /// Every value exactly as it is (`--csv-raw`), for programs.
+    Exact,
+}
+
 /// Writes `rows` as CSV with `columns` as the header; a column a row lacks is empty.
-pub fn write_csv(out: &mut impl Write, columns: &[String], rows: &[Row]) -> io::Result<()> {
-    write_csv_header(out, columns)?;
+pub fn write_csv(
+    out: &mut impl Write,
+    columns: &[String],
+    rows: &[Row],
+    style: Cells,
+) -> io::Result<()> {
+    write_csv_header(out, columns, style)?;
     for row in rows {
-        write_csv_row(out, columns, row)?;
+        write_csv_row(out, columns, row, style)?;
     }
     Ok(())
 }
 
 /// Writes the CSV header of `columns`.
-fn write_csv_header(out: &mut impl Write, columns: &[String]) -> io::Result<()> {
-    write_record(out, columns.iter().map(String::as_str))
+fn write_csv_header(out: &mut impl Write, columns: &[String], style: Cells) -> io::Result<()> {
+    write_record(out, columns.iter().map(String::as_str), style)
 }
 
 /// Writes one row under `columns`; a column the row lacks is empty.
-fn write_csv_row(out: &mut impl Write, columns: &[String], row: &Row) -> io::Result<()> {
+fn write_csv_row(
+    out: &mut impl Write,
+    columns: &[String],
+    row: &Row,
+    style: Cells,
+) -> io::Result<()> {
     let cells: Vec<String> = columns.iter().map(|column| cell(row.get(column))).collect();
-    write_record(out, cells.iter().map(String::as_str))
+    write_record(out, cells.iter().map(String::as_str), style)
 }
 
 /// Calls `each` with every row of the JSON array `reader` holds, one row in memory at a
@@ -122,11 +144,12 @@ pub fn stream_csv(
     reader: impl Read,
     out: &mut impl Write,
     columns: &[String],
+    style: Cells,
     mut each: impl FnMut(),
 ) -> Result<u64, RowsError> {
-    write_csv_header(out, columns)?;
+    write_csv_header(out, columns, style)?;
     for_each_row(reader, |row| {
-        write_csv_row(out, columns, &row)?;
+        write_csv_row(out, columns, &row, style)?;
         each();
         Ok(())
     })
@@ -144,10 +167,10 @@ pub enum RowsError {
 }
 
 /// CSV of a JSON array of rows (as the API sends and sdm-watch saves them).
-pub fn csv_from_json(json: &[u8]) -> Result<Vec<u8>, RowsError> {
+pub fn csv_from_json(json: &[u8], style: Cells) -> Result<Vec<u8>, RowsError> {
     let rows: Vec<Row> = serde_json::from_slice(json).map_err(RowsError::NotRows)?;
     let mut csv = Vec::new();
-    write_csv(&mut csv, &columns(&rows), &rows)?;
+    write_csv(&mut csv, &columns(&rows), &rows, style)?;
     Ok(csv)
 }
 
@@ -159,13 +182,31 @@ fn cell(value: Option<&Value>) -> String {
     }
 }
 
+/// `cell` as a spreadsheet may show it without running it: one it would read as a formula
+/// (starting with `=`, `+`, `-`, `@`, a tab or a carriage return, and not a number) gets
+/// a leading `'`.
+pub fn for_people(cell: &str) -> std::borrow::Cow<'_, str> {
+    let formula =
+        cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && cell.trim().parse::<f64>().is_err();
+    if formula {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
 /// Writes one CSV record of `cells`, quoting those that need it, ended by CRLF.
 pub fn write_record<'a>(
     out: &mut impl Write,
     cells: impl Iterator<Item = &'a str>,
+    style: Cells,
 ) -> io::Result<()> {
     let mut first = true;
     for cell in cells {
+        let cell = match style {
+            Cells::ForPeople => for_people(cell),
+            Cells::Exact => std::borrow::Cow::Borrowed(cell),
+        };
         if !first {
             out.write_all(b",")?;
         }
@@ -197,10 +238,40 @@ mod tests {
         let columns = columns(&rows);
         assert_eq!(columns, ["sku", "price", "name", "ean", "tags"]);
         let mut out = Vec::new();
-        write_csv(&mut out, &columns, &rows).unwrap();
+        write_csv(&mut out, &columns, &rows, Cells::ForPeople).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "sku,price,name,ean,tags\r\nA1,3,,,\r\nB2,,\"Chair, \"\"oak\"\"\",,\r\n,4.5,,,\"[\"\"x\"\"]\"\r\n"
+        );
+    }
+
+    #[test]
+    fn formulas_are_neutralised_for_people_and_kept_exact_for_programs() {
+        let rows = vec![row(serde_json::json!({
+            "a": "=HYPERLINK(\"http://x\",\"y\")",
+            "b": "+1+2",
+            "c": "-2+3",
+            "d": "@SUM(A1)",
+            "e": "\tx",
+            "f": "\rx",
+            "g": -5,
+            "h": "-1.5",
+            "i": "plain = text",
+        }))];
+        let columns = columns(&rows);
+        let mut people = Vec::new();
+        write_csv(&mut people, &columns, &rows, Cells::ForPeople).unwrap();
+        let people = String::from_utf8(people).unwrap();
+        assert_eq!(
+            people.split_once("\r\n").unwrap().1,
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'+1+2,'-2+3,'@SUM(A1),'\tx,\"'\rx\",-5,-1.5,plain = text\r\n",
+            "formulas prefixed; numbers and inner signs left alone"
+        );
+        let mut exact = Vec::new();
+        write_csv(&mut exact, &columns, &rows, Cells::Exact).unwrap();
+        let exact = String::from_utf8(exact).unwrap();
+        assert!(
+            exact.contains("\"=HYPERLINK(") && exact.contains(",+1+2,") && !exact.contains('\'')
         );
     }
 
@@ -247,9 +318,9 @@ mod tests {
 
             let columns = columns(&rows);
             let mut streamed = Vec::new();
-            stream_csv(json.as_slice(), &mut streamed, &columns, || ()).unwrap();
+            stream_csv(json.as_slice(), &mut streamed, &columns, Cells::ForPeople, || ()).unwrap();
             let mut whole = Vec::new();
-            write_csv(&mut whole, &columns, &rows).unwrap();
+            write_csv(&mut whole, &columns, &rows, Cells::ForPeople).unwrap();
             proptest::prop_assert_eq!(streamed, whole);
         }
     }

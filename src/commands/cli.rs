@@ -119,11 +119,15 @@ pub enum Command {
         #[arg(long = "org", value_name = "NAME")]
         org: Option<String>,
         /// Print the whole report as JSON
-        #[arg(long, conflicts_with = "csv")]
+        #[arg(long, conflicts_with_all = ["csv", "csv_raw"])]
         json: bool,
-        /// Print the per-project lines as CSV
+        /// Print the per-project lines as CSV for a spreadsheet (a cell that would run as a
+        /// formula is prefixed with ')
         #[arg(long)]
         csv: bool,
+        /// Print the per-project lines as CSV with every value exactly as it is
+        #[arg(long, conflicts_with = "csv")]
+        csv_raw: bool,
     },
     /// About the configuration file itself
     #[command(subcommand)]
@@ -290,9 +294,13 @@ pub enum JobsCommand {
         id: String,
         /// The output format id configured for the job's project
         format_id: u32,
-        /// CSV with a header of every column any row has
+        /// CSV with a header of every column any row has, for a spreadsheet (a cell that
+        /// would run as a formula is prefixed with ')
         #[arg(long)]
         csv: bool,
+        /// CSV with every value exactly as it is, for programs
+        #[arg(long, conflicts_with = "csv")]
+        csv_raw: bool,
     },
 }
 
@@ -313,7 +321,20 @@ impl From<JobsCommand> for jobs::Request {
                 json,
             },
             JobsCommand::Show { id, json } => jobs::Request::Show { id, json },
-            JobsCommand::Data { id, format_id, csv } => jobs::Request::Data { id, format_id, csv },
+            JobsCommand::Data {
+                id,
+                format_id,
+                csv,
+                csv_raw,
+            } => jobs::Request::Data {
+                id,
+                format_id,
+                csv: match (csv, csv_raw) {
+                    (_, true) => Some(crate::rows::Cells::Exact),
+                    (true, false) => Some(crate::rows::Cells::ForPeople),
+                    (false, false) => None,
+                },
+            },
         }
     }
 }

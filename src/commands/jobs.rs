@@ -32,7 +32,8 @@ pub enum Request {
     Data {
         id: String,
         format_id: u32,
-        csv: bool,
+        /// CSV in this style; `None`: JSON.
+        csv: Option<rows::Cells>,
     },
 }
 
@@ -130,7 +131,7 @@ pub async fn data(
     client: &SdmClient,
     id: &str,
     format_id: u32,
-    csv: bool,
+    csv: Option<rows::Cells>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let spill = Spill::new()?;
@@ -174,9 +175,9 @@ pub async fn data(
         written += 1;
         progress.update(|| format!("rows written: {written}"));
     };
-    let rows = if csv {
+    let rows = if let Some(style) = csv {
         let (_, columns) = crate::output::summarise(&spill.path).with_context(failed)?;
-        rows::stream_csv(file, out, &columns, &mut tick)
+        rows::stream_csv(file, out, &columns, style, &mut tick)
     } else {
         rows::stream_json(file, out, &mut tick)
     }

@@ -16,7 +16,7 @@ use crate::store::history::Scope;
 pub enum Format {
     Table,
     Json,
-    Csv,
+    Csv(crate::rows::Cells),
 }
 
 /// What `report` was asked.
@@ -43,7 +43,7 @@ pub async fn run(config: &Config, request: Request, out: &mut impl Write) -> any
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;
         }
-        Format::Csv => csv(&report, out)?,
+        Format::Csv(style) => csv(&report, out, style)?,
         Format::Table => out.write_all(
             crate::report::text::table(&report, config.organisations.len() > 1).as_bytes(),
         )?,
@@ -52,7 +52,7 @@ pub async fn run(config: &Config, request: Request, out: &mut impl Write) -> any
 }
 
 /// The per-project lines; durations in seconds, an unknown project or duration empty.
-fn csv(report: &Report, out: &mut impl Write) -> anyhow::Result<()> {
+fn csv(report: &Report, out: &mut impl Write, style: crate::rows::Cells) -> anyhow::Result<()> {
     let header = [
         "organisation",
         "project",
@@ -68,7 +68,7 @@ fn csv(report: &Report, out: &mut impl Write) -> anyhow::Result<()> {
         "pending_total_s",
         "waiting",
     ];
-    crate::rows::write_record(out, header.into_iter())?;
+    crate::rows::write_record(out, header.into_iter(), style)?;
     let seconds = |ms: Option<i64>| {
         ms.map(|ms| format!("{:.3}", ms as f64 / 1000.0))
             .unwrap_or_default()
@@ -89,7 +89,7 @@ fn csv(report: &Report, out: &mut impl Write) -> anyhow::Result<()> {
             seconds(Some(line.pending_total_ms)),
             line.waiting.to_string(),
         ];
-        crate::rows::write_record(out, cells.iter().map(String::as_str))?;
+        crate::rows::write_record(out, cells.iter().map(String::as_str), style)?;
     }
     Ok(())
 }

@@ -290,7 +290,7 @@ async fn attachment(event: &AlertEvent, max_bytes: u64) -> Attached {
         )));
     }
     let csv = match tokio::fs::read(file).await {
-        Ok(json) => crate::rows::csv_from_json(&json),
+        Ok(json) => crate::rows::csv_from_json(&json, crate::rows::Cells::ForPeople),
         Err(error) => Err(crate::rows::RowsError::Io(error)),
     };
     match csv {

@@ -86,7 +86,8 @@ async fn jobs_data_as_csv_has_the_union_of_columns() {
     let rows = serde_json::json!([
         {"sku": "A1", "price": "3.10"},
         {"sku": "B2", "color": "red"},
-        {"price": "9", "size": "L"}
+        {"price": "9", "size": "L"},
+        {"sku": "=cmd|' /C calc'!A0", "price": "-2"}
     ]);
     let rows = rows
         .as_array()
@@ -101,7 +102,14 @@ async fn jobs_data_as_csv_has_the_union_of_columns() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
         stdout(&output),
-        "sku,price,color,size\r\nA1,3.10,,\r\nB2,,red,\r\n,9,,L\r\n"
+        "sku,price,color,size\r\nA1,3.10,,\r\nB2,,red,\r\n,9,,L\r\n'=cmd|' /C calc'!A0,-2,,\r\n",
+        "a formula is neutralised for a spreadsheet, a negative number is not"
+    );
+    let raw = sdm_watch(&config, &["jobs", "data", &id, "3", "--csv-raw"], &[]).await;
+    assert!(
+        stdout(&raw).ends_with("\r\n=cmd|' /C calc'!A0,-2,,\r\n"),
+        "{}",
+        stdout(&raw)
     );
 
     let output = sdm_watch(&config, &["jobs", "data", &id, "3"], &[]).await;
