@@ -68,6 +68,9 @@ impl WatchdogConfig {
 pub struct RawHeartbeat {
     pub url: Option<Secret>,
     pub url_file: Option<PathBuf>,
+    /// Empty turns it off, as SPEC's example writes it: the one secret an empty string is
+    /// allowed for (every other is refused empty, by `check` and by the schema alike).
+    #[schemars(with = "Option<String>")]
     pub fail_url: Option<Secret>,
     pub every: Option<HumanDuration>,
 }

@@ -14,7 +14,7 @@ path = "/tmp/sdm-watch-test/state.db"
 "#;
 
 /// (what is wrong, the config, the key the error must name).
-const BAD: &[(&str, &str, &str)] = &[
+pub const BAD: &[(&str, &str, &str)] = &[
     (
         "a typo in a key",
         "[api]\ntoken = \"t\"\ntokn = \"t\"",

@@ -312,6 +312,67 @@ fn the_config_schema_passes_every_shipped_config_and_fails_a_typo() {
     );
 }
 
+/// `config schema` and `check` agree (issue 31): one rule for empty strings (a secret is
+/// refused empty, except `heartbeat.fail_url`, where empty turns it off), so the schema
+/// passes what `check` accepts, and every refusal of the bad-config table that is about
+/// the file's shape (an unknown key or section, a wrong type) fails the schema too.
+#[test]
+fn the_config_schema_and_check_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("schema.json");
+    std::fs::write(&schema, run(&["config", "schema"])).unwrap();
+    let accepted = [
+        "[api]\ntoken = \"t\"\n[heartbeat]\nurl = \"https://hc.example/ping/x\"\nfail_url = \"\"\n",
+        "[api]\ntoken = \"t\"\n[watchdog]\nalert_after = \"0s\"\n",
+    ];
+    let refused = [
+        "[api]\ntoken = \"\"\n",
+        "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"a\"\nurl = \"https://h.example/\"\nsecret = \"\"\n",
+    ];
+    let mut cases: Vec<(String, bool, String)> = Vec::new();
+    for (n, text) in accepted.iter().enumerate() {
+        cases.push((format!("accepted-{n}"), true, text.to_string()));
+    }
+    for (n, text) in refused.iter().enumerate() {
+        cases.push((format!("refused-{n}"), false, text.to_string()));
+    }
+    for (n, (what, text, _)) in crate::config::BAD.iter().enumerate() {
+        let error = sdm_watch::config::Config::from_toml(text, Path::new("bad.toml"))
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
+        let message = error.to_string();
+        let shape = ["unknown field", "invalid type", "unknown variant"]
+            .iter()
+            .any(|said| message.contains(said));
+        if shape {
+            cases.push((format!("bad-{n}"), false, text.to_string()));
+        }
+    }
+    assert!(cases.len() > 6, "the bad-config table has shape errors");
+    for (name, should_pass, text) in &cases {
+        let checked = sdm_watch::config::Config::from_toml(text, Path::new("t.toml"));
+        assert_eq!(
+            checked.is_ok(),
+            *should_pass,
+            "check on {name}: {checked:?}"
+        );
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let output = Command::new("python3")
+            .args(["-m", "check_jsonschema", "--schemafile"])
+            .arg(&schema)
+            .arg(&path)
+            .output()
+            .expect("python3 runs");
+        assert_eq!(
+            output.status.success(),
+            *should_pass,
+            "the schema on {name} ({text:?}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
 /// Every metric the Grafana dashboard names is one a running daemon exports (its PromQL
 /// parses: `deploy/grafana/check.sh`, with promtool, in `.ci/run`). The config enables
 /// every feature that has metrics: digests, reminders, output rows, the heartbeat.
