@@ -93,7 +93,15 @@ pub async fn run(
     {
         warn!(error = %error, "cannot count the tracked jobs for the metrics");
     }
-    let resender = tokio::spawn(worker.resender().run(stopped.clone()));
+    let mut resender = worker.resender();
+    if let Some(handle) = leadership.clone() {
+        resender = resender.only_where(Arc::new(move |org: &str| {
+            handle
+                .org(org)
+                .is_some_and(|org| org.standing.borrow().leads())
+        }));
+    }
+    let resender = tokio::spawn(resender.run(stopped.clone()));
     let reporter = tokio::spawn(worker.reporter().run(stopped.clone()));
     let worker = tokio::spawn(worker.run(stopped.clone()));
     info!(

@@ -103,7 +103,12 @@ pub fn http_client(ca_file: Option<&CaFile>) -> reqwest::Result<reqwest::Client>
         builder = builder.tls_certs_merge(ca_file.certificates.iter().cloned());
     }
     builder
-        .user_agent(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
+        // Which replica posted, as the API client says too.
+        .user_agent(format!(
+            "sdm-watch/{} (replica {})",
+            env!("CARGO_PKG_VERSION"),
+            crate::domain::replica_id()
+        ))
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()

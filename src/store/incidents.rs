@@ -321,6 +321,7 @@ pub fn count_open(conn: &mut dyn Db) -> Result<u64, StoreError> {
 /// An incident as a channel was told of it: the payload of its first alert there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Told {
+    pub organisation: String,
     pub opened_ms: i64,
     pub resolved_ms: Option<i64>,
     pub payload: String,
@@ -334,7 +335,7 @@ pub fn told(
     resolved_since_ms: i64,
 ) -> Result<Vec<Told>, StoreError> {
     let rows = conn.query(
-        "SELECT i.opened_ms, i.resolved_ms, a.payload
+        "SELECT i.opened_ms, i.resolved_ms, a.payload, i.organisation
          FROM incidents i
          JOIN incident_channels c ON c.incident = i.seq AND c.channel = ?1
          JOIN alerts a ON a.id = c.alert_id
@@ -348,6 +349,7 @@ pub fn told(
                 opened_ms: row.get(0)?,
                 resolved_ms: row.get(1)?,
                 payload: row.get(2)?,
+                organisation: row.get(3)?,
             })
         })
         .collect()

@@ -757,3 +757,68 @@ async fn renewing_the_lease_does_not_quicken_the_cadence() {
         "{cycles} cycles in 6.5 s at interval 3 s"
     );
 }
+
+/// Only the leader tells Alertmanager again (issue 31): two replicas, an `alertmanager`
+/// channel resending every 10 s (its least), an incident open; over the resends that follow, every
+/// post comes from the replica that leads (by the `User-Agent` each posts with).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_leader_resends_to_alertmanager() {
+    let w = World::start().await;
+    let pg = Postgres::start();
+    let config = replica_config(&w, &pg);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[[webhook]]\nname = \"ops\"",
+        &format!(
+            "[[webhook]]\nname = \"am\"\nformat = \"alertmanager\"\nurl = \"{}\"\nresend = \"10s\"\n\n[[webhook]]\nname = \"ops\"",
+            w.hook.url("/am")
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let client = postgres::connect(&settings(&pg.url())).await.unwrap();
+    let a = Daemon::start(&config, &[]);
+    let b = Daemon::start(&config, &[]);
+    a.wait_for_log("sdm-watch started", 1).await;
+    let leader = wait_for_leader(&client, None).await;
+    let job = w.sim.add_job(NewJob::new(Status::Running).name("Feed"));
+    let leading_daemon = if a.pid() == leader { &a } else { &b };
+    leading_daemon.wait_for_log("poll cycle done", 1).await;
+    w.sim
+        .set_status(&job, Status::Error, Some("Column 'sku' missing"));
+    let to_am = |w: &World| -> Vec<String> {
+        w.hook
+            .delivered()
+            .into_iter()
+            .filter(|hook| hook.path.starts_with("/am"))
+            .map(|hook| hook.header("user-agent").unwrap_or_default().to_owned())
+            .collect()
+    };
+    // The first post, then two resends (10 s apart).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+    while to_am(&w).len() < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no resends to Alertmanager: {:?}",
+            to_am(&w)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        leader_pid(&client).await,
+        Some(leader),
+        "the lead did not move"
+    );
+    let posts = to_am(&w);
+    let agents: std::collections::HashSet<&String> = posts.iter().skip(1).collect();
+    assert_eq!(
+        agents.len(),
+        1,
+        "resends came from more than one replica: {posts:?}"
+    );
+    let leading = format!("-{leader}-");
+    assert!(
+        agents.iter().all(|agent| agent.contains(&leading)),
+        "the resends are the leader's ({leading}): {posts:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+}

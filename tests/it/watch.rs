@@ -71,9 +71,14 @@ async fn first_start_is_silent_then_each_transition_alerts_once_on_both_channels
     let hook = &hooks[0];
     assert_eq!(hook.path, "/ops");
     assert_eq!(hook.header("content-type"), Some("application/json"));
-    assert_eq!(
-        hook.header("user-agent"),
-        Some(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
+    let agent = hook.header("user-agent").unwrap_or_default();
+    assert!(
+        agent.starts_with(concat!(
+            "sdm-watch/",
+            env!("CARGO_PKG_VERSION"),
+            " (replica "
+        )),
+        "{agent}"
     );
     assert_eq!(hook.header("x-team"), Some("data"));
     assert!(hook.header("webhook-id").unwrap().starts_with("msg_"));

@@ -4,8 +4,8 @@
 //! last 4 x `resend` (`endsAt` at their end), as Prometheus does. The second keeps an
 //! end the last word even when a resend that read the incident open crossed its
 //! resolution. At start it runs at once, so an Alertmanager that expired the alerts
-//! while sdm-watch was down has them again. Posting again is idempotent; each replica
-//! on PostgreSQL does it.
+//! while sdm-watch was down has them again. Among replicas on PostgreSQL, an
+//! organisation's incidents are told again by the replica that leads it, alone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,10 +30,15 @@ use crate::store::incidents::{self, Told};
 /// At most this many alerts in one post.
 const BATCH: usize = 500;
 
+/// Whether this process leads an organisation (among replicas); alone, it leads all.
+pub type Leads = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 pub struct Resender {
     store: Store,
     setup: watch::Receiver<Arc<DeliverySetup>>,
     clock: Arc<dyn Clock>,
+    /// Only the incidents of organisations this replica leads are told again.
+    leads: Option<Leads>,
 }
 
 impl Resender {
@@ -46,7 +51,15 @@ impl Resender {
             store,
             setup,
             clock,
+            leads: None,
         }
+    }
+
+    /// Among replicas: tells again only the incidents of organisations `leads` says this
+    /// replica leads, so that N replicas do not post N times.
+    pub fn only_where(mut self, leads: Leads) -> Self {
+        self.leads = Some(leads);
+        self
     }
 
     /// Resends until `stop` turns true (or its sender goes).
@@ -96,6 +109,13 @@ impl Resender {
                 warn!(channel = %name, error = %error, "cannot read the incidents to resend to Alertmanager; trying again at the next resend");
                 return;
             }
+        };
+        let told: Vec<Told> = match &self.leads {
+            Some(leads) => told
+                .into_iter()
+                .filter(|incident| leads(&incident.organisation))
+                .collect(),
+            None => told,
         };
         let alerts = bodies(&told, now_ms, keep);
         for batch in alerts.chunks(BATCH) {
