@@ -8,7 +8,7 @@
 #   (Debian package prometheus-alertmanager; its binaries, not its service);
 # - the official Adaptive Card schema and jsonschema: tests/it/formats.rs validates Teams
 #   cards with them (tests/requirements.txt, from PyPI); jsonschema also checks PagerDuty
-#   events against PagerDuty's schema (tests/data); Playwright drives the console's forms
+#   events against a schema of PagerDuty's documented fields (tests/data); Playwright drives the console's forms
 #   in that Chromium (tests/it/console_actions.rs);
 # - html-validate (npm, tests/node, with the machine's Node.js): the status page and the
 #   HTML e-mails are validated with it.

@@ -1,7 +1,7 @@
 //! Incidents into the tools teams page with (issue 23): a real Alertmanager (two, as a
 //! cluster) holding the daemon's open incidents, resolving ended ones and expiring them
 //! on its own after a SIGKILL; and PagerDuty's Events API v2, simulated as PagerDuty
-//! documents it, every event validated against PagerDuty's published schema.
+//! documents it, every event validated against a schema of the fields PagerDuty documents (tests/data).
 
 use std::time::{Duration, Instant};
 
@@ -157,7 +157,7 @@ fn valid_pagerduty_event(event: &Value) {
 /// PagerDuty as its documentation says it answers: a failure triggers with the dedup key,
 /// a repeat triggers again with the same key, a 429 is tried again, a resolve queued while
 /// PagerDuty is down is delivered after, and a 400 makes the alert dead with PagerDuty's
-/// own words. Every event sent is valid by PagerDuty's schema.
+/// own words. Every event sent is valid by the schema of PagerDuty's documented fields.
 #[tokio::test]
 async fn pagerduty_triggers_repeats_and_resolves_one_alert_per_incident() {
     let w = World::start().await;
