@@ -150,3 +150,70 @@ async fn slow_and_silent_connections_cannot_take_the_listener_down() {
     );
     daemon.stop().await;
 }
+
+fn high_water_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Wrong passwords at once cost at most two argon2 checks' memory (19 MiB each) at a
+/// time, and the memory goes back afterwards (issue 31: 50 of them took 900 MiB, kept).
+/// The `auth_flood` benchmark measures the same at full size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_wrong_passwords_takes_bounded_memory_and_gives_it_back() {
+    let sim = Simulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    let hash = sdm_watch::ops::auth::hash_password("correct horse").unwrap();
+    std::fs::write(&users, format!("alice:{hash}\n")).unwrap();
+    let listen = format!("127.0.0.1:{}", ports::free());
+    let users_file = format!("users_file = \"{}\"", users.display());
+    let text = console_config(&sim, dir.path(), &listen, &users_file, "");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, &text).unwrap();
+    let daemon = Daemon::start(&path, &[]);
+    daemon.wait_for_log("poll cycle done", 1).await;
+    let before = high_water_kib(daemon.pid());
+    // 16 names from 2 addresses: none is limited before its hash is checked.
+    let tries: Vec<_> = (0..16)
+        .map(|n| {
+            let url = format!("http://{listen}/status.json");
+            tokio::spawn(async move {
+                let address: std::net::IpAddr = format!("127.0.2.{}", 1 + n % 2).parse().unwrap();
+                reqwest::Client::builder()
+                    .local_address(address)
+                    .timeout(Duration::from_secs(120))
+                    .build()
+                    .unwrap()
+                    .get(url)
+                    .basic_auth(format!("user{n}"), Some("guess"))
+                    .send()
+                    .await
+                    .map(|answer| answer.status().as_u16())
+            })
+        })
+        .collect();
+    for attempt in tries {
+        let code = attempt.await.unwrap().expect("answered");
+        assert!([401, 503].contains(&code), "{code}");
+    }
+    let peak = high_water_kib(daemon.pid());
+    assert!(
+        peak < before + 60 * 1024,
+        "16 checks at once took the peak from {before} KiB to {peak} KiB"
+    );
+    let after = daemon.rss_kib();
+    assert!(
+        after < before + 16 * 1024,
+        "the memory was not given back: {after} KiB after, {before} KiB high-water before"
+    );
+    daemon.stop().await;
+}
