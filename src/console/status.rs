@@ -50,6 +50,20 @@ pub struct Status {
     pub outages: Vec<OutageView>,
 }
 
+impl OutageView {
+    fn of(org: &str, outage: &crate::store::bookkeeping::Outage, now: i64) -> OutageView {
+        OutageView {
+            organisation: org.to_owned(),
+            since: at(outage.since_ms),
+            failing_for_seconds: u64::try_from(now.saturating_sub(outage.since_ms) / 1000)
+                .unwrap_or(0),
+            reason: outage.reason.clone(),
+            last_error: outage.last_error.clone(),
+            watcher_failing_sent: outage.alerted,
+        }
+    }
+}
+
 /// An outage in progress: no cycle of `organisation` has succeeded since `since`.
 #[derive(Clone, Debug, Serialize)]
 pub struct OutageView {
@@ -291,17 +305,7 @@ pub(super) fn read(
                 .map(|job| (org.clone(), job)),
         );
         let outage = crate::store::bookkeeping::Outage::read(conn, org)?;
-        if let Some(outage) = &outage {
-            outages.push(OutageView {
-                organisation: org.clone(),
-                since: at(outage.since_ms),
-                failing_for_seconds: u64::try_from(now.saturating_sub(outage.since_ms) / 1000)
-                    .unwrap_or(0),
-                reason: outage.reason.clone(),
-                last_error: outage.last_error.clone(),
-                watcher_failing_sent: outage.alerted,
-            });
-        }
+        outages.extend(outage.as_ref().map(|o| OutageView::of(org, o, now)));
         organisations.push(OrgView {
             name: org.clone(),
             jobs: own,

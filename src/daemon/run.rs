@@ -93,15 +93,7 @@ pub async fn run(
     {
         warn!(error = %error, "cannot count the tracked jobs for the metrics");
     }
-    let mut resender = worker.resender();
-    if let Some(handle) = leadership.clone() {
-        resender = resender.only_where(Arc::new(move |org: &str| {
-            handle
-                .org(org)
-                .is_some_and(|org| org.standing.borrow().leads())
-        }));
-    }
-    let resender = tokio::spawn(resender.run(stopped.clone()));
+    let resender = tokio::spawn(resender(&worker, leadership.clone()).run(stopped.clone()));
     let reporter = tokio::spawn(worker.reporter().run(stopped.clone()));
     let worker = tokio::spawn(worker.run(stopped.clone()));
     info!(
@@ -255,10 +247,8 @@ async fn watch_org(
                 biased;
                 _ = stopped.changed() => return,
                 _ = sleep_until_opt(check), if check.is_some() => {
-                    let client = setup.borrow().client.clone();
-                    watchdog.during_cycle(client.last_failure(), &current, &channels().channels).await;
-                    // Looked at again each second until it goes out or the cycle ends.
-                    check = watchdog.due_in(&current).map(|_| Instant::now() + std::time::Duration::from_secs(1));
+                    let failure = setup.borrow().client.last_failure();
+                    check = watchdog.during_cycle(failure, &current, &channels().channels).await;
                 }
                 // The lease may have lapsed (a pause, a lost database): drop the cycle, so
                 // that this replica sends no more requests; its commits are fenced off anyway.
@@ -293,6 +283,22 @@ async fn watch_org(
                 }
             }
         }
+    }
+}
+
+/// The Alertmanager resender; among replicas, for the organisations this one leads only.
+fn resender(
+    worker: &crate::notify::Worker,
+    leadership: Option<LeaderHandle>,
+) -> crate::notify::incident::resend::Resender {
+    let resender = worker.resender();
+    match leadership {
+        Some(handle) => resender.only_where(Arc::new(move |org: &str| {
+            handle
+                .org(org)
+                .is_some_and(|org| org.standing.borrow().leads())
+        })),
+        None => resender,
     }
 }
 

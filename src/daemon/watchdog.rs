@@ -23,6 +23,7 @@ use crate::domain::time::{from_millis, millis as ms, rfc3339_seconds};
 use crate::notify::alerts::{self, new_alert_id};
 use crate::notify::payload::WatcherFacts;
 use crate::notify::{AlertEvent, Attempt, Channels, Message};
+use crate::sdm::Failure;
 use crate::store::bookkeeping::Outage;
 use crate::store::incidents::{self, Condition};
 use crate::store::{Store, StoreError, outbox, silences};
@@ -126,25 +127,22 @@ impl Watchdog {
     /// While a cycle is still running: when its requests are failing (`failure`, the
     /// client's last), the outage is recorded, and `watcher.failing` goes out once it is
     /// due, without waiting for the cycle's retries to run out. A slow cycle whose requests
-    /// succeed is no outage.
+    /// succeed is no outage. Returns when to look again: in a second, until it went out.
     pub async fn during_cycle(
         &mut self,
-        failure: Option<crate::sdm::Failure>,
+        failure: Option<Failure>,
         config: &Config,
         channels: &Channels,
-    ) {
-        let Some(failure) = failure else {
-            return;
-        };
-        let failure = Failure {
-            reason: failure.reason,
-            error: failure.error,
-        };
-        let now = self.clock.now();
-        if let Err(error) = self.failed(&failure, config, channels, now).await {
-            self.known = None;
-            warn!(error = %error, "the watchdog cannot record the outage in the store");
+    ) -> Option<tokio::time::Instant> {
+        if let Some(failure) = failure {
+            let now = self.clock.now();
+            if let Err(error) = self.failed(&failure, config, channels, now).await {
+                self.known = None;
+                warn!(error = %error, "the watchdog cannot record the outage in the store");
+            }
         }
+        self.due_in(config)
+            .map(|_| tokio::time::Instant::now() + Duration::from_secs(1))
     }
 
     /// Among replicas, at each cycle's turn while this replica does not lead: when no
@@ -317,11 +315,6 @@ impl Watchdog {
         self.known = Some(Some(outage));
         Ok(())
     }
-}
-
-struct Failure {
-    reason: &'static str,
-    error: String,
 }
 
 /// The API the organisation's watcher reads, as alerts name it.
