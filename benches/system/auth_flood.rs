@@ -9,23 +9,9 @@ use std::time::{Duration, Instant};
 
 use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Simulator};
-use testkit::Daemon;
-use testkit::config::console_config;
+use testkit::process::high_water_kib;
 
 use super::{Figure, mib, scaled};
-
-fn high_water_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn client_from(address: IpAddr) -> reqwest::Client {
     reqwest::Client::builder()
@@ -72,17 +58,10 @@ pub async fn auth_flood(figures: &mut Vec<Figure>) {
     let sim = Simulator::start().await.unwrap();
     sim.add_job(NewJob::new(Status::Running));
     let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users");
     let alice = sdm_watch::ops::auth::hash_password("correct horse").unwrap();
     let bob = sdm_watch::ops::auth::hash_password("battery staple").unwrap();
-    std::fs::write(&users, format!("alice:{alice}\nbob:{bob}\n")).unwrap();
-    let listen = format!("127.0.0.1:{}", testkit::ports::free());
-    let users_file = format!("users_file = \"{}\"", users.display());
-    let text = console_config(&sim, dir.path(), &listen, &users_file, "");
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, &text).unwrap();
-    let daemon = Daemon::start(&path, &[]);
-    daemon.wait_for_log("poll cycle done", 1).await;
+    let lines = format!("alice:{alice}\nbob:{bob}\n");
+    let (daemon, listen) = testkit::console::daemon(&sim, dir.path(), Some(&lines)).await;
     let url = format!("http://{listen}/status.json");
     let before = daemon.rss_kib();
     let tries = scaled(200, 20);

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use sdm_watch::domain::Status;
 use sdm_watch::sim::{NewJob, Simulator};
-use testkit::config::console_config;
-use testkit::{Daemon, ports};
+use testkit::process::high_water_kib;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -63,12 +63,8 @@ async fn slow_and_silent_connections_cannot_take_the_listener_down() {
     let sim = Simulator::start().await.unwrap();
     sim.add_job(NewJob::new(Status::Running));
     let dir = tempfile::tempdir().unwrap();
-    let listen: SocketAddr = format!("127.0.0.1:{}", ports::free()).parse().unwrap();
-    let text = console_config(&sim, dir.path(), &listen.to_string(), "", "");
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, &text).unwrap();
-    let daemon = Daemon::start(&path, &[]);
-    daemon.wait_for_log("poll cycle done", 1).await;
+    let (daemon, listen) = testkit::console::daemon(&sim, dir.path(), None).await;
+    let listen: SocketAddr = listen.parse().unwrap();
     let files_before = open_files(daemon.pid());
 
     let mut silent = Vec::new();
@@ -151,19 +147,6 @@ async fn slow_and_silent_connections_cannot_take_the_listener_down() {
     daemon.stop().await;
 }
 
-fn high_water_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|rest| rest.split_whitespace().next())
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Wrong passwords at once cost at most two argon2 checks' memory (19 MiB each) at a
 /// time, and the memory goes back afterwards (issue 31: 50 of them took 900 MiB, kept).
 /// The `auth_flood` benchmark measures the same at full size.
@@ -171,16 +154,9 @@ fn high_water_kib(pid: u32) -> u64 {
 async fn a_burst_of_wrong_passwords_takes_bounded_memory_and_gives_it_back() {
     let sim = Simulator::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let users = dir.path().join("users");
     let hash = sdm_watch::ops::auth::hash_password("correct horse").unwrap();
-    std::fs::write(&users, format!("alice:{hash}\n")).unwrap();
-    let listen = format!("127.0.0.1:{}", ports::free());
-    let users_file = format!("users_file = \"{}\"", users.display());
-    let text = console_config(&sim, dir.path(), &listen, &users_file, "");
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, &text).unwrap();
-    let daemon = Daemon::start(&path, &[]);
-    daemon.wait_for_log("poll cycle done", 1).await;
+    let lines = format!("alice:{hash}\n");
+    let (daemon, listen) = testkit::console::daemon(&sim, dir.path(), Some(&lines)).await;
     let before = high_water_kib(daemon.pid());
     // 16 names from 2 addresses: none is limited before its hash is checked.
     let tries: Vec<_> = (0..16)

@@ -161,6 +161,15 @@ async fn a_hanging_api_is_told_within_alert_after_and_an_interval_of_the_last_su
     );
 }
 
+async fn status_json(listen: &str) -> serde_json::Value {
+    reqwest::get(format!("http://{listen}/status.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The watchdog's contract (SPEC, version 4): with `alert_after` 3 s and `poll.interval`
 /// 1 s, `watcher.failing` arrives within 4 s (and some slack) of the last
 /// successful cycle, though each cycle retries for a minute; `since` is that success and
@@ -198,12 +207,7 @@ async fn failing_while_retrying(fault: Fault) -> serde_json::Value {
     let failing_for = failing["data"]["failing_for_seconds"].as_u64().unwrap();
     assert!((3..=8).contains(&failing_for), "{failing}");
     // The status page's data shows the outage in progress, as `sdm-watch state` does.
-    let status: serde_json::Value = reqwest::get(format!("http://{listen}/status.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = status_json(&listen).await;
     let outage = &status["outages"][0];
     assert_eq!(outage["since"], failing["data"]["since"], "{status}");
     assert_eq!(outage["reason"], failing["data"]["reason"], "{status}");
@@ -215,12 +219,7 @@ async fn failing_while_retrying(fault: Fault) -> serde_json::Value {
     w.sim.clear_always();
     wait_for_type(&w, "watcher.recovered", 1).await;
     assert_eq!(of_type(&w.hook.delivered(), "watcher.failing").len(), 1);
-    let status: serde_json::Value = reqwest::get(format!("http://{listen}/status.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = status_json(&listen).await;
     assert_eq!(status["outages"], serde_json::json!([]), "the outage ended");
     daemon.stop().await;
     failing

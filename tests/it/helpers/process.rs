@@ -21,6 +21,11 @@ pub fn follow_peak(pid: u32) -> std::thread::JoinHandle<u64> {
     })
 }
 
+/// The peak RSS of `pid` so far (`VmHWM`), in KiB (0 if it is gone).
+pub fn high_water_kib(pid: u32) -> u64 {
+    status_kib(&format!("/proc/{pid}/status"), "VmHWM:").unwrap_or(0)
+}
+
 /// The current RSS of `pid`, in KiB (0 if it is gone).
 pub fn rss_kib(pid: u32) -> u64 {
     status_kib(&format!("/proc/{pid}/status"), "VmRSS:").unwrap_or(0)
