@@ -128,11 +128,13 @@ impl Access {
             }
         };
         let Some(checked) = self.check(users, &name, &password).await else {
+            // Not checked: the try does not count.
+            self.limiter().give_back(slots);
             refused(Refusal::Busy, address);
             return Verdict::Busy;
         };
         if checked {
-            self.limiter().succeeded(slots);
+            self.limiter().give_back(slots);
             let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
             if verified.len() >= REMEMBERED {
                 verified.clear();

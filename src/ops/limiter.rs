@@ -1,7 +1,7 @@
 //! Sign-in tries, counted before a password is checked: at most [`PER_ADDRESS`] per client
 //! address (an IPv6 address counts with its /64) and [`PER_NAME`] per user name in a
 //! [`WINDOW`], whatever the concurrency, since a try takes its slots before its hash is
-//! computed and gives them back only when it succeeds. Both tables are bounded: past
+//! computed and gives them back only when it succeeds (or is never checked). Both tables are bounded: past
 //! [`TRACKED`] keys the entry tried least recently is evicted, never one locked now; when
 //! every entry is locked, a new key is refused (fail closed) rather than forgotten.
 
@@ -45,7 +45,7 @@ impl Source {
     }
 }
 
-/// The slots a try holds; given back with [`Limiter::succeeded`].
+/// The slots a try holds; given back with [`Limiter::give_back`].
 #[derive(Debug)]
 pub struct Slots {
     source: Source,
@@ -92,8 +92,8 @@ impl Limiter {
         })
     }
 
-    /// A try that succeeded gives its slots back.
-    pub fn succeeded(&mut self, slots: Slots) {
+    /// A try that succeeded, or was never checked, gives its slots back.
+    pub fn give_back(&mut self, slots: Slots) {
         self.sources.give_back(&slots.source, slots.at);
         self.names.give_back(&slots.name, slots.at);
     }
@@ -229,7 +229,7 @@ mod tests {
         assert!(limiter.locked(here).is_some());
         // One of them succeeds: its slot comes back.
         let mut held = held.into_iter();
-        limiter.succeeded(held.next().unwrap());
+        limiter.give_back(held.next().unwrap());
         assert!(limiter.take(here, "alice").is_ok());
         assert!(limiter.take(here, "alice").is_err());
         tokio::time::advance(WINDOW).await;
