@@ -16,6 +16,7 @@ use crate::template::{Escape, Template};
 mod act;
 mod csrf;
 mod status;
+mod view;
 
 pub use status::{
     ActiveView, AlertView, AlertsView, CycleView, HourCount, IncidentView, IncidentsView,
