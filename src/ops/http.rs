@@ -109,7 +109,8 @@ pub async fn start(
 /// it stays for the store, the API and the receivers, whatever the listener holds.
 const MAX_CONNECTIONS: usize = 256;
 /// Open connections from one address at most (the heartbeat, a browser, Prometheus and
-/// a load balancer's checks share far fewer).
+/// a load balancer's checks share far fewer); never over a quarter of the total, so that
+/// one address cannot hold every connection when the open-files limit is low.
 const MAX_PER_ADDRESS: usize = 32;
 /// How long a request's headers may take, and a kept-alive connection may stay idle.
 const HEADER_READ: Duration = Duration::from_secs(10);
@@ -124,7 +125,7 @@ fn limits() -> httpd::Limits {
     httpd::Limits {
         header_read: HEADER_READ,
         connections,
-        per_address: MAX_PER_ADDRESS.min(connections),
+        per_address: MAX_PER_ADDRESS.min(connections / 4).max(1),
         on_refused: Some(|address| refused(Refusal::ConnectionRefused, address)),
     }
 }

@@ -3,7 +3,8 @@
 //! connections (a header line a second) from 127.0.0.3. What is over the caps (32 per
 //! address) is closed at once, what is let in is cut by the 10 s header-read timeout,
 //! `/healthz` answers from another address throughout, the poll cycles go on, and the
-//! daemon's open files stay bounded.
+//! daemon's open files stay bounded; the same under `ulimit -n 128`; and a burst of wrong
+//! passwords takes bounded memory and gives it back.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -191,5 +192,53 @@ async fn a_burst_of_wrong_passwords_takes_bounded_memory_and_gives_it_back() {
         after < before + 16 * 1024,
         "the memory was not given back: {after} KiB after, {before} KiB high-water before"
     );
+    daemon.stop().await;
+}
+
+/// The audit's reproduction (issue 31): 118 silent sockets against a daemon limited to 128
+/// open files made `/healthz` time out and the poll cycles fail with "Too many open
+/// files". Now the caps shrink with the limit (32 connections, 8 per address): the silent
+/// ones beyond them are closed at once, `/healthz` answers from another address, and the
+/// cycles go on without an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_ulimit_128_silent_sockets_leave_the_daemon_working() {
+    let sim = Simulator::start().await.unwrap();
+    sim.add_job(NewJob::new(Status::Running));
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", testkit::ports::free());
+    let text = testkit::config::console_config(&sim, dir.path(), &listen, "", "");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, &text).unwrap();
+    let daemon = testkit::Daemon::start_with_open_files(&path, 128);
+    daemon.wait_for_log("poll cycle done", 1).await;
+    let listen: SocketAddr = listen.parse().unwrap();
+    let mut silent = Vec::new();
+    for _ in 0..118 {
+        silent.push(connect_from("127.0.0.2", listen).await);
+    }
+    let mut closed = 0;
+    for stream in &mut silent {
+        if closed_within(stream, Duration::from_millis(50)).await {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 118 - 8, "{closed} of 118 closed at once");
+    let during = healthz(listen).await;
+    assert!(during < Duration::from_secs(2), "/healthz took {during:?}");
+    let cycles = daemon.lines_with("poll cycle done").len();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while daemon.lines_with("poll cycle done").len() < cycles + 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the cycles stopped during the flood"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = daemon.log().join("\n");
+    assert!(
+        !log.contains("Too many open files") && !log.contains("poll cycle failed"),
+        "{log}"
+    );
+    drop(silent);
     daemon.stop().await;
 }

@@ -34,7 +34,33 @@ impl Daemon {
     /// Starts `sdm-watch --config <config> run` with `env` added (log level info unless
     /// `env` says otherwise, no colours).
     pub fn start(config: &Path, env: &[(&str, &str)]) -> Daemon {
-        let mut child = Command::new(binary())
+        Self::spawn(Command::new(binary()), config, env)
+    }
+
+    /// As [`Daemon::start`], under an open-files limit of `files` (soft and hard), as
+    /// `ulimit -n` would set it.
+    pub fn start_with_open_files(config: &Path, files: u64) -> Daemon {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(binary());
+        // SAFETY: between fork and exec, setrlimit only sets the child's own limit.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: files,
+                    rlim_max: files,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Self::spawn(command, config, &[])
+    }
+
+    fn spawn(mut command: Command, config: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut child = command
             .arg("--config")
             .arg(config)
             .arg("run")
