@@ -14,6 +14,7 @@ pub mod notify; // alerts: building, routing, webhook and e-mail senders, delive
 pub mod ops; // logging, signals, health and metrics endpoints, systemd
 pub mod output; // output data of done jobs: download, save, summarise, expire
 pub mod report; // what happened over a period: per project, error signatures, slowest, waiting
+pub mod roots; // the TLS roots HTTP clients trust, and working on a system without any
 pub mod rows; // output rows: column union and CSV
 pub mod sdm; // the SDM jobs API client
 pub mod sim; // a simulated SDM API and webhook receiver for tests, `demo` and benchmarks

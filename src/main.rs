@@ -10,7 +10,7 @@ use sdm_watch::commands::cli::{
     AlertsArgs, AlertsCommand, Cli, Command, ConfigCommand, JobsArgs, SilenceCommand,
 };
 use sdm_watch::commands::{self};
-use sdm_watch::config::{Config, LogFormat};
+use sdm_watch::config::{ApiToken, Config, LogFormat};
 use sdm_watch::domain::Event;
 use sdm_watch::ops::{logging, signals};
 use sdm_watch::store::inspect;
@@ -47,7 +47,13 @@ async fn main() -> ExitCode {
         logging::init(LogFormat::Text);
         return exit(commands::demo::run(signals::listen()).await.map(|()| true));
     }
-    let config = match Config::load(&cli.config) {
+    // Only the commands that call the SDM API need its token: the others work from a shell
+    // where the token is the service's alone (a systemd credential, a file only root reads).
+    let need = match cli.command {
+        Command::Run | Command::Once { .. } | Command::Jobs(_) => ApiToken::Required,
+        _ => ApiToken::IfReadable,
+    };
+    let config = match Config::load_for(&cli.config, need) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("sdm-watch: invalid configuration: {error}");

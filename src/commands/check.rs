@@ -19,6 +19,17 @@ pub async fn run(
         "# effective configuration (file, then SDM_WATCH_* variables); secrets redacted"
     )?;
     out.write_all(config.to_redacted_toml().as_bytes())?;
+    for org in &config.organisations {
+        if let Some(why) = &org.api.token_unread {
+            // Not an error here: `run`, `once` and `jobs` read it, as the service's user.
+            writeln!(
+                out,
+                "# note: the API token of organisation {} is not readable here ({}); run, once and jobs need it",
+                org.name,
+                crate::domain::text::escaped(why)
+            )?;
+        }
+    }
     if let Location::Postgres(settings) = daemon::location(&config.state)? {
         out.flush()?;
         let client = postgres::connect(&settings).await.map_err(|error| {

@@ -20,14 +20,15 @@ pub async fn run(config: &Config, ready: bool, out: &mut impl Write) -> anyhow::
     let url = format!("{scheme}://{}{path}", reachable(listen));
     // Over HTTPS the certificate is not checked: this asks the daemon's own listener
     // (on loopback for a wildcard address) and sends nothing secret.
-    let response = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .danger_accept_invalid_certs(true)
-        .build()?
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("{url}: {}", crate::domain::error_chain(&e.without_url())))?;
+    let response = crate::roots::client(&[], |builder| {
+        builder
+            .timeout(Duration::from_secs(5))
+            .danger_accept_invalid_certs(true)
+    })?
+    .get(&url)
+    .send()
+    .await
+    .map_err(|e| anyhow::anyhow!("{url}: {}", crate::domain::error_chain(&e.without_url())))?;
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
     if !status.is_success() {

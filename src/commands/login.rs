@@ -165,11 +165,12 @@ async fn request_token(
     name: &str,
 ) -> anyhow::Result<String> {
     let url = base_url.join("auth/token/")?;
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
+    let http = crate::roots::client(&[], |builder| {
+        builder
+            .user_agent(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+    })?;
     let response = http
         .post(url.clone())
         .json(&json!({"email": email, "password": password, "token_name": name}))

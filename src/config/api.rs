@@ -52,42 +52,41 @@ pub struct ApiConfig {
     pub ca_file: Option<CaFile>,
     pub page_size: u32,
     pub max_requests_per_second: f64,
+    /// Why the token was not read, when the config was loaded for a command that never
+    /// calls the API ([`ApiToken::IfReadable`]); `token` is then a placeholder.
+    #[serde(skip)]
+    pub token_unread: Option<String>,
+}
+
+/// Whether loading the config needs each organisation's API token. Commands that never
+/// call the API (`check`, `state`, `alerts`, `healthcheck`, ...) load it `IfReadable`, so
+/// that they work from a shell where the token is the service's alone (a systemd
+/// credential, a file only root reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApiToken {
+    Required,
+    IfReadable,
 }
 
 impl ApiConfig {
-    pub(super) fn parse(raw: RawApi) -> Result<ApiConfig, ConfigError> {
-        Self::parse_in(&Section::new("api"), raw)
+    pub(super) fn parse(raw: RawApi, need: ApiToken) -> Result<ApiConfig, ConfigError> {
+        Self::parse_in(&Section::new("api"), raw, need)
     }
 
     /// As [`ApiConfig::parse`], naming the keys of `api` in errors (an organisation's own
     /// keys are named in its table).
-    pub(super) fn parse_in(api: &Section, raw: RawApi) -> Result<ApiConfig, ConfigError> {
-        let token_file = match &raw.token_file {
-            Some(path) => Some(secret_path(&api.key("token_file"), path)?),
-            None => None,
+    pub(super) fn parse_in(
+        api: &Section,
+        mut raw: RawApi,
+        need: ApiToken,
+    ) -> Result<ApiConfig, ConfigError> {
+        let (token, token_file, token_unread) = match token(api, &mut raw) {
+            Ok((token, file)) => (token, file, None),
+            Err(error) if need == ApiToken::IfReadable => {
+                (Secret::new("unread"), None, Some(error.to_string()))
+            }
+            Err(error) => return Err(error),
         };
-        let token = secret(&api.key("token"), raw.token, raw.token_file)?.ok_or_else(|| {
-            api.invalid(
-                "token",
-                format!(
-                    "missing: set {}, {}{}",
-                    api.key("token"),
-                    api.key("token_file"),
-                    if api.key("token") == "api.token" {
-                        " or SDM_WATCH_API__TOKEN"
-                    } else {
-                        ""
-                    }
-                ),
-            )
-        })?;
-        if token
-            .expose()
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-        {
-            return Err(api.invalid("token", "contains spaces or control characters"));
-        }
         let page_size = match u32::try_from(raw.page_size) {
             Ok(n @ 1..=1000) => n,
             _ => {
@@ -115,8 +114,41 @@ impl ApiConfig {
                 .transpose()?,
             page_size,
             max_requests_per_second: rate,
+            token_unread,
         })
     }
+}
+
+/// The token (trimmed, checked) and the file it came from, if one.
+fn token(api: &Section, raw: &mut RawApi) -> Result<(Secret, Option<PathBuf>), ConfigError> {
+    let token_file = match &raw.token_file {
+        Some(path) => Some(secret_path(&api.key("token_file"), path)?),
+        None => None,
+    };
+    let token =
+        secret(&api.key("token"), raw.token.take(), raw.token_file.take())?.ok_or_else(|| {
+            api.invalid(
+                "token",
+                format!(
+                    "missing: set {}, {}{}",
+                    api.key("token"),
+                    api.key("token_file"),
+                    if api.key("token") == "api.token" {
+                        " or SDM_WATCH_API__TOKEN"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+        })?;
+    if token
+        .expose()
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(api.invalid("token", "contains spaces or control characters"));
+    }
+    Ok((token, token_file))
 }
 
 fn base_url(api: &Section, text: &str) -> Result<Url, ConfigError> {

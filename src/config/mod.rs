@@ -32,7 +32,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
-pub use api::ApiConfig;
+pub use api::{ApiConfig, ApiToken};
 pub use calendar::{Hours, TimeWindow};
 pub use channels::{BodyTemplate, EmailConfig, Grouping, WebhookConfig};
 pub use delivery::DeliveryConfig;
@@ -116,6 +116,12 @@ pub struct Config {
 impl Config {
     /// Reads the file at `path`, applies the environment, and checks every value.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_for(path, ApiToken::Required)
+    }
+
+    /// As [`Config::load`]; `need` says whether an API token that cannot be read is an
+    /// error or only noted ([`ApiConfig::token_unread`]).
+    pub fn load_for(path: &Path, need: ApiToken) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
             path: path.to_owned(),
             problem: match e.kind() {
@@ -125,11 +131,15 @@ impl Config {
                 _ => format!("cannot be read: {e}"),
             },
         })?;
-        Self::from_toml(&text, path)
+        Self::from_toml_for(&text, path, need)
     }
 
     /// As [`Config::load`], from TOML text; `path` only names the source in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Self::from_toml_for(text, path, ApiToken::Required)
+    }
+
+    fn from_toml_for(text: &str, path: &Path, need: ApiToken) -> Result<Config, ConfigError> {
         let environment = Env::prefixed("SDM_WATCH_")
             // SDM_WATCH_CONFIG and SDM_WATCH_LOG are not config keys.
             .filter(|key| key.as_str().contains("__"))
@@ -139,13 +149,13 @@ impl Config {
             .merge(environment)
             .extract::<RawConfig>()
             .map_err(|e| error::figment_error(e, path))
-            .and_then(Self::from_raw);
+            .and_then(|raw| Self::from_raw(raw, need));
         raw.map_err(error::name_the_variable)
     }
 
-    fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+    fn from_raw(raw: RawConfig, need: ApiToken) -> Result<Config, ConfigError> {
         let poll = PollConfig::parse(raw.poll)?;
-        let organisations = organisation::parse(raw.api, &poll, raw.organisation)?;
+        let organisations = organisation::parse(raw.api, &poll, raw.organisation, need)?;
         let retry = RetryConfig::parse(raw.retry)?;
         let state = StateConfig::parse(raw.state)?;
         let delivery = DeliveryConfig::parse(raw.delivery)?;

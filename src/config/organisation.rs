@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::api::{ApiConfig, RawApi};
+use super::api::{ApiConfig, ApiToken, RawApi};
 use super::error::{ConfigError, Section};
 use super::value::project_ids;
 use super::{PollConfig, Secret};
@@ -46,11 +46,12 @@ pub(super) fn parse(
     api: RawApi,
     poll: &PollConfig,
     tables: Vec<RawOrganisation>,
+    need: ApiToken,
 ) -> Result<Vec<Organisation>, ConfigError> {
     if tables.is_empty() {
         return Ok(vec![Organisation {
             name: DEFAULT_ORGANISATION.into(),
-            api: ApiConfig::parse(api)?,
+            api: ApiConfig::parse(api, need)?,
             projects: poll.projects.clone(),
             implicit: true,
         }]);
@@ -125,7 +126,7 @@ pub(super) fn parse(
                 ..api.clone()
             };
             // A key the table did not set is [api]'s: its errors name [api]'s key.
-            let api_config = ApiConfig::parse_in(&section, merged)?;
+            let api_config = ApiConfig::parse_in(&section, merged, need)?;
             let projects = match raw.projects {
                 Some(ids) => project_ids(&section.key("projects"), ids)?,
                 None => poll.projects.clone(),

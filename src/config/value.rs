@@ -85,20 +85,34 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
 }
 
 /// The path a `<key>_file` names: `$CREDENTIALS_DIRECTORY/x` or `${CREDENTIALS_DIRECTORY}/x`
-/// becomes the directory where systemd put the unit's `LoadCredential=` files.
+/// becomes the directory where systemd put the unit's `LoadCredential=` files;
+/// `${CREDENTIALS_DIRECTORY:-/etc/sdm-watch}/x` the same, or `/etc/sdm-watch/x` where the
+/// variable is not set (from a shell), as a POSIX shell reads it.
 pub(super) fn secret_path(key: &str, path: &Path) -> Result<PathBuf, ConfigError> {
     let text = path.to_string_lossy();
+    let directory = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|dir| !dir.is_empty());
+    if let Some(rest) = text.strip_prefix("${CREDENTIALS_DIRECTORY:-") {
+        let Some((fallback, rest)) = rest.split_once('}') else {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{text} has no '}}' after ${{CREDENTIALS_DIRECTORY:-"),
+            ));
+        };
+        let directory = directory.map_or_else(|| PathBuf::from(fallback), PathBuf::from);
+        return Ok(directory.join(rest.trim_start_matches('/')));
+    }
     let rest = text
         .strip_prefix("${CREDENTIALS_DIRECTORY}")
         .or_else(|| text.strip_prefix("$CREDENTIALS_DIRECTORY"));
     let Some(rest) = rest else {
         return Ok(path.to_owned());
     };
-    let directory = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+    let directory = directory.ok_or_else(|| {
         ConfigError::invalid(
             key,
             format!(
-                "{text} uses $CREDENTIALS_DIRECTORY, which is not set (systemd sets it for units with LoadCredential=)"
+                "{text} uses $CREDENTIALS_DIRECTORY, which is not set (systemd sets it for units with LoadCredential=; \
+                 ${{CREDENTIALS_DIRECTORY:-/etc/sdm-watch}}/... names a directory for when it is not)"
             ),
         )
     })?;

@@ -43,16 +43,22 @@ impl Heartbeat {
             return None;
         }
         *last = Some(now);
-        let http = self
-            .http
-            .get_or_insert_with(|| {
-                reqwest::Client::builder()
+        if self.http.is_none() {
+            let built = crate::roots::client(&[], |builder| {
+                builder
                     .user_agent(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
                     .timeout(TIMEOUT)
-                    .build()
-                    .unwrap_or_default()
-            })
-            .clone();
+            });
+            match built {
+                Ok(http) => self.http = Some(http),
+                Err(error) => {
+                    let error = crate::domain::error_chain(&error);
+                    warn!(kind, error = %error, "no HTTP client for the heartbeat; the next ping is the retry");
+                    return None;
+                }
+            }
+        }
+        let http = self.http.clone()?;
         let url = url.expose().to_owned();
         Some(tokio::spawn(async move {
             let outcome = match http.get(&url).send().await {

@@ -27,10 +27,12 @@ pub fn transport(
     smtp: &SmtpConfig,
     concurrency: usize,
 ) -> Result<Arc<SmtpTransport>, lettre::transport::smtp::Error> {
-    let builder = match smtp.tls {
-        SmtpTls::Starttls => SmtpTransport::starttls_relay(&smtp.host)?,
-        SmtpTls::Tls => SmtpTransport::relay(&smtp.host)?,
-        SmtpTls::None => SmtpTransport::builder_dangerous(&smtp.host),
+    // With a ca_file, its parameters replace the system's below: a system without CA
+    // certificates (no ca-certificates package) can still reach a relay it names.
+    let builder = match (smtp.tls, &smtp.ca_file) {
+        (SmtpTls::None, _) | (_, Some(_)) => SmtpTransport::builder_dangerous(&smtp.host),
+        (SmtpTls::Starttls, None) => SmtpTransport::starttls_relay(&smtp.host)?,
+        (SmtpTls::Tls, None) => SmtpTransport::relay(&smtp.host)?,
     };
     let pool = PoolConfig::new().max_size(u32::try_from(concurrency).unwrap_or(u32::MAX));
     let mut builder = builder

@@ -93,7 +93,18 @@ impl Channels {
             }
         }
         if let Some(smtp) = &config.smtp {
-            let transport = email::transport(smtp, config.delivery.concurrency)?;
+            let transport =
+                email::transport(smtp, config.delivery.concurrency).map_err(|error| {
+                    let error = anyhow::Error::new(error).context("smtp: the TLS setup failed");
+                    if crate::roots::system_store_is_empty() {
+                        error.context(format!(
+                            "{}; or set smtp.ca_file",
+                            crate::roots::NO_SYSTEM_ROOTS
+                        ))
+                    } else {
+                        error
+                    }
+                })?;
             let attach_max_bytes = config
                 .output
                 .as_ref()

@@ -98,20 +98,18 @@ impl WebhookSender {
 /// reconfigured, and a POST must not silently turn into a GET). Each channel bounds its
 /// own attempts with its `timeout`.
 pub fn http_client(ca_file: Option<&CaFile>) -> reqwest::Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder();
-    if let Some(ca_file) = ca_file {
-        builder = builder.tls_certs_merge(ca_file.certificates.iter().cloned());
-    }
-    builder
-        // Which replica posted, as the API client says too.
-        .user_agent(format!(
-            "sdm-watch/{} (replica {})",
-            env!("CARGO_PKG_VERSION"),
-            crate::domain::replica_id()
-        ))
-        .connect_timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+    let extra = ca_file.map_or(&[][..], |ca_file| &ca_file.certificates[..]);
+    crate::roots::client(extra, |builder| {
+        builder
+            // Which replica posted, as the API client says too.
+            .user_agent(format!(
+                "sdm-watch/{} (replica {})",
+                env!("CARGO_PKG_VERSION"),
+                crate::domain::replica_id()
+            ))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+    })
 }
 
 #[cfg(test)]

@@ -399,34 +399,35 @@ impl SdmClient {
 /// request was sent to (always an API's base origin: the client sends nothing elsewhere),
 /// so the token never leaves it.
 fn http_client(api: &ApiConfig) -> Result<reqwest::Client, ApiError> {
-    let mut builder = reqwest::Client::builder();
-    if let Some(ca_file) = &api.ca_file {
-        builder = builder.tls_certs_merge(ca_file.certificates.iter().cloned());
-    }
+    let extra = api
+        .ca_file
+        .as_ref()
+        .map_or(&[][..], |ca_file| &ca_file.certificates[..]);
     // api.timeout bounds a whole JSON answer (set per request) but, for output data, only
     // each wait for more bytes: a large download may take longer than one timeout.
-    builder
-        .user_agent(format!(
-            "sdm-watch/{} (replica {})",
-            env!("CARGO_PKG_VERSION"),
-            crate::domain::replica_id()
-        ))
-        .read_timeout(api.timeout)
-        .connect_timeout(api.timeout.min(Duration::from_secs(10)))
-        .redirect(reqwest::redirect::Policy::custom(|attempt| {
-            let first = attempt.previous().first().map(Url::origin);
-            if first == Some(attempt.url().origin()) && attempt.previous().len() < 5 {
-                attempt.follow()
-            } else {
-                attempt.stop()
-            }
-        }))
-        .build()
-        .map_err(|e| ApiError::Transport {
-            endpoint: api.base_url.to_string(),
-            reason: format!(
-                "cannot build the HTTP client: {}",
-                crate::domain::error_chain(&e)
-            ),
-        })
+    crate::roots::client(extra, |builder| {
+        builder
+            .user_agent(format!(
+                "sdm-watch/{} (replica {})",
+                env!("CARGO_PKG_VERSION"),
+                crate::domain::replica_id()
+            ))
+            .read_timeout(api.timeout)
+            .connect_timeout(api.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let first = attempt.previous().first().map(Url::origin);
+                if first == Some(attempt.url().origin()) && attempt.previous().len() < 5 {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
+    })
+    .map_err(|e| ApiError::Transport {
+        endpoint: api.base_url.to_string(),
+        reason: format!(
+            "cannot build the HTTP client: {}",
+            crate::domain::error_chain(&e)
+        ),
+    })
 }

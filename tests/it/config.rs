@@ -717,7 +717,13 @@ async fn secret_files_may_live_in_the_systemd_credentials_directory() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(!stdout(&output).contains("tok-from-credentials"));
 
-    let output = sdm_watch(text, &["check"], &[]).await;
+    // Without it, `check` notes the token it cannot read; `once`, which calls the API,
+    // refuses with the key named.
+    let unset = [("CREDENTIALS_DIRECTORY", "")];
+    let output = sdm_watch(text, &["check"], &unset).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("CREDENTIALS_DIRECTORY, which is not set"));
+    let output = sdm_watch(text, &["once"], &unset).await;
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     assert!(

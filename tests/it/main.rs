@@ -28,6 +28,7 @@ mod ops;
 mod organisations;
 mod outage;
 mod output;
+mod packaged;
 mod properties;
 mod replicas;
 mod reports;
