@@ -43,9 +43,9 @@ async fn main() -> ExitCode {
         let done = commands::login::run(&cli.config, login, &mut stdout).await;
         return exit(done.map(|()| true));
     }
-    if let Command::Demo = cli.command {
+    if let Command::Demo(args) = cli.command {
         logging::init(LogFormat::Text);
-        return exit(commands::demo::run(signals::listen()).await.map(|()| true));
+        return exit(commands::demo::run(args, signals::listen()).await.map(|()| true));
     }
     // Only the commands that call the SDM API need its token: the others work from a shell
     // where the token is the service's alone (a systemd credential, a file only root reads).
@@ -91,7 +91,6 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
                 .await
                 .map(|()| true)
         }
-        Command::Demo => commands::demo::run(signals::listen()).await.map(|()| true),
         Command::Alerts(AlertsArgs { org, command }) => {
             alerts(&config, org, command, &mut out).await
         }
@@ -129,6 +128,7 @@ async fn dispatch(command: Command, config: Config, path: &Path) -> anyhow::Resu
                 .map(|()| true)
         }
         Command::Completions { .. }
+        | Command::Demo(_)
         | Command::Man
         | Command::HashPassword { .. }
         | Command::Config(_)

@@ -64,7 +64,7 @@ pub enum Command {
         channel: Option<String>,
     },
     /// Run the whole daemon against a built-in simulated SDM API; no config, no network
-    Demo,
+    Demo(DemoArgs),
     /// Ask the running daemon's /healthz (or /readyz) on http.listen; exit 0 if it answers 200
     Healthcheck {
         /// Check /readyz (a poll cycle succeeded recently) instead of /healthz
@@ -337,4 +337,18 @@ impl From<JobsCommand> for jobs::Request {
             },
         }
     }
+}
+
+/// `demo`'s options: by default the whole daemon, the simulated API and a receiver in one
+/// process; with `--api` and `--receiver`, only the simulated API and the receiver, at
+/// fixed addresses, for a daemon run separately (a packaged service, say).
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Serve only the simulated SDM API here (http://ADDR/api/v1/, token
+    /// sim-token-0123456789abcdef), with its scripted jobs; no daemon
+    #[arg(long, value_name = "ADDR", requires = "receiver")]
+    pub api: Option<std::net::SocketAddr>,
+    /// With --api: a webhook receiver here that prints every alert it gets
+    #[arg(long, value_name = "ADDR", requires = "api")]
+    pub receiver: Option<std::net::SocketAddr>,
 }

@@ -2,6 +2,7 @@
 //! webhook receiver that prints each alert as it arrives. No config, no network.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,24 +14,22 @@ use crate::daemon;
 use crate::domain::Status;
 use crate::notify::webhook::sign;
 use crate::ops::signals::Control;
-use crate::sim::{NewJob, ReceivedWebhook, SimOrganisation, Simulator, WebhookReceiver};
+use crate::commands::cli::DemoArgs;
+use crate::sim::{
+    DEFAULT_TOKEN, NewJob, ReceivedWebhook, SimOrganisation, Simulator, WebhookReceiver,
+};
 
 /// How often the scripted jobs move on.
 const STEP: Duration = Duration::from_secs(3);
 
-pub async fn run(controls: mpsc::Receiver<Control>) -> anyhow::Result<()> {
+pub async fn run(args: DemoArgs, controls: mpsc::Receiver<Control>) -> anyhow::Result<()> {
+    if let (Some(api), Some(receiver)) = (args.api, args.receiver) {
+        return serve(api, receiver, controls).await;
+    }
     let sim = Simulator::start().await?;
     // Two organisations, each with its own token: acme (the simulator's first) and globex.
     let globex = sim.add_organisation("globex", "sim-token-globex-0123456789");
-    // Jobs that finished before sdm-watch started: recorded on the first cycle, not alerted.
-    for name in ["Spring catalogue", "Supplier onboarding"] {
-        sim.add_job(
-            NewJob::new(Status::Done)
-                .name(name)
-                .project(17)
-                .created(time::OffsetDateTime::now_utc() - time::Duration::hours(2)),
-        );
-    }
+    earlier_jobs(&sim);
 
     let mut key = [0u8; 24];
     key.iter_mut().for_each(|byte| *byte = fastrand::u8(..));
@@ -40,7 +39,7 @@ pub async fn run(controls: mpsc::Receiver<Control>) -> anyhow::Result<()> {
     );
     let signing_key = SigningKey::parse(&secret).map_err(anyhow::Error::msg)?;
     let receiver = WebhookReceiver::start_with(Some(Box::new(move |webhook| {
-        print_alert(webhook, &signing_key)
+        print_alert(webhook, Some(&signing_key))
     })))
     .await?;
 
@@ -120,6 +119,54 @@ group_wait = "15s"
     result
 }
 
+/// Jobs that finished before sdm-watch started: recorded on the first cycle, not alerted.
+fn earlier_jobs(sim: &SimOrganisation) {
+    for name in ["Spring catalogue", "Supplier onboarding"] {
+        sim.add_job(
+            NewJob::new(Status::Done)
+                .name(name)
+                .project(17)
+                .created(time::OffsetDateTime::now_utc() - time::Duration::hours(2)),
+        );
+    }
+}
+
+/// `demo --api ADDR --receiver ADDR`: the simulated API (one organisation, its scripted
+/// jobs) and a receiver printing each alert, for a daemon run separately, until SIGTERM or
+/// Ctrl-C.
+async fn serve(
+    api: SocketAddr,
+    receiver: SocketAddr,
+    mut controls: mpsc::Receiver<Control>,
+) -> anyhow::Result<()> {
+    let sim = Simulator::start_at(api, DEFAULT_TOKEN)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve the simulated API on {api}: {e}"))?;
+    earlier_jobs(&sim);
+    let receiver = WebhookReceiver::start_at_with(
+        receiver,
+        Some(Box::new(|webhook| print_alert(webhook, None))),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot serve the webhook receiver on {receiver}: {e}"))?;
+    println!("sdm-watch demo: a simulated SDM API and a webhook receiver, for a daemon you run.");
+    println!("  api.base_url = \"{}\"", sim.base_url());
+    println!("  api.token    = \"{DEFAULT_TOKEN}\"");
+    println!("  webhook url  = \"{}\"", receiver.url("/sdm-watch"));
+    println!("Jobs move every {}s; each alert is printed as it arrives.", STEP.as_secs());
+    let script = tokio::spawn(script((*sim).clone()));
+    while let Some(control) = controls.recv().await {
+        if matches!(control, Control::Shutdown) {
+            break;
+        }
+    }
+    script.abort();
+    sim.stop().await;
+    receiver.stop().await;
+    println!("demo stopped.");
+    Ok(())
+}
+
 /// globex: an import every few steps, one in three failing.
 async fn globex_script(org: SimOrganisation) {
     let mut round = 0u32;
@@ -179,16 +226,23 @@ async fn script(sim: SimOrganisation) {
     }
 }
 
-fn print_alert(webhook: &ReceivedWebhook, key: &SigningKey) {
+/// Prints an alert or digest as received; its signature checked against `key` if given.
+fn print_alert(webhook: &ReceivedWebhook, key: Option<&SigningKey>) {
     let id = webhook.header("webhook-id").unwrap_or("?");
-    let verified = match (
+    let signed = (
         webhook
             .header("webhook-timestamp")
             .and_then(|t| t.parse::<i64>().ok()),
         webhook.header("webhook-signature"),
-    ) {
-        (Some(timestamp), Some(signature)) => sign(key, id, timestamp, &webhook.body) == signature,
-        _ => false,
+    );
+    let verified = match (key, signed) {
+        (None, _) => "not checked",
+        (Some(key), (Some(timestamp), Some(signature)))
+            if sign(key, id, timestamp, &webhook.body) == signature =>
+        {
+            "verified"
+        }
+        (Some(_), _) => "INVALID",
     };
     let body = webhook.json();
     if body["type"] == "digest" {
@@ -202,7 +256,7 @@ fn print_alert(webhook: &ReceivedWebhook, key: &SigningKey) {
             "\n>>> digest {id} ({} alerts: {}), signature {}",
             alerts.len(),
             body["data"]["counts"],
-            if verified { "verified" } else { "INVALID" },
+            verified,
         );
         for alert in alerts {
             let _ = writeln!(
@@ -249,7 +303,7 @@ fn print_alert(webhook: &ReceivedWebhook, key: &SigningKey) {
     let _ = writeln!(
         out,
         "\n>>> {line}\n    webhook-id {id}, signature {}\n{}",
-        if verified { "verified" } else { "INVALID" },
+        verified,
         pretty
             .lines()
             .map(|l| format!("    {l}"))

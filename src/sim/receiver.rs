@@ -228,8 +228,13 @@ impl WebhookReceiver {
 
     /// Starts on a given address (to bring a receiver back where it was).
     pub async fn start_at(addr: SocketAddr) -> io::Result<Self> {
+        Self::start_at_with(addr, None).await
+    }
+
+    /// Starts on `addr` with `on_receive` called for every request (`demo --receiver`).
+    pub async fn start_at_with(addr: SocketAddr, on_receive: Option<Callback>) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Self::serve_on(listener, None)
+        Self::serve_on(listener, on_receive)
     }
 
     fn serve_on(listener: TcpListener, on_receive: Option<Callback>) -> io::Result<Self> {
