@@ -26,7 +26,7 @@ COPY --from=build /src/target/release/sdm-watch /usr/local/bin/sdm-watch
 COPY deploy/config.container.toml /etc/sdm-watch/config.toml
 USER 10001:10001
 VOLUME ["/var/lib/sdm-watch"]
-EXPOSE 9187
+EXPOSE 10187
 ENV SDM_WATCH_CONFIG=/etc/sdm-watch/config.toml
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 CMD ["sdm-watch", "healthcheck"]
 ENTRYPOINT ["sdm-watch"]

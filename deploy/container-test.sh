@@ -90,8 +90,8 @@ printf 'demo-token' > "$work/sdm-token"
 chmod 644 "$work/sdm-token"
 # --no-healthcheck: podman would schedule the HEALTHCHECK with systemd timers, which a
 # machine without a running systemd lacks; the same check is run by hand below.
-podman run -d --no-healthcheck --name "$name" -p "127.0.0.1:$port:9187" \
-  -e SDM_WATCH_HTTP__LISTEN=0.0.0.0:9187 \
+podman run -d --no-healthcheck --name "$name" -p "127.0.0.1:$port:10187" \
+  -e SDM_WATCH_HTTP__LISTEN=0.0.0.0:10187 \
   -v "$work/sdm-token:/run/secrets/sdm-token:ro" \
   sdm-watch:test demo >/dev/null
 say "demo started; host port $port"

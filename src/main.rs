@@ -45,7 +45,11 @@ async fn main() -> ExitCode {
     }
     if let Command::Demo(args) = cli.command {
         logging::init(LogFormat::Text);
-        return exit(commands::demo::run(args, signals::listen()).await.map(|()| true));
+        return exit(
+            commands::demo::run(args, signals::listen())
+                .await
+                .map(|()| true),
+        );
     }
     // Only the commands that call the SDM API need its token: the others work from a shell
     // where the token is the service's alone (a systemd credential, a file only root reads).

@@ -8,6 +8,9 @@
 # deploy/debian/installed-checks.sh installs the package there, starts it against the
 # simulated API (`sdm-watch demo --api --receiver`), sees an alert delivered, reloads,
 # upgrades to the later revision, removes, purges and finds nothing left.
+# The simulator is test equipment, not the package under test: the binary of PACKAGE.deb by
+# default, or $SDM_WATCH_SIMULATOR (to check an older package, whose binary has none).
+# $SDM_WATCH_CHECK_INCLUDE adds packages to the root (to see past a first failure).
 # Needs root, lintian, mmdebstrap, podman and runc.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,10 +49,12 @@ say "the packaged unit: $score"
 mkdir -p "$work/debs"
 cp "$deb" "$work/debs/first.deb"
 cp "$next" "$work/debs/next.deb"
-mmdebstrap --quiet --variant=minbase --mode=root --include=systemd,man-db,bash-completion \
+cp "${SDM_WATCH_SIMULATOR:-$work/unpacked/usr/bin/sdm-watch}" "$work/debs/sdm-sim"
+include=systemd,man-db,bash-completion${SDM_WATCH_CHECK_INCLUDE:+,$SDM_WATCH_CHECK_INCLUDE}
+mmdebstrap --quiet --variant=minbase --mode=root --include="$include" \
   --dpkgopt='path-exclude=/usr/share/locale/*' --skip=cleanup/apt \
   --customize-hook="mkdir -p \"\$1/root/debs\"" \
-  --customize-hook="copy-in '$work/debs/first.deb' '$work/debs/next.deb' /root/debs" \
+  --customize-hook="copy-in '$work/debs/first.deb' '$work/debs/next.deb' '$work/debs/sdm-sim' /root/debs" \
   --customize-hook="copy-in deploy/debian/installed-checks.sh /root" \
   --customize-hook='chroot "$1" apt-get install --download-only --install-recommends -y -qq /root/debs/first.deb >/dev/null' \
   bookworm "$work/root.tar"

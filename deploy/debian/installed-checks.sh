@@ -1,6 +1,7 @@
 #!/bin/bash
 # Run by deploy/debian/check.sh inside a fresh Debian root booted under systemd, with the
-# package as /root/debs/first.deb and a later revision as /root/debs/next.deb: lives the
+# package as /root/debs/first.deb, a later revision as /root/debs/next.deb and a binary
+# serving the simulated API as /root/debs/sdm-sim: lives the
 # package as an administrator would, from install to purge, and fails on the first thing
 # that does not work. Each step prints how long it took.
 set -euo pipefail
@@ -47,7 +48,7 @@ took "user, directories, conffile, unit, binary, manual page, completion"
 
 # The simulated SDM API and a receiver, as a unit of their own; the packaged config
 # pointed at them, as an administrator edits it; the token where README.Debian says.
-systemd-run --quiet --unit=sdm-sim /usr/bin/sdm-watch demo --api 127.0.0.1:9300 --receiver 127.0.0.1:9301
+systemd-run --quiet --unit=sdm-sim /root/debs/sdm-sim demo --api 127.0.0.1:9300 --receiver 127.0.0.1:9301
 sed -i -e 's|^\[api\]$|[api]\nbase_url = "http://127.0.0.1:9300/api/v1/"|' \
   -e 's|^url = "https://hooks.example.com/sdm"$|url = "http://127.0.0.1:9301/sdm-watch"|' \
   /etc/sdm-watch/config.toml

@@ -9,12 +9,12 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::sync::mpsc;
 
+use crate::commands::cli::DemoArgs;
 use crate::config::{Config, SigningKey};
 use crate::daemon;
 use crate::domain::Status;
 use crate::notify::webhook::sign;
 use crate::ops::signals::Control;
-use crate::commands::cli::DemoArgs;
 use crate::sim::{
     DEFAULT_TOKEN, NewJob, ReceivedWebhook, SimOrganisation, Simulator, WebhookReceiver,
 };
@@ -153,7 +153,10 @@ async fn serve(
     println!("  api.base_url = \"{}\"", sim.base_url());
     println!("  api.token    = \"{DEFAULT_TOKEN}\"");
     println!("  webhook url  = \"{}\"", receiver.url("/sdm-watch"));
-    println!("Jobs move every {}s; each alert is printed as it arrives.", STEP.as_secs());
+    println!(
+        "Jobs move every {}s; each alert is printed as it arrives.",
+        STEP.as_secs()
+    );
     let script = tokio::spawn(script((*sim).clone()));
     while let Some(control) = controls.recv().await {
         if matches!(control, Control::Shutdown) {

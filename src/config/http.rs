@@ -9,10 +9,21 @@ use super::error::{ConfigError, Section};
 use super::tls::{Tls, TlsError};
 use super::users::Users;
 
+/// Where the endpoints listen when `http.listen` is not set: 10187, outside the range of
+/// Prometheus exporters' ports (9100-9999, all allocated), none of which sdm-watch may take.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 10187);
+
+/// The default before 0.1.0-2, postgres_exporter's port: still served beside the new one
+/// for this release when `http.listen` is not set, with a warning; gone in the next.
+pub const LEGACY_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9187);
+
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawHttp {
-    pub listen: String,
+    /// Default 127.0.0.1:10187; "" turns the endpoints off.
+    pub listen: Option<String>,
     /// Console users, `name:hash` a line; without it the console is read-only and open.
     pub users_file: Option<PathBuf>,
     /// Whether `/metrics` needs a user too.
@@ -25,7 +36,7 @@ pub struct RawHttp {
 impl Default for RawHttp {
     fn default() -> Self {
         Self {
-            listen: "127.0.0.1:9187".into(),
+            listen: None,
             users_file: None,
             metrics_auth: false,
             tls_cert_file: None,
@@ -39,6 +50,9 @@ pub struct HttpConfig {
     /// `None` when `listen = ""` turns the endpoints off.
     #[serde(serialize_with = "listen_address")]
     pub listen: Option<SocketAddr>,
+    /// [`LEGACY_LISTEN`], served too when `listen` was not set (for this release only).
+    #[serde(skip)]
+    pub legacy_listen: Option<SocketAddr>,
     /// Who may sign in (`users_file`), read and checked; `check` prints its path only.
     #[serde(
         rename = "users_file",
@@ -61,16 +75,20 @@ fn users_path<S: Serializer>(users: &Option<Users>, serializer: S) -> Result<S::
 
 impl HttpConfig {
     pub(super) fn parse(raw: RawHttp) -> Result<HttpConfig, ConfigError> {
-        let listen = match raw.listen.trim() {
-            "" => None,
-            text => Some(text.parse::<SocketAddr>().map_err(|_| {
-                Section::new("http").invalid(
-                    "listen",
-                    format!(
-                        "{text:?} is not an address like \"127.0.0.1:9187\" (\"\" turns the endpoints off)"
-                    ),
-                )
-            })?),
+        let (listen, legacy_listen) = match raw.listen.as_deref().map(str::trim) {
+            None => (Some(DEFAULT_LISTEN), Some(LEGACY_LISTEN)),
+            Some("") => (None, None),
+            Some(text) => (
+                Some(text.parse::<SocketAddr>().map_err(|_| {
+                    Section::new("http").invalid(
+                        "listen",
+                        format!(
+                            "{text:?} is not an address like \"127.0.0.1:10187\" (\"\" turns the endpoints off)"
+                        ),
+                    )
+                })?),
+                None,
+            ),
         };
         let http = Section::new("http");
         let users = match raw.users_file {
@@ -104,6 +122,7 @@ impl HttpConfig {
         };
         Ok(HttpConfig {
             listen,
+            legacy_listen,
             users,
             metrics_auth: raw.metrics_auth,
             tls,

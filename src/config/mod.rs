@@ -37,7 +37,7 @@ pub use calendar::{Hours, TimeWindow};
 pub use channels::{BodyTemplate, EmailConfig, Grouping, WebhookConfig};
 pub use delivery::DeliveryConfig;
 pub use error::ConfigError;
-pub use http::{HttpConfig, LogConfig, LogFormat};
+pub use http::{DEFAULT_LISTEN, HttpConfig, LEGACY_LISTEN, LogConfig, LogFormat};
 pub use links::LinksConfig;
 pub use organisation::{DEFAULT_ORGANISATION, Organisation};
 pub use output::OutputConfig;

@@ -53,6 +53,7 @@ pub async fn run(
     let recorder = telemetry::install();
     register_series(&config);
     let listen = config.http.listen;
+    let legacy_listen = config.http.legacy_listen;
     let Parts {
         store,
         wake,
@@ -78,6 +79,7 @@ pub async fn run(
         .map(|tls| Arc::new(std::sync::RwLock::new(tls.server.clone())));
     let _endpoints = serve(
         listen,
+        legacy_listen,
         &store,
         &health,
         recorder,

@@ -1,14 +1,16 @@
 //! What `run` starts beside its cycle loop: the tasks of leadership among replicas, and
 //! the HTTP endpoints.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::sync::{Notify, watch};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Replicas;
 use super::leader::{self, Leader};
+use crate::config::{DEFAULT_LISTEN, LEGACY_LISTEN};
 use crate::console::Console;
 use crate::ops::health::Health;
 use crate::ops::http;
@@ -58,9 +60,12 @@ pub(super) fn lead(
     (Some(handle), Some((task, listener)))
 }
 
-/// Serves the status page, `/status.json`, health, readiness and metrics on `listen`.
+/// Serves the status page, `/status.json`, health, readiness and metrics on `listen`, and
+/// on `legacy` too if given and free (the old default port, for this release).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn serve(
-    listen: Option<std::net::SocketAddr>,
+    listen: Option<SocketAddr>,
+    legacy: Option<SocketAddr>,
     store: &Store,
     health: &Arc<Health>,
     recorder: Option<metrics_exporter_prometheus::PrometheusHandle>,
@@ -75,9 +80,39 @@ pub(super) async fn serve(
         .with_channels(channels)
         .pages();
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let (bound, running) = http::start(address, health.clone(), recorder, Some(pages), access, tls)
-        .await
-        .with_context(|| format!("cannot listen on http.listen = {address}"))?;
+    let (bound, running) = http::start(
+        address,
+        health.clone(),
+        recorder.clone(),
+        Some(pages.clone()),
+        access.clone(),
+        tls.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot listen on http.listen = {address}"))?;
     info!(address = %bound, scheme, "serving /, /status.json, /healthz, /readyz and /metrics");
-    Ok(Some(running))
+    if address.port() == LEGACY_LISTEN.port() {
+        warn!(
+            address = %address,
+            "http.listen uses port 9187, postgres_exporter's: sdm-watch's default is now {DEFAULT_LISTEN}"
+        );
+    }
+    let Some(legacy) = legacy else {
+        return Ok(Some((running, None)));
+    };
+    let also = match http::start(legacy, health.clone(), recorder, Some(pages), access, tls).await {
+        Ok((bound, running)) => {
+            warn!(
+                address = %bound,
+                "also serving on the old default port 9187 (postgres_exporter's) for this release only: \
+                 point scrape configs and checks at {DEFAULT_LISTEN}, or set http.listen"
+            );
+            Some(running)
+        }
+        Err(error) => {
+            info!(address = %legacy, error = %error, "the old default port is taken (by postgres_exporter, perhaps): serving on {DEFAULT_LISTEN} only");
+            None
+        }
+    };
+    Ok(Some((running, also)))
 }

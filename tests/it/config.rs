@@ -656,7 +656,7 @@ routing_key = "pd-routing-key-value-0123456789ab"
         "notify_on = [\n",
         "port = 587",
         "events = [\"error\"]",
-        "listen = \"127.0.0.1:9187\"",
+        "listen = \"127.0.0.1:10187\"",
         // The incident formats' defaults: what they take, always resolving, resending.
         "auth = \"bearer token\"",
         "resend = \"1m\"",

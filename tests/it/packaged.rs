@@ -147,3 +147,51 @@ async fn without_system_ca_certificates_a_config_without_tls_still_runs() {
     assert_eq!(alerts.len(), 1, "the error alert was delivered");
     assert_eq!(alerts[0].json()["data"]["job"]["status"], "error");
 }
+
+/// Not setting `http.listen`: the endpoints on the new default, 10187, and for this
+/// release on 9187 too, with a warning; a config that sets 9187 keeps it, warned.
+#[tokio::test]
+async fn the_default_port_is_10187_and_9187_still_answers_for_one_release() {
+    let sim = Simulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let base = format!(
+        "[api]\nbase_url = \"{}\"\ntoken = \"{}\"\n[state]\npath = \"{}\"\n",
+        sim.base_url(),
+        sim.token(),
+        dir.path().join("state.db").display()
+    );
+    std::fs::write(&config, &base).unwrap();
+    let daemon = testkit::Daemon::start(&config, &[]);
+    daemon.wait_for_log("serving /, /status.json", 1).await;
+    let said = daemon
+        .wait_for_log("also serving on the old default port 9187", 1)
+        .await;
+    assert!(said[0].contains("127.0.0.1:10187"), "{said:?}");
+    for port in [10187, 9187] {
+        let body = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .unwrap_or_else(|e| panic!("port {port}: {e}"));
+        assert_eq!(body.status(), 200, "port {port}");
+    }
+    daemon.stop().await;
+
+    // Set to 9187 by the operator: served there alone, with a warning.
+    std::fs::write(
+        &config,
+        format!("{base}[http]\nlisten = \"127.0.0.1:9187\"\n"),
+    )
+    .unwrap();
+    let daemon = testkit::Daemon::start(&config, &[]);
+    daemon
+        .wait_for_log("postgres_exporter's: sdm-watch's default is now", 1)
+        .await;
+    assert!(reqwest::get("http://127.0.0.1:9187/healthz").await.is_ok());
+    assert!(
+        reqwest::get("http://127.0.0.1:10187/healthz")
+            .await
+            .is_err(),
+        "only where the config says"
+    );
+    daemon.stop().await;
+}
