@@ -21,10 +21,10 @@ COPY tests/it/helpers ./tests/it/helpers
 #   podman build --build-arg SDM_WATCH_REVISION=$(git rev-parse --short=12 HEAD) .
 ARG SDM_WATCH_REVISION=unknown
 ENV SDM_WATCH_REVISION=${SDM_WATCH_REVISION}
-# Crates and compiled dependencies stay in build caches between builds: a change to the
-# sources recompiles sdm-watch alone.
-RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    --mount=type=cache,target=/src/target,sharing=locked \
+# Compiled dependencies stay in a build cache between builds: a change to the sources
+# recompiles sdm-watch alone. (Crates are fetched into /usr/local/cargo/registry, which a
+# build may lend from the host: `-v ~/.cargo/registry:/usr/local/cargo/registry`.)
+RUN --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release --locked --bin sdm-watch \
  && install -D -m 0755 target/release/sdm-watch /rootfs/usr/local/bin/sdm-watch
 # The runtime's files: the shared libraries the binary links (ldd names them), the CA

@@ -4,10 +4,10 @@
 # capability dropped) with /healthz fetched from the host, the image's own healthcheck, a
 # clean stop.
 #
-# No container registry is reachable on the project's machines, so when a base image of the
-# Dockerfile is missing locally this script builds a stand-in under the same name and says
-# so: debian:bookworm-slim from Debian's packages (mmdebstrap), and rust:1.95-slim-bookworm
-# from the same plus this machine's Rust toolchain. The Dockerfile itself is used unchanged.
+# No container registry is reachable on the project's machines, so when the Dockerfile's
+# builder image is missing locally this script builds a stand-in under the same name and
+# says so: rust:1.95-slim-bookworm from Debian's packages (mmdebstrap) and this machine's
+# Rust toolchain. The Dockerfile itself is used unchanged (its runtime stage is scratch).
 # Needs root, podman, buildah, runc and mmdebstrap (Debian packages; see .ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,19 +34,6 @@ CONF
 
 have_image() { podman image exists "$1"; }
 
-if ! have_image debian:bookworm-slim; then
-  say "debian:bookworm-slim is not here and no registry is reachable: building a stand-in with mmdebstrap"
-  # Like the official slim image: no documentation, manual pages or translations.
-  mmdebstrap --quiet --variant=minbase --mode=root \
-    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
-    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
-    --dpkgopt='path-exclude=/usr/share/locale/*' \
-    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
-    bookworm "$work/debian.tar"
-  podman import --quiet "$work/debian.tar" debian:bookworm-slim >/dev/null
-  podman tag debian:bookworm-slim docker.io/library/debian:bookworm-slim
-fi
-
 if ! have_image rust:1.95-slim-bookworm; then
   toolchain=$(rustup show active-toolchain | cut -d' ' -f1)
   toolchain_dir="${RUSTUP_HOME:-$HOME/.rustup}/toolchains/$toolchain"
@@ -64,17 +51,18 @@ if ! have_image rust:1.95-slim-bookworm; then
     --change 'ENV PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     "$work/rust.tar" rust:1.95-slim-bookworm >/dev/null
   podman tag rust:1.95-slim-bookworm docker.io/library/rust:1.95-slim-bookworm
-  rm -f "$work/rust.tar" "$work/debian.tar"
+  rm -f "$work/rust.tar"
 fi
 
 # Build leftovers of earlier runs (dangling images) go after a day; recent ones stay as cache.
 podman image prune -f --filter until=24h >/dev/null 2>&1 || true
 say "building the image from the Dockerfile"
-# The build stage fetches crates from crates.io over the host's network, into the
-# Dockerfile's cache mounts (kept between builds on this machine, as the compiled
-# dependencies are).
+# The build stage fetches crates from crates.io over the host's network; the host's cargo
+# cache is lent to it so that crates already downloaded are not fetched again (and the
+# compiled dependencies stay in the Dockerfile's cache mount between builds).
 podman build --quiet --format docker --network host --isolation chroot \
   --build-arg SDM_WATCH_REVISION="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" \
+  -v "${CARGO_HOME:-$HOME/.cargo}/registry:/usr/local/cargo/registry" \
   -t sdm-watch:test . >/dev/null
 size=$(podman image inspect sdm-watch:test --format '{{.Size}}')
 say "image built: sdm-watch:test, $(( size / 1000 / 1000 )) MB ($size bytes)"

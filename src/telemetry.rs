@@ -28,6 +28,8 @@ pub const HEARTBEATS: &str = "sdm_watch_heartbeat_total";
 pub const BUILD_INFO: &str = "sdm_watch_build_info";
 pub const POLL_CYCLE_SECONDS: &str = "sdm_watch_poll_cycle_duration_seconds";
 pub const HTTP_REFUSED: &str = "sdm_watch_http_refused_total";
+pub const RELOAD_SUCCESSFUL: &str = "sdm_watch_config_last_reload_successful";
+pub const RELOAD_SUCCESS_TIME: &str = "sdm_watch_config_last_reload_success_timestamp_seconds";
 /// The reasons `sdm_watch_http_refused_total` counts by.
 pub const HTTP_REFUSED_REASONS: [&str; 5] = [
     "sign_in_failed",
@@ -137,6 +139,14 @@ fn describe() {
         HEARTBEATS,
         "Heartbeat pings by kind (success, fail) and outcome (ok, error)."
     );
+    describe_gauge!(
+        RELOAD_SUCCESSFUL,
+        "Whether the last configuration reload succeeded (1), or failed and the previous configuration stays in force (0)."
+    );
+    describe_gauge!(
+        RELOAD_SUCCESS_TIME,
+        "When the configuration was last loaded successfully, at start or on a reload (Unix seconds)."
+    );
     describe_counter!(
         HTTP_REFUSED,
         "Requests and connections the console refused, by reason (sign_in_failed, locked_out, busy, csrf_refused, connection_refused)."
@@ -209,5 +219,16 @@ pub fn register(series: &Series<'_>) {
     }
     for reason in HTTP_REFUSED_REASONS {
         metrics::counter!(HTTP_REFUSED, "reason" => reason).increment(0);
+    }
+}
+
+/// The configuration was loaded (at start, or by a reload) or a reload failed.
+pub fn config_loaded(succeeded: bool) {
+    metrics::gauge!(RELOAD_SUCCESSFUL).set(if succeeded { 1.0 } else { 0.0 });
+    if succeeded {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        metrics::gauge!(RELOAD_SUCCESS_TIME).set(now);
     }
 }

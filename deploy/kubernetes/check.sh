@@ -21,9 +21,18 @@ fi
 work=$(mktemp -d)
 trap 'rm -f "$generated"; rm -rf "$work"' EXIT
 "$binary" config schema > "$work/schema.json"
-for map in sqlite/configmap.yaml postgres/configmap.yaml; do
-  out="$work/$(dirname "$map").toml"
-  sed -n '/config.toml: |/,$p' "$map" | tail -n +2 | sed 's/^    //' > "$out"
+for dir in sqlite postgres; do
+  # The config is generated into a ConfigMap whose name carries its hash, so that an edit
+  # rolls the pods: the kustomization must generate it under the name the Deployment uses.
+  grep -q '^configMapGenerator:' "$dir/kustomization.yaml" \
+    && grep -q 'name: sdm-watch-config$' "$dir/kustomization.yaml" \
+    && grep -q 'name: sdm-watch-config$' "$dir/deployment.yaml" \
+    || { echo "$dir: the config must come from configMapGenerator sdm-watch-config" >&2; exit 1; }
+  # Readiness is about serving (the status page stays routable in an SDM outage).
+  grep -A2 'readinessProbe:' "$dir/deployment.yaml" | grep -q 'path: /healthz' \
+    || { echo "$dir: readiness must be /healthz, not the API's health" >&2; exit 1; }
+  out="$work/$dir.toml"
+  cp "$dir/config.toml" "$out"
   python3 -m check_jsonschema --schemafile "$work/schema.json" "$out"
 done
 

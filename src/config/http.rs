@@ -19,7 +19,7 @@ pub const DEFAULT_LISTEN: SocketAddr =
 pub const LEGACY_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9187);
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawHttp {
     /// Default 127.0.0.1:10187; "" turns the endpoints off.
@@ -31,18 +31,6 @@ pub struct RawHttp {
     /// HTTPS: the certificate chain and its key (both or neither).
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
-}
-
-impl Default for RawHttp {
-    fn default() -> Self {
-        Self {
-            listen: None,
-            users_file: None,
-            metrics_auth: false,
-            tls_cert_file: None,
-            tls_key_file: None,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -52,6 +52,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let recorder = telemetry::install();
     register_series(&config);
+    telemetry::config_loaded(true);
     let listen = config.http.listen;
     let legacy_listen = config.http.legacy_listen;
     let Parts {
@@ -331,16 +332,24 @@ fn apply_reload(path: Option<&PathBuf>, reloader: &mut Reloader) {
         warn!("SIGHUP ignored: this run has no configuration file to reload");
         return;
     };
-    match Config::load(path) {
+    let succeeded = match Config::load(path) {
         Ok(config) => match reloader.apply(config) {
-            Ok(()) => info!(config = %path.display(), "configuration reloaded"),
+            Ok(()) => {
+                info!(config = %path.display(), "configuration reloaded");
+                true
+            }
             Err(error) => {
-                error!(error = %format!("{error:#}"), "reload failed; keeping the old configuration")
+                error!(error = %format!("{error:#}"), "reload failed; keeping the old configuration");
+                false
             }
         },
-        Err(error) => error!(
-            error = %format!("invalid configuration: {error}"),
-            "reload refused; keeping the old configuration"
-        ),
-    }
+        Err(error) => {
+            error!(
+                error = %format!("invalid configuration: {error}"),
+                "reload refused; keeping the old configuration"
+            );
+            false
+        }
+    };
+    telemetry::config_loaded(succeeded);
 }

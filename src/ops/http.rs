@@ -239,7 +239,11 @@ fn answer(path: &str, health: &Health, metrics: Option<&PrometheusHandle>) -> Pa
             Err(reason) => page(503, "text/plain", format!("not ready: {reason}\n")),
         },
         "/metrics" => match metrics {
-            Some(handle) => page(200, "text/plain; version=0.0.4", handle.render()),
+            Some(handle) => page(
+                200,
+                "text/plain; version=0.0.4",
+                handle.render() + &super::process::exposition(),
+            ),
             None => page(503, "text/plain", "metrics are not available\n".to_owned()),
         },
         _ => page(

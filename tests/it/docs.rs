@@ -147,3 +147,39 @@ fn slugs_follow_github() {
         ["docs/a.md#x"]
     );
 }
+
+/// Every alerting rule has a description and a `runbook_url` that is a section of
+/// docs/operations.md: an on-call engineer who follows it lands on the runbook.
+#[test]
+fn every_alert_links_its_runbook_section() {
+    let rules =
+        std::fs::read_to_string(root().join("deploy/prometheus/sdm-watch.rules.yml")).unwrap();
+    let operations = std::fs::read_to_string(root().join("docs/operations.md")).unwrap();
+    let sections = anchors(&operations);
+    let mut alerts = Vec::new();
+    for block in rules.split("- alert: ").skip(1) {
+        let name = block.lines().next().unwrap().trim().to_owned();
+        let field = |key: &str| {
+            block
+                .lines()
+                .find_map(|line| line.trim().strip_prefix(key))
+                .map(|value| value.trim().trim_matches('"').to_owned())
+        };
+        assert!(
+            field("description:").is_some_and(|d| d.len() > 40),
+            "{name} has no description"
+        );
+        let url = field("runbook_url:").unwrap_or_else(|| panic!("{name} has no runbook_url"));
+        let anchor = url
+            .strip_prefix("docs/operations.md#")
+            .unwrap_or_else(|| panic!("{name}: {url} is not a section of docs/operations.md"));
+        assert!(
+            sections.iter().any(|section| section == anchor),
+            "{name}: docs/operations.md has no section #{anchor}"
+        );
+        alerts.push(name);
+    }
+    assert!(alerts.len() >= 8, "{alerts:?}");
+    assert!(alerts.iter().any(|name| name == "SdmWatchTargetMissing"));
+    assert!(alerts.iter().any(|name| name == "SdmWatchFailedReload"));
+}

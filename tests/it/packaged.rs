@@ -195,3 +195,58 @@ async fn the_default_port_is_10187_and_9187_still_answers_for_one_release() {
     );
     daemon.stop().await;
 }
+
+/// What the alerting rules read of a live daemon: a failed reload as
+/// `sdm_watch_config_last_reload_successful 0` until a good one, and the standard
+/// `process_*` metrics.
+#[tokio::test]
+async fn metrics_say_when_a_reload_failed_and_what_the_process_takes() {
+    let sim = Simulator::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let listen = format!("127.0.0.1:{}", testkit::ports::free());
+    let good = format!(
+        "[api]\nbase_url = \"{}\"\ntoken = \"{}\"\n[state]\npath = \"{}\"\n[http]\nlisten = \"{listen}\"\n",
+        sim.base_url(),
+        sim.token(),
+        dir.path().join("state.db").display()
+    );
+    std::fs::write(&config, &good).unwrap();
+    let daemon = testkit::Daemon::start(&config, &[]);
+    daemon.wait_for_log("serving /, /status.json", 1).await;
+    let metric = async |name: &str| -> f64 {
+        let text = reqwest::get(format!("http://{listen}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(metric("sdm_watch_config_last_reload_successful").await, 1.0);
+    let loaded = metric("sdm_watch_config_last_reload_success_timestamp_seconds").await;
+    assert!(loaded > 1.7e9, "{loaded}");
+    assert!(metric("process_resident_memory_bytes").await > 1e6);
+    assert!(metric("process_open_fds").await >= 3.0);
+    assert!(metric("process_start_time_seconds").await > 1.7e9);
+
+    std::fs::write(&config, format!("{good}[log]\nformat = \"xml\"\n")).unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for_log("reload refused", 1).await;
+    assert_eq!(metric("sdm_watch_config_last_reload_successful").await, 0.0);
+    assert_eq!(
+        metric("sdm_watch_config_last_reload_success_timestamp_seconds").await,
+        loaded,
+        "the last success stays the start"
+    );
+
+    std::fs::write(&config, &good).unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for_log("configuration reloaded", 1).await;
+    assert_eq!(metric("sdm_watch_config_last_reload_successful").await, 1.0);
+    daemon.stop().await;
+}
