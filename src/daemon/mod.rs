@@ -70,6 +70,13 @@ pub struct Replicas {
     pub fences: Vec<(String, Arc<std::sync::Mutex<Fence>>)>,
 }
 
+/// The span an organisation's poll loop (or `once`'s cycle) runs in: every line it logs,
+/// of the watcher, the API client or the store, names the organisation (in the text log as
+/// `organisation{organisation=acme}:`, in the JSON log as `span.organisation`).
+fn organisation_span(name: &str) -> tracing::Span {
+    tracing::info_span!("organisation", organisation = %name)
+}
+
 /// Where `state` puts the store: a SQLite file, or PostgreSQL with its password.
 pub fn location(state: &StateConfig) -> anyhow::Result<Location> {
     match &state.url {

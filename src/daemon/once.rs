@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use super::Parts;
 use super::leader::Leader;
@@ -63,11 +64,15 @@ pub async fn once(config: Config, only: Option<&str>) -> anyhow::Result<(Cycles,
         .into_iter()
         .map(|org| {
             let permits = permits.clone();
-            tokio::spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let cycle = org.watcher.cycle().await;
-                (org, cycle)
-            })
+            let span = super::organisation_span(&org.name);
+            tokio::spawn(
+                async move {
+                    let _permit = permits.acquire_owned().await;
+                    let cycle = org.watcher.cycle().await;
+                    (org, cycle)
+                }
+                .instrument(span),
+            )
         })
         .collect();
     let mut cycles = Vec::new();

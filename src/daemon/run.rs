@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context as _;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{Instrument as _, error, info, warn};
 
 use super::heartbeat::Heartbeat;
 use super::leader::LeaderHandle;
@@ -119,7 +119,8 @@ pub async fn run(
         .into_iter()
         .map(|org| {
             let setup = reloader.setup_receiver(&org.name);
-            tokio::spawn(watch_org(org, setup, shared.clone(), stopped.clone()))
+            let span = super::organisation_span(&org.name);
+            tokio::spawn(watch_org(org, setup, shared.clone(), stopped.clone()).instrument(span))
         })
         .collect();
     while let Some(control) = controls.recv().await {

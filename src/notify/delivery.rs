@@ -70,6 +70,31 @@ impl Delivery {
         }
     }
 
+    /// The organisations its alerts are about: one, or a digest's several joined by `,`.
+    fn organisations(&self) -> String {
+        match self {
+            Delivery::Alert(alert) => alert.organisation.clone(),
+            Delivery::Digest { members, .. } => {
+                let mut names: Vec<&str> =
+                    members.iter().map(|m| m.organisation.as_str()).collect();
+                names.sort_unstable();
+                names.dedup();
+                names.join(",")
+            }
+        }
+    }
+
+    /// The span its attempt and the record of how it ended run in: every line logged of
+    /// it (by the sender too) names the organisation, the channel and the alert.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "delivery",
+            organisation = %self.organisations(),
+            channel = %self.channel(),
+            alert_id = %self.id()
+        )
+    }
+
     /// How many alerts it carries.
     fn alerts(&self) -> u64 {
         match self {
@@ -127,6 +152,8 @@ pub struct Settlement {
 /// Decides what an attempt's result means (logging it), given the retry rules and the
 /// time now.
 pub fn judge(delivery: Delivery, attempt: Attempt, setup: &DeliverySetup, now: i64) -> Settlement {
+    let span = delivery.span();
+    let _in_span = span.enter();
     let attempts = delivery.attempts() + 1;
     let (id, channel, alerts) = (delivery.id(), delivery.channel(), delivery.alerts());
     let (outcome, next, error) = match attempt {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{Instrument as _, error, info, warn};
 
 use super::Attempt;
 use super::delivery::{self, Delivery, Outcome, Settlement};
@@ -328,10 +328,14 @@ impl Worker {
         delivery: Delivery,
     ) -> tokio::task::AbortHandle {
         let setup = self.current();
-        set.spawn(async move {
-            let attempt = delivery::attempt(&setup.channels, &delivery).await;
-            (delivery, attempt)
-        })
+        let span = delivery.span();
+        set.spawn(
+            async move {
+                let attempt = delivery::attempt(&setup.channels, &delivery).await;
+                (delivery, attempt)
+            }
+            .instrument(span),
+        )
     }
 }
 

@@ -26,10 +26,14 @@ pub fn init(format: LogFormat) {
         .with_ansi(std::io::stderr().is_terminal());
     let installed = match format {
         LogFormat::Text => builder.try_init(),
+        // The span an event happens in (an organisation's poll loop, a delivery) comes as
+        // `span`, so that every line of it names the organisation without each call
+        // passing it.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .try_init(),
     };
     if installed.is_ok()

@@ -23,6 +23,7 @@ mod formats;
 mod grouping;
 mod incident_tools;
 mod incidents;
+mod logs;
 mod noise;
 mod ops;
 mod organisations;
