@@ -11,6 +11,7 @@ use crate::domain::Status;
 
 pub const POLL_CYCLES: &str = "sdm_watch_poll_cycles_total";
 pub const API_REQUESTS: &str = "sdm_watch_api_requests_total";
+pub const API_REQUEST_SECONDS: &str = "sdm_watch_api_request_duration_seconds";
 pub const JOBS_TRACKED: &str = "sdm_watch_jobs_tracked";
 pub const TRANSITIONS: &str = "sdm_watch_transitions_total";
 pub const ALERTS: &str = "sdm_watch_alerts_total";
@@ -64,6 +65,11 @@ pub fn install() -> Option<PrometheusHandle> {
                     &CYCLE_BUCKETS,
                 )
                 .ok()?
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(API_REQUEST_SECONDS.to_owned()),
+                    &REQUEST_BUCKETS,
+                )
+                .ok()?
                 .install_recorder()
                 .ok()?;
             describe();
@@ -78,7 +84,15 @@ pub fn install() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// An API request's round trip: from 20 ms (a near server) to its 30 s default timeout.
+const REQUEST_BUCKETS: [f64; 10] = [0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
 fn describe() {
+    metrics::describe_histogram!(
+        API_REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "SDM API requests' round trips (sent to the answer's headers), by organisation, endpoint (list, detail, data) and code (or error)."
+    );
     metrics::describe_histogram!(
         POLL_CYCLE_SECONDS,
         metrics::Unit::Seconds,

@@ -19,7 +19,7 @@ use super::{ApiError, RateLimiter, RetryPolicy, Retryable, decode};
 use crate::config::{ApiConfig, RetryConfig};
 use crate::domain::time::format_api_time;
 use crate::domain::{ProjectId, Row, Status};
-use crate::telemetry::API_REQUESTS;
+use crate::telemetry::{API_REQUEST_SECONDS, API_REQUESTS};
 
 /// The filters of `GET jobs/`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -352,12 +352,23 @@ impl SdmClient {
         if kind != "data" {
             request = request.timeout(self.timeout);
         }
+        let started = std::time::Instant::now();
         let sent = request.send().await;
+        let round_trip = started.elapsed();
         let code = match &sent {
             Ok(response) => response.status().as_u16().to_string(),
             Err(_) => "error".to_owned(),
         };
+        tracing::debug!(
+            endpoint = kind,
+            url = %crate::domain::text::escaped(&endpoint),
+            code = %code,
+            round_trip_ms = u64::try_from(round_trip.as_millis()).unwrap_or(u64::MAX),
+            "API request"
+        );
         let org = self.organisation.to_string();
+        metrics::histogram!(API_REQUEST_SECONDS, "endpoint" => kind, "code" => code.clone(), "organisation" => org.clone())
+            .record(round_trip.as_secs_f64());
         metrics::counter!(API_REQUESTS, "endpoint" => kind, "code" => code, "organisation" => org)
             .increment(1);
         let response = sent.map_err(|e| transport(&endpoint, &e))?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::backoff::Backoff;
 
@@ -19,11 +19,39 @@ pub trait Retryable: std::fmt::Display + Sized {
     fn gave_up(self, attempts: u32, elapsed: Duration) -> Self;
 }
 
+/// At most one retry warning per this long per client: an outage of minutes would
+/// otherwise log a warning per attempt. The others go to the debug level, and the next
+/// warning counts them.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
+/// Whether a retry is warned of now, and how many were held back since the last warning.
+#[derive(Debug, Default)]
+struct WarnGate {
+    last: Option<Instant>,
+    held_back: u64,
+}
+
+impl WarnGate {
+    fn pass(&mut self, now: Instant) -> Option<u64> {
+        if self
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) < WARN_EVERY)
+        {
+            self.held_back = self.held_back.saturating_add(1);
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.held_back))
+    }
+}
+
 /// How often and how long to retry, from `[retry]`.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
     backoff: Backoff,
     max_elapsed: Duration,
+    /// Shared by the clones of one client's policy.
+    warnings: Arc<std::sync::Mutex<WarnGate>>,
 }
 
 impl RetryPolicy {
@@ -31,6 +59,7 @@ impl RetryPolicy {
         Self {
             backoff,
             max_elapsed,
+            warnings: Arc::default(),
         }
     }
 
@@ -39,6 +68,7 @@ impl RetryPolicy {
         Self {
             backoff: self.backoff,
             max_elapsed: max_elapsed.min(self.max_elapsed),
+            warnings: self.warnings.clone(),
         }
     }
 
@@ -72,7 +102,20 @@ impl RetryPolicy {
             if elapsed.saturating_add(wait) > self.max_elapsed {
                 return Err(error.gave_up(attempts, elapsed));
             }
-            warn!(call = what, attempt = attempts, retry_in_ms = wait.as_millis() as u64, error = %error, "API call failed; retrying");
+            let retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            let warned = self
+                .warnings
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .pass(Instant::now());
+            match warned {
+                Some(held_back) => {
+                    warn!(call = what, attempt = attempts, retry_in_ms, held_back, error = %error, "API call failed; retrying")
+                }
+                None => {
+                    debug!(call = what, attempt = attempts, retry_in_ms, error = %error, "API call failed; retrying")
+                }
+            }
             tokio::time::sleep(wait).await;
         }
     }
@@ -121,6 +164,22 @@ mod tests {
 
     use super::*;
     use crate::sdm::ApiError;
+
+    #[test]
+    fn retry_warnings_are_at_most_one_per_30_seconds_and_count_the_rest() {
+        let mut gate = WarnGate::default();
+        let start = Instant::now();
+        assert_eq!(gate.pass(start), Some(0));
+        for second in 1..30 {
+            assert_eq!(gate.pass(start + Duration::from_secs(second)), None);
+        }
+        assert_eq!(
+            gate.pass(start + WARN_EVERY),
+            Some(29),
+            "the held back, counted"
+        );
+        assert_eq!(gate.pass(start + WARN_EVERY + Duration::from_secs(1)), None);
+    }
 
     fn policy(initial_ms: u64, max_ms: u64, elapsed_ms: u64) -> RetryPolicy {
         RetryPolicy::new(

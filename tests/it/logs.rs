@@ -1,6 +1,7 @@
-//! The log seen from inside (issue 33): with several organisations, whose job ids may be
-//! the same, every JSON line about a job, a request to the API or a delivery names its
-//! organisation, as a field of its own or of the span it happened in.
+//! The log and metrics seen from inside (issue 33): with several organisations, whose job
+//! ids may be the same, every JSON line about a job, a request to the API or a delivery
+//! names its organisation, as a field of its own or of the span it happened in; each API
+//! request's round trip is on its debug line and in a histogram.
 
 use std::time::Duration;
 
@@ -20,9 +21,16 @@ fn organisation(line: &Value) -> Option<&str> {
 /// an organisation's trouble.
 fn about_an_organisation_s_work(line: &Value) -> bool {
     let message = line["message"].as_str().unwrap_or_default();
-    ["job_id", "alert_id", "url", "endpoint", "jobs_seen"]
-        .iter()
-        .any(|field| !line[*field].is_null())
+    [
+        "job_id",
+        "alert_id",
+        "url",
+        "endpoint",
+        "jobs_seen",
+        "round_trip_ms",
+    ]
+    .iter()
+    .any(|field| !line[*field].is_null())
         || ["job", "page", "request", "alert", "cycle", "digest"]
             .iter()
             .any(|word| message.contains(word))
@@ -38,11 +46,12 @@ async fn every_line_about_an_organisation_s_work_names_it() {
     globex.add_job_with_id("job-1", NewJob::new(Status::Running));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
+    let listen = format!("127.0.0.1:{}", testkit::ports::free());
     std::fs::write(
         &config,
         format!(
             "[api]\nbase_url = \"{base}\"\n[poll]\ninterval = \"1s\"\n\
-             [state]\npath = \"{state}\"\n[http]\nlisten = \"\"\n[log]\nformat = \"json\"\n\
+             [state]\npath = \"{state}\"\n[http]\nlisten = \"{listen}\"\n[log]\nformat = \"json\"\n\
              [[organisation]]\nname = \"acme\"\ntoken = \"{acme}\"\n\
              [[organisation]]\nname = \"globex\"\ntoken = \"{globex}\"\n\
              [[webhook]]\nname = \"ops\"\nurl = \"{hook}\"\n",
@@ -59,6 +68,25 @@ async fn every_line_about_an_organisation_s_work_names_it() {
     sim.set_status("job-1", Status::Error, Some("bad row"));
     globex.set_status("job-1", Status::Done, None);
     hook.wait_for_delivered(2, Duration::from_secs(15)).await;
+    let metrics = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in ["acme", "globex"] {
+        let count = metrics
+            .lines()
+            .find(|line| {
+                line.starts_with("sdm_watch_api_request_duration_seconds_count{")
+                    && line.contains(&format!("organisation=\"{name}\""))
+                    && line.contains("endpoint=\"list\"")
+                    && line.contains("code=\"200\"")
+            })
+            .unwrap_or_else(|| panic!("no request histogram of {name}:\n{metrics}"));
+        let count: f64 = count.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(count >= 2.0, "{count}");
+    }
     let lines = daemon.stop().await;
 
     let parsed: Vec<Value> = lines
@@ -84,9 +112,15 @@ async fn every_line_about_an_organisation_s_work_names_it() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+    let request = about
+        .iter()
+        .find(|line| line["message"] == "API request")
+        .expect("a debug line per API request");
+    assert!(request["round_trip_ms"].is_u64(), "{request}");
     // Both organisations' work was logged, with their own names.
     for name in ["acme", "globex"] {
         for kind in [
+            "API request",
             "read a page of jobs",
             "job changed status",
             "alert delivered",
