@@ -2,6 +2,7 @@
 //! worker that delivers the outbox. Knows nothing of the SDM API.
 
 pub mod alerts;
+pub mod card;
 pub mod delivery;
 pub mod email;
 pub mod format;

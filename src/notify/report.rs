@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::alerts::new_alert_id;
-use super::format::Card;
+use super::card::Card;
 use super::payload::Tone;
 use crate::config::ReportConfig;
 use crate::domain::Event;
