@@ -18,7 +18,7 @@ pub mod roots; // the TLS roots HTTP clients trust, and working on a system with
 pub mod rows; // output rows: column union and CSV
 pub mod sdm; // the SDM jobs API client
 pub mod sim; // a simulated SDM API and webhook receiver for tests, `demo` and benchmarks
-pub mod store; // SQLite: tracked jobs, held changes, the alert outbox, bookkeeping
+pub mod store; // SQLite or PostgreSQL: tracked jobs, held changes, the alert outbox, bookkeeping
 pub mod telemetry; // the names of every metric and the Prometheus recorder
 pub mod template; // message templates (MiniJinja): compile, check, render with escaping
 pub mod watch; // poll cycles: what to list (pure), transitions (pure), reading and committing

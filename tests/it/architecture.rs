@@ -298,3 +298,23 @@ fn the_sibling_reader_reads_what_the_code_writes() {
     let found: Vec<String> = siblings("watch", text).into_iter().collect();
     assert_eq!(found, ["held", "lookup", "plan", "tracker"]);
 }
+
+/// The map's tests section names every file of the integration tests, so that a newcomer
+/// finds where a behaviour is tested.
+#[test]
+fn the_map_names_every_test_file() {
+    let map = std::fs::read_to_string(Path::new(ROOT).join("ARCHITECTURE.md")).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(Path::new(ROOT).join("tests/it")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.ends_with(".rs") && name != "main.rs" && !map.contains(&format!("`{name}`")) {
+            missing.push(name);
+        }
+    }
+    missing.sort();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md does not name: {}",
+        missing.join(", ")
+    );
+}
