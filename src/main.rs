@@ -170,7 +170,7 @@ async fn alerts(
             incidents: false,
         } => {
             let query = inspect::Query {
-                state: state.as_deref().and_then(AlertState::parse),
+                state: state.map(AlertState::from),
                 channel,
                 organisation: org,
                 since_ms: since.map(sdm_watch::domain::time::millis),
@@ -230,7 +230,7 @@ async fn silence(
                 projects,
                 jobs,
                 organisations: orgs,
-                events: events.iter().map(|event| Event::parse(event)).collect(),
+                events: events.into_iter().map(Event::from).collect(),
                 all,
                 lasts,
                 reason,

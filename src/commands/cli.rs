@@ -160,8 +160,8 @@ pub enum AlertsCommand {
     /// Alerts in the store, newest first
     List {
         /// Only alerts in this state
-        #[arg(long, value_parser = ["pending", "delivered", "dead", "silenced"])]
-        state: Option<String>,
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
         /// Only alerts of this channel
         #[arg(long, value_name = "NAME")]
         channel: Option<String>,
@@ -220,10 +220,8 @@ pub enum SilenceCommand {
         #[arg(long = "org", value_name = "NAME")]
         orgs: Vec<String>,
         /// This event (repeat for more)
-        #[arg(long = "event", value_name = "E", value_parser = [
-            "done", "error", "pending", "running", "pending_reminder", "running_long", "watcher"
-        ])]
-        events: Vec<String>,
+        #[arg(long = "event", value_name = "E", value_enum)]
+        events: Vec<EventArg>,
         /// Mute every alert (needed when no matcher is given)
         #[arg(long)]
         all: bool,
@@ -351,4 +349,74 @@ pub struct DemoArgs {
     /// With --api: a webhook receiver here that prints every alert it gets
     #[arg(long, value_name = "ADDR", requires = "api")]
     pub receiver: Option<std::net::SocketAddr>,
+}
+
+/// An alert's state as `alerts list --state` takes it, parsed once by clap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateArg {
+    Pending,
+    Delivered,
+    Dead,
+    Silenced,
+}
+
+impl From<StateArg> for crate::store::outbox::AlertState {
+    fn from(state: StateArg) -> Self {
+        use crate::store::outbox::AlertState;
+        match state {
+            StateArg::Pending => AlertState::Pending,
+            StateArg::Delivered => AlertState::Delivered,
+            StateArg::Dead => AlertState::Dead,
+            StateArg::Silenced => AlertState::Silenced,
+        }
+    }
+}
+
+/// An event a silence may match, as `silence add --event` takes it, parsed once by clap:
+/// a status entered or a reminder, never a text a later parse could read otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum EventArg {
+    Done,
+    Error,
+    Pending,
+    Running,
+    PendingReminder,
+    RunningLong,
+    Watcher,
+}
+
+impl From<EventArg> for crate::domain::Event {
+    fn from(event: EventArg) -> Self {
+        use crate::domain::Event;
+        match event {
+            EventArg::Done => Event::Entered(Status::Done),
+            EventArg::Error => Event::Entered(Status::Error),
+            EventArg::Pending => Event::Entered(Status::Pending),
+            EventArg::Running => Event::Entered(Status::Running),
+            EventArg::PendingReminder => Event::PendingReminder,
+            EventArg::RunningLong => Event::RunningLong,
+            EventArg::Watcher => Event::Watcher,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::ValueEnum as _;
+
+    use super::*;
+
+    /// What `--event` accepts is spelt as the store and the payloads spell events.
+    #[test]
+    fn event_arguments_are_spelt_as_events_are() {
+        for arg in EventArg::value_variants() {
+            let spelt = arg.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(crate::domain::Event::from(*arg).as_str(), spelt);
+        }
+        for arg in StateArg::value_variants() {
+            let spelt = arg.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(crate::store::outbox::AlertState::from(*arg).as_str(), spelt);
+        }
+    }
 }
