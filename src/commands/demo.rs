@@ -44,7 +44,47 @@ pub async fn run(args: DemoArgs, controls: mpsc::Receiver<Control>) -> anyhow::R
     .await?;
 
     let dir = TempDir::new()?;
-    let config = Config::from_toml(
+    let config = demo_config(&sim, &globex, &receiver, &secret, &dir)?;
+    println!(
+        "sdm-watch demo: the real daemon, a simulated SDM API and a webhook receiver, all on loopback."
+    );
+    println!(
+        "  SDM API (simulated): {} (organisations acme and globex, a token each)",
+        sim.base_url()
+    );
+    println!("  webhook receiver:    {}", receiver.url("/sdm-watch"));
+    println!(
+        "  state file:          {}",
+        dir.path().join("state.db").display()
+    );
+    println!(
+        "Jobs move every {}s; each alert is printed as the receiver got it; a second channel\n\
+         gathers done and error alerts into a digest every 15s; a job left pending is reminded\n\
+         of every 5s. Ctrl-C stops.\n",
+        STEP.as_secs()
+    );
+
+    let script = tokio::spawn(script((*sim).clone()));
+    let other = tokio::spawn(globex_script(globex));
+    let result = daemon::run(config, None, controls).await;
+    script.abort();
+    other.abort();
+    sim.stop().await;
+    receiver.stop().await;
+    println!("demo stopped.");
+    result
+}
+
+/// The demo's config: both organisations, fast polling and retries, the state in `dir`,
+/// no endpoints, a channel printing each alert and one gathering digests.
+fn demo_config(
+    sim: &Simulator,
+    globex: &SimOrganisation,
+    receiver: &WebhookReceiver,
+    secret: &str,
+    dir: &TempDir,
+) -> anyhow::Result<Config> {
+    Ok(Config::from_toml(
         &format!(
             r#"
 [api]
@@ -87,36 +127,7 @@ group_wait = "15s"
             digest_hook = receiver.url("/digest"),
         ),
         Path::new("(demo)"),
-    )?;
-
-    println!(
-        "sdm-watch demo: the real daemon, a simulated SDM API and a webhook receiver, all on loopback."
-    );
-    println!(
-        "  SDM API (simulated): {} (organisations acme and globex, a token each)",
-        sim.base_url()
-    );
-    println!("  webhook receiver:    {}", receiver.url("/sdm-watch"));
-    println!(
-        "  state file:          {}",
-        dir.path().join("state.db").display()
-    );
-    println!(
-        "Jobs move every {}s; each alert is printed as the receiver got it; a second channel\n\
-         gathers done and error alerts into a digest every 15s; a job left pending is reminded\n\
-         of every 5s. Ctrl-C stops.\n",
-        STEP.as_secs()
-    );
-
-    let script = tokio::spawn(script((*sim).clone()));
-    let other = tokio::spawn(globex_script(globex));
-    let result = daemon::run(config, None, controls).await;
-    script.abort();
-    other.abort();
-    sim.stop().await;
-    receiver.stop().await;
-    println!("demo stopped.");
-    result
+    )?)
 }
 
 /// Jobs that finished before sdm-watch started: recorded on the first cycle, not alerted.
@@ -229,6 +240,30 @@ async fn script(sim: SimOrganisation) {
     }
 }
 
+/// A digest as received: its counts, then a line per alert.
+fn print_digest(id: &str, body: &serde_json::Value, verified: &str) {
+    let mut out = std::io::stdout().lock();
+    let alerts = body["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "\n>>> digest {id} ({} alerts: {}), signature {verified}",
+        alerts.len(),
+        body["data"]["counts"],
+    );
+    for alert in alerts {
+        let _ = writeln!(
+            out,
+            "    {} {:?} -> {}",
+            alert["type"].as_str().unwrap_or("?"),
+            alert["job"]["name"].as_str().unwrap_or("?"),
+            alert["job"]["status"].as_str().unwrap_or("?"),
+        );
+    }
+}
+
 /// Prints an alert or digest as received; its signature checked against `key` if given.
 fn print_alert(webhook: &ReceivedWebhook, key: Option<&SigningKey>) {
     let id = webhook.header("webhook-id").unwrap_or("?");
@@ -249,27 +284,7 @@ fn print_alert(webhook: &ReceivedWebhook, key: Option<&SigningKey>) {
     };
     let body = webhook.json();
     if body["type"] == "digest" {
-        let mut out = std::io::stdout().lock();
-        let alerts = body["data"]["alerts"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "\n>>> digest {id} ({} alerts: {}), signature {}",
-            alerts.len(),
-            body["data"]["counts"],
-            verified,
-        );
-        for alert in alerts {
-            let _ = writeln!(
-                out,
-                "    {} {:?} -> {}",
-                alert["type"].as_str().unwrap_or("?"),
-                alert["job"]["name"].as_str().unwrap_or("?"),
-                alert["job"]["status"].as_str().unwrap_or("?"),
-            );
-        }
+        print_digest(id, &body, verified);
         return;
     }
     let job = &body["data"]["job"];
