@@ -92,30 +92,7 @@ impl StateConfig {
                 })
             }
             (None, Some(url)) => {
-                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                    return Err(
-                        section.invalid("url", "must start with postgres:// or postgresql://")
-                    );
-                }
-                let sslmode = url
-                    .split_once('?')
-                    .and_then(|(_, q)| q.split('&').find_map(|p| p.strip_prefix("sslmode=")));
-                if let Some(mode) = sslmode
-                    && !["disable", "prefer", "require", "verify-ca", "verify-full"].contains(&mode)
-                {
-                    return Err(section.invalid(
-                        "url",
-                        format!(
-                            "sslmode {mode:?} is not one of disable, prefer, require, verify-ca, verify-full"
-                        ),
-                    ));
-                }
-                if url_has_password(&url) {
-                    return Err(section.invalid(
-                        "url",
-                        "must not hold the password: use state.password or state.password_file",
-                    ));
-                }
+                check_url(&section, &url)?;
                 Ok(StateConfig {
                     path: DEFAULT_PATH.into(),
                     url: Some(url),
@@ -126,6 +103,33 @@ impl StateConfig {
             }
         }
     }
+}
+
+/// A PostgreSQL URL as `state.url` takes it: the scheme, a known `sslmode`, no password.
+fn check_url(section: &Section, url: &str) -> Result<(), ConfigError> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(section.invalid("url", "must start with postgres:// or postgresql://"));
+    }
+    let sslmode = url
+        .split_once('?')
+        .and_then(|(_, q)| q.split('&').find_map(|p| p.strip_prefix("sslmode=")));
+    if let Some(mode) = sslmode
+        && !["disable", "prefer", "require", "verify-ca", "verify-full"].contains(&mode)
+    {
+        return Err(section.invalid(
+            "url",
+            format!(
+                "sslmode {mode:?} is not one of disable, prefer, require, verify-ca, verify-full"
+            ),
+        ));
+    }
+    if url_has_password(url) {
+        return Err(section.invalid(
+            "url",
+            "must not hold the password: use state.password or state.password_file",
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `url` carries a password (`user:secret@host` or `?password=`).
