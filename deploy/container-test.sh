@@ -22,15 +22,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Rootful podman here needs runc (crun refuses the cgroup mode) and ulimits within the
-# machine's limits.
-export CONTAINERS_CONF="$work/containers.conf"
-cat > "$CONTAINERS_CONF" <<'CONF'
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-CONF
+# runc and ulimits within the machine's limits (see the file).
+export CONTAINERS_CONF="$PWD/deploy/containers.conf"
 
 have_image() { podman image exists "$1"; }
 

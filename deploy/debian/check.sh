@@ -60,13 +60,8 @@ mmdebstrap --quiet --variant=minbase --mode=root --include="$include" \
   bookworm "$work/root.tar"
 say "a fresh minbase bookworm root with systemd ($(( $(stat -c %s "$work/root.tar") / 1024 / 1024 )) MiB)"
 
-export CONTAINERS_CONF="$work/containers.conf"
-cat > "$CONTAINERS_CONF" <<'CONF'
-[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-CONF
+# runc and ulimits within the machine's limits (see the file).
+export CONTAINERS_CONF="$PWD/deploy/containers.conf"
 podman import --quiet "$work/root.tar" "$image" >/dev/null
 rm -f "$work/root.tar"
 podman run -d --name "$name" --systemd=always --network none "$image" /lib/systemd/systemd >/dev/null

@@ -25,6 +25,16 @@ pub type ProjectId = i64;
 /// so a table with this name takes that state over.
 pub const DEFAULT_ORGANISATION: &str = "default";
 
+/// The `User-Agent` of the API client and the webhooks: the version, and which replica
+/// sent the request.
+pub fn user_agent() -> String {
+    format!(
+        "sdm-watch/{} (replica {})",
+        env!("CARGO_PKG_VERSION"),
+        replica_id()
+    )
+}
+
 /// This process's name among replicas (the lease holder, the claims, the API client's
 /// `User-Agent`): the host, the process id and a random part, so that two processes on one
 /// host (or one restarted) never pass for each other. The same for the process's life.

@@ -102,11 +102,7 @@ pub fn http_client(ca_file: Option<&CaFile>) -> reqwest::Result<reqwest::Client>
     crate::roots::client(extra, |builder| {
         builder
             // Which replica posted, as the API client says too.
-            .user_agent(format!(
-                "sdm-watch/{} (replica {})",
-                env!("CARGO_PKG_VERSION"),
-                crate::domain::replica_id()
-            ))
+            .user_agent(crate::domain::user_agent())
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
     })

@@ -418,11 +418,7 @@ fn http_client(api: &ApiConfig) -> Result<reqwest::Client, ApiError> {
     // each wait for more bytes: a large download may take longer than one timeout.
     crate::roots::client(extra, |builder| {
         builder
-            .user_agent(format!(
-                "sdm-watch/{} (replica {})",
-                env!("CARGO_PKG_VERSION"),
-                crate::domain::replica_id()
-            ))
+            .user_agent(crate::domain::user_agent())
             .read_timeout(api.timeout)
             .connect_timeout(api.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::custom(|attempt| {

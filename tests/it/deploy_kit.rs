@@ -397,12 +397,7 @@ async fn the_grafana_dashboard_names_only_metrics_the_daemon_exports() {
     std::fs::write(&path, text).unwrap();
     let daemon = testkit::Daemon::start(&path, &[]);
     daemon.wait_for_log("poll cycle done", 2).await;
-    let metrics = reqwest::get(format!("http://{listen}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = testkit::metrics::scrape(&listen).await;
     daemon.stop().await;
     let exported: std::collections::BTreeSet<&str> = metrics
         .lines()

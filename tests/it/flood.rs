@@ -132,12 +132,7 @@ async fn slow_and_silent_connections_cannot_take_the_listener_down() {
         "poll cycles went on during the flood"
     );
     healthz(listen).await;
-    let metrics = reqwest::get(format!("http://{listen}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = testkit::metrics::scrape(listen).await;
     assert!(
         metrics.lines().any(|line| line
             .strip_prefix("sdm_watch_http_refused_total{reason=\"connection_refused\"} ")

@@ -68,12 +68,7 @@ async fn every_line_about_an_organisation_s_work_names_it() {
     sim.set_status("job-1", Status::Error, Some("bad row"));
     globex.set_status("job-1", Status::Done, None);
     hook.wait_for_delivered(2, Duration::from_secs(15)).await;
-    let metrics = reqwest::get(format!("http://{listen}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = testkit::metrics::scrape(&listen).await;
     for name in ["acme", "globex"] {
         let count = metrics
             .lines()

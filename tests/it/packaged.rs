@@ -215,17 +215,9 @@ async fn metrics_say_when_a_reload_failed_and_what_the_process_takes() {
     let daemon = testkit::Daemon::start(&config, &[]);
     daemon.wait_for_log("serving /, /status.json", 1).await;
     let metric = async |name: &str| -> f64 {
-        let text = reqwest::get(format!("http://{listen}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        let text = testkit::metrics::scrape(&listen).await;
+        testkit::metrics::value(&text, name)
             .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-            .parse()
-            .unwrap()
     };
     assert_eq!(metric("sdm_watch_config_last_reload_successful").await, 1.0);
     let loaded = metric("sdm_watch_config_last_reload_success_timestamp_seconds").await;

@@ -13,6 +13,7 @@ mod daemon;
 pub mod delivered;
 pub mod html;
 pub mod leases;
+pub mod metrics;
 pub mod ports;
 pub mod postgres;
 pub mod process;
