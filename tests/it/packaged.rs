@@ -26,8 +26,11 @@ async fn the_packaged_config_works_from_a_shell_for_commands_that_do_not_call_th
     // What the service wrote before (an empty store will do).
     drop(sdm_watch::store::Store::open(&state).unwrap());
     let state = state.to_str().unwrap();
+    // A port nothing listens on: the default one may be another test's daemon's.
+    let listen = format!("127.0.0.1:{}", testkit::ports::free());
     let shell = [
         ("SDM_WATCH_STATE__PATH", state),
+        ("SDM_WATCH_HTTP__LISTEN", listen.as_str()),
         ("CREDENTIALS_DIRECTORY", ""),
     ];
     let text = packaged_config();
