@@ -16,8 +16,30 @@ use sdm_watch::ops::{logging, signals};
 use sdm_watch::store::inspect;
 use sdm_watch::store::outbox::AlertState;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// How long blocking work still running when a command ends (a read stuck on a hung mount,
+/// say) may delay the exit.
+const BLOCKING_WORK_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+fn main() -> ExitCode {
+    // The runtime's threads: one per core, or TOKIO_WORKER_THREADS.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return exit(Err(anyhow::anyhow!(
+                "cannot start the async runtime: {error}"
+            )));
+        }
+    };
+    let code = runtime.block_on(command());
+    // Dropping the runtime would wait for every blocking task, however stuck.
+    runtime.shutdown_timeout(BLOCKING_WORK_AT_EXIT);
+    code
+}
+
+async fn command() -> ExitCode {
     // Whatever the umask it was started with, what sdm-watch creates (the state and its
     // journal, saved rows, spill files, a token) is its user's alone.
     // SAFETY: umask only sets this process's file mode creation mask; it cannot fail.

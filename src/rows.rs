@@ -14,16 +14,32 @@ use crate::domain::Row;
 
 /// Every column that appears in any row, in the order first seen.
 pub fn columns<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    let mut columns = Vec::new();
+    let mut union = ColumnUnion::default();
     for row in rows {
-        for key in row.keys() {
-            if seen.insert(key.as_str()) {
-                columns.push(key.clone());
-            }
+        row.keys().for_each(|column| union.note(column));
+    }
+    union.into_columns()
+}
+
+/// The union of the columns of rows seen one at a time, in the order first seen (rows in
+/// memory, or read from a file row by row: `output::summary`).
+#[derive(Default)]
+pub struct ColumnUnion {
+    columns: Vec<String>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl ColumnUnion {
+    pub fn note(&mut self, column: &str) {
+        if !self.seen.contains(column) {
+            self.seen.insert(column.to_owned());
+            self.columns.push(column.to_owned());
         }
     }
-    columns
+
+    pub fn into_columns(self) -> Vec<String> {
+        self.columns
+    }
 }
 
 /// How CSV cells are written.

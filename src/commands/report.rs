@@ -36,7 +36,7 @@ pub async fn run(config: &Config, request: Request, out: &mut impl Write) -> any
         project: request.project,
     };
     let report = store
-        .run(move |conn| crate::report::gather(conn, &scope, since, now))
+        .run(move |conn| crate::report::read(conn, &scope, since, now))
         .await?;
     match request.format {
         Format::Json => {

@@ -272,6 +272,65 @@ impl Names {
     }
 }
 
+/// The Standard Webhooks signing key, if `secret` (or `secret_file`) is set; the incident
+/// formats take none.
+fn signing_key(
+    hook: &Section,
+    format: WebhookFormat,
+    secret_text: Option<Secret>,
+    secret_file: Option<PathBuf>,
+) -> Result<Option<SigningKey>, ConfigError> {
+    if is_incident_format(format) && (secret_text.is_some() || secret_file.is_some()) {
+        return Err(hook.invalid(
+            "secret",
+            "is not used by format = \"alertmanager\" or \"pagerduty\" (they are not Standard Webhooks receivers)",
+        ));
+    }
+    secret(&hook.key("secret"), secret_text, secret_file)?
+        .map(|secret| {
+            SigningKey::parse(secret.expose())
+                .map_err(|problem| hook.invalid("secret", problem.to_string()))
+        })
+        .transpose()
+}
+
+/// `format = "template"`'s body template and its content type (JSON unless said).
+fn body_template(
+    hook: &Section,
+    format: WebhookFormat,
+    source: Option<String>,
+    content_type: Option<String>,
+    grouping: Option<Grouping>,
+    events: &[Event],
+) -> Result<Option<BodyTemplate>, ConfigError> {
+    let source = match (format, source) {
+        (WebhookFormat::Template, Some(source)) => source,
+        (WebhookFormat::Template, None) => {
+            return Err(hook.invalid("body_template", "is needed with format = \"template\""));
+        }
+        (_, Some(_)) => {
+            return Err(hook.invalid("body_template", "is used only with format = \"template\""));
+        }
+        (_, None) if content_type.is_some() => {
+            return Err(hook.invalid("content_type", "is used only with format = \"template\""));
+        }
+        (_, None) => return Ok(None),
+    };
+    let content_type = content_type.unwrap_or_else(|| "application/json".to_owned());
+    if reqwest::header::HeaderValue::from_str(&content_type).is_err() || !content_type.contains('/')
+    {
+        return Err(hook.invalid(
+            "content_type",
+            format!("{content_type:?} is not a media type such as \"text/plain\""),
+        ));
+    }
+    let escape = Escape::for_content_type(&content_type);
+    Ok(Some(BodyTemplate {
+        template: template(hook, "body_template", &source, escape, grouping, events)?,
+        content_type,
+    }))
+}
+
 impl WebhookConfig {
     pub(super) fn parse(
         index: usize,
@@ -297,18 +356,7 @@ impl WebhookConfig {
                 routing_key_file: raw.routing_key_file,
             },
         )?;
-        if is_incident_format(raw.format) && (raw.secret.is_some() || raw.secret_file.is_some()) {
-            return Err(hook.invalid(
-                "secret",
-                "is not used by format = \"alertmanager\" or \"pagerduty\" (they are not Standard Webhooks receivers)",
-            ));
-        }
-        let secret = secret(&hook.key("secret"), raw.secret, raw.secret_file)?
-            .map(|secret| {
-                SigningKey::parse(secret.expose())
-                    .map_err(|problem| hook.invalid("secret", problem.to_string()))
-            })
-            .transpose()?;
+        let secret = signing_key(&hook, raw.format, raw.secret, raw.secret_file)?;
         let chosen = raw.events.clone();
         let events = match raw.events {
             Some(chosen) => events(&hook.key("events"), chosen, allowed)?,
@@ -324,39 +372,14 @@ impl WebhookConfig {
             raw.send_resolved,
             grouping.is_some(),
         )?;
-        let template = match (raw.format, raw.body_template) {
-            (WebhookFormat::Template, Some(source)) => {
-                let content_type = raw
-                    .content_type
-                    .clone()
-                    .unwrap_or_else(|| "application/json".to_owned());
-                if reqwest::header::HeaderValue::from_str(&content_type).is_err()
-                    || !content_type.contains('/')
-                {
-                    return Err(hook.invalid(
-                        "content_type",
-                        format!("{content_type:?} is not a media type such as \"text/plain\""),
-                    ));
-                }
-                let escape = Escape::for_content_type(&content_type);
-                Some(BodyTemplate {
-                    template: template(&hook, "body_template", &source, escape, grouping, &events)?,
-                    content_type,
-                })
-            }
-            (WebhookFormat::Template, None) => {
-                return Err(hook.invalid("body_template", "is needed with format = \"template\""));
-            }
-            (_, Some(_)) => {
-                return Err(
-                    hook.invalid("body_template", "is used only with format = \"template\"")
-                );
-            }
-            (_, None) => None,
-        };
-        if raw.content_type.is_some() && template.is_none() {
-            return Err(hook.invalid("content_type", "is used only with format = \"template\""));
-        }
+        let template = body_template(
+            &hook,
+            raw.format,
+            raw.body_template,
+            raw.content_type,
+            grouping,
+            &events,
+        )?;
         Ok(WebhookConfig {
             name,
             url: receiver.url,

@@ -56,6 +56,18 @@ pub(super) fn parse(
             implicit: true,
         }]);
     }
+    check_api_token(&api, &tables)?;
+    let mut names = HashSet::new();
+    tables
+        .into_iter()
+        .enumerate()
+        .map(|(index, raw)| table(index, raw, &api, poll, need, &mut names))
+        .collect()
+}
+
+/// A token in `[api]` beside `[[organisation]]` tables belongs to exactly one table: the
+/// one without a token of its own.
+fn check_api_token(api: &RawApi, tables: &[RawOrganisation]) -> Result<(), ConfigError> {
     let inheritors = tables
         .iter()
         .filter(|org| org.token.is_none() && org.token_file.is_none())
@@ -84,61 +96,64 @@ pub(super) fn parse(
             return Err(ConfigError::invalid(api_token, problem));
         }
     }
-    let mut names = HashSet::new();
-    tables
-        .into_iter()
-        .enumerate()
-        .map(|(index, raw)| {
-            let section = Section::new(format!("organisation[{index}]"));
-            check_name(&section, &raw.name)?;
-            if !names.insert(raw.name.clone()) {
-                return Err(
-                    section.invalid("name", format!("{:?} names two organisations", raw.name))
-                );
-            }
-            let own_token = raw.token.is_some() || raw.token_file.is_some();
-            if !own_token && api.token.is_none() && api.token_file.is_none() {
-                return Err(section.invalid(
-                    "token",
-                    format!(
-                        "missing: set {} or {} (or a token in [api] that one organisation uses)",
-                        section.key("token"),
-                        section.key("token_file")
-                    ),
-                ));
-            }
-            let merged = RawApi {
-                base_url: raw.base_url.unwrap_or_else(|| api.base_url.clone()),
-                token: if own_token {
-                    raw.token
-                } else {
-                    api.token.clone()
-                },
-                token_file: if own_token {
-                    raw.token_file
-                } else {
-                    api.token_file.clone()
-                },
-                ca_file: raw.ca_file.or_else(|| api.ca_file.clone()),
-                max_requests_per_second: raw
-                    .max_requests_per_second
-                    .unwrap_or(api.max_requests_per_second),
-                ..api.clone()
-            };
-            // A key the table did not set is [api]'s: its errors name [api]'s key.
-            let api_config = ApiConfig::parse_in(&section, merged, need)?;
-            let projects = match raw.projects {
-                Some(ids) => project_ids(&section.key("projects"), ids)?,
-                None => poll.projects.clone(),
-            };
-            Ok(Organisation {
-                name: raw.name,
-                api: api_config,
-                projects,
-                implicit: false,
-            })
-        })
-        .collect()
+    Ok(())
+}
+
+/// `[[organisation]]` table `index`: its keys, or `[api]`'s where it sets none.
+fn table(
+    index: usize,
+    raw: RawOrganisation,
+    api: &RawApi,
+    poll: &PollConfig,
+    need: ApiToken,
+    names: &mut HashSet<String>,
+) -> Result<Organisation, ConfigError> {
+    let section = Section::new(format!("organisation[{index}]"));
+    check_name(&section, &raw.name)?;
+    if !names.insert(raw.name.clone()) {
+        return Err(section.invalid("name", format!("{:?} names two organisations", raw.name)));
+    }
+    let own_token = raw.token.is_some() || raw.token_file.is_some();
+    if !own_token && api.token.is_none() && api.token_file.is_none() {
+        return Err(section.invalid(
+            "token",
+            format!(
+                "missing: set {} or {} (or a token in [api] that one organisation uses)",
+                section.key("token"),
+                section.key("token_file")
+            ),
+        ));
+    }
+    let merged = RawApi {
+        base_url: raw.base_url.unwrap_or_else(|| api.base_url.clone()),
+        token: if own_token {
+            raw.token
+        } else {
+            api.token.clone()
+        },
+        token_file: if own_token {
+            raw.token_file
+        } else {
+            api.token_file.clone()
+        },
+        ca_file: raw.ca_file.or_else(|| api.ca_file.clone()),
+        max_requests_per_second: raw
+            .max_requests_per_second
+            .unwrap_or(api.max_requests_per_second),
+        ..api.clone()
+    };
+    // A key the table did not set is [api]'s: its errors name [api]'s key.
+    let api_config = ApiConfig::parse_in(&section, merged, need)?;
+    let projects = match raw.projects {
+        Some(ids) => project_ids(&section.key("projects"), ids)?,
+        None => poll.projects.clone(),
+    };
+    Ok(Organisation {
+        name: raw.name,
+        api: api_config,
+        projects,
+        implicit: false,
+    })
 }
 
 fn check_name(section: &Section, name: &str) -> Result<(), ConfigError> {

@@ -146,92 +146,15 @@ impl Receiver {
         format: WebhookFormat,
         raw: RawReceiver,
     ) -> Result<Receiver, ConfigError> {
-        let name = format_name(format);
-        let http = |key: &str, text: &str| {
-            Url::parse(text)
-                .ok()
-                .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
-                .ok_or_else(|| hook.invalid(key, format!("{text:?} is not an http(s) URL")))
-        };
-        let urls = match (format, raw.url, raw.urls) {
-            (_, Some(_), Some(_)) => {
-                return Err(hook.invalid("urls", "set url or urls, not both"));
-            }
-            (WebhookFormat::Alertmanager, None, Some(urls)) => {
-                if urls.is_empty() {
-                    return Err(hook.invalid("urls", "needs at least one Alertmanager URL"));
-                }
-                let mut parsed: Vec<Url> = Vec::new();
-                for text in &urls {
-                    let url = http("urls", text)?;
-                    if parsed.contains(&url) {
-                        return Err(hook.invalid("urls", format!("{text:?} is listed twice")));
-                    }
-                    parsed.push(url);
-                }
-                parsed
-            }
-            (_, None, Some(_)) => {
-                return Err(hook.invalid("urls", "is used only with format = \"alertmanager\""));
-            }
-            (_, Some(url), None) => vec![http("url", &url)?],
-            (WebhookFormat::Pagerduty, None, None) => {
-                vec![Url::parse(PAGERDUTY_EVENTS).expect("PagerDuty's URL parses")]
-            }
-            (WebhookFormat::Alertmanager, None, None) => {
-                return Err(hook.invalid(
-                    "url",
-                    "is needed: the Alertmanager's base URL (or urls, every member of a cluster)",
-                ));
-            }
-            (_, None, None) => return Err(hook.invalid("url", "is needed")),
-        };
+        let urls = urls(hook, format, raw.url, raw.urls)?;
         let password = secret(&hook.key("password"), raw.password, raw.password_file)?;
         let bearer = secret(
             &hook.key("bearer_token"),
             raw.bearer_token,
             raw.bearer_token_file,
         )?;
-        let auth = match (raw.username, password, bearer) {
-            (Some(_), _, Some(_)) => {
-                return Err(hook.invalid(
-                    "bearer_token",
-                    "set username and password, or bearer_token, not both",
-                ));
-            }
-            (Some(username), Some(password), None) => Some(Auth::Basic { username, password }),
-            (Some(_), None, None) => {
-                return Err(hook.invalid("password", "is needed with username"));
-            }
-            (None, Some(_), _) => return Err(hook.invalid("username", "is needed with password")),
-            (None, None, Some(token)) => Some(Auth::Bearer(token)),
-            (None, None, None) => None,
-        };
-        if auth.is_some() && format == WebhookFormat::Pagerduty {
-            return Err(hook.invalid(
-                "username",
-                "is not used by format = \"pagerduty\": PagerDuty takes the routing_key",
-            ));
-        }
-        let resend = match (format, raw.resend) {
-            (WebhookFormat::Alertmanager, resend) => {
-                let resend = resend.map_or(RESEND, |r| r.0);
-                if resend < SHORTEST_RESEND {
-                    return Err(hook.invalid(
-                        "resend",
-                        format!(
-                            "must be at least 10s (Alertmanager keeps an alert 4 x resend), got {}",
-                            humantime::format_duration(resend)
-                        ),
-                    ));
-                }
-                Some(resend)
-            }
-            (_, Some(_)) => {
-                return Err(hook.invalid("resend", "is used only with format = \"alertmanager\""));
-            }
-            (_, None) => None,
-        };
+        let auth = auth(hook, format, raw.username, password, bearer)?;
+        let resend = resend(hook, format, raw.resend)?;
         let routing_key = secret(
             &hook.key("routing_key"),
             raw.routing_key,
@@ -248,7 +171,10 @@ impl Receiver {
             (_, Some(_)) => {
                 return Err(hook.invalid(
                     "routing_key",
-                    format!("is used only with format = \"pagerduty\", not {name}"),
+                    format!(
+                        "is used only with format = \"pagerduty\", not {}",
+                        format_name(format)
+                    ),
                 ));
             }
         }
@@ -259,6 +185,106 @@ impl Receiver {
             resend,
             routing_key,
         })
+    }
+}
+
+/// Every URL a webhook posts to: `url`, or `urls` (an Alertmanager cluster), or
+/// PagerDuty's own.
+fn urls(
+    hook: &Section,
+    format: WebhookFormat,
+    url: Option<String>,
+    urls: Option<Vec<String>>,
+) -> Result<Vec<Url>, ConfigError> {
+    let http = |key: &str, text: &str| {
+        Url::parse(text)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+            .ok_or_else(|| hook.invalid(key, format!("{text:?} is not an http(s) URL")))
+    };
+    match (format, url, urls) {
+        (_, Some(_), Some(_)) => Err(hook.invalid("urls", "set url or urls, not both")),
+        (WebhookFormat::Alertmanager, None, Some(urls)) => {
+            if urls.is_empty() {
+                return Err(hook.invalid("urls", "needs at least one Alertmanager URL"));
+            }
+            let mut parsed: Vec<Url> = Vec::new();
+            for text in &urls {
+                let url = http("urls", text)?;
+                if parsed.contains(&url) {
+                    return Err(hook.invalid("urls", format!("{text:?} is listed twice")));
+                }
+                parsed.push(url);
+            }
+            Ok(parsed)
+        }
+        (_, None, Some(_)) => {
+            Err(hook.invalid("urls", "is used only with format = \"alertmanager\""))
+        }
+        (_, Some(url), None) => Ok(vec![http("url", &url)?]),
+        (WebhookFormat::Pagerduty, None, None) => Ok(vec![
+            Url::parse(PAGERDUTY_EVENTS).expect("PagerDuty's URL parses"),
+        ]),
+        (WebhookFormat::Alertmanager, None, None) => Err(hook.invalid(
+            "url",
+            "is needed: the Alertmanager's base URL (or urls, every member of a cluster)",
+        )),
+        (_, None, None) => Err(hook.invalid("url", "is needed")),
+    }
+}
+
+/// Basic or bearer authentication, or none; PagerDuty takes neither.
+fn auth(
+    hook: &Section,
+    format: WebhookFormat,
+    username: Option<String>,
+    password: Option<Secret>,
+    bearer: Option<Secret>,
+) -> Result<Option<Auth>, ConfigError> {
+    let auth = match (username, password, bearer) {
+        (Some(_), _, Some(_)) => {
+            return Err(hook.invalid(
+                "bearer_token",
+                "set username and password, or bearer_token, not both",
+            ));
+        }
+        (Some(username), Some(password), None) => Some(Auth::Basic { username, password }),
+        (Some(_), None, None) => return Err(hook.invalid("password", "is needed with username")),
+        (None, Some(_), _) => return Err(hook.invalid("username", "is needed with password")),
+        (None, None, Some(token)) => Some(Auth::Bearer(token)),
+        (None, None, None) => None,
+    };
+    if auth.is_some() && format == WebhookFormat::Pagerduty {
+        return Err(hook.invalid(
+            "username",
+            "is not used by format = \"pagerduty\": PagerDuty takes the routing_key",
+        ));
+    }
+    Ok(auth)
+}
+
+/// Alertmanager's `resend` (at least 10 s); no other format takes one.
+fn resend(
+    hook: &Section,
+    format: WebhookFormat,
+    resend: Option<HumanDuration>,
+) -> Result<Option<Duration>, ConfigError> {
+    match (format, resend) {
+        (WebhookFormat::Alertmanager, resend) => {
+            let resend = resend.map_or(RESEND, |r| r.0);
+            if resend < SHORTEST_RESEND {
+                return Err(hook.invalid(
+                    "resend",
+                    format!(
+                        "must be at least 10s (Alertmanager keeps an alert 4 x resend), got {}",
+                        humantime::format_duration(resend)
+                    ),
+                ));
+            }
+            Ok(Some(resend))
+        }
+        (_, Some(_)) => Err(hook.invalid("resend", "is used only with format = \"alertmanager\"")),
+        (_, None) => Ok(None),
     }
 }
 

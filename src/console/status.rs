@@ -56,54 +56,130 @@ pub(super) fn read(
     orgs: &[String],
     named: bool,
 ) -> Result<Status, StoreError> {
-    let mut counts = JobCounts::default();
-    let mut organisations = Vec::new();
-    let mut outages = Vec::new();
-    let by_status = jobs::count_by_status(conn)?;
-    let mut active_jobs = Vec::new();
-    for org in orgs {
-        let mut own = JobCounts::default();
-        for (_, status, count) in by_status.iter().filter(|(of, _, _)| of == org) {
-            counts.add(status, *count);
-            own.add(status, *count);
-        }
-        active_jobs.extend(
-            jobs::active_oldest_first(conn, org, ACTIVE_SHOWN)?
-                .into_iter()
-                .map(|job| (org.clone(), job)),
-        );
-        let outage = crate::store::bookkeeping::Outage::read(conn, org)?;
-        outages.extend(outage.as_ref().map(|o| OutageView::of(org, o, now)));
-        organisations.push(OrgView {
-            name: org.clone(),
-            jobs: own,
-            last_cycle: None,
-            failing_since: outage.as_ref().map(|o| at(o.since_ms)),
-            failing_reason: outage.map(|o| o.reason),
-            polled_here: true,
-        });
-    }
-    active_jobs.sort_by_key(|(_, job)| job.since_ms.unwrap_or(i64::MAX));
-    active_jobs.truncate(ACTIVE_SHOWN);
-    let active = active_jobs
-        .into_iter()
-        .map(|(organisation, job)| {
-            let age_seconds = job
-                .since_ms
-                .map(|since| u64::try_from(now - since).unwrap_or(0) / 1000);
-            ActiveView {
-                organisation,
-                since: job.since_ms.map(at),
-                age: age_seconds.map(age).unwrap_or_else(|| "?".into()),
-                age_seconds,
-                id: job.id,
-                name: job.name,
-                project: job.project,
-                status: job.status.to_string(),
+    let per_org = PerOrg::read(conn, orgs, now)?;
+    let (transitions, transitions_per_hour) = transitions_seen(conn, now)?;
+    let in_force = silences::active(conn, now)?;
+    let week_start = now.saturating_sub(7 * 86_400_000);
+    Ok(Status {
+        generated_at: at(now),
+        version: env!("CARGO_PKG_VERSION"),
+        ready: false,
+        readiness: String::new(),
+        role: Role::Alone,
+        last_success_at: None,
+        last_cycle: None,
+        jobs: per_org.counts,
+        active: per_org.active,
+        transitions,
+        transitions_per_hour,
+        week: finished_since(conn, week_start)?
+            .report(at(week_start), at(now))
+            .projects,
+        alerts: alerts_view(conn, !in_force.is_empty())?,
+        incidents: incidents_view(conn, now)?,
+        silences: in_force
+            .iter()
+            .map(|silence| SilenceView {
+                id: silence.id.clone(),
+                until: at(silence.ends_ms),
+                matches: silence.describe(),
+                reason: silence.reason.clone(),
+            })
+            .collect(),
+        organisations: if named {
+            per_org.organisations
+        } else {
+            Vec::new()
+        },
+        outages: per_org.outages,
+        audit: crate::store::audit::since(conn, i64::MIN, AUDIT_SHOWN)?
+            .into_iter()
+            .map(|entry| AuditView {
+                at: at(entry.at_ms),
+                entry,
+            })
+            .collect(),
+    })
+}
+
+/// What is read organisation by organisation: their jobs, sections, outages and the
+/// oldest active jobs of all.
+struct PerOrg {
+    counts: JobCounts,
+    organisations: Vec<OrgView>,
+    outages: Vec<OutageView>,
+    active: Vec<ActiveView>,
+}
+
+impl PerOrg {
+    fn read(
+        conn: &mut dyn crate::store::Db,
+        orgs: &[String],
+        now: i64,
+    ) -> Result<PerOrg, StoreError> {
+        let mut counts = JobCounts::default();
+        let mut organisations = Vec::new();
+        let mut outages = Vec::new();
+        let by_status = jobs::count_by_status(conn)?;
+        let mut active_jobs = Vec::new();
+        for org in orgs {
+            let mut own = JobCounts::default();
+            for (_, status, count) in by_status.iter().filter(|(of, _, _)| of == org) {
+                counts.add(status, *count);
+                own.add(status, *count);
             }
+            active_jobs.extend(
+                jobs::active_oldest_first(conn, org, ACTIVE_SHOWN)?
+                    .into_iter()
+                    .map(|job| (org.clone(), job)),
+            );
+            let outage = crate::store::bookkeeping::Outage::read(conn, org)?;
+            outages.extend(outage.as_ref().map(|o| OutageView::of(org, o, now)));
+            organisations.push(OrgView {
+                name: org.clone(),
+                jobs: own,
+                last_cycle: None,
+                failing_since: outage.as_ref().map(|o| at(o.since_ms)),
+                failing_reason: outage.map(|o| o.reason),
+                polled_here: true,
+            });
+        }
+        active_jobs.sort_by_key(|(_, job)| job.since_ms.unwrap_or(i64::MAX));
+        active_jobs.truncate(ACTIVE_SHOWN);
+        Ok(PerOrg {
+            counts,
+            organisations,
+            outages,
+            active: active_jobs
+                .into_iter()
+                .map(|(organisation, job)| active_view(organisation, job, now))
+                .collect(),
         })
-        .collect();
-    let transitions_seen = transitions::recent(conn, TRANSITIONS_SHOWN)?
+    }
+}
+
+fn active_view(organisation: String, job: jobs::TrackedJob, now: i64) -> ActiveView {
+    let age_seconds = job
+        .since_ms
+        .map(|since| u64::try_from(now.saturating_sub(since)).unwrap_or(0) / 1000);
+    ActiveView {
+        organisation,
+        since: job.since_ms.map(at),
+        age: age_seconds.map(age).unwrap_or_else(|| "?".into()),
+        age_seconds,
+        id: job.id,
+        name: job.name,
+        project: job.project,
+        status: job.status.to_string(),
+    }
+}
+
+/// The latest changes, and the changes per hour over the last 24 hours.
+fn transitions_seen(
+    conn: &mut dyn crate::store::Db,
+    now: i64,
+) -> Result<(Vec<TransitionView>, Vec<HourCount>), StoreError> {
+    let recent = transitions::recent(conn, TRANSITIONS_SHOWN)?
         .into_iter()
         .map(|t| TransitionView {
             organisation: t.organisation,
@@ -116,35 +192,25 @@ pub(super) fn read(
         })
         .collect();
     const HOUR: i64 = 3_600_000;
-    let first_hour = (now.div_euclid(HOUR) - 23) * HOUR;
+    let first_hour = now.div_euclid(HOUR).saturating_sub(23).saturating_mul(HOUR);
     let per_hour = transitions::per_hour(conn, now, 24)?
         .into_iter()
-        .enumerate()
-        .map(|(i, count)| HourCount {
-            hour: at(first_hour + i as i64 * HOUR),
+        .zip(0i64..)
+        .map(|(count, i)| HourCount {
+            hour: at(first_hour.saturating_add(i * HOUR)),
             count,
         })
         .collect();
-    let list = |conn: &mut dyn crate::store::Db, state: AlertState, limit: usize| {
-        inspect::list(
-            conn,
-            &Query {
-                state: Some(state),
-                channel: None,
-                organisation: None,
-                since_ms: None,
-                limit,
-            },
-        )
-    };
-    let in_force = silences::active(conn, now)?;
-    const WEEK_MS: i64 = 7 * 86_400_000;
+    Ok((recent, per_hour))
+}
+
+/// The jobs created since `start` (Unix ms) that finished, for the week's table.
+fn finished_since(conn: &mut dyn crate::store::Db, start: i64) -> Result<Accumulator, StoreError> {
     let mut week = Accumulator::default();
-    let week_start = now.saturating_sub(WEEK_MS);
     history::created_since(
         conn,
         &Scope::default(),
-        week_start.saturating_mul(1000),
+        start.saturating_mul(1000),
         &mut |job| {
             // The page shows no signatures: the messages need not be grouped.
             if let Some(finished) = Finished::of(Recorded {
@@ -156,26 +222,44 @@ pub(super) fn read(
             Ok(())
         },
     )?;
+    Ok(week)
+}
+
+/// The alerts' counts, the recent dead and silenced ones (silenced ones only while a
+/// silence is in force or some were silenced), the oldest pending.
+fn alerts_view(
+    conn: &mut dyn crate::store::Db,
+    silences_in_force: bool,
+) -> Result<AlertsView, StoreError> {
+    let list = |conn: &mut dyn crate::store::Db, state: AlertState| {
+        let query = Query {
+            state: Some(state),
+            limit: ALERTS_SHOWN,
+            ..Query::default()
+        };
+        let alerts = inspect::list(conn, &query)?;
+        Ok::<_, StoreError>(alerts.into_iter().map(alert_view).collect())
+    };
     let silenced = inspect::count(conn, AlertState::Silenced)?;
-    let pending_oldest = inspect::oldest(conn, AlertState::Pending, ALERTS_SHOWN)?;
-    let alerts = AlertsView {
+    Ok(AlertsView {
         pending: inspect::count(conn, AlertState::Pending)?,
         dead: inspect::count(conn, AlertState::Dead)?,
         silenced,
-        dead_recent: list(conn, AlertState::Dead, ALERTS_SHOWN)?
+        dead_recent: list(conn, AlertState::Dead)?,
+        silenced_recent: if silences_in_force || silenced > 0 {
+            list(conn, AlertState::Silenced)?
+        } else {
+            Vec::new()
+        },
+        pending_oldest: inspect::oldest(conn, AlertState::Pending, ALERTS_SHOWN)?
             .into_iter()
             .map(alert_view)
             .collect(),
-        silenced_recent: if in_force.is_empty() && silenced == 0 {
-            Vec::new()
-        } else {
-            list(conn, AlertState::Silenced, ALERTS_SHOWN)?
-                .into_iter()
-                .map(alert_view)
-                .collect()
-        },
-        pending_oldest: pending_oldest.into_iter().map(alert_view).collect(),
-    };
+    })
+}
+
+/// The open and the recently resolved incidents.
+fn incidents_view(conn: &mut dyn crate::store::Db, now: i64) -> Result<IncidentsView, StoreError> {
     let (open, resolved) = incidents::overview(conn, None, ALERTS_SHOWN)?;
     let mut view = |listed: Vec<incidents::Listed>| {
         listed
@@ -183,44 +267,10 @@ pub(super) fn read(
             .map(|l| incident_view(conn, l, now))
             .collect::<Result<Vec<_>, StoreError>>()
     };
-    let incidents = IncidentsView {
+    Ok(IncidentsView {
         open_recent: view(open)?,
         resolved_recent: view(resolved)?,
         open: incidents::count_open(conn)?,
-    };
-    Ok(Status {
-        generated_at: at(now),
-        version: env!("CARGO_PKG_VERSION"),
-        ready: false,
-        readiness: String::new(),
-        role: Role::Alone,
-        last_success_at: None,
-        last_cycle: None,
-        jobs: counts,
-        active,
-        transitions: transitions_seen,
-        transitions_per_hour: per_hour,
-        week: week.report(at(week_start), at(now)).projects,
-        alerts,
-        incidents,
-        silences: in_force
-            .iter()
-            .map(|silence| SilenceView {
-                id: silence.id.clone(),
-                until: at(silence.ends_ms),
-                matches: silence.describe(),
-                reason: silence.reason.clone(),
-            })
-            .collect(),
-        organisations: if named { organisations } else { Vec::new() },
-        outages,
-        audit: crate::store::audit::since(conn, i64::MIN, AUDIT_SHOWN)?
-            .into_iter()
-            .map(|entry| AuditView {
-                at: at(entry.at_ms),
-                entry,
-            })
-            .collect(),
     })
 }
 

@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::{Notify, watch};
-use tracing::warn;
 
 mod heartbeat;
 pub mod leader;
 mod once;
-mod report;
+mod org_loop;
+mod outcome;
+mod reload;
 mod run;
 mod share;
 mod standing;
@@ -20,7 +21,7 @@ mod start;
 mod watchdog;
 
 pub use once::once;
-use report::register_series;
+pub use reload::Reloader;
 pub use run::{CONCURRENT_CYCLES, run};
 pub use watchdog::Watchdog;
 
@@ -51,14 +52,6 @@ pub struct OrgWatch {
     pub watcher: Watcher,
     /// Tells when the watcher is blind (`watchdog.alert_after`), and when it sees again.
     pub watchdog: Watchdog,
-}
-
-/// Hands a new config to the running parts.
-pub struct Reloader {
-    config: Arc<Config>,
-    /// Each organisation's setup, by name.
-    watch_setups: Vec<(String, watch::Sender<Arc<WatchSetup>>)>,
-    delivery_setup: watch::Sender<Arc<DeliverySetup>>,
 }
 
 /// What a replica on PostgreSQL needs to lead: where the database is, how long a lease
@@ -162,11 +155,7 @@ impl Parts {
             orgs,
             worker,
             replicas,
-            reloader: Reloader {
-                config,
-                watch_setups: senders,
-                delivery_setup,
-            },
+            reloader: Reloader::new(config, senders, delivery_setup),
         })
     }
 
@@ -215,97 +204,4 @@ fn setups(config: &Arc<Config>) -> anyhow::Result<(Vec<WatchSetup>, DeliverySetu
             claim_ttl: crate::notify::delivery::claim_ttl(config),
         },
     ))
-}
-
-impl Reloader {
-    pub fn config(&self) -> &Arc<Config> {
-        &self.config
-    }
-
-    /// The channels as configured now (the watchdog sends through them when the store fails).
-    pub fn channels(&self) -> Arc<DeliverySetup> {
-        self.delivery_setup.borrow().clone()
-    }
-
-    /// The channels, as each reload replaces them.
-    pub fn channels_receiver(&self) -> watch::Receiver<Arc<DeliverySetup>> {
-        self.delivery_setup.subscribe()
-    }
-
-    /// Organisation `name`'s setup, as each reload replaces it.
-    ///
-    /// # Panics
-    /// When the config has no organisation `name` (the parts are built from it).
-    pub fn setup_receiver(&self, name: &str) -> watch::Receiver<Arc<WatchSetup>> {
-        self.watch_setups
-            .iter()
-            .find(|(org, _)| org == name)
-            .map(|(_, sender)| sender.subscribe())
-            .expect("every organisation has a setup")
-    }
-
-    /// The watchdog's verdict on a cycle, with the config and channels in force now.
-    pub async fn watch_over(
-        &self,
-        watchdog: &mut Watchdog,
-        result: &Result<crate::watch::CycleSummary, crate::watch::CycleError>,
-    ) {
-        let setup = self.channels();
-        watchdog
-            .after_cycle(result, &self.config, &setup.channels)
-            .await;
-    }
-
-    /// Makes `new` current for what comes next: the next cycle, the next attempt. Tracked
-    /// state and queued alerts are untouched. Keys that need a restart keep their old
-    /// values, with a warning.
-    pub fn apply(&mut self, new: Config) -> anyhow::Result<()> {
-        let mut new = new;
-        let old = &self.config;
-        if new.state.path != old.state.path
-            || new.state.url != old.state.url
-            || new.state.lease != old.state.lease
-        {
-            warn!(
-                "state.path, state.url and state.lease change only on restart; keeping the old ones"
-            );
-            new.state = old.state.clone();
-        }
-        if new.http.listen != old.http.listen {
-            warn!("http.listen changes only on restart; keeping the old one");
-            new.http.listen = old.http.listen;
-        }
-        if new.log.format != old.log.format {
-            warn!("log.format changes only on restart; keeping the old one");
-            new.log.format = old.log.format;
-        }
-        let names = |config: &Config| -> Vec<String> {
-            config
-                .organisations
-                .iter()
-                .map(|org| org.name.clone())
-                .collect()
-        };
-        if names(&new) != names(old) {
-            warn!(
-                "organisations are added, removed or renamed only on restart; keeping the old ones"
-            );
-            new.organisations = old.organisations.clone();
-        }
-        let new = Arc::new(new);
-        let (watch_setups, delivery_setup) = setups(&new)?;
-        register_series(&new);
-        for setup in watch_setups {
-            if let Some((_, sender)) = self
-                .watch_setups
-                .iter()
-                .find(|(name, _)| *name == setup.org.name)
-            {
-                sender.send_replace(Arc::new(setup));
-            }
-        }
-        self.delivery_setup.send_replace(Arc::new(delivery_setup));
-        self.config = new;
-        Ok(())
-    }
 }

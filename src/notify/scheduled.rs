@@ -14,7 +14,7 @@ use super::report::{ReportData, ReportEvent, alerts};
 use super::setup::DeliverySetup;
 use crate::domain::Clock;
 use crate::domain::time::{from_millis, rfc3339_seconds};
-use crate::report::{gather, period_start};
+use crate::report::{period_start, read};
 use crate::store::history::Scope;
 use crate::store::reports::{self, Outcome};
 use crate::store::{Store, StoreError, outbox};
@@ -91,7 +91,7 @@ impl Reporter {
                         let until = from_millis(now_ms).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
                         let slot_at = from_millis(at).unwrap_or(until);
                         let since = period_start(slot_at, span);
-                        let report = gather(tx, &Scope::default(), since, until)?;
+                        let report = read(tx, &Scope::default(), since, until)?;
                         let event = ReportEvent {
                             kind: "report".into(),
                             timestamp: rfc3339_seconds(until),

@@ -1,20 +1,18 @@
 //! Reads a saved output file row by row: the row count and the union of columns in the
 //! order first seen, in memory that does not grow with the number of rows.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::io::BufReader;
 use std::path::Path;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::rows::RowsError;
+use crate::rows::{ColumnUnion, RowsError};
 
 #[derive(Default)]
 struct Summary {
     rows: u64,
-    columns: Vec<String>,
-    seen: HashSet<String>,
+    columns: ColumnUnion,
 }
 
 /// Row count and columns of the JSON array of objects at `path`.
@@ -27,7 +25,7 @@ pub fn summarise(path: &Path) -> Result<(u64, Vec<String>), RowsError> {
         .deserialize_seq(&mut summary)
         .map_err(RowsError::NotRows)?;
     reader.end().map_err(RowsError::Trailing)?;
-    Ok((summary.rows, summary.columns))
+    Ok((summary.rows, summary.columns.into_columns()))
 }
 
 impl<'de> Visitor<'de> for &mut Summary {
@@ -38,7 +36,7 @@ impl<'de> Visitor<'de> for &mut Summary {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Row(&mut *self))?.is_some() {
+        while seq.next_element_seed(RowKeys(&mut *self))?.is_some() {
             self.rows += 1;
         }
         Ok(())
@@ -46,9 +44,9 @@ impl<'de> Visitor<'de> for &mut Summary {
 }
 
 /// One row: its keys are noted, its values skipped.
-struct Row<'a>(&'a mut Summary);
+struct RowKeys<'a>(&'a mut Summary);
 
-impl<'de> DeserializeSeed<'de> for Row<'_> {
+impl<'de> DeserializeSeed<'de> for RowKeys<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -56,7 +54,7 @@ impl<'de> DeserializeSeed<'de> for Row<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Row<'_> {
+impl<'de> Visitor<'de> for RowKeys<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -66,10 +64,7 @@ impl<'de> Visitor<'de> for Row<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(column) = map.next_key::<String>()? {
             map.next_value::<IgnoredAny>()?;
-            if !self.0.seen.contains(&column) {
-                self.0.seen.insert(column.clone());
-                self.0.columns.push(column);
-            }
+            self.0.columns.note(&column);
         }
         Ok(())
     }

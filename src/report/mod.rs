@@ -4,7 +4,7 @@
 //! the jobs waiting for action now. Fed one job at a time (the store streams them), it
 //! keeps one duration per finished job and one entry per signature, not the jobs.
 
-mod gather;
+mod read;
 mod signature;
 pub mod text;
 
@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-pub use gather::{gather, period_start};
+pub use read::{period_start, read};
 pub use signature::signature;
 
 use crate::domain::Status;

@@ -82,12 +82,20 @@ pub fn table(report: &Report, organisations: bool) -> String {
         &mut out,
         "(PENDED: finished jobs seen waiting for action on their way; PENDING: their median time waiting)"
     );
+    write_signatures(&mut out, report);
+    write_slowest(&mut out, report);
+    write_waiting(&mut out, report);
+    out
+}
+
+/// The most frequent error signatures.
+fn write_signatures(out: &mut String, report: &Report) {
     if !report.signatures.is_empty() {
-        let _ = writeln!(&mut out, "\nMost frequent errors");
+        let _ = writeln!(out, "\nMost frequent errors");
         for line in &report.signatures {
             let projects: Vec<String> = line.projects.iter().map(|p| project_name(*p)).collect();
             let _ = writeln!(
-                &mut out,
+                out,
                 "{:>6}  {}  (projects {})\n        e.g. {}",
                 line.count,
                 line.signature,
@@ -96,11 +104,15 @@ pub fn table(report: &Report, organisations: bool) -> String {
             );
         }
     }
+}
+
+/// The slowest jobs.
+fn write_slowest(out: &mut String, report: &Report) {
     if !report.slowest.is_empty() {
-        let _ = writeln!(&mut out, "\nSlowest jobs");
+        let _ = writeln!(out, "\nSlowest jobs");
         for job in &report.slowest {
             let _ = writeln!(
-                &mut out,
+                out,
                 "{:>9}  {} (project {}, job {}){}",
                 human(Some(job.duration_ms)),
                 job.name.as_deref().unwrap_or(&job.id),
@@ -110,11 +122,15 @@ pub fn table(report: &Report, organisations: bool) -> String {
             );
         }
     }
+}
+
+/// The jobs waiting for action now.
+fn write_waiting(out: &mut String, report: &Report) {
     if !report.waiting.is_empty() {
-        let _ = writeln!(&mut out, "\nWaiting for action now");
+        let _ = writeln!(out, "\nWaiting for action now");
         for job in &report.waiting {
             let _ = writeln!(
-                &mut out,
+                out,
                 "  since {}  {} (project {}, job {})",
                 job.since.as_deref().unwrap_or("?"),
                 job.name.as_deref().unwrap_or(&job.id),
@@ -123,5 +139,4 @@ pub fn table(report: &Report, organisations: bool) -> String {
             );
         }
     }
-    out
 }

@@ -319,7 +319,7 @@ impl SdmClient {
     /// `api.token_file` now holds another, once more with that one.
     async fn send(&self, kind: &'static str, url: Url) -> Result<Response, ApiError> {
         let sent = match self.send_once(kind, url.clone()).await {
-            Err(ApiError::Unauthorized { .. }) if self.token.reload() => {
+            Err(ApiError::Unauthorized { .. }) if self.token.reload().await => {
                 self.send_once(kind, url).await
             }
             other => other,

@@ -32,15 +32,25 @@ impl Token {
             .clone()
     }
 
-    /// Reads `api.token_file` again; true if it held a new, usable token, which every clone
-    /// uses from now on. The token itself is never logged.
-    pub(super) fn reload(&self) -> bool {
-        let Some(path) = &self.file else {
+    /// Reads `api.token_file` again, on a blocking thread (a file on a slow or hung mount
+    /// stalls this request, not the endpoints or the other organisations); true if it held
+    /// a new, usable token, which every clone uses from now on. The token itself is never
+    /// logged.
+    pub(super) async fn reload(&self) -> bool {
+        let Some(path) = self.file.clone() else {
             return false;
         };
-        let header = match crate::config::read_secret_file(path) {
-            Ok(token) => auth_header(token.expose()),
-            Err(reason) => {
+        let read = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || crate::config::read_secret_file(&path)).await
+        };
+        let header = match read {
+            Ok(Ok(token)) => auth_header(token.expose()),
+            Err(join) => {
+                warn!(error = %join, "the API refused the token and reading api.token_file again failed");
+                return false;
+            }
+            Ok(Err(reason)) => {
                 warn!(error = %reason, "the API refused the token and api.token_file cannot be read again");
                 return false;
             }

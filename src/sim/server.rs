@@ -41,33 +41,14 @@ async fn answer(
     let at = Instant::now();
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
-    let query: Vec<(String, String)> = request
-        .uri()
-        .query()
-        .map(|query| {
-            url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let auth = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
-    // The organisation whose token the request carries; unknown tokens get the first's
-    // clock and hook, and a 401.
     let orgs = lock(&shared.orgs).clone();
     if method == "POST" && path == "/api/v1/auth/token/" {
-        let body = request
-            .into_body()
-            .collect()
-            .await
-            .map_err(io::Error::other)?
-            .to_bytes();
-        let answer = super::auth::token(&orgs, &body);
-        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
-        return respond(&answer, &date, full(Bytes::from(answer.body.to_string())));
+        return token_answer(&orgs, request).await;
     }
+    let query = query_of(&request);
+    let auth = header(&request, AUTHORIZATION);
+    // The organisation whose token the request carries; unknown tokens get the first's
+    // clock and hook, and a 401.
     let matched = orgs
         .iter()
         .find(|org| auth == Some(format!("Token {}", lock(&org.token)).as_str()))
@@ -75,46 +56,25 @@ async fn answer(
     let authorized = matched.is_some();
     let org = matched.clone().unwrap_or_else(|| orgs[0].clone());
     let has_auth = auth.is_some();
-    let user_agent = request
-        .headers()
-        .get(hyper::header::USER_AGENT)
-        .and_then(|value| value.to_str().ok())
+    let user_agent = header(&request, hyper::header::USER_AGENT)
         .unwrap_or_default()
         .to_owned();
-
     let target = request
         .uri()
         .path_and_query()
         .map_or(path.clone(), |target| target.as_str().to_owned());
     let fault = lock(&shared.faults).next(&target);
-    let mut rows = None;
-    let mut answer = match &fault {
-        Some(Fault::Status(status)) => Answer {
-            status: *status,
-            body: json!({ "detail": "Simulated failure." }),
-            headers: Vec::new(),
-        },
-        Some(Fault::Redirect(location)) => Answer {
-            status: 302,
-            body: json!({ "detail": "Moved." }),
-            headers: vec![("location", location.clone())],
-        },
-        Some(Fault::RateLimited { retry_after_secs }) => Answer {
-            status: 429,
-            body: json!({
-                "detail": format!("Request was throttled. Expected available in {retry_after_secs} seconds.")
-            }),
-            headers: vec![("retry-after", retry_after_secs.to_string())],
-        },
-        _ => match route(&org, &origin, &method, &path, &query, authorized, has_auth) {
-            Routed::Json(answer) => answer,
+    let (mut answer, rows) = match fault.as_ref().and_then(fault_answer) {
+        Some(answer) => (answer, None),
+        None => match route(&org, &origin, &method, &path, &query, authorized, has_auth) {
+            Routed::Json(answer) => (answer, None),
             Routed::Rows(source) => {
-                rows = Some(source);
-                Answer {
+                let answer = Answer {
                     status: 200,
                     body: serde_json::Value::Null,
                     headers: Vec::new(),
-                }
+                };
+                (answer, Some(source))
             }
         },
     };
@@ -150,21 +110,92 @@ async fn answer(
     if let Some(Fault::Slow(delay)) = &fault {
         tokio::time::sleep(*delay).await;
     }
-
     let chunk_delay = *lock(&shared.data_chunk_delay);
+    send(&answer, fault, rows, &date, chunk_delay)
+}
+
+/// `POST auth/token/`: a token for an account's credentials.
+async fn token_answer(
+    orgs: &[Arc<Org>],
+    request: Request<Incoming>,
+) -> Result<Response<Body>, io::Error> {
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map_err(io::Error::other)?
+        .to_bytes();
+    let answer = super::auth::token(orgs, &body);
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    respond(&answer, &date, full(Bytes::from(answer.body.to_string())))
+}
+
+/// The request's query string, decoded.
+fn query_of(request: &Request<Incoming>) -> Vec<(String, String)> {
+    request
+        .uri()
+        .query()
+        .map(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn header(request: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+}
+
+/// The answer a planned fault gives instead of the API's (`None`: the fault is in how
+/// the API's answer is sent, or it is dropped).
+fn fault_answer(fault: &Fault) -> Option<Answer> {
+    match fault {
+        Fault::Status(status) => Some(Answer {
+            status: *status,
+            body: json!({ "detail": "Simulated failure." }),
+            headers: Vec::new(),
+        }),
+        Fault::Redirect(location) => Some(Answer {
+            status: 302,
+            body: json!({ "detail": "Moved." }),
+            headers: vec![("location", location.clone())],
+        }),
+        Fault::RateLimited { retry_after_secs } => Some(Answer {
+            status: 429,
+            body: json!({
+                "detail": format!("Request was throttled. Expected available in {retry_after_secs} seconds.")
+            }),
+            headers: vec![("retry-after", retry_after_secs.to_string())],
+        }),
+        _ => None,
+    }
+}
+
+/// `answer` sent as `fault` says: whole, streamed rows, cut short, not JSON, or dropped.
+fn send(
+    answer: &Answer,
+    fault: Option<Fault>,
+    rows: Option<RowSource>,
+    date: &str,
+    chunk_delay: Option<Duration>,
+) -> Result<Response<Body>, io::Error> {
     match (fault, rows) {
         (Some(Fault::Drop), _) => Err(io::Error::other("simulated dropped connection")),
         (Some(Fault::Truncated), Some(source)) => {
             let fail_after = source.len() / 2;
             respond(
-                &answer,
-                &date,
+                answer,
+                date,
                 RowsBody::new(source, chunk_delay, Some(fail_after)).boxed(),
             )
         }
         (Some(Fault::NotJson), _) => Ok(Response::builder()
             .status(200)
-            .header(DATE, &date)
+            .header(DATE, date)
             .header(CONTENT_TYPE, "text/html")
             .body(full(Bytes::from_static(
                 b"<html><body><h1>502 Bad Gateway</h1></body></html>",
@@ -175,8 +206,8 @@ async fn answer(
             let promised = body.len() as u64;
             let half = body.slice(..body.len() / 2);
             respond(
-                &answer,
-                &date,
+                answer,
+                date,
                 Truncated {
                     chunk: Some(half),
                     promised,
@@ -185,11 +216,11 @@ async fn answer(
             )
         }
         (None | Some(Fault::Slow(_)), Some(source)) => respond(
-            &answer,
-            &date,
+            answer,
+            date,
             RowsBody::new(source, chunk_delay, None).boxed(),
         ),
-        _ => respond(&answer, &date, full(Bytes::from(answer.body.to_string()))),
+        _ => respond(answer, date, full(Bytes::from(answer.body.to_string()))),
     }
 }
 

@@ -138,63 +138,24 @@ impl SimState {
 
     /// `GET jobs/`, with `origin` (e.g. `http://127.0.0.1:4000`) for the page links.
     pub fn list(&self, origin: &str, path: &str, query: &[(String, String)]) -> Answer {
-        let param = |name: &str| {
-            query
-                .iter()
-                .find(|(key, _)| key == name)
-                .map(|(_, value)| value.as_str())
+        let filter = match ListFilter::parse(query) {
+            Ok(filter) => filter,
+            Err(answer) => return answer,
         };
-        let status = match param("status") {
-            None | Some("") => None,
-            Some(text) => match Status::parse(text) {
-                Status::Other(_) => {
-                    return bad_request(
-                        "status",
-                        &format!(
-                            "Select a valid choice. {text} is not one of the available choices."
-                        ),
-                    );
-                }
-                status => Some(status),
-            },
-        };
-        let project = match param("project") {
-            None | Some("") => None,
-            Some(text) => match text.parse::<ProjectId>() {
-                Ok(id) => Some(id),
-                Err(_) => return bad_request("project", "Enter a number."),
-            },
-        };
-        let mut bounds = [None, None];
-        for (slot, name) in bounds.iter_mut().zip(["created_after", "created_before"]) {
-            if let Some(text) = param(name).filter(|text| !text.is_empty()) {
-                match parse_api_time(text) {
-                    Some(at) => *slot = Some(at),
-                    None => return bad_request(name, "Enter a valid date/time."),
-                }
-            }
-        }
-        let [after, before] = bounds;
-        let page_size = match param("page_size").map(str::parse::<usize>) {
+        let page_size = match param(query, "page_size").map(str::parse::<usize>) {
             None => self.default_page_size,
             Some(Ok(size)) if size > 0 => size.min(self.max_page_size),
             Some(_) => self.default_page_size,
         };
-        let page = match param("page").map(str::parse::<usize>) {
+        let page = match param(query, "page").map(str::parse::<usize>) {
             None => 1,
             Some(Ok(page)) if page > 0 => page,
             Some(_) => return Answer::detail(404, "Invalid page."),
         };
-
         let mut matching: Vec<&SimJob> = self
             .jobs
             .iter()
-            .filter(|job| self.visible(job))
-            .filter(|job| status.as_ref().is_none_or(|status| &job.status == status))
-            .filter(|job| project.is_none_or(|project| job.project == Some(project)))
-            // The API's "after" and "before" are strict.
-            .filter(|job| after.is_none_or(|after| job.creation_date > after))
-            .filter(|job| before.is_none_or(|before| job.creation_date < before))
+            .filter(|job| self.visible(job) && filter.matches(job))
             .collect();
         matching.sort_by(|a, b| {
             let order = a.creation_date.cmp(&b.creation_date).then(a.id.cmp(&b.id));
@@ -203,7 +164,6 @@ impl SimState {
                 Order::NewestFirst => order.reverse(),
             }
         });
-
         let count = matching.len();
         let pages = count.div_ceil(page_size).max(1);
         if page > pages {
@@ -216,21 +176,7 @@ impl SimState {
             .map(|job| list_row(job, self.list_project))
             .collect();
         let link_origin = self.next_origin.as_deref().unwrap_or(origin);
-        let link = |target: usize| {
-            let mut pairs: Vec<(String, String)> = query
-                .iter()
-                .filter(|(key, _)| key != "page")
-                .cloned()
-                .collect();
-            if target > 1 {
-                pairs.push(("page".into(), target.to_string()));
-            }
-            let encoded = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(pairs)
-                .finish();
-            let separator = if encoded.is_empty() { "" } else { "?" };
-            Value::String(format!("{link_origin}{path}{separator}{encoded}"))
-        };
+        let link = |target: usize| page_link(link_origin, path, query, target);
         Answer::ok(json!({
             "count": count,
             "next": if page < pages { link(page + 1) } else { Value::Null },
@@ -351,4 +297,87 @@ pub fn sim_time(at: OffsetDateTime) -> String {
     }
     let fraction = format!("{micros:06}");
     format!("{base}.{}Z", fraction.trim_end_matches('0'))
+}
+
+/// A query parameter's value.
+fn param<'q>(query: &'q [(String, String)], name: &str) -> Option<&'q str> {
+    query
+        .iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+/// The link to page `target` of a listing: the same query with another `page`.
+fn page_link(origin: &str, path: &str, query: &[(String, String)], target: usize) -> Value {
+    let mut pairs: Vec<(String, String)> = query
+        .iter()
+        .filter(|(key, _)| key != "page")
+        .cloned()
+        .collect();
+    if target > 1 {
+        pairs.push(("page".into(), target.to_string()));
+    }
+    let encoded = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let separator = if encoded.is_empty() { "" } else { "?" };
+    Value::String(format!("{origin}{path}{separator}{encoded}"))
+}
+
+/// A listing's filters, as the API reads them (400 with the field's complaint if not).
+struct ListFilter {
+    status: Option<Status>,
+    project: Option<ProjectId>,
+    after: Option<OffsetDateTime>,
+    before: Option<OffsetDateTime>,
+}
+
+impl ListFilter {
+    fn parse(query: &[(String, String)]) -> Result<ListFilter, Answer> {
+        let status = match param(query, "status") {
+            None | Some("") => None,
+            Some(text) => match Status::parse(text) {
+                Status::Other(_) => {
+                    return Err(bad_request(
+                        "status",
+                        &format!(
+                            "Select a valid choice. {text} is not one of the available choices."
+                        ),
+                    ));
+                }
+                status => Some(status),
+            },
+        };
+        let project = match param(query, "project") {
+            None | Some("") => None,
+            Some(text) => match text.parse::<ProjectId>() {
+                Ok(id) => Some(id),
+                Err(_) => return Err(bad_request("project", "Enter a number.")),
+            },
+        };
+        let mut bounds = [None, None];
+        for (slot, name) in bounds.iter_mut().zip(["created_after", "created_before"]) {
+            if let Some(text) = param(query, name).filter(|text| !text.is_empty()) {
+                match parse_api_time(text) {
+                    Some(at) => *slot = Some(at),
+                    None => return Err(bad_request(name, "Enter a valid date/time.")),
+                }
+            }
+        }
+        let [after, before] = bounds;
+        Ok(ListFilter {
+            status,
+            project,
+            after,
+            before,
+        })
+    }
+
+    fn matches(&self, job: &SimJob) -> bool {
+        self.status.as_ref().is_none_or(|status| &job.status == status)
+            && self.project.is_none_or(|project| job.project == Some(project))
+            // The API's "after" and "before" are strict.
+            && self.after.is_none_or(|after| job.creation_date > after)
+            && self.before.is_none_or(|before| job.creation_date < before)
+    }
 }

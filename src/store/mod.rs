@@ -55,8 +55,14 @@ pub enum StoreError {
     },
     #[error("state store: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("state store: PostgreSQL: {0}")]
-    Postgres(String),
+    #[error("state store: PostgreSQL: {message}")]
+    Postgres {
+        /// The server's own words, else the client's.
+        message: String,
+        /// The server's SQLSTATE, when it sent one (`25006`: a read-only transaction,
+        /// as on a standby; `40001`: a serialization failure).
+        code: Option<String>,
+    },
     #[error(
         "the database has sdm-watch schema version {found}, newer than this sdm-watch understands ({supported}); \
          it was left untouched: run the newer sdm-watch"
@@ -165,10 +171,16 @@ impl Store {
         })
     }
 
-    /// Opens the store the configuration names: SQLite at `state.path`, or PostgreSQL.
+    /// Opens the store the configuration names: SQLite at `state.path` (opened and migrated
+    /// on a blocking thread), or PostgreSQL.
     pub async fn open_configured(location: &Location) -> Result<Store, StoreError> {
         match location {
-            Location::Sqlite(path) => Store::open(path),
+            Location::Sqlite(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || Store::open(&path))
+                    .await
+                    .map_err(|join| StoreError::Task(join.to_string()))?
+            }
             Location::Postgres(settings) => Store::connect(settings).await,
         }
     }

@@ -25,96 +25,91 @@ use crate::store::jobs::{self, TrackedJob};
 use crate::store::{gauges, outbox};
 use crate::telemetry::REMINDERS;
 
+/// When reminders fall due, in ms: `poll.remind_pending_every`, `poll.running_longer_than`,
+/// and the factor of `poll.running_longer_than_usual`.
+#[derive(Clone, Copy)]
+struct Thresholds {
+    every: Option<i64>,
+    longer: Option<i64>,
+    usual: Option<f64>,
+}
+
+/// The jobs a reminder is due for: pending ones, and running ones (with their project's
+/// usual when that is why).
+struct Due {
+    pending: Vec<TrackedJob>,
+    running: Vec<(TrackedJob, Option<Usual>)>,
+}
+
+impl Due {
+    /// Every job of `org` a reminder is due for at `now`.
+    fn read(
+        conn: &mut dyn crate::store::Db,
+        org: &str,
+        now: i64,
+        thresholds: Thresholds,
+    ) -> Result<Due, crate::store::StoreError> {
+        let pending = match thresholds.every {
+            Some(every) => jobs::due_pending_reminders(conn, org, now, every)?,
+            None => Vec::new(),
+        };
+        let mut running: Vec<(TrackedJob, Option<Usual>)> = match thresholds.longer {
+            Some(longer) => jobs::due_running_long(conn, org, now, longer)?
+                .into_iter()
+                .map(|job| (job, None))
+                .collect(),
+            None => Vec::new(),
+        };
+        if let Some(factor) = thresholds.usual {
+            for (job, usual) in slower_than_usual(conn, org, now, factor)? {
+                if !running.iter().any(|(told, _)| told.id == job.id) {
+                    running.push((job, Some(usual)));
+                }
+            }
+        }
+        Ok(Due { pending, running })
+    }
+
+    /// Each job with its reminder's kind and, for a slow one, its project's usual.
+    fn each(&self) -> impl Iterator<Item = (&TrackedJob, Event, Option<Usual>)> {
+        let pending = self
+            .pending
+            .iter()
+            .map(|job| (job, Event::PendingReminder, None));
+        let running = self
+            .running
+            .iter()
+            .map(|(job, usual)| (job, Event::RunningLong, usual.clone()));
+        pending.chain(running)
+    }
+}
+
+fn millis(duration: Option<std::time::Duration>) -> Option<i64> {
+    duration.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 impl Cycle<'_> {
     /// Queues the reminders that are due by the watcher's clock.
     pub async fn remind(&mut self) -> Result<(), CycleError> {
         let poll = &self.config.poll;
-        let every = poll.remind_pending_every.map(|d| d.as_millis() as i64);
-        let longer = poll.running_longer_than.map(|d| d.as_millis() as i64);
-        let usual = poll.running_longer_than_usual;
-        if every.is_none() && longer.is_none() && usual.is_none() {
+        let thresholds = Thresholds {
+            every: millis(poll.remind_pending_every),
+            longer: millis(poll.running_longer_than),
+            usual: poll.running_longer_than_usual,
+        };
+        if thresholds.every.is_none() && thresholds.longer.is_none() && thresholds.usual.is_none() {
             return Ok(());
         }
         let now = self.clock.now_ms();
-        let org = self.org_name();
-        let due = |org: String| {
-            move |conn: &mut dyn crate::store::Db| {
-                let org = org.as_str();
-                let pending = match every {
-                    Some(every) => jobs::due_pending_reminders(conn, org, now, every)?,
-                    None => Vec::new(),
-                };
-                let mut running: Vec<(TrackedJob, Option<Usual>)> = match longer {
-                    Some(longer) => jobs::due_running_long(conn, org, now, longer)?
-                        .into_iter()
-                        .map(|job| (job, None))
-                        .collect(),
-                    None => Vec::new(),
-                };
-                if let Some(factor) = usual {
-                    for (job, usual) in slower_than_usual(conn, org, now, factor)? {
-                        if !running.iter().any(|(told, _)| told.id == job.id) {
-                            running.push((job, Some(usual)));
-                        }
-                    }
-                }
-                Ok((pending, running))
-            }
-        };
-        let (pending, running) = self.timed(due(org.clone())).await?;
-        if pending.is_empty() && running.is_empty() {
+        let due = self.due_with_projects(now, thresholds).await?;
+        if due.pending.is_empty() && due.running.is_empty() {
             return Ok(());
         }
-        // A reminder is routed like any alert: by project, when rows did not tell it.
-        let unknown: Vec<(String, i64)> = pending
-            .iter()
-            .chain(running.iter().map(|(job, _)| job))
-            .filter(|job| self.watched(job) != Watched::No)
-            .filter(|job| {
-                self.needs(&tracker::job_from_record(job), job, self.watched(job))
-                    .project
-            })
-            .filter_map(|job| Some((job.id.clone(), job.created_us?)))
-            .collect();
-        let (pending, running) = if unknown.is_empty() {
-            (pending, running)
-        } else {
-            self.resolve_projects(unknown).await?;
-            self.timed(due(org.clone())).await?
-        };
-
-        let queued_at = now;
         let mut alerts = Vec::new();
         let mut counts: Vec<(String, u32)> = Vec::new();
         let mut told: HashMap<&'static str, u64> = HashMap::new();
-        for (job, kind, usual) in pending
-            .iter()
-            .map(|job| (job, Event::PendingReminder, None))
-            .chain(
-                running
-                    .iter()
-                    .map(|(job, usual)| (job, Event::RunningLong, usual.clone())),
-            )
-        {
-            let since_ms = job.since_ms.unwrap_or(now);
-            let since = from_millis(since_ms).unwrap_or(self.now);
-            let (number, reminder) = match kind {
-                Event::PendingReminder => {
-                    let number = ((now - since_ms) / every.unwrap_or(1)).max(1) as u32;
-                    (number, Reminder::Pending { since, number })
-                }
-                _ => {
-                    let for_seconds = ((now - since_ms) / 1000).max(0) as u64;
-                    (
-                        1,
-                        Reminder::RunningLong {
-                            since,
-                            for_seconds,
-                            usual,
-                        },
-                    )
-                }
-            };
+        for (job, kind, usual) in due.each() {
+            let (number, reminder) = self.reminder_of(job, &kind, usual, now, thresholds);
             counts.push((job.id.clone(), number));
             if self.watched(job) == Watched::No {
                 continue;
@@ -126,9 +121,79 @@ impl Cycle<'_> {
                 &self.org.name,
                 self.config,
                 &self.silences,
-                queued_at,
+                now,
             ));
         }
+        self.queue(alerts, counts).await?;
+        for (kind, count) in told {
+            metrics::counter!(REMINDERS, "kind" => kind).increment(count);
+        }
+        Ok(())
+    }
+
+    /// The reminders due at `now`, read again once the projects that route them are known
+    /// (a reminder is routed like any alert: by project, when rows did not tell it).
+    async fn due_with_projects(
+        &mut self,
+        now: i64,
+        thresholds: Thresholds,
+    ) -> Result<Due, CycleError> {
+        let org = self.org_name();
+        let read = move |org: String| {
+            move |conn: &mut dyn crate::store::Db| Due::read(conn, &org, now, thresholds)
+        };
+        let due = self.timed(read(org.clone())).await?;
+        let unknown: Vec<(String, i64)> = due
+            .pending
+            .iter()
+            .chain(due.running.iter().map(|(job, _)| job))
+            .filter(|job| self.watched(job) != Watched::No)
+            .filter(|job| {
+                self.needs(&tracker::job_from_record(job), job, self.watched(job))
+                    .project
+            })
+            .filter_map(|job| Some((job.id.clone(), job.created_us?)))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(due);
+        }
+        self.resolve_projects(unknown).await?;
+        Ok(self.timed(read(org)).await?)
+    }
+
+    /// A reminder's number (the periods of its stretch that passed; 1 for running long)
+    /// and what it says.
+    fn reminder_of(
+        &self,
+        job: &TrackedJob,
+        kind: &Event,
+        usual: Option<Usual>,
+        now: i64,
+        thresholds: Thresholds,
+    ) -> (u32, Reminder) {
+        let since_ms = job.since_ms.unwrap_or(now);
+        let since = from_millis(since_ms).unwrap_or(self.now);
+        let stretch = now.saturating_sub(since_ms);
+        if *kind == Event::PendingReminder {
+            let periods = stretch / thresholds.every.unwrap_or(1).max(1);
+            let number = u32::try_from(periods.max(1)).unwrap_or(u32::MAX);
+            return (number, Reminder::Pending { since, number });
+        }
+        let for_seconds = u64::try_from(stretch / 1000).unwrap_or(0);
+        let reminder = Reminder::RunningLong {
+            since,
+            for_seconds,
+            usual,
+        };
+        (1, reminder)
+    }
+
+    /// Queues `alerts` and records each job's reminder `counts`, in one transaction.
+    async fn queue(
+        &mut self,
+        alerts: Vec<outbox::Alert>,
+        counts: Vec<(String, u32)>,
+    ) -> Result<(), CycleError> {
         let org = self.org_name();
         let alerts = self
             .timed(move |conn| {
@@ -147,9 +212,6 @@ impl Cycle<'_> {
             })
             .await?;
         let queued = alerts::note_committed(&alerts);
-        for (kind, count) in told {
-            metrics::counter!(REMINDERS, "kind" => kind).increment(count);
-        }
         if queued > 0 {
             self.tally.alerts_queued += queued;
             self.wake_worker();

@@ -19,7 +19,7 @@ pub fn period_start(until: OffsetDateTime, span: std::time::Duration) -> OffsetD
 }
 
 /// The report of the jobs of `scope` created from `since` on, as of `until`.
-pub fn gather(
+pub fn read(
     conn: &mut dyn Db,
     scope: &Scope,
     since: OffsetDateTime,
