@@ -25,8 +25,8 @@ ENV SDM_WATCH_REVISION=${SDM_WATCH_REVISION}
 # recompiles sdm-watch alone. (Crates are fetched into /usr/local/cargo/registry, which a
 # build may lend from the host: `-v ~/.cargo/registry:/usr/local/cargo/registry`.)
 RUN --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked --bin sdm-watch \
- && install -D -m 0755 target/release/sdm-watch /rootfs/usr/local/bin/sdm-watch
+    cargo build --profile dist --locked --bin sdm-watch \
+ && install -D -m 0755 target/dist/sdm-watch /rootfs/usr/local/bin/sdm-watch
 # The runtime's files: the shared libraries the binary links (ldd names them), the CA
 # certificates (reqwest and lettre verify TLS with the system's roots), the user's names,
 # the state directory (the user's alone) and the config.

@@ -3,10 +3,31 @@
 //! minimal root or image without `ca-certificates`) still gets working clients: `http://`
 //! URLs work, an `https://` one fails on its request with an unknown-issuer error, and the
 //! log says why once, instead of the process refusing to start.
+//!
+//! One cryptography provider (ring) serves every TLS connection, client and server:
+//! [`crypto`] gives it, and [`client`] installs it as the process's default first, which
+//! reqwest and lettre then use.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use reqwest::{Certificate, Client, ClientBuilder};
+use rustls::crypto::CryptoProvider;
+
+/// The cryptography every TLS connection uses: the API, receivers, SMTP, PostgreSQL and
+/// the console's HTTPS.
+pub fn crypto() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Makes [`crypto`] the process's default, once (clients built by reqwest and lettre take
+/// the default).
+pub fn install_crypto() {
+    if CryptoProvider::get_default().is_none() {
+        // Another thread may have installed it in between: either way one is in place.
+        let _ = CryptoProvider::install_default(rustls::crypto::ring::default_provider());
+    }
+}
 
 /// What the log says, once per process, when the system has no CA certificates.
 pub const NO_SYSTEM_ROOTS: &str = "the system has no CA certificates (install the \
@@ -19,6 +40,7 @@ pub fn client(
     extra: &[Certificate],
     configure: impl Fn(ClientBuilder) -> ClientBuilder,
 ) -> reqwest::Result<Client> {
+    install_crypto();
     let merged = configure(Client::builder().tls_certs_merge(extra.iter().cloned())).build();
     match merged {
         Err(_) if system_store_is_empty() => {
@@ -55,6 +77,7 @@ mod tests {
                 system_store_is_empty(),
                 "the empty SSL_CERT_FILE is the store"
             );
+            install_crypto();
             assert!(
                 Client::builder().build().is_err(),
                 "reqwest alone refuses to build"

@@ -14,11 +14,11 @@ use testkit::process::high_water_kib;
 use super::{Figure, mib, scaled};
 
 fn client_from(address: IpAddr) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(address)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
+    testkit::http_with(|builder| {
+        builder
+            .local_address(address)
+            .timeout(Duration::from_secs(60))
+    })
 }
 
 /// `tries` wrong passwords for alice at once, spread over `addresses` source addresses,

@@ -3,12 +3,12 @@
 # its path: makes the assets that are generated (the manual page and completions, from the
 # binary itself; the systemd unit with ExecStart at /usr/bin and the package's user), then
 # runs `cargo deb`. Needs cargo-deb (`cargo install --locked cargo-deb`).
-#   deploy/debian/build.sh           # a release build
+#   deploy/debian/build.sh           # a release build (the dist profile: thin LTO)
 #   deploy/debian/build.sh dev       # the debug binary CI has built already (same package)
 #   SDM_WATCH_DEB_REVISION=3 deploy/debian/build.sh dev   # the same, as a later revision
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-profile=${1:-release}
+profile=${1:-dist}
 cargo build --locked --quiet --profile "$profile" --bin sdm-watch
 case "$profile" in
   dev) binary=target/debug/sdm-watch ;;

@@ -61,7 +61,7 @@ impl Tls {
                 key_file.display()
             ))
         })?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let provider = crate::roots::crypto();
         let mut server = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Cert(e.to_string()))?

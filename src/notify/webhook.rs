@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::format::{self, Rendered};
@@ -14,8 +14,8 @@ use crate::config::{CaFile, SigningKey, WebhookConfig, WebhookFormat};
 
 /// `v1,<signature>` of `<id>.<timestamp>.<body>` with `key`.
 pub fn sign(key: &SigningKey, id: &str, timestamp: i64, body: &str) -> String {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key.bytes()).expect("HMAC takes a key of any length");
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.bytes())
+        .expect("HMAC takes a key of any length");
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body.as_bytes());
     let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());

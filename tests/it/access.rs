@@ -37,7 +37,7 @@ fn hash(password: &str) -> String {
 }
 
 async fn get(url: &str, user: Option<(&str, &str)>) -> reqwest::Response {
-    let client = reqwest::Client::new();
+    let client = testkit::http();
     let mut request = client.get(url);
     if let Some((name, password)) = user {
         request = request.basic_auth(name, Some(password));

@@ -307,7 +307,7 @@ async fn the_simulator_paginates_like_drf() {
         sim.add_job(NewJob::new(Status::Done));
     }
     sim.set_max_page_size(50);
-    let http = reqwest::Client::new();
+    let http = testkit::http();
     let get = |query: &str| {
         let url = format!("{}jobs/{query}", sim.base_url());
         let request = http

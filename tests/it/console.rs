@@ -91,7 +91,11 @@ async fn scene() -> Scene {
 }
 
 async fn status_json(base: &str) -> Value {
-    let response = reqwest::get(format!("{base}/status.json")).await.unwrap();
+    let response = testkit::http()
+        .get(format!("{base}/status.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     response.json().await.unwrap()
@@ -186,7 +190,11 @@ async fn status_json_and_the_page_tell_jobs_changes_alerts_and_silences() {
     assert_eq!(project(17)["error_rate"], 0.5);
     assert_eq!(project(18)["done"], 1, "{week:?}");
 
-    let response = reqwest::get(format!("{}/", scene.base)).await.unwrap();
+    let response = testkit::http()
+        .get(format!("{}/", scene.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let csp = response.headers()["content-security-policy"]
         .to_str()
@@ -203,7 +211,7 @@ async fn status_json_and_the_page_tell_jobs_changes_alerts_and_silences() {
         !html.contains("<form"),
         "without users_file the page has no forms"
     );
-    let post = reqwest::Client::new()
+    let post = testkit::http()
         .post(format!("{}/actions/silence", scene.base))
         .header("content-type", "application/x-www-form-urlencoded")
         .body("scope=project&target=17&for=1h&reason=x")

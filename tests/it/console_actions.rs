@@ -176,7 +176,7 @@ async fn a_signed_in_user_acts_from_the_page_and_attacks_change_nothing() {
     assert!(audit.iter().all(|(who, _, _)| who == "alice"), "{audit:?}");
 
     // The same attacks without a browser, each answered before anything changes.
-    let client = reqwest::Client::new();
+    let client = testkit::http();
     let post = |form: Vec<(&'static str, String)>, headers: Vec<(&'static str, &'static str)>| {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)

@@ -50,7 +50,7 @@ async fn served_certificate(ca: &Ca, port: u16) -> Vec<u8> {
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca.pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = sdm_watch::roots::crypto();
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -96,10 +96,9 @@ async fn the_console_over_https_and_a_certificate_renewed_on_sighup() {
     daemon.wait_for_log("scheme=\"https\"", 1).await;
     daemon.wait_for_log("poll cycle done", 1).await;
 
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem.as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let client = testkit::http_with(|builder| {
+        builder.add_root_certificate(reqwest::Certificate::from_pem(ca.pem.as_bytes()).unwrap())
+    });
     let base = format!("https://127.0.0.1:{port}");
     let health = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -121,7 +120,10 @@ async fn the_console_over_https_and_a_certificate_renewed_on_sighup() {
         .unwrap();
     assert_eq!(silenced.status(), 200);
     assert!(silenced.text().await.unwrap().contains("Silenced"));
-    let plain = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
+    let plain = testkit::http()
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await;
     assert!(
         plain.is_err() || !plain.unwrap().status().is_success(),
         "no plain HTTP"

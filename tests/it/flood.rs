@@ -46,10 +46,7 @@ fn open_files(pid: u32) -> usize {
 
 async fn healthz(listen: SocketAddr) -> Duration {
     let started = Instant::now();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+    let client = testkit::http_with(|builder| builder.timeout(Duration::from_secs(5)));
     let answer = client
         .get(format!("http://{listen}/healthz"))
         .send()
@@ -160,16 +157,16 @@ async fn a_burst_of_wrong_passwords_takes_bounded_memory_and_gives_it_back() {
             let url = format!("http://{listen}/status.json");
             tokio::spawn(async move {
                 let address: std::net::IpAddr = format!("127.0.2.{}", 1 + n % 2).parse().unwrap();
-                reqwest::Client::builder()
-                    .local_address(address)
-                    .timeout(Duration::from_secs(120))
-                    .build()
-                    .unwrap()
-                    .get(url)
-                    .basic_auth(format!("user{n}"), Some("guess"))
-                    .send()
-                    .await
-                    .map(|answer| answer.status().as_u16())
+                testkit::http_with(|builder| {
+                    builder
+                        .local_address(address)
+                        .timeout(Duration::from_secs(120))
+                })
+                .get(url)
+                .basic_auth(format!("user{n}"), Some("guess"))
+                .send()
+                .await
+                .map(|answer| answer.status().as_u16())
             })
         })
         .collect();

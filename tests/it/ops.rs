@@ -30,7 +30,7 @@ fn daemon_config(sim: &Simulator, dir: &tempfile::TempDir, listen: &str, extra: 
 }
 
 async fn get(url: &str) -> (u16, String) {
-    let response = reqwest::get(url).await.unwrap();
+    let response = testkit::http().get(url).send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
 }
 

@@ -187,7 +187,9 @@ async fn organisations_are_watched_apart_and_named_everywhere() {
         .and_then(|rest| rest.strip_suffix('"'))
         .unwrap()
         .to_owned();
-    let status: serde_json::Value = reqwest::get(format!("http://{listen}/status.json"))
+    let status: serde_json::Value = testkit::http()
+        .get(format!("http://{listen}/status.json"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -199,7 +201,9 @@ async fn organisations_are_watched_apart_and_named_everywhere() {
     assert_eq!(orgs[0]["failing_reason"], "token_refused", "{status}");
     assert!(orgs[1]["failing_since"].is_null(), "{status}");
     assert_eq!(orgs[1]["jobs"]["by_status"]["error"], 1, "{status}");
-    let page = reqwest::get(format!("http://{listen}/"))
+    let page = testkit::http()
+        .get(format!("http://{listen}/"))
+        .send()
         .await
         .unwrap()
         .text()

@@ -13,7 +13,9 @@ use testkit::smtp::SmtpSink;
 use testkit::{Daemon, ports};
 
 async fn metric(base: &str, name: &str) -> f64 {
-    let text = reqwest::get(format!("{base}/metrics"))
+    let text = testkit::http()
+        .get(format!("{base}/metrics"))
+        .send()
         .await
         .unwrap()
         .text()

@@ -172,7 +172,9 @@ async fn the_default_port_is_10187_and_9187_still_answers_for_one_release() {
         .await;
     assert!(said[0].contains("127.0.0.1:10187"), "{said:?}");
     for port in [10187, 9187] {
-        let body = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        let body = testkit::http()
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
             .await
             .unwrap_or_else(|e| panic!("port {port}: {e}"));
         assert_eq!(body.status(), 200, "port {port}");
@@ -189,9 +191,17 @@ async fn the_default_port_is_10187_and_9187_still_answers_for_one_release() {
     daemon
         .wait_for_log("postgres_exporter's: sdm-watch's default is now", 1)
         .await;
-    assert!(reqwest::get("http://127.0.0.1:9187/healthz").await.is_ok());
     assert!(
-        reqwest::get("http://127.0.0.1:10187/healthz")
+        testkit::http()
+            .get("http://127.0.0.1:9187/healthz")
+            .send()
+            .await
+            .is_ok()
+    );
+    assert!(
+        testkit::http()
+            .get("http://127.0.0.1:10187/healthz")
+            .send()
             .await
             .is_err(),
         "only where the config says"

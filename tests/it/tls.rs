@@ -23,7 +23,7 @@ async fn self_signed_server() -> (u16, String, Arc<AtomicUsize>) {
     let cert_pem = certified.cert.pem();
     let key =
         rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der()).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = sdm_watch::roots::crypto();
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()

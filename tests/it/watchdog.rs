@@ -162,7 +162,9 @@ async fn a_hanging_api_is_told_within_alert_after_and_an_interval_of_the_last_su
 }
 
 async fn status_json(listen: &str) -> serde_json::Value {
-    reqwest::get(format!("http://{listen}/status.json"))
+    testkit::http()
+        .get(format!("http://{listen}/status.json"))
+        .send()
         .await
         .unwrap()
         .json()

@@ -1,4 +1,4 @@
-//! TLS to PostgreSQL through rustls (aws-lc-rs, the provider reqwest and lettre use).
+//! TLS to PostgreSQL through rustls (`roots::crypto`, the provider of every TLS connection).
 //! `require` encrypts without checking the certificate, as libpq does; `verify-ca` and
 //! `verify-full` check it against `sslrootcert` or, without one, the system's roots
 //! (both check the host name: rustls has no mode that skips it).
@@ -12,7 +12,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, Error, RootCertStore, Signatur
 use rustls_pki_types::pem::PemObject;
 
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    crate::roots::crypto()
 }
 
 /// Encrypted, any certificate accepted (its handshake signature still checked).
@@ -20,7 +20,7 @@ pub fn unverified() -> Arc<ClientConfig> {
     let provider = provider();
     let config = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .expect("aws-lc-rs supports the default protocol versions")
+        .expect("ring supports the default protocol versions")
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
         .with_no_client_auth();
@@ -28,20 +28,21 @@ pub fn unverified() -> Arc<ClientConfig> {
 }
 
 /// Encrypted, the certificate checked against `root` (a PEM file) or the system's roots.
-pub fn verified(root: Option<&str>) -> Result<Arc<ClientConfig>, String> {
+pub fn verified(root: Option<&str>) -> Result<Arc<ClientConfig>, super::UrlError> {
+    use super::UrlError;
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| UrlError::Tls(e.to_string()))?;
     let config = match root {
         Some(path) => {
             let mut roots = RootCertStore::empty();
             let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read sslrootcert {path}: {e}"))?;
+                .map_err(|e| UrlError::RootCert(path.to_owned(), e.to_string()))?;
             for cert in certs {
-                let cert = cert.map_err(|e| format!("cannot read sslrootcert {path}: {e}"))?;
+                let cert = cert.map_err(|e| UrlError::RootCert(path.to_owned(), e.to_string()))?;
                 roots
                     .add(cert)
-                    .map_err(|e| format!("sslrootcert {path}: {e}"))?;
+                    .map_err(|e| UrlError::RootCert(path.to_owned(), e.to_string()))?;
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         }
@@ -49,7 +50,7 @@ pub fn verified(root: Option<&str>) -> Result<Arc<ClientConfig>, String> {
             use rustls_platform_verifier::BuilderVerifierExt;
             builder
                 .with_platform_verifier()
-                .map_err(|e| format!("cannot load the system's certificates: {e}"))?
+                .map_err(|e| UrlError::Tls(format!("cannot load the system's certificates: {e}")))?
                 .with_no_client_auth()
         }
     };

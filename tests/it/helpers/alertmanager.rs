@@ -56,7 +56,7 @@ impl Alertmanager {
         let ready = format!("{}/-/ready", am.url());
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(response) = reqwest::get(&ready).await
+            if let Ok(response) = crate::http().get(&ready).send().await
                 && response.status().is_success()
             {
                 return am;
@@ -83,7 +83,9 @@ impl Alertmanager {
     /// `GET /api/v2/alerts`: the alerts it holds that have not ended.
     pub async fn alerts(&self) -> Vec<Value> {
         let url = format!("{}/api/v2/alerts", self.url());
-        let body: Value = reqwest::get(&url)
+        let body: Value = crate::http()
+            .get(&url)
+            .send()
             .await
             .expect("Alertmanager answers")
             .json()

@@ -21,4 +21,17 @@ pub mod smtp;
 mod world;
 
 pub use daemon::Daemon;
+
+/// An HTTP client for the tests, built as sdm-watch builds its own (`roots::client`: the
+/// system's roots and the one TLS provider, which reqwest needs installed first).
+pub fn http() -> reqwest::Client {
+    http_with(|builder| builder)
+}
+
+/// As [`http`], with `configure`'s settings (a timeout, a local address, a root).
+pub fn http_with(
+    configure: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+) -> reqwest::Client {
+    sdm_watch::roots::client(&[], configure).expect("an HTTP client builds")
+}
 pub use world::{SECRET, World, parts_on, step, wait_for_requests};

@@ -2,7 +2,9 @@
 
 /// The text of `http://{listen}/metrics`; panics if the daemon does not answer.
 pub async fn scrape(listen: impl std::fmt::Display) -> String {
-    reqwest::get(format!("http://{listen}/metrics"))
+    crate::http()
+        .get(format!("http://{listen}/metrics"))
+        .send()
         .await
         .unwrap_or_else(|e| panic!("GET http://{listen}/metrics: {e}"))
         .text()

@@ -208,6 +208,9 @@ impl SmtpSink {
 
     /// Offers STARTTLS with this certificate and key (PEM files).
     pub fn start_tls(cert_path: &str, key_path: &str) -> SmtpSink {
+        // mailin's rustls takes the process's provider: the tests build two (ring for
+        // sdm-watch, aws-lc-rs for mailin's own default), so it must be told which.
+        sdm_watch::roots::install_crypto();
         Self::start_with(
             crate::ports::listener(),
             SslConfig::SelfSigned {
