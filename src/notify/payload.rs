@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 use crate::domain::time::rfc3339_seconds;
 use serde_json::Value;
 
-/// `{"type": "job.error", "timestamp": ..., "data": {...}}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// The JSON Schema of these types is `docs/schemas/alert.schema.json` (a test below keeps
+// the file current); their doc comments are its descriptions.
+/// An sdm-watch alert: `{"type": "job.error", "timestamp": ..., "data": {...}}`, the body
+/// of a webhook of `format = "standard"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertEvent {
     #[serde(rename = "type")]
     pub kind: String,
@@ -18,7 +21,7 @@ pub struct AlertEvent {
     pub data: AlertData,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertData {
     /// The job and its change, or the watcher's outage.
     #[serde(flatten)]
@@ -61,7 +64,7 @@ pub struct AlertData {
 }
 
 /// Why the adaptive rule found a job slower than usual: `data.usual`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Usual {
     /// The p95 (nearest rank) of the project's last completed runs, in whole seconds.
     pub p95_seconds: u64,
@@ -74,7 +77,7 @@ pub struct Usual {
 }
 
 /// What an alert is about, flattened into `data`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum About {
     /// `job`, `previous_status` (`null` for a first sighting) and the job's API `url`.
@@ -88,7 +91,7 @@ pub enum About {
 }
 
 /// The watcher's outage, as `watcher.failing` and `watcher.recovered` tell it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WatcherFacts {
     /// When the outage began (the first failed cycle), RFC 3339 in UTC to the second.
     pub since: String,
@@ -109,7 +112,7 @@ pub struct WatcherFacts {
 }
 
 /// The job as the API showed it; what the API did not say is `null`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct JobSnapshot {
     pub id: String,
     pub name: Option<String>,
@@ -384,4 +387,31 @@ impl Tone {
 /// Whole seconds as `1h 2m 3s`.
 fn seconds_text(seconds: u64) -> String {
     humantime::format_duration(std::time::Duration::from_secs(seconds)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `docs/schemas/alert.schema.json` is what users validate alerts against: it must be
+    /// the schema of the types that build them. `SDM_WATCH_WRITE_SCHEMAS=1 cargo test --lib
+    /// payload` writes it again after a change.
+    #[test]
+    fn the_documented_schema_is_the_payload_s() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/schemas/alert.schema.json"
+        );
+        let mut schema = serde_json::to_string_pretty(&schemars::schema_for!(AlertEvent)).unwrap();
+        schema.push('\n');
+        if std::env::var_os("SDM_WATCH_WRITE_SCHEMAS").is_some() {
+            std::fs::write(path, &schema).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == schema,
+            "{path} is not the payload's schema; write it with \
+             SDM_WATCH_WRITE_SCHEMAS=1 cargo test --lib payload"
+        );
+    }
 }
