@@ -32,7 +32,7 @@ pub fn run(from_stdin: bool, out: &mut impl Write) -> anyhow::Result<()> {
     if password.is_empty() {
         return Err(UsageError("the password is empty; nothing printed".into()).into());
     }
-    let hash = crate::ops::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
+    let hash = crate::ops::auth::hash_password(&password)?;
     writeln!(out, "{hash}")?;
     Ok(())
 }

@@ -51,9 +51,9 @@ pub(super) fn parse(raw: Vec<RawTimeWindow>) -> Result<Vec<TimeWindow>, ConfigEr
         }
         let window =
             Window::parse(&raw.weekdays, &raw.times, &raw.timezone).map_err(|e| match e {
-                WindowError::Weekdays(problem) => section.invalid("weekdays", problem),
-                WindowError::Times(problem) => section.invalid("times", problem),
-                WindowError::Timezone(problem) => section.invalid("timezone", problem),
+                WindowError::Weekdays(problem) => section.invalid("weekdays", problem.to_string()),
+                WindowError::Times(problem) => section.invalid("times", problem.to_string()),
+                WindowError::Timezone(problem) => section.invalid("timezone", problem.to_string()),
             })?;
         windows.push(TimeWindow {
             name: name.to_owned(),

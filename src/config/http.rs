@@ -80,7 +80,9 @@ impl HttpConfig {
         };
         let http = Section::new("http");
         let users = match raw.users_file {
-            Some(path) => Some(Users::load(&path).map_err(|why| http.invalid("users_file", why))?),
+            Some(path) => Some(
+                Users::load(&path).map_err(|why| http.invalid("users_file", why.to_string()))?,
+            ),
             None => None,
         };
         if raw.metrics_auth && users.is_none() {

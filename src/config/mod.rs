@@ -53,7 +53,7 @@ pub use smtp::{SmtpConfig, SmtpTls};
 pub use state::StateConfig;
 pub use tls::Tls;
 pub use users::{PasswordHashText, Users};
-pub use value::{CaFile, read_secret_file};
+pub use value::{CaFile, SecretFileError, read_secret_file};
 pub use watchdog::{HeartbeatConfig, WatchdogConfig};
 
 /// Where the config file is looked for when neither `--config` nor `$SDM_WATCH_CONFIG` names one.

@@ -62,7 +62,7 @@ pub(super) fn parse(
         }
         let slots = Schedule::parse(&raw.schedule, &raw.timezone).map_err(|e| match e {
             ScheduleError::Schedule(problem) => section.invalid("schedule", problem),
-            ScheduleError::Timezone(problem) => section.invalid("timezone", problem),
+            ScheduleError::Timezone(problem) => section.invalid("timezone", problem.to_string()),
         })?;
         let since = match raw.since {
             Some(since) => positive(&section.key("since"), since.0)?,

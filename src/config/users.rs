@@ -30,15 +30,34 @@ impl fmt::Debug for Users {
     }
 }
 
+/// Why a users file cannot be used: it cannot be read, or a line is wrong (named by its
+/// number; a hash is never shown).
+#[derive(Debug, thiserror::Error)]
+pub enum UsersError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} line {line}: {problem}", path.display())]
+    Line {
+        path: std::path::PathBuf,
+        line: usize,
+        problem: String,
+    },
+}
+
 impl Users {
     /// Reads and checks `path`.
-    pub fn load(path: &Path) -> Result<Users, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Users, UsersError> {
+        let text = std::fs::read_to_string(path).map_err(|source| UsersError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
-    pub fn parse(text: &str, path: &Path) -> Result<Users, String> {
+    pub fn parse(text: &str, path: &Path) -> Result<Users, UsersError> {
         let mut entries: Vec<(String, PasswordHashText)> = Vec::new();
         // A byte-order mark some editors write would otherwise end up in the first name.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -47,35 +66,35 @@ impl Users {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let at = || format!("{} line {}", path.display(), n + 1);
+            let at = |problem: &str| UsersError::Line {
+                path: path.to_owned(),
+                line: n + 1,
+                problem: problem.to_owned(),
+            };
             let (name, hash) = line
                 .split_once(':')
-                .ok_or_else(|| format!("{}: not \"name:hash\"", at()))?;
+                .ok_or_else(|| at("not \"name:hash\""))?;
             let name = name.trim();
             if name.is_empty() || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                return Err(format!("{}: the name is empty or holds a space", at()));
+                return Err(at("the name is empty or holds a space"));
             }
             if entries.iter().any(|(known, _)| known == name) {
-                return Err(format!("{}: {name:?} is named twice", at()));
+                return Err(at(&format!("{name:?} is named twice")));
             }
             let hash = hash.trim();
             let hash = if hash.starts_with("$argon2") {
                 let parsed = PasswordHash::new(hash)
-                    .map_err(|e| format!("{}: the argon2 hash does not read: {e}", at()))?;
+                    .map_err(|e| at(&format!("the argon2 hash does not read: {e}")))?;
                 let known = ["argon2id", "argon2i", "argon2d"].contains(&parsed.algorithm.as_str());
                 if !known || parsed.salt.is_none() || parsed.hash.is_none() {
-                    return Err(format!(
-                        "{}: the argon2 hash does not read: no salt or hash in it",
-                        at()
-                    ));
+                    return Err(at("the argon2 hash does not read: no salt or hash in it"));
                 }
                 PasswordHashText::Argon2(hash.to_owned())
             } else if is_bcrypt(hash) {
                 PasswordHashText::Bcrypt(hash.to_owned())
             } else {
-                return Err(format!(
-                    "{}: the hash is neither argon2 ($argon2id$...) nor bcrypt ($2b$...); make one with `sdm-watch hash-password`",
-                    at()
+                return Err(at(
+                    "the hash is neither argon2 ($argon2id$...) nor bcrypt ($2b$...); make one with `sdm-watch hash-password`",
                 ));
             };
             entries.push((name.to_owned(), hash));
@@ -128,7 +147,7 @@ mod tests {
             ),
             ("a:$2b$04$short", "neither argon2"),
         ] {
-            let error = Users::parse(text, path).unwrap_err();
+            let error = Users::parse(text, path).unwrap_err().to_string();
             assert!(error.contains(why), "{text:?}: {error}");
         }
         let marked = Users::parse(&format!("\u{feff}alice:{BCRYPT}\r\n"), path).unwrap();
@@ -137,6 +156,11 @@ mod tests {
             "a byte-order mark and CRLF are no part of it"
         );
         let twice = format!("a:{BCRYPT}\na:{BCRYPT}");
-        assert!(Users::parse(&twice, path).unwrap_err().contains("line 2"));
+        assert!(
+            Users::parse(&twice, path)
+                .unwrap_err()
+                .to_string()
+                .contains("line 2")
+        );
     }
 }

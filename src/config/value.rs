@@ -67,19 +67,35 @@ pub(super) fn secret(
             let path = secret_path(&file_key, &path)?;
             read_secret_file(&path)
                 .map(Some)
-                .map_err(|reason| ConfigError::invalid(&file_key, reason))
+                .map_err(|reason| ConfigError::invalid(&file_key, reason.to_string()))
         }
         (None, None) => Ok(None),
     }
 }
 
-/// A secret file's trimmed content; the reason names the file, never its content.
-pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+/// Why a secret file cannot be used; it names the file, never its content.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is empty", path.display())]
+    Empty { path: PathBuf },
+}
+
+/// A secret file's trimmed content.
+pub fn read_secret_file(path: &Path) -> Result<Secret, SecretFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SecretFileError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     let text = text.trim();
     if text.is_empty() {
-        return Err(format!("{} is empty", path.display()));
+        return Err(SecretFileError::Empty {
+            path: path.to_owned(),
+        });
     }
     Ok(Secret::new(text))
 }

@@ -59,14 +59,33 @@ fn weekday(text: &str) -> Option<usize> {
         .position(|name| text.len() >= 3 && name.starts_with(&text))
 }
 
+/// Why a time window's (or a report schedule's) days, times or zone cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarError {
+    #[error("is empty: name at least one day (\"mon-fri\", \"sat\", ...)")]
+    NoDays,
+    #[error("{0:?} is not a day or a range of days like \"mon-fri\"")]
+    NotADay(String),
+    #[error("is empty: give at least one span like \"08:00-18:00\"")]
+    NoSpans,
+    #[error("{0:?} is not a span of times like \"08:00-18:00\"")]
+    NotASpan(String),
+    #[error("{0:?} starts at 24:00: start it at 00:00")]
+    StartsAt24(String),
+    #[error("{0:?} starts where it ends: write \"00:00-24:00\" for a whole day")]
+    StartsWhereItEnds(String),
+    #[error("{0:?} is not a time zone of the IANA database (e.g. \"Europe/Paris\", \"UTC\")")]
+    NotATimezone(String),
+}
+
 /// `["mon-fri", "sun"]` as days, Monday first; a range may wrap (`fri-mon`).
-pub fn parse_weekdays(items: &[String]) -> Result<[bool; 7], String> {
+pub fn parse_weekdays(items: &[String]) -> Result<[bool; 7], CalendarError> {
     let mut days = [false; 7];
     if items.is_empty() {
-        return Err("is empty: name at least one day (\"mon-fri\", \"sat\", ...)".into());
+        return Err(CalendarError::NoDays);
     }
     for item in items {
-        let bad = || format!("{item:?} is not a day or a range of days like \"mon-fri\"");
+        let bad = || CalendarError::NotADay(item.clone());
         let (first, last) = match item.split_once('-') {
             Some((a, b)) => (weekday(a).ok_or_else(bad)?, weekday(b).ok_or_else(bad)?),
             None => {
@@ -97,23 +116,21 @@ pub(super) fn minutes(text: &str) -> Option<u16> {
     (m < 60 && total <= DAY).then_some(total)
 }
 
-fn parse_spans(items: &[String]) -> Result<Vec<Span>, String> {
+fn parse_spans(items: &[String]) -> Result<Vec<Span>, CalendarError> {
     if items.is_empty() {
-        return Err("is empty: give at least one span like \"08:00-18:00\"".into());
+        return Err(CalendarError::NoSpans);
     }
     items
         .iter()
         .map(|item| {
-            let bad = || format!("{item:?} is not a span of times like \"08:00-18:00\"");
+            let bad = || CalendarError::NotASpan(item.clone());
             let (a, b) = item.split_once('-').ok_or_else(bad)?;
             let (start, end) = (minutes(a).ok_or_else(bad)?, minutes(b).ok_or_else(bad)?);
             if start == DAY {
-                return Err(format!("{item:?} starts at 24:00: start it at 00:00"));
+                return Err(CalendarError::StartsAt24(item.clone()));
             }
             if start == end || (start == 0 && end == 0) {
-                return Err(format!(
-                    "{item:?} starts where it ends: write \"00:00-24:00\" for a whole day"
-                ));
+                return Err(CalendarError::StartsWhereItEnds(item.clone()));
             }
             Ok(Span {
                 start,
@@ -124,18 +141,16 @@ fn parse_spans(items: &[String]) -> Result<Vec<Span>, String> {
 }
 
 /// The IANA time zone named (`Europe/Paris`, `UTC`), from the database in the binary.
-pub fn parse_timezone(name: &str) -> Result<TimeZone, String> {
-    TimeZone::get(name.trim()).map_err(|_| {
-        format!("{name:?} is not a time zone of the IANA database (e.g. \"Europe/Paris\", \"UTC\")")
-    })
+pub fn parse_timezone(name: &str) -> Result<TimeZone, CalendarError> {
+    TimeZone::get(name.trim()).map_err(|_| CalendarError::NotATimezone(name.to_owned()))
 }
 
 /// Which key of a window a parse error is about.
 #[derive(Debug, PartialEq, Eq)]
 pub enum WindowError {
-    Weekdays(String),
-    Times(String),
-    Timezone(String),
+    Weekdays(CalendarError),
+    Times(CalendarError),
+    Timezone(CalendarError),
 }
 
 impl Window {

@@ -32,7 +32,7 @@ pub struct Slot {
 #[derive(Debug, PartialEq, Eq)]
 pub enum ScheduleError {
     Schedule(String),
-    Timezone(String),
+    Timezone(super::calendar::CalendarError),
 }
 
 impl Schedule {

@@ -12,15 +12,26 @@ use time::macros::format_description;
 /// instant the daemon keeps cannot overflow.
 pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
 
+/// Why a text is not a duration sdm-watch takes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{text:?} is not a duration ({reason}); write e.g. \"30s\", \"5m\", \"7d\"")]
+    NotADuration { text: String, reason: String },
+    #[error("{text:?} is longer than 100 years, the longest duration sdm-watch takes")]
+    TooLong { text: String },
+}
+
 /// A humantime duration (`"30s"`, `"7d"`) of at most [`MAX_DURATION`].
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let duration = humantime::parse_duration(text.trim()).map_err(|e| {
-        format!("{text:?} is not a duration ({e}); write e.g. \"30s\", \"5m\", \"7d\"")
-    })?;
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, DurationError> {
+    let duration =
+        humantime::parse_duration(text.trim()).map_err(|e| DurationError::NotADuration {
+            text: text.to_owned(),
+            reason: e.to_string(),
+        })?;
     if duration > MAX_DURATION {
-        return Err(format!(
-            "{text:?} is longer than 100 years, the longest duration sdm-watch takes"
-        ));
+        return Err(DurationError::TooLong {
+            text: text.to_owned(),
+        });
     }
     Ok(duration)
 }
@@ -174,16 +185,16 @@ mod tests {
             Ok(std::time::Duration::from_secs(90))
         );
         assert_eq!(parse_duration("36500d"), Ok(MAX_DURATION));
-        assert!(
-            parse_duration("36501d")
-                .unwrap_err()
-                .contains("longer than 100 years")
-        );
+        assert!(matches!(
+            parse_duration("36501d"),
+            Err(DurationError::TooLong { .. })
+        ));
         assert!(parse_duration("20000y").is_err());
         assert!(parse_duration("600000000y").is_err());
         assert!(
             parse_duration("soon")
                 .unwrap_err()
+                .to_string()
                 .contains("not a duration")
         );
     }

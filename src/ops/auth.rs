@@ -220,16 +220,25 @@ fn hash_for<'a>(users: &'a Users, name: &str) -> (bool, Option<&'a PasswordHashT
     (false, entry.map(|(_, hash)| hash))
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("no random salt: {0}")]
+    Salt(getrandom::Error),
+    #[error("argon2: {0}")]
+    Argon2(argon2::password_hash::Error),
+}
+
 /// A new argon2id hash of `password` with a random salt: `sdm-watch hash-password`.
-pub fn hash_password(password: &str) -> Result<String, String> {
+pub fn hash_password(password: &str) -> Result<String, HashError> {
     use argon2::password_hash::{PasswordHasher, SaltString};
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| format!("no random salt: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    getrandom::fill(&mut salt).map_err(HashError::Salt)?;
+    let salt = SaltString::encode_b64(&salt).map_err(HashError::Argon2)?;
     argon2::Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
-        .map_err(|e| e.to_string())
+        .map_err(HashError::Argon2)
 }
 
 #[cfg(test)]

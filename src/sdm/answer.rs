@@ -129,7 +129,11 @@ pub(super) fn transport(endpoint: &str, error: &reqwest::Error) -> ApiError {
 }
 
 /// An answer that is not the shape expected: transient (the next answer may be right).
-pub(super) fn undecodable(endpoint: String, reason: String, body: &[u8]) -> ApiError {
+pub(super) fn undecodable(
+    endpoint: String,
+    reason: impl std::fmt::Display,
+    body: &[u8],
+) -> ApiError {
     ApiError::Undecodable {
         endpoint,
         reason: format!("{reason} (body starts {:?})", preview(body)),

@@ -52,11 +52,24 @@ enum RawPage {
     Bare(Vec<Value>),
 }
 
+/// Why an answer's body is not what its endpoint returns.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not a listing of jobs ({0})")]
+    NotAListing(serde_json::Error),
+    #[error("{0}")]
+    NotJson(serde_json::Error),
+    #[error("`next` is neither a link nor null: {0}")]
+    BadNext(Value),
+    #[error("the job's detail has no usable `status`")]
+    NoStatus,
+}
+
 /// A page of `GET jobs/`, or why the body is not one. Skipped rows are counted and logged.
-pub fn page(body: &[u8]) -> Result<Page, String> {
+pub fn page(body: &[u8]) -> Result<Page, DecodeError> {
     let raw: RawPage = serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => format!("not a listing of jobs ({e})"),
-        _ => e.to_string(),
+        serde_json::error::Category::Data => DecodeError::NotAListing(e),
+        _ => DecodeError::NotJson(e),
     })?;
     let (count, next, rows) = match raw {
         RawPage::Paged {
@@ -70,7 +83,7 @@ pub fn page(body: &[u8]) -> Result<Page, String> {
         Value::Null => None,
         Value::String(link) if link.trim().is_empty() => None,
         Value::String(link) => Some(link.trim().to_owned()),
-        other => return Err(format!("`next` is neither a link nor null: {other}")),
+        other => return Err(DecodeError::BadNext(other)),
     };
     let mut results = Vec::with_capacity(rows.len());
     let mut skips = 0;
@@ -93,14 +106,14 @@ pub fn page(body: &[u8]) -> Result<Page, String> {
 
 /// `GET jobs/{id}/`: a usable `status` is required; `message` may be text, or a DRF error
 /// object or array, shown as text.
-pub fn detail(body: &[u8]) -> Result<JobDetail, String> {
+pub fn detail(body: &[u8]) -> Result<JobDetail, DecodeError> {
     let raw: serde_json::Map<String, Value> =
-        serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        serde_json::from_slice(body).map_err(DecodeError::NotJson)?;
     let mut extra = raw;
     let status = extra
         .remove("status")
         .and_then(|status| status_of(&status))
-        .ok_or("the job's detail has no usable `status`")?;
+        .ok_or(DecodeError::NoStatus)?;
     let step = extra.remove("step").filter(|step| !step.is_null());
     let message = extra
         .remove("message")

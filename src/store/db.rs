@@ -141,7 +141,31 @@ pub trait ToValue {
 }
 
 pub trait FromValue: Sized {
-    fn from_value(value: &Value) -> Result<Self, String>;
+    fn from_value(value: &Value) -> Result<Self, ValueError>;
+}
+
+/// Why a stored value is not what its column should hold.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    #[error("expected {expected}, found {found}")]
+    Type {
+        expected: &'static str,
+        found: String,
+    },
+    #[error("{0} is out of range")]
+    OutOfRange(i64),
+    #[error("{found:?} is not {expected}")]
+    Unknown {
+        expected: &'static str,
+        found: String,
+    },
+}
+
+fn wrong_type(expected: &'static str, found: &Value) -> ValueError {
+    ValueError::Type {
+        expected,
+        found: format!("{found:?}"),
+    }
 }
 
 impl ToValue for Value {
@@ -186,6 +210,12 @@ impl ToValue for str {
     }
 }
 
+impl ToValue for std::borrow::Cow<'_, str> {
+    fn to_value(&self) -> Value {
+        Value::Text(self.to_string())
+    }
+}
+
 impl ToValue for String {
     fn to_value(&self) -> Value {
         Value::Text(self.clone())
@@ -211,54 +241,54 @@ impl<T: ToValue> ToValue for Option<T> {
 }
 
 impl FromValue for i64 {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueError> {
         match value {
             Value::Int(i) => Ok(*i),
-            other => Err(format!("expected an integer, found {other:?}")),
+            other => Err(wrong_type("an integer", other)),
         }
     }
 }
 
 impl FromValue for u32 {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueError> {
         let i = i64::from_value(value)?;
-        u32::try_from(i).map_err(|_| format!("{i} is out of range"))
+        u32::try_from(i).map_err(|_| ValueError::OutOfRange(i))
     }
 }
 
 impl FromValue for bool {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueError> {
         Ok(i64::from_value(value)? != 0)
     }
 }
 
 impl FromValue for f64 {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueError> {
         match value {
             Value::Real(f) => Ok(*f),
             Value::Int(i) => Ok(*i as f64),
-            other => Err(format!("expected a number, found {other:?}")),
+            other => Err(wrong_type("a number", other)),
         }
     }
 }
 
 impl FromValue for String {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueError> {
         match value {
             Value::Text(s) => Ok(s.clone()),
-            other => Err(format!("expected text, found {other:?}")),
+            other => Err(wrong_type("text", other)),
         }
     }
 }
 
 impl FromValue for Status {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueError> {
         Ok(Status::parse(&String::from_value(value)?))
     }
 }
 
 impl<T: FromValue> FromValue for Option<T> {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, ValueError> {
         match value {
             Value::Null => Ok(None),
             other => T::from_value(other).map(Some),

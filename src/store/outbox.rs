@@ -54,9 +54,12 @@ impl ToValue for AlertState {
 }
 
 impl FromValue for AlertState {
-    fn from_value(value: &Value) -> Result<Self, String> {
+    fn from_value(value: &Value) -> Result<Self, crate::store::db::ValueError> {
         let text = String::from_value(value)?;
-        AlertState::parse(&text).ok_or_else(|| format!("{text:?} is not an alert state"))
+        AlertState::parse(&text).ok_or(crate::store::db::ValueError::Unknown {
+            expected: "an alert state",
+            found: text,
+        })
     }
 }
 
@@ -156,7 +159,7 @@ pub fn insert(conn: &mut dyn Db, alert: &Alert) -> Result<(), StoreError> {
             &alert.id,
             &alert.channel,
             &alert.job_id,
-            &alert.event.as_str(),
+            &alert.event.stored(),
             &alert.payload,
             &alert.created_ms,
             &alert.state,

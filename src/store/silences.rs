@@ -2,6 +2,8 @@
 //! Matchers of one kind are alternatives (project 17 or 18); kinds must all match (project
 //! 17 and event error); a silence with no matcher matches everything.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use super::StoreError;
@@ -96,7 +98,7 @@ fn from_row(row: &Row) -> Result<Silence, StoreError> {
 }
 
 pub fn insert(conn: &mut dyn Db, silence: &Silence) -> Result<(), StoreError> {
-    let events: Vec<&str> = silence.events.iter().map(Event::as_str).collect();
+    let events: Vec<Cow<'_, str>> = silence.events.iter().map(Event::stored).collect();
     conn.execute(
         "INSERT INTO silences (id, created_ms, starts_ms, ends_ms, reason, projects, jobs, events,
                                organisations)

@@ -56,3 +56,26 @@ macro_rules! both {
 }
 
 pub(crate) use both;
+
+/// A PostgreSQL error keeps the server's SQLSTATE: `25006` (a read-only transaction, what
+/// a standby answers a write with) can be told from any other failure.
+#[tokio::test]
+async fn a_postgresql_error_keeps_its_sqlstate() {
+    use sdm_watch::store::StoreError;
+    let engine = postgres();
+    let store = engine.open().await;
+    let error = store
+        .run(|conn| {
+            conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", &[])?;
+            conn.execute("INSERT INTO meta (key, value) VALUES ('probe', '1')", &[])
+        })
+        .await
+        .unwrap_err();
+    match &error {
+        StoreError::Postgres { code, message } => {
+            assert_eq!(code.as_deref(), Some("25006"), "{message}");
+            assert!(message.contains("read-only"), "{message}");
+        }
+        other => panic!("not a PostgreSQL error: {other}"),
+    }
+}

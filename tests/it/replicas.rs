@@ -535,7 +535,7 @@ async fn tls_require_encrypts_and_verify_full_checks_the_certificate() {
     let base = format!("postgres://postgres@localhost:{}/postgres", pg.port);
 
     let encrypted = async |url: &str| -> Result<bool, String> {
-        let settings = PgSettings::parse(url, None)?;
+        let settings = PgSettings::parse(url, None).map_err(|e| e.to_string())?;
         let client = postgres::connect(&settings)
             .await
             .map_err(|e| postgres::describe(&e))?;
@@ -569,11 +569,13 @@ async fn tls_require_encrypts_and_verify_full_checks_the_certificate() {
         "a self-signed server is refused without its root: {unknown:?}"
     );
     let bad = PgSettings::parse(&format!("{base}?sslmode=sometimes"), None);
-    assert!(bad.is_err_and(|e| e.contains("sslmode")));
+    assert!(bad.is_err_and(|e| e.to_string().contains("sslmode")));
 }
 
 async fn get(port: u16, path: &str) -> (u16, String) {
-    let response = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+    let response = testkit::http()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
         .await
         .unwrap();
     let status = response.status().as_u16();

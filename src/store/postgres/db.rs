@@ -44,9 +44,12 @@ impl PgDb {
             self.client = None;
             if self.in_transaction {
                 self.in_transaction = false;
-                return Err(StoreError::Postgres(
-                    "the connection broke during a transaction; nothing of it was committed".into(),
-                ));
+                return Err(StoreError::Postgres {
+                    message:
+                        "the connection broke during a transaction; nothing of it was committed"
+                            .into(),
+                    code: None,
+                });
             }
             let client = self.handle.block_on(connect(&self.settings))?;
             self.client = Some(client);

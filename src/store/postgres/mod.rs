@@ -41,12 +41,27 @@ impl std::fmt::Debug for PgSettings {
     }
 }
 
+/// Why `state.url` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("sslmode {0:?} is not one of disable, prefer, require, verify-ca, verify-full")]
+    SslMode(String),
+    #[error("cannot read sslrootcert {0}: {1}")]
+    RootCert(String, String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("not a PostgreSQL URL: {0}")]
+    NotAUrl(tokio_postgres::Error),
+    #[error("the URL names no host")]
+    NoHost,
+}
+
 impl PgSettings {
     /// Parses `url` (`postgres://user@host:port/db?sslmode=...`). `sslmode` is `disable`
     /// (the default: none), `prefer` and `require` (encrypted, the certificate not
     /// checked, as libpq does), `verify-ca` or `verify-full` (checked against
     /// `sslrootcert` if given, else the system's roots). `password` replaces one in the URL.
-    pub fn parse(url: &str, password: Option<&str>) -> Result<PgSettings, String> {
+    pub fn parse(url: &str, password: Option<&str>) -> Result<PgSettings, UrlError> {
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
         let mut mode = "disable".to_owned();
         let mut root = None;
@@ -63,9 +78,7 @@ impl PgSettings {
             "prefer" | "require" => Some(tls::unverified()),
             "verify-ca" | "verify-full" => Some(tls::verified(root.as_deref())?),
             other => {
-                return Err(format!(
-                    "sslmode {other:?} is not one of disable, prefer, require, verify-ca, verify-full"
-                ));
+                return Err(UrlError::SslMode(other.to_owned()));
             }
         };
         let rebuilt = if kept.is_empty() {
@@ -73,13 +86,12 @@ impl PgSettings {
         } else {
             format!("{base}?{}", kept.join("&"))
         };
-        let mut config = tokio_postgres::Config::from_str(&rebuilt)
-            .map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+        let mut config = tokio_postgres::Config::from_str(&rebuilt).map_err(UrlError::NotAUrl)?;
         if let Some(password) = password {
             config.password(password);
         }
         if config.get_hosts().is_empty() {
-            return Err("the URL names no host".into());
+            return Err(UrlError::NoHost);
         }
         if tls.is_some() {
             config.ssl_mode(if mode == "prefer" {
@@ -229,6 +241,9 @@ pub fn describe(error: &tokio_postgres::Error) -> String {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
-        StoreError::Postgres(describe(&error))
+        StoreError::Postgres {
+            message: describe(&error),
+            code: error.code().map(|code| code.code().to_owned()),
+        }
     }
 }
