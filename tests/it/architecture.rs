@@ -318,3 +318,62 @@ fn the_map_names_every_test_file() {
         missing.join(", ")
     );
 }
+
+/// Each file the map introduces by name in a module's row (`` `name`: what it does ``) is
+/// there: `src/<module>/…/name.rs` or `…/name/mod.rs`, at any depth of the module. A map
+/// that still describes a file since removed or renamed fails.
+#[test]
+fn every_file_the_map_names_is_there() {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("ARCHITECTURE.md")).unwrap();
+    let mut named = 0;
+    let mut gone = Vec::new();
+    for line in text.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() < 5 || !cells[1].starts_with('`') {
+            continue;
+        }
+        let module = cells[1].trim_matches('`');
+        let mut files = Vec::new();
+        let dir = Path::new(ROOT).join("src").join(module);
+        if dir.is_dir() {
+            rust_files(&dir, &mut files);
+        }
+        for name in introduced(cells[2]) {
+            named += 1;
+            let last = name.rsplit("::").next().unwrap_or(&name);
+            let nested = name.replace("::", "/");
+            let there = files.iter().any(|file| {
+                let path = file.to_string_lossy();
+                (file.file_stem().is_some_and(|stem| stem == last)
+                    || path.ends_with(&format!("/{last}/mod.rs")))
+                    && (!name.contains("::") || path.contains(&nested))
+            });
+            if !there {
+                gone.push(format!("{module}: `{name}`"));
+            }
+        }
+    }
+    assert!(named > 30, "the map names only {named} files");
+    assert!(
+        gone.is_empty(),
+        "the map describes files that are not there: {gone:?}"
+    );
+}
+
+/// The names a row introduces: `` `name`: `` (lower-case, `::` allowed).
+fn introduced(cell: &str) -> Vec<String> {
+    let parts: Vec<&str> = cell.split('`').collect();
+    // Odd parts are inside backticks; the part after one starts with ':' when it is named.
+    (1..parts.len())
+        .step_by(2)
+        .filter(|&i| parts.get(i + 1).is_some_and(|after| after.starts_with(':')))
+        .map(|i| parts[i])
+        .filter(|name| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == ':')
+        })
+        .map(str::to_owned)
+        .collect()
+}
