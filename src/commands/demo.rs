@@ -44,7 +44,9 @@ pub async fn run(args: DemoArgs, controls: mpsc::Receiver<Control>) -> anyhow::R
     .await?;
 
     let dir = TempDir::new()?;
-    let config = demo_config(&sim, &globex, &receiver, &secret, &dir)?;
+    // The status page on a free loopback port (10187 may be a real daemon's).
+    let console = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let config = demo_config(&sim, &globex, &receiver, &secret, &dir, console)?;
     println!(
         "sdm-watch demo: the real daemon, a simulated SDM API and a webhook receiver, all on loopback."
     );
@@ -53,6 +55,7 @@ pub async fn run(args: DemoArgs, controls: mpsc::Receiver<Control>) -> anyhow::R
         sim.base_url()
     );
     println!("  webhook receiver:    {}", receiver.url("/sdm-watch"));
+    println!("  status page:         http://{console}/ (open it in a browser)");
     println!(
         "  state file:          {}",
         dir.path().join("state.db").display()
@@ -76,13 +79,15 @@ pub async fn run(args: DemoArgs, controls: mpsc::Receiver<Control>) -> anyhow::R
 }
 
 /// The demo's config: both organisations, fast polling and retries, the state in `dir`,
-/// no endpoints, a channel printing each alert and one gathering digests.
+/// the status page and endpoints on `console`, a channel printing each alert and one
+/// gathering digests.
 fn demo_config(
     sim: &Simulator,
     globex: &SimOrganisation,
     receiver: &WebhookReceiver,
     secret: &str,
     dir: &TempDir,
+    console: SocketAddr,
 ) -> anyhow::Result<Config> {
     Ok(Config::from_toml(
         &format!(
@@ -107,7 +112,7 @@ max_elapsed = "20s"
 [state]
 path = "{state}"
 [http]
-listen = ""
+listen = "{console}"
 [[webhook]]
 name = "terminal"
 url = "{hook}"

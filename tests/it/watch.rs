@@ -862,7 +862,7 @@ async fn a_corrupt_state_file_is_a_clear_error_and_is_left_untouched() {
 }
 
 #[tokio::test]
-async fn demo_prints_signed_alerts_without_config_or_network() {
+async fn demo_prints_signed_alerts_and_serves_the_status_page_without_config_or_network() {
     use tokio::io::{AsyncBufReadExt, BufReader};
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sdm-watch"))
         .arg("demo")
@@ -893,6 +893,34 @@ async fn demo_prints_signed_alerts_without_config_or_network() {
     assert!(
         seen.is_ok(),
         "no verified done alert of each organisation within 60 s:\n{text}"
+    );
+    // The status page, at the address the demo printed, shows both organisations' jobs.
+    let page = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("status page:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no status page address printed:\n{text}"))
+        .to_owned();
+    let http = testkit::http();
+    let html = http.get(&page).send().await.unwrap();
+    assert_eq!(html.status(), 200);
+    let html = html.text().await.unwrap();
+    let status: serde_json::Value = http
+        .get(format!("{page}status.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for name in ["acme", "globex"] {
+        assert!(html.contains(name), "the page does not name {name}");
+    }
+    assert!(
+        status["transitions"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{status}"
     );
     let pid = child.id().unwrap().to_string();
     std::process::Command::new("kill")
