@@ -13,6 +13,7 @@ pub mod httpd; // a small HTTP/1.1 server for the ops endpoints and the simulato
 pub mod notify; // alerts: building, routing, webhook and e-mail senders, delivery worker
 pub mod ops; // logging, signals, health and metrics endpoints, systemd
 pub mod output; // output data of done jobs: download, save, summarise, expire
+pub mod poll;
 pub mod report; // what happened over a period: per project, error signatures, slowest, waiting
 pub mod roots; // the TLS roots HTTP clients trust, and working on a system without any
 pub mod rows; // output rows: column union and CSV
@@ -20,5 +21,4 @@ pub mod sdm; // the SDM jobs API client
 pub mod sim; // a simulated SDM API and webhook receiver for tests, `demo` and benchmarks
 pub mod store; // SQLite or PostgreSQL: tracked jobs, held changes, the alert outbox, bookkeeping
 pub mod telemetry; // the names of every metric and the Prometheus recorder
-pub mod template; // message templates (MiniJinja): compile, check, render with escaping
-pub mod watch; // poll cycles: what to list (pure), transitions (pure), reading and committing
+pub mod template; // message templates (MiniJinja): compile, check, render with escaping // poll cycles: what to list (pure), transitions (pure), reading and committing

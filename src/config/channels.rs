@@ -139,6 +139,32 @@ impl Grouping {
     }
 }
 
+/// Which alerts a channel takes, and when: the keys `[[webhook]]` and `[[email]]` share.
+#[derive(Clone, Debug, Serialize)]
+pub struct Routing {
+    pub events: Vec<Event>,
+    pub projects: Vec<ProjectId>,
+    /// The organisations whose alerts it wants (empty: all); checked against the config's
+    /// organisations by `Config::from_raw`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub organisations: Vec<String>,
+    /// The `[[time_window]]`s it hears alerts in (empty: always) and those it is muted
+    /// in, by name; read into `hours` by `Config::from_raw`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub active_during: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub muted_during: Vec<String>,
+    #[serde(skip)]
+    pub hours: Hours,
+    /// Also `job.resolved` when an incident it was sent ends (always, for `alertmanager`
+    /// and `pagerduty`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub send_resolved: bool,
+    /// `None` (`group_wait = "0s"`): one message per alert.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub grouping: Option<Grouping>,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct WebhookConfig {
     pub name: String,
@@ -165,27 +191,9 @@ pub struct WebhookConfig {
     pub routing_key: Option<Secret>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<SigningKey>,
-    pub events: Vec<Event>,
-    pub projects: Vec<ProjectId>,
-    /// The organisations whose alerts it wants (empty: all); checked against the config's
-    /// organisations by `Config::from_raw`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub organisations: Vec<String>,
-    /// The `[[time_window]]`s it hears alerts in (empty: always) and those it is muted
-    /// in, by name; read into `hours` by `Config::from_raw`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub active_during: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub muted_during: Vec<String>,
-    #[serde(skip)]
-    pub hours: Hours,
-    /// Also `job.resolved` when an incident it was sent ends (always, for `alertmanager`
-    /// and `pagerduty`).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub send_resolved: bool,
-    /// `None` (`group_wait = "0s"`): one message per alert.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub grouping: Option<Grouping>,
+    /// Which alerts it takes, and when.
+    #[serde(flatten)]
+    pub routing: Routing,
     #[serde(serialize_with = "super::value::header_names")]
     pub headers: Vec<(String, String)>,
     /// How long one delivery attempt may take.
@@ -205,25 +213,9 @@ pub struct EmailConfig {
     pub name: String,
     #[serde(serialize_with = "displays")]
     pub to: Vec<Mailbox>,
-    pub events: Vec<Event>,
-    pub projects: Vec<ProjectId>,
-    /// The organisations whose alerts it wants (empty: all); checked against the config's
-    /// organisations by `Config::from_raw`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub organisations: Vec<String>,
-    /// The `[[time_window]]`s it hears alerts in (empty: always) and those it is muted
-    /// in, by name; read into `hours` by `Config::from_raw`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub active_during: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub muted_during: Vec<String>,
-    #[serde(skip)]
-    pub hours: Hours,
-    /// Also `job.resolved` when an incident it was sent ends.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub send_resolved: bool,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub grouping: Option<Grouping>,
+    /// Which alerts it takes, and when.
+    #[serde(flatten)]
+    pub routing: Routing,
     /// The subject instead of `[sdm-watch] <status>: <job name>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject_template: Option<Template>,
@@ -388,15 +380,17 @@ impl WebhookConfig {
             resend: receiver.resend,
             routing_key: receiver.routing_key,
             secret,
-            events,
-            projects: project_ids(&hook.key("projects"), raw.projects)?,
-            organisations: raw.organisations,
-            active_during: raw.active_during,
-            muted_during: raw.muted_during,
-            hours: Hours::default(),
-            send_resolved,
+            routing: Routing {
+                events,
+                projects: project_ids(&hook.key("projects"), raw.projects)?,
+                organisations: raw.organisations,
+                active_during: raw.active_during,
+                muted_during: raw.muted_during,
+                hours: Hours::default(),
+                send_resolved,
+                grouping,
+            },
             headers,
-            grouping,
             timeout: positive(&hook.key("timeout"), raw.timeout.0)?,
             ca_file: raw
                 .ca_file
@@ -444,14 +438,16 @@ impl EmailConfig {
         Ok(EmailConfig {
             name,
             to,
-            events,
-            projects: project_ids(&email.key("projects"), raw.projects)?,
-            organisations: raw.organisations,
-            active_during: raw.active_during,
-            muted_during: raw.muted_during,
-            hours: Hours::default(),
-            send_resolved: raw.send_resolved,
-            grouping,
+            routing: Routing {
+                events,
+                projects: project_ids(&email.key("projects"), raw.projects)?,
+                organisations: raw.organisations,
+                active_during: raw.active_during,
+                muted_during: raw.muted_during,
+                hours: Hours::default(),
+                send_resolved: raw.send_resolved,
+                grouping,
+            },
             subject_template,
             body_template,
             html: raw.html,

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub use api::{ApiConfig, ApiToken};
 pub use calendar::{Hours, TimeWindow};
-pub use channels::{BodyTemplate, EmailConfig, Grouping, WebhookConfig};
+pub use channels::{BodyTemplate, EmailConfig, Grouping, Routing, WebhookConfig};
 pub use delivery::DeliveryConfig;
 pub use error::ConfigError;
 pub use http::{DEFAULT_LISTEN, HttpConfig, LEGACY_LISTEN, LogConfig, LogFormat};
@@ -182,26 +182,24 @@ impl Config {
             .enumerate()
             .map(|(i, email)| EmailConfig::parse(i, email, &events, smtp.is_some(), &mut names))
             .collect::<Result<Vec<_>, _>>()?;
-        // A channel's `organisations` must name organisations of this config.
-        let known = |section: &str, i: usize, names: &mut Vec<String>| {
-            let key = format!("{section}[{i}].organisations");
-            *names = organisation::known_names(&key, std::mem::take(names), &organisations)?;
-            Ok::<(), ConfigError>(())
-        };
+        // A channel's `organisations` must name organisations of this config, and its
+        // `active_during` / `muted_during` the config's time windows.
         let mut webhooks = webhooks;
-        // And its `active_during` / `muted_during` the config's time windows.
         let time_windows = calendar::parse(raw.time_window)?;
-        let hours = |section: &str, i: usize, active: &[String], muted: &[String]| {
+        let channels = webhooks
+            .iter_mut()
+            .map(|hook| ("webhook", &mut hook.routing))
+            .chain(emails.iter_mut().map(|email| ("email", &mut email.routing)));
+        let mut index = std::collections::HashMap::new();
+        for (section, routing) in channels {
+            let i: &mut usize = index.entry(section).or_default();
             let section = error::Section::new(format!("{section}[{i}]"));
-            Hours::parse(&section, active.to_vec(), muted.to_vec(), &time_windows)
-        };
-        for (i, hook) in webhooks.iter_mut().enumerate() {
-            known("webhook", i, &mut hook.organisations)?;
-            hook.hours = hours("webhook", i, &hook.active_during, &hook.muted_during)?;
-        }
-        for (i, email) in emails.iter_mut().enumerate() {
-            known("email", i, &mut email.organisations)?;
-            email.hours = hours("email", i, &email.active_during, &email.muted_during)?;
+            *i += 1;
+            let names = std::mem::take(&mut routing.organisations);
+            routing.organisations =
+                organisation::known_names(&section.key("organisations"), names, &organisations)?;
+            let (active, muted) = (routing.active_during.clone(), routing.muted_during.clone());
+            routing.hours = Hours::parse(&section, active, muted, &time_windows)?;
         }
         let mut reports = report::parse(raw.report, &webhooks, &emails)?;
         for report in &mut reports {
@@ -253,8 +251,8 @@ impl Config {
     pub fn hours(&self, channel: &str) -> Hours {
         let hook = self.webhooks.iter().find(|hook| hook.name == channel);
         let email = self.emails.iter().find(|email| email.name == channel);
-        hook.map(|hook| hook.hours.clone())
-            .or(email.map(|email| email.hours.clone()))
+        hook.map(|hook| hook.routing.hours.clone())
+            .or(email.map(|email| email.routing.hours.clone()))
             .unwrap_or_default()
     }
 
@@ -262,8 +260,8 @@ impl Config {
     pub fn grouping(&self, channel: &str) -> Option<Grouping> {
         let hook = self.webhooks.iter().find(|hook| hook.name == channel);
         let email = self.emails.iter().find(|email| email.name == channel);
-        hook.map(|hook| hook.grouping)
-            .or(email.map(|email| email.grouping))
+        hook.map(|hook| hook.routing.grouping)
+            .or(email.map(|email| email.routing.grouping))
             .flatten()
     }
 

@@ -46,7 +46,7 @@ impl Heartbeat {
         if self.http.is_none() {
             let built = crate::roots::client(&[], |builder| {
                 builder
-                    .user_agent(concat!("sdm-watch/", env!("CARGO_PKG_VERSION")))
+                    .user_agent(crate::domain::user_agent())
                     .timeout(TIMEOUT)
             });
             match built {

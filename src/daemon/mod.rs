@@ -28,10 +28,10 @@ pub use watchdog::Watchdog;
 use crate::config::{Config, StateConfig};
 use crate::domain::{Clock, SystemClock};
 use crate::notify::{DeliverySetup, Worker};
+use crate::poll::{WatchSetup, Watcher};
 use crate::sdm::SdmClient;
 use crate::store::postgres::PgSettings;
 use crate::store::{Fence, Location, Store};
-use crate::watch::{WatchSetup, Watcher};
 
 /// The parts of a daemon, built from one config.
 pub struct Parts {

@@ -13,7 +13,7 @@ use super::leader::Leader;
 use crate::config::Config;
 use crate::notify::Settled;
 use crate::ops::health::Health;
-use crate::watch::{CycleError, CycleSummary};
+use crate::poll::{CycleError, CycleSummary};
 
 /// Each organisation's name and the outcome of its cycle.
 pub type Cycles = Vec<(String, Result<CycleSummary, CycleError>)>;

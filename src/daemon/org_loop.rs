@@ -18,7 +18,7 @@ use super::watchdog::Watchdog;
 use crate::config::Config;
 use crate::notify::DeliverySetup;
 use crate::ops::health::Health;
-use crate::watch::{CycleError, CycleSummary, WatchSetup, Watcher};
+use crate::poll::{CycleError, CycleSummary, WatchSetup, Watcher};
 
 /// What every organisation's loop shares.
 #[derive(Clone)]

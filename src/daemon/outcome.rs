@@ -9,8 +9,8 @@ use crate::config::Config;
 use crate::domain::time::clock;
 use crate::ops::health::{Health, LastCycle};
 use crate::ops::systemd;
+use crate::poll::{CycleError, CycleSummary};
 use crate::telemetry;
-use crate::watch::{CycleError, CycleSummary};
 
 /// Makes every series `config` implies visible from the start.
 pub(super) fn register_series(config: &Config) {

@@ -13,8 +13,8 @@ use super::outcome::register_series;
 use super::{Watchdog, setups};
 use crate::config::{Config, ConfigError};
 use crate::notify::DeliverySetup;
+use crate::poll::WatchSetup;
 use crate::telemetry;
-use crate::watch::WatchSetup;
 
 /// Hands a new config to the running parts.
 pub struct Reloader {
@@ -86,7 +86,7 @@ impl Reloader {
     pub async fn watch_over(
         &self,
         watchdog: &mut Watchdog,
-        result: &Result<crate::watch::CycleSummary, crate::watch::CycleError>,
+        result: &Result<crate::poll::CycleSummary, crate::poll::CycleError>,
     ) {
         let setup = self.channels();
         watchdog

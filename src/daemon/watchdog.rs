@@ -23,11 +23,11 @@ use crate::domain::time::{from_millis, millis as ms, rfc3339_seconds};
 use crate::notify::alerts::{self, new_alert_id};
 use crate::notify::payload::WatcherFacts;
 use crate::notify::{AlertEvent, Attempt, Channels, Message};
+use crate::poll::{CycleError, CycleSummary};
 use crate::sdm::Failure;
 use crate::store::bookkeeping::Outage;
 use crate::store::incidents::{self, Condition};
 use crate::store::{Store, StoreError, outbox, silences};
-use crate::watch::{CycleError, CycleSummary};
 
 /// Why the watcher is blind, the `reason` of `watcher.failing`.
 pub fn reason(error: &CycleError) -> &'static str {

@@ -219,22 +219,22 @@ pub fn note_committed(alerts: &[Alert]) -> usize {
 
 /// The channels that want an alert about `event` of a job in `project` of `org`.
 pub fn route(config: &Config, org: &str, event: &Event, project: Option<ProjectId>) -> Vec<String> {
-    let wants = |events: &[Event], projects: &[ProjectId], orgs: &[String]| {
-        events.contains(event)
-            && (orgs.is_empty() || orgs.iter().any(|o| o == org))
-            && (projects.is_empty()
+    let wants = |routing: &crate::config::Routing| {
+        routing.events.contains(event)
+            && (routing.organisations.is_empty() || routing.organisations.iter().any(|o| o == org))
+            && (routing.projects.is_empty()
                 || *event == Event::Watcher
-                || project.is_some_and(|p| projects.contains(&p)))
+                || project.is_some_and(|p| routing.projects.contains(&p)))
     };
     let webhooks = config
         .webhooks
         .iter()
-        .filter(|hook| wants(&hook.events, &hook.projects, &hook.organisations))
+        .filter(|hook| wants(&hook.routing))
         .map(|hook| hook.name.clone());
     let emails = config
         .emails
         .iter()
-        .filter(|email| wants(&email.events, &email.projects, &email.organisations))
+        .filter(|email| wants(&email.routing))
         .map(|email| email.name.clone());
     webhooks.chain(emails).collect()
 }

@@ -24,23 +24,23 @@ impl Resolutions {
         let hooks = config
             .webhooks
             .iter()
-            .filter(|hook| hook.send_resolved)
+            .filter(|hook| hook.routing.send_resolved)
             .map(|hook| {
                 (
                     hook.name.clone(),
-                    hook.grouping.is_some(),
-                    hook.hours.clone(),
+                    hook.routing.grouping.is_some(),
+                    hook.routing.hours.clone(),
                 )
             });
         let emails = config
             .emails
             .iter()
-            .filter(|email| email.send_resolved)
+            .filter(|email| email.routing.send_resolved)
             .map(|email| {
                 (
                     email.name.clone(),
-                    email.grouping.is_some(),
-                    email.hours.clone(),
+                    email.routing.grouping.is_some(),
+                    email.routing.hours.clone(),
                 )
             });
         Resolutions {

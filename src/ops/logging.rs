@@ -5,35 +5,44 @@
 
 use std::io::{IsTerminal, Write};
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber. A bad level directive falls back to `info` with a warning
-/// rather than stopping the daemon.
+/// Installs the global subscriber. The level is a directive of targets and levels
+/// (`debug`, `info,sdm_watch=debug,hyper=warn`); a bad one falls back to `info` with a
+/// warning rather than stopping the daemon.
 pub fn init(format: LogFormat) {
     let directive = std::env::var("SDM_WATCH_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
-    let (filter, bad_directive) = match EnvFilter::try_new(&directive) {
+    let (filter, bad_directive) = match directive.parse::<Targets>() {
         Ok(filter) => (filter, None),
-        Err(error) => (EnvFilter::new("info"), Some(error)),
+        Err(error) => (Targets::new().with_default(LevelFilter::INFO), Some(error)),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(|| OneLine(std::io::stderr()))
         // Colours only for a person at a terminal, not for journald or a log file.
         .with_ansi(std::io::stderr().is_terminal());
     let installed = match format {
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => tracing_subscriber::registry()
+            .with(layer.with_filter(filter))
+            .try_init(),
         // The span an event happens in (an organisation's poll loop, a delivery) comes as
         // `span`, so that every line of it names the organisation without each call
         // passing it.
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(
+                layer
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_filter(filter),
+            )
             .try_init(),
     };
     if installed.is_ok()

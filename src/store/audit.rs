@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::StoreError;
-use super::db::{Db, Row};
+use super::db::{Db, DbRow};
 
 /// One thing an operator did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -45,7 +45,7 @@ pub fn since(conn: &mut dyn Db, since_ms: i64, limit: usize) -> Result<Vec<Entry
         "SELECT at_ms, who, address, action, detail, outcome FROM audit
           WHERE at_ms >= ?1 ORDER BY at_ms DESC, seq DESC LIMIT ?2",
         &[&since_ms, &limit],
-        |row: &Row| {
+        |row: &DbRow| {
             Ok(Entry {
                 at_ms: row.get(0)?,
                 who: row.get(1)?,

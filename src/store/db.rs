@@ -41,10 +41,10 @@ pub trait Db: Send {
         &mut self,
         sql: &str,
         params: &[&dyn ToValue],
-        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+        each: &mut dyn FnMut(DbRow) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
     /// Runs a statement and returns all its rows.
-    fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, StoreError> {
+    fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<DbRow>, StoreError> {
         let mut rows = Vec::new();
         self.query_each(sql, params, &mut |row| {
             rows.push(row);
@@ -73,7 +73,7 @@ impl dyn Db + '_ {
         &mut self,
         sql: &str,
         params: &[&dyn ToValue],
-        mut f: impl FnMut(&Row) -> Result<T, StoreError>,
+        mut f: impl FnMut(&DbRow) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         let mut mapped = Vec::new();
         self.query_each(sql, params, &mut |row| {
@@ -88,12 +88,12 @@ impl dyn Db + '_ {
         &mut self,
         sql: &str,
         params: &[&dyn ToValue],
-    ) -> Result<Option<Row>, StoreError> {
+    ) -> Result<Option<DbRow>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
 
     /// The statement's only row (an aggregate, a count).
-    pub fn query_one(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Row, StoreError> {
+    pub fn query_one(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<DbRow, StoreError> {
         self.query_opt(sql, params)?
             .ok_or_else(|| StoreError::Corrupt(format!("no row from: {sql}")))
     }
@@ -124,9 +124,9 @@ impl dyn Db + '_ {
 
 /// A row read, its columns in the statement's order.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Row(pub Vec<Value>);
+pub struct DbRow(pub Vec<Value>);
 
-impl Row {
+impl DbRow {
     pub fn get<T: FromValue>(&self, index: usize) -> Result<T, StoreError> {
         let value = self
             .0
@@ -319,7 +319,7 @@ impl Db for rusqlite::Connection {
         &mut self,
         sql: &str,
         params: &[&dyn ToValue],
-        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+        each: &mut dyn FnMut(DbRow) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         use rusqlite::types::ValueRef;
         let values: Vec<Value> = params.iter().map(|p| p.to_value()).collect();
@@ -338,7 +338,7 @@ impl Db for rusqlite::Connection {
                     }
                 });
             }
-            each(Row(read))?;
+            each(DbRow(read))?;
         }
         Ok(())
     }

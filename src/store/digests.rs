@@ -4,7 +4,7 @@
 //! digest at most.
 
 use super::StoreError;
-use super::db::{Db, Row};
+use super::db::{Db, DbRow};
 use super::outbox::{self, Alert, Claim, Recorded, Target};
 
 /// A digest as stored.
@@ -22,7 +22,7 @@ pub struct Digest {
 
 const COLUMNS: &str = "id, channel, created_ms, attempts, next_attempt_ms, expires_ms, last_error";
 
-fn from_row(row: &Row) -> Result<Digest, StoreError> {
+fn from_row(row: &DbRow) -> Result<Digest, StoreError> {
     Ok(Digest {
         id: row.get(0)?,
         channel: row.get(1)?,

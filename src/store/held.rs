@@ -4,7 +4,7 @@
 //! that queues its alerts.
 
 use super::StoreError;
-use super::db::{Db, Row};
+use super::db::{Db, DbRow};
 
 /// A held change. `change` is the watcher's own JSON; the store does not read it.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,7 +22,7 @@ pub struct Held {
 
 const COLUMNS: &str = "seq, job_id, change, held_ms, attempts, next_attempt_ms, last_error";
 
-fn from_row(row: &Row) -> Result<Held, StoreError> {
+fn from_row(row: &DbRow) -> Result<Held, StoreError> {
     Ok(Held {
         seq: row.get(0)?,
         job_id: row.get(1)?,

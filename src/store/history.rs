@@ -2,7 +2,7 @@
 //! held whole): the jobs created since a time, and the jobs pending now.
 
 use super::StoreError;
-use super::db::{Db, Row};
+use super::db::{Db, DbRow};
 use crate::domain::Status;
 
 /// A recorded job, as a report reads it.
@@ -32,7 +32,7 @@ pub struct Scope {
 const COLUMNS: &str = "organisation, id, name, project, status, creation_date, completion_date, message, since_ms, \
      pending_ms";
 
-fn from_row(row: &Row) -> Result<Recorded, StoreError> {
+fn from_row(row: &DbRow) -> Result<Recorded, StoreError> {
     Ok(Recorded {
         organisation: row.get(0)?,
         id: row.get(1)?,

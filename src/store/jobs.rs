@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::StoreError;
-use super::db::{Db, Row, ToValue};
+use super::db::{Db, DbRow, ToValue};
 use crate::domain::{ProjectId, Status};
 
 /// A job as last recorded.
@@ -64,7 +64,7 @@ const COLUMNS: &str = "id, status, name, project, project_checked, creation_date
 /// How many columns `COLUMNS` names: a query that selects more reads them from here on.
 const COLUMN_COUNT: usize = 14;
 
-fn from_row(row: &Row) -> Result<TrackedJob, StoreError> {
+fn from_row(row: &DbRow) -> Result<TrackedJob, StoreError> {
     Ok(TrackedJob {
         id: row.get(0)?,
         status: row.get(1)?,

@@ -2,7 +2,7 @@
 //! causes them, then claimed, attempted and settled by the delivery worker.
 
 use super::StoreError;
-use super::db::{Db, Engine, FromValue, Row, ToValue, Value};
+use super::db::{Db, DbRow, Engine, FromValue, ToValue, Value};
 use crate::domain::Event;
 
 /// Where an alert stands.
@@ -126,7 +126,7 @@ pub(super) const COLUMNS: &str = "id, channel, job_id, event, payload, created_m
      next_attempt_ms, last_error, grouped, digest_id, silence_id, COALESCE(requeued_ms, created_ms), \
      organisation, after_alert";
 
-pub(super) fn from_row(row: &Row) -> Result<Alert, StoreError> {
+pub(super) fn from_row(row: &DbRow) -> Result<Alert, StoreError> {
     Ok(Alert {
         id: row.get(0)?,
         channel: row.get(1)?,
@@ -206,7 +206,7 @@ pub(super) fn claim_rows(
     condition: &str,
     claim: &Claim,
     limit: usize,
-) -> Result<Vec<Row>, StoreError> {
+) -> Result<Vec<DbRow>, StoreError> {
     let due = format!(
         "SELECT {{}} FROM {table} WHERE state = 'pending' AND {condition}
            AND (claim_until_ms IS NULL OR claim_until_ms <= ?2)

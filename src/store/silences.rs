@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 use super::StoreError;
-use super::db::{Db, Row};
+use super::db::{Db, DbRow};
 use crate::domain::{Event, ProjectId};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -81,7 +81,7 @@ impl Silence {
 const COLUMNS: &str =
     "id, created_ms, starts_ms, ends_ms, reason, projects, jobs, events, organisations";
 
-fn from_row(row: &Row) -> Result<Silence, StoreError> {
+fn from_row(row: &DbRow) -> Result<Silence, StoreError> {
     let list = |index: usize| -> Result<String, StoreError> { row.get(index) };
     let events: Vec<String> = serde_json::from_str(&list(7)?).unwrap_or_default();
     Ok(Silence {

@@ -190,11 +190,11 @@ fn the_import_reader_reads_what_the_code_writes() {
         imports("    let x = crate::domain::error_chain(&e); // crate::sim is fine here"),
         ["domain"]
     );
-    assert_eq!(imports("//! See crate::watch."), Vec::<String>::new());
+    assert_eq!(imports("//! See crate::poll."), Vec::<String>::new());
     assert_eq!(imports("use sdm_watch_crate::x;"), Vec::<String>::new());
 }
 
-/// The sibling files a file of a module names (`super::held`, `crate::watch::held`), in
+/// The sibling files a file of a module names (`super::held`, `crate::poll::held`), in
 /// its code before any `#[cfg(test)]`, comments left out.
 fn siblings(module: &str, text: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
@@ -294,8 +294,8 @@ fn no_files_of_one_module_import_each_other() {
 
 #[test]
 fn the_sibling_reader_reads_what_the_code_writes() {
-    let text = "use super::held::{self, Held};\nuse super::{plan, tracker::Rules};\nlet x = crate::watch::lookup::go();\n// super::remind\n#[cfg(test)]\nuse super::commit;";
-    let found: Vec<String> = siblings("watch", text).into_iter().collect();
+    let text = "use super::held::{self, Held};\nuse super::{plan, tracker::Rules};\nlet x = crate::poll::lookup::go();\n// super::remind\n#[cfg(test)]\nuse super::commit;";
+    let found: Vec<String> = siblings("poll", text).into_iter().collect();
     assert_eq!(found, ["held", "lookup", "plan", "tracker"]);
 }
 

@@ -53,12 +53,12 @@ use proptest::test_runner::{TestCaseError, TestError};
 use sdm_watch::config::Config;
 use sdm_watch::domain::Status;
 use sdm_watch::domain::time::parse_api_time;
+use sdm_watch::poll::{WatchSetup, Watcher};
 use sdm_watch::sdm::SdmClient;
 use sdm_watch::sim::{
     Fault, Jobs, NewJob, Order, RecordedRequest, SimJob, SimOrganisation, Simulator, sim_time,
 };
 use sdm_watch::store::{Store, held};
-use sdm_watch::watch::{WatchSetup, Watcher};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use sdm_watch::domain::Status;
 use sdm_watch::domain::time::{MAX_DURATION, after_ms, from_micros, micros, parse_api_time};
+use sdm_watch::poll::plan;
 use sdm_watch::sim::{Fault, NewJob, Simulator};
-use sdm_watch::watch::plan;
 use time::macros::datetime;
 
 use sdm_watch::sim::Reply;

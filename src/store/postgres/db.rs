@@ -12,7 +12,7 @@ use tokio_postgres::{Client, Statement};
 
 use super::{PgSettings, connect, lease};
 use crate::store::StoreError;
-use crate::store::db::{Db, Engine, Fence, Row, ToValue, Value, numbered_to_dollar};
+use crate::store::db::{Db, DbRow, Engine, Fence, ToValue, Value, numbered_to_dollar};
 
 pub struct PgDb {
     settings: PgSettings,
@@ -136,7 +136,7 @@ impl Db for PgDb {
         &mut self,
         sql: &str,
         params: &[&dyn ToValue],
-        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+        each: &mut dyn FnMut(DbRow) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         // Anything but a plain SELECT writes (UPDATE ... RETURNING).
         let head = sql.trim_start().get(..6).unwrap_or_default();
@@ -194,7 +194,7 @@ impl Db for PgDb {
     }
 }
 
-fn row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
+fn row(row: &tokio_postgres::Row) -> Result<DbRow, StoreError> {
     let corrupt = |e: tokio_postgres::Error| StoreError::Corrupt(e.to_string());
     let mut values = Vec::with_capacity(row.len());
     for (i, column) in row.columns().iter().enumerate() {
@@ -232,7 +232,7 @@ fn row(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
         };
         values.push(value.unwrap_or(Value::Null));
     }
-    Ok(Row(values))
+    Ok(DbRow(values))
 }
 
 impl ToSql for Value {

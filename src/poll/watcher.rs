@@ -300,8 +300,18 @@ fn projects_of_interest(config: &Config, org: &Organisation) -> Vec<ProjectId> {
     let mut projects: Vec<ProjectId> = org
         .projects
         .iter()
-        .chain(config.webhooks.iter().flat_map(|hook| &hook.projects))
-        .chain(config.emails.iter().flat_map(|email| &email.projects))
+        .chain(
+            config
+                .webhooks
+                .iter()
+                .flat_map(|hook| &hook.routing.projects),
+        )
+        .chain(
+            config
+                .emails
+                .iter()
+                .flat_map(|email| &email.routing.projects),
+        )
         .chain(
             config
                 .output
