@@ -2,7 +2,9 @@
 //! its `fn` line to its closing brace, unit tests left out (issue 33). A longer one is split
 //! into named steps, as `Watcher::cycle` was.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::architecture::rust_files;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const MAX_LINES: usize = 80;
@@ -143,17 +145,6 @@ fn long_functions(text: &str, max: usize) -> Vec<(usize, String, usize)> {
         i = if opened { j + 1 } else { i + 1 };
     }
     found
-}
-
-fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|ext| ext == "rs") {
-            found.push(path);
-        }
-    }
 }
 
 #[test]

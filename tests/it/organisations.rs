@@ -187,14 +187,7 @@ async fn organisations_are_watched_apart_and_named_everywhere() {
         .and_then(|rest| rest.strip_suffix('"'))
         .unwrap()
         .to_owned();
-    let status: serde_json::Value = testkit::http()
-        .get(format!("http://{listen}/status.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = testkit::get_json(format!("http://{listen}/status.json")).await;
     let orgs = status["organisations"].as_array().expect("a section each");
     let names: Vec<&str> = orgs.iter().filter_map(|o| o["name"].as_str()).collect();
     assert_eq!(names, ["acme", "globex"], "{status}");

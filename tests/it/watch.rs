@@ -905,14 +905,7 @@ async fn demo_prints_signed_alerts_and_serves_the_status_page_without_config_or_
     let html = http.get(&page).send().await.unwrap();
     assert_eq!(html.status(), 200);
     let html = html.text().await.unwrap();
-    let status: serde_json::Value = http
-        .get(format!("{page}status.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = testkit::get_json(format!("{page}status.json")).await;
     for name in ["acme", "globex"] {
         assert!(html.contains(name), "the page does not name {name}");
     }

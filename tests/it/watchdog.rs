@@ -162,14 +162,7 @@ async fn a_hanging_api_is_told_within_alert_after_and_an_interval_of_the_last_su
 }
 
 async fn status_json(listen: &str) -> serde_json::Value {
-    testkit::http()
-        .get(format!("http://{listen}/status.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    testkit::get_json(format!("http://{listen}/status.json")).await
 }
 
 /// The watchdog's contract (SPEC, version 4): with `alert_after` 3 s and `poll.interval`

@@ -28,6 +28,18 @@ pub fn http() -> reqwest::Client {
     http_with(|builder| builder)
 }
 
+/// `GET url` as JSON; panics if it does not answer with JSON.
+pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    http()
+        .get(url)
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
 /// As [`http`], with `configure`'s settings (a timeout, a local address, a root).
 pub fn http_with(
     configure: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
