@@ -17,6 +17,7 @@ mod poll;
 mod receiver;
 mod report;
 mod retry;
+mod routing;
 mod schema;
 mod secret;
 mod smtp;
@@ -34,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 pub use api::{ApiConfig, ApiToken};
 pub use calendar::{Hours, TimeWindow};
-pub use channels::{BodyTemplate, EmailConfig, Grouping, Routing, WebhookConfig};
+pub use channels::{BodyTemplate, EmailConfig, WebhookConfig};
 pub use delivery::DeliveryConfig;
 pub use error::ConfigError;
 pub use http::{DEFAULT_LISTEN, HttpConfig, LEGACY_LISTEN, LogConfig, LogFormat};
@@ -47,6 +48,7 @@ pub use receiver::{
 };
 pub use report::ReportConfig;
 pub use retry::RetryConfig;
+pub use routing::{Grouping, Routing};
 pub use schema::config_schema;
 pub use secret::Secret;
 pub use smtp::{SmtpConfig, SmtpTls};
