@@ -5,8 +5,8 @@ use std::io::Write;
 
 use crate::config::Config;
 use crate::daemon::{self, leader};
-use crate::store::Location;
 use crate::store::postgres::{self, lease};
+use crate::store::{Location, StoreError};
 
 pub async fn run(
     config: &Config,
@@ -32,13 +32,14 @@ pub async fn run(
     }
     if let Location::Postgres(settings) = daemon::location(&config.state)? {
         out.flush()?;
-        let client = postgres::connect(&settings).await.map_err(|error| {
-            anyhow::anyhow!(
-                "cannot connect to {}: {}",
-                settings.shown(),
-                postgres::describe(&error)
-            )
-        })?;
+        let client = postgres::connect(&settings)
+            .await
+            .map_err(|error| match error {
+                StoreError::Postgres { message, .. } => {
+                    anyhow::anyhow!("cannot connect to {}: {message}", settings.shown())
+                }
+                other => other.into(),
+            })?;
         let version = postgres::version(&client).await?;
         let schema = match version {
             0 => "no sdm-watch schema yet (the first replica to start creates it)".to_owned(),

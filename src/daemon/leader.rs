@@ -165,7 +165,7 @@ impl Leader {
     async fn connect(&mut self) -> Result<Client, StoreError> {
         match self.client.take() {
             Some(client) if !client.is_closed() => Ok(client),
-            _ => postgres::connect(&self.settings).await.map_err(Into::into),
+            _ => postgres::connect(&self.settings).await,
         }
     }
 

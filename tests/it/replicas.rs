@@ -538,7 +538,7 @@ async fn tls_require_encrypts_and_verify_full_checks_the_certificate() {
         let settings = PgSettings::parse(url, None).map_err(|e| e.to_string())?;
         let client = postgres::connect(&settings)
             .await
-            .map_err(|e| postgres::describe(&e))?;
+            .map_err(|e| e.to_string())?;
         let row = client
             .query_one(
                 "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",

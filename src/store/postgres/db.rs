@@ -10,7 +10,7 @@ use tokio::runtime::Handle;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, Statement};
 
-use super::{PgSettings, connect, lease};
+use super::{PgSettings, connect, failover, lease};
 use crate::store::StoreError;
 use crate::store::db::{Db, DbRow, Engine, Fence, ToValue, Value, numbered_to_dollar};
 
@@ -58,13 +58,16 @@ impl PgDb {
     }
 
     fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        // Connected first: a connection that broke takes its prepared statements with it.
+        self.client()?;
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
         let translated = numbered_to_dollar(sql);
         let handle = self.handle.clone();
         let client = self.client()?;
-        let statement = handle.block_on(client.prepare(&translated))?;
+        let prepared = handle.block_on(client.prepare(&translated));
+        let statement = self.checked(prepared)?;
         self.statements.insert(sql.to_owned(), statement.clone());
         Ok(statement)
     }
@@ -72,7 +75,28 @@ impl PgDb {
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
         let handle = self.handle.clone();
         let client = self.client()?;
-        Ok(handle.block_on(client.batch_execute(sql))?)
+        let done = handle.block_on(client.batch_execute(sql));
+        self.checked(done)
+    }
+
+    /// `result` as the store's, after dropping the connection if the error says it is of
+    /// no further use (the server went away or turned read-only): the next call connects
+    /// again, to whichever server is the primary by then.
+    fn checked<T>(&mut self, result: Result<T, tokio_postgres::Error>) -> Result<T, StoreError> {
+        result.map_err(|error| {
+            let error = StoreError::from(error);
+            self.forget_if_broken(&error);
+            error
+        })
+    }
+
+    fn forget_if_broken(&mut self, error: &StoreError) {
+        if let StoreError::Postgres { code, .. } = error
+            && failover::breaks_connection(code.as_deref())
+        {
+            self.statements.clear();
+            self.client = None;
+        }
     }
 
     fn check_fence(&mut self) -> Result<(), StoreError> {
@@ -86,7 +110,10 @@ impl PgDb {
             Err(lease::FenceError::Lost { name, token }) => {
                 Err(StoreError::Fenced { lease: name, token })
             }
-            Err(lease::FenceError::Db(error)) => Err(error),
+            Err(lease::FenceError::Db(error)) => {
+                self.forget_if_broken(&error);
+                Err(error)
+            }
         }
     }
 
@@ -108,7 +135,8 @@ impl PgDb {
         let client = self.client()?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        Ok(go(&handle, client, &statement, &refs)?)
+        let done = go(&handle, client, &statement, &refs);
+        self.checked(done)
     }
 
     /// A write outside a transaction on a fenced connection gets a fenced one of its own.

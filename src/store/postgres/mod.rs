@@ -10,6 +10,7 @@
 //! Everything lives in the schema `sdm_watch`, so the database can be shared.
 
 mod db;
+pub mod failover;
 pub mod lease;
 mod schema;
 mod tls;
@@ -19,6 +20,7 @@ pub use schema::{LATEST, migrate, version};
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_postgres::Client;
 
@@ -33,6 +35,8 @@ pub struct PgSettings {
     config: tokio_postgres::Config,
     tls: Option<Arc<rustls::ClientConfig>>,
     shown: String,
+    /// The highest timeline used through these settings (see `failover`).
+    newest: failover::Newest,
 }
 
 impl std::fmt::Debug for PgSettings {
@@ -101,11 +105,24 @@ impl PgSettings {
             });
         }
         config.application_name("sdm-watch");
-        config.connect_timeout(std::time::Duration::from_secs(10));
+        config.connect_timeout(Duration::from_secs(10));
+        // With a primary and its standbys, only the primary will do.
+        if config.get_hosts().len() > 1 && !url.contains("target_session_attrs") {
+            config.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
+        }
+        // A server that vanished (no reset: a host down, a network cut) is given up after
+        // 30 s of unacknowledged data or silence, not after the kernel's 15 minutes.
+        if !url.contains("tcp_user_timeout") {
+            config.tcp_user_timeout(Duration::from_secs(30));
+        }
+        if !url.contains("keepalives_idle") {
+            config.keepalives_idle(Duration::from_secs(15));
+        }
         Ok(PgSettings {
             config,
             tls,
             shown: shown(url),
+            newest: failover::Newest::default(),
         })
     }
 
@@ -140,18 +157,27 @@ fn shown(url: &str) -> String {
     format!("{scheme}://{authority}{tail}")
 }
 
-/// Connects, driving the connection on a task of its own, with the search path on the
+/// Connects to the server to use (the primary, when the URL names several hosts: see
+/// `failover`), driving the connection on a task of its own, with the search path on the
 /// sdm-watch schema; the client fails once that connection is gone.
-pub async fn connect(settings: &PgSettings) -> Result<Client, tokio_postgres::Error> {
+pub async fn connect(settings: &PgSettings) -> Result<Client, StoreError> {
+    failover::connect(settings).await
+}
+
+/// Connects to the one server `config` names, with the TLS of `settings`.
+async fn connect_one(
+    config: &tokio_postgres::Config,
+    settings: &PgSettings,
+) -> Result<Client, tokio_postgres::Error> {
     let client = match &settings.tls {
         None => {
-            let (client, connection) = settings.config.connect(tokio_postgres::NoTls).await?;
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
             tokio::spawn(drive(connection));
             client
         }
         Some(tls) => {
             let make = tokio_postgres_rustls::MakeRustlsConnect::new((**tls).clone());
-            let (client, connection) = settings.config.connect(make).await?;
+            let (client, connection) = config.connect(make).await?;
             tokio::spawn(drive(connection));
             client
         }
@@ -176,7 +202,7 @@ pub async fn listen(settings: PgSettings, wake: impl Fn() + Send + 'static) {
                 tracing::debug!(error = %describe(&error), "outbox notifications interrupted; listening again in 1s");
             }
         }
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
