@@ -141,12 +141,20 @@ pub enum Outcome {
 }
 
 /// How one attempt ended, ready to record.
+#[derive(Clone)]
 pub struct Settlement {
     delivery: Delivery,
     pub outcome: Outcome,
     /// When to try again, for `Retrying`.
     next: i64,
     error: Option<String>,
+}
+
+impl Settlement {
+    /// The alert's or digest's id.
+    pub fn id(&self) -> &str {
+        self.delivery.id()
+    }
 }
 
 /// Decides what an attempt's result means (logging it), given the retry rules and the

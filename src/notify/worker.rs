@@ -11,12 +11,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{Instrument as _, error, info, warn};
 
+mod record;
+
 use super::Attempt;
 use super::delivery::{self, Delivery, Outcome, Settlement};
 use super::gather::{gather, next_closing};
 use super::setup::DeliverySetup;
 use crate::domain::{Clock, SystemClock};
-use crate::store::gauges::set_outbox_pending;
 use crate::store::outbox::{Claim, Target};
 use crate::store::{Store, StoreError, digests, outbox};
 
@@ -116,35 +117,31 @@ impl Worker {
         let mut in_flight: JoinSet<(Delivery, Attempt)> = JoinSet::new();
         let mut tasks: HashMap<tokio::task::Id, String> = HashMap::new();
         let mut drain_until: Option<Instant> = None;
+        let mut unrecorded: Vec<Settlement> = Vec::new();
         loop {
+            if !unrecorded.is_empty() {
+                self.record_or_keep(Vec::new(), &mut unrecorded).await;
+            }
             // Subscribe before looking, so that a wake-up between the look and the wait
             // is not lost.
             let notified = self.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
 
-            let mut next_look = Some(Instant::now() + LOOK_AT_LEAST_EVERY);
+            let look_in = match unrecorded.is_empty() {
+                true => LOOK_AT_LEAST_EVERY,
+                false => Duration::from_secs(1),
+            };
+            let mut next_look = Some(Instant::now() + look_in);
             let concurrency = self.concurrency();
             if drain_until.is_none() {
                 let room = concurrency.saturating_sub(in_flight.len());
                 if room > 0 {
-                    let busy: HashSet<String> = tasks.values().cloned().collect();
-                    match self.claim(room, busy).await {
-                        Ok(due) => {
-                            for delivery in due {
-                                let id = delivery.id().to_owned();
-                                let handle = self.spawn_attempt(&mut in_flight, delivery);
-                                tasks.insert(handle.id(), id);
-                            }
-                            if in_flight.len() < concurrency
-                                && let Some(due) = self.next_due().await
-                            {
-                                next_look = next_look.min(Some(due));
-                            }
-                        }
-                        Err(error) => {
-                            error!(error = %error, "cannot read the alert outbox; trying again in 5s");
-                        }
+                    let waiting = unrecorded.iter().map(|s| s.id().to_owned());
+                    let busy: HashSet<String> = tasks.values().cloned().chain(waiting).collect();
+                    if let Some(due) = self.start_due(room, busy, &mut in_flight, &mut tasks).await
+                    {
+                        next_look = next_look.min(Some(due));
                     }
                 }
             } else if in_flight.is_empty() {
@@ -169,9 +166,8 @@ impl Worker {
                             }
                         }
                     }
-                    if let Err(error) = self.settle(finished).await {
-                        error!(error = %error, "cannot record delivery outcomes; those alerts stay queued and are sent again");
-                    }
+                    let settled = self.judge(finished);
+                    self.record_or_keep(settled, &mut unrecorded).await;
                 }
                 _ = &mut notified => {}
                 _ = sleep_until(next_look), if drain_until.is_none() => {}
@@ -188,6 +184,41 @@ impl Worker {
                 }
             }
         }
+        if !unrecorded.is_empty() {
+            error!(
+                outcomes = unrecorded.len(),
+                "stopping with delivery outcomes the store did not take; those alerts are sent again after the restart"
+            );
+        }
+    }
+
+    /// Claims up to `room` deliveries (leaving out `busy`) and starts them; returns when
+    /// the next falls due, if there is room left for it.
+    async fn start_due(
+        &self,
+        room: usize,
+        busy: HashSet<String>,
+        in_flight: &mut JoinSet<(Delivery, Attempt)>,
+        tasks: &mut HashMap<tokio::task::Id, String>,
+    ) -> Option<Instant> {
+        match self.claim(room, busy).await {
+            Ok(due) => {
+                for delivery in due {
+                    let id = delivery.id().to_owned();
+                    let handle = self.spawn_attempt(in_flight, delivery);
+                    tasks.insert(handle.id(), id);
+                }
+                if in_flight.len() < self.concurrency() {
+                    return self.next_due().await;
+                }
+            }
+            Err(error) => {
+                // The store failing (PostgreSQL switching over) is looked at again soon.
+                error!(error = %error, "cannot read the alert outbox; trying again in 1s");
+                return Some(Instant::now() + Duration::from_secs(1));
+            }
+        }
+        None
     }
 
     /// Attempts everything due now once, `concurrency` at a time, and records the
@@ -292,33 +323,6 @@ impl Worker {
         // looks again every LOOK_AT_LEAST_EVERY anyway.
         let wait = Duration::from_millis(next.saturating_sub(now).clamp(0, 86_400_000) as u64);
         Some(Instant::now() + wait)
-    }
-
-    /// Records how attempts ended (delivered, rescheduled with backoff, or dead) and
-    /// refreshes the backlog gauge, in one transaction.
-    async fn settle(&self, finished: Vec<(Delivery, Attempt)>) -> Result<Vec<Outcome>, StoreError> {
-        if finished.is_empty() {
-            return Ok(Vec::new());
-        }
-        let setup = self.current();
-        let now = self.clock.now_ms();
-        let settled: Vec<Settlement> = finished
-            .into_iter()
-            .map(|(delivery, attempt)| delivery::judge(delivery, attempt, &setup, now))
-            .collect();
-        let replica = self.replica.clone();
-        let settled = self
-            .store
-            .run(move |conn| {
-                conn.transaction(|tx| {
-                    delivery::record(tx, &settled, now, &replica)?;
-                    set_outbox_pending(tx)?;
-                    Ok(settled)
-                })
-            })
-            .await?;
-        delivery::count(&settled);
-        Ok(settled.into_iter().map(|s| s.outcome).collect())
     }
 
     /// Starts one delivery attempt with the channels current now.
