@@ -15,19 +15,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use tracing::{error, info, warn};
+use tracing::{error, warn};
 
 use crate::config::Config;
 use crate::domain::Clock;
-use crate::domain::time::{from_millis, millis as ms, rfc3339_seconds};
-use crate::notify::alerts::{self, new_alert_id};
-use crate::notify::payload::WatcherFacts;
-use crate::notify::{AlertEvent, Attempt, Channels, Message};
+use crate::domain::time::millis as ms;
+use crate::notify::alerts;
+use crate::notify::{AlertEvent, Channels};
 use crate::poll::{CycleError, CycleSummary};
 use crate::sdm::Failure;
 use crate::store::bookkeeping::Outage;
 use crate::store::incidents::{self, Condition};
 use crate::store::{Store, StoreError, outbox, silences};
+
+mod events;
+
+use events::{failing, recovered, seconds_between, send_directly, since_text};
 
 /// Why the watcher is blind, the `reason` of `watcher.failing`.
 pub fn reason(error: &CycleError) -> &'static str {
@@ -158,9 +161,16 @@ impl Watchdog {
         // Another replica may record or end an outage meanwhile: read it again on leading.
         self.known = None;
         if leader.is_some() {
-            if !self.sent_directly {
-                self.last_success = self.clock.now();
+            if self.sent_directly {
+                // The store is back (another replica leads through it), and this replica
+                // told of the outage directly: it tells of the end the same way, since
+                // the new leader's watchdog knows nothing of it.
+                let event = recovered(ms(self.last_success), config, &self.org, self.clock.now());
+                send_directly(&event, &self.org, config, channels).await;
+                self.told_directly.store(false, Ordering::Relaxed);
+                self.sent_directly = false;
             }
+            self.last_success = self.clock.now();
             return;
         }
         let now = self.clock.now();
@@ -195,25 +205,7 @@ impl Watchdog {
             .as_ref()
             .map_or_else(|| ms(last_success), |outage| outage.since_ms);
         let alerted = stored.as_ref().is_some_and(|o| o.alerted) || self.sent_directly;
-        let recovered = alerted.then(|| {
-            let down = seconds_between(since_ms, now);
-            info!(
-                down_for_seconds = down,
-                "the watcher polls again; sending watcher.recovered"
-            );
-            AlertEvent::watcher(
-                "recovered",
-                WatcherFacts {
-                    since: since_text(since_ms),
-                    failing_for_seconds: None,
-                    reason: None,
-                    last_error: None,
-                    down_for_seconds: Some(down),
-                    watching: watching(config, &self.org),
-                },
-                now,
-            )
-        });
+        let recovered = alerted.then(|| recovered(since_ms, config, &self.org, now));
         let config = config.clone();
         let now_ms = ms(now);
         let org = self.org.clone();
@@ -317,34 +309,6 @@ impl Watchdog {
     }
 }
 
-/// The API the organisation's watcher reads, as alerts name it.
-fn watching(config: &Config, org: &str) -> String {
-    config
-        .organisation(org)
-        .map_or_else(|| org.to_owned(), |org| org.api.base_url.to_string())
-}
-
-fn failing(
-    failure: &Failure,
-    since_ms: i64,
-    config: &Config,
-    org: &str,
-    now: OffsetDateTime,
-) -> AlertEvent {
-    AlertEvent::watcher(
-        "failing",
-        WatcherFacts {
-            since: since_text(since_ms),
-            failing_for_seconds: Some(seconds_between(since_ms, now)),
-            reason: Some(failure.reason.to_owned()),
-            last_error: Some(failure.error.clone()),
-            down_for_seconds: None,
-            watching: watching(config, org),
-        },
-        now,
-    )
-}
-
 /// Queues a watcher alert for every channel that wants it, in the caller's transaction.
 fn queue(
     tx: &mut dyn crate::store::Db,
@@ -367,34 +331,4 @@ fn queue(
     }
     outbox::announce(tx)?;
     Ok(built)
-}
-
-/// Best effort, once: every channel that wants the `watcher` event, one attempt each.
-async fn send_directly(event: &AlertEvent, org: &str, config: &Config, channels: &Channels) {
-    let mut event = event.clone();
-    alerts::name_organisation(&mut event, org, config);
-    let payload = event.to_json();
-    for name in alerts::route(config, org, &crate::domain::Event::Watcher, None) {
-        let Some(channel) = channels.get(&name) else {
-            continue;
-        };
-        let message = Message::Alert {
-            id: new_alert_id(),
-            payload: payload.clone(),
-        };
-        match channel.send(&message).await {
-            Attempt::Delivered => info!(channel = %name, "watcher.failing sent directly"),
-            Attempt::Retry { error, .. } | Attempt::Permanent { error } => {
-                error!(channel = %name, error = %error, "watcher.failing could not be sent directly; it is not retried")
-            }
-        }
-    }
-}
-
-fn seconds_between(since_ms: i64, now: OffsetDateTime) -> u64 {
-    u64::try_from(ms(now).saturating_sub(since_ms) / 1_000).unwrap_or(0)
-}
-
-fn since_text(since_ms: i64) -> String {
-    from_millis(since_ms).map_or_else(|| since_ms.to_string(), rfc3339_seconds)
 }
