@@ -20,6 +20,7 @@ mod disk_full;
 mod docs;
 mod engines;
 mod extremes;
+mod failover;
 mod flood;
 mod formats;
 mod grouping;

@@ -64,8 +64,8 @@ impl Postgres {
         Self::start_with(Some((cert_pem, key_pem)))
     }
 
-    fn start_with(tls: Option<(&str, &str)>) -> Postgres {
-        let bin = bin_dir();
+    /// A temporary directory the server's user owns.
+    fn owned_dir() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("a temporary directory");
         if unsafe { libc::geteuid() } == 0 {
             run(
@@ -77,6 +77,12 @@ impl Postgres {
                 "chown of the cluster directory",
             );
         }
+        dir
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Postgres {
+        let bin = bin_dir();
+        let dir = Self::owned_dir();
         let data = dir.path().join("data");
         let mut initdb = as_postgres(&bin.join("initdb"));
         initdb
@@ -122,6 +128,87 @@ impl Postgres {
         postgres
     }
 
+    /// A streaming-replication standby of `primary` (`pg_basebackup -R`), started on
+    /// `port` (a free one if `None`). Synchronous replication is then asked of the primary
+    /// (`synchronous_standby_names = '*'`), so that a commit it acknowledges is on both.
+    pub fn standby_of(primary: &Postgres, port: Option<u16>) -> Postgres {
+        let bin = bin_dir();
+        let dir = Self::owned_dir();
+        let mut backup = as_postgres(&bin.join("pg_basebackup"));
+        backup
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-p"])
+            .arg(primary.port.to_string())
+            .arg("-D")
+            .arg(dir.path().join("data"))
+            .args(["-R", "-X", "stream", "-c", "fast"]);
+        run(backup, "pg_basebackup");
+        let standby = Postgres {
+            dir,
+            bin,
+            port: port.unwrap_or_else(ports::free),
+            settings: String::new(),
+        };
+        standby.restart();
+        primary.psql("ALTER SYSTEM SET synchronous_standby_names = '*'");
+        primary.psql("SELECT pg_reload_conf()");
+        standby
+    }
+
+    /// Promotes this standby to primary (`pg_ctl promote`, waiting until it takes writes).
+    pub fn promote(&self) {
+        let mut promote = as_postgres(&self.bin.join("pg_ctl"));
+        promote
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-w", "-t", "60", "promote"]);
+        run(promote, "pg_ctl promote");
+    }
+
+    /// Kills the server with SIGKILL, the postmaster and every process it started, as a
+    /// crash of its host would end it; returns once none is left (but unreaped).
+    pub fn kill(&self) {
+        let pid_file = self.dir.path().join("data").join("postmaster.pid");
+        let text = std::fs::read_to_string(&pid_file).expect("the server's postmaster.pid");
+        let postmaster: i32 = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut family = children_of(postmaster);
+        family.push(postmaster);
+        for pid in &family {
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while family
+            .iter()
+            .any(|pid| Path::new(&format!("/proc/{pid}/stat")).exists() && !is_zombie(*pid))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the killed server's processes are still there"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // A dead postmaster nobody reaped keeps its process id: the server would take the
+        // lock file for a live one. After a host's crash there is no such process.
+        let _ = std::fs::remove_file(&pid_file);
+        for left in [".s.PGSQL.{}", ".s.PGSQL.{}.lock"] {
+            let name = left.replace("{}", &self.port.to_string());
+            let _ = std::fs::remove_file(self.dir.path().join(name));
+        }
+    }
+
+    /// Starts the server again with more `-c name=value` settings (after [`Postgres::kill`]
+    /// or [`Postgres::stop`]).
+    pub fn restart_with(&mut self, settings: &str) {
+        self.settings.push(' ');
+        self.settings.push_str(settings);
+        self.restart();
+    }
+
     /// A connection URL for the superuser and database `postgres`.
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
@@ -142,6 +229,31 @@ impl Postgres {
         .arg(self.port.to_string())
         .args(["-c", sql]);
         run(psql, "psql");
+    }
+
+    /// What `sql` returns, unaligned (`psql -At`).
+    pub fn query(&self, sql: &str) -> String {
+        let output = Command::new(self.bin.join("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-p",
+            ])
+            .arg(self.port.to_string())
+            .args(["-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            output.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// From now on, roles other than `postgres` must give their password over TCP
@@ -183,7 +295,14 @@ impl Postgres {
                 self.settings
             ))
             .arg("start");
-        run(start, "pg_ctl start");
+        let output = start.output().expect("run pg_ctl start");
+        let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+        assert!(
+            output.status.success(),
+            "pg_ctl start failed: {}{}\nserver.log:\n{log}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 }
 
@@ -195,4 +314,28 @@ impl Drop for Postgres {
             .args(["-m", "immediate", "-w", "stop"]);
         let _ = stop.output();
     }
+}
+
+/// The processes whose parent is `parent`, from /proc.
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| stat_field(*pid, 3).and_then(|p| p.parse::<i32>().ok()) == Some(parent))
+        .collect()
+}
+
+fn is_zombie(pid: i32) -> bool {
+    stat_field(pid, 2).as_deref() == Some("Z")
+}
+
+/// Field `n` (0-based: 2 is the state, 3 the parent) of /proc/PID/stat.
+fn stat_field(pid: i32, n: usize) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, field 1, is in parentheses and may hold spaces.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(n - 2).map(str::to_owned)
 }
