@@ -85,10 +85,10 @@ pub(super) async fn send_directly(
         };
         match channel.send(&message).await {
             Attempt::Delivered => {
-                info!(channel = %name, kind = %event.kind, "watcher alert sent directly")
+                info!(channel = %name, "{} sent directly", event.kind)
             }
             Attempt::Retry { error, .. } | Attempt::Permanent { error } => {
-                error!(channel = %name, kind = %event.kind, error = %error, "watcher alert could not be sent directly; it is not retried")
+                error!(channel = %name, error = %error, "{} could not be sent directly; it is not retried", event.kind)
             }
         }
     }
