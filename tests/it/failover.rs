@@ -47,29 +47,7 @@ fn of_type(delivered: &[ReceivedWebhook], kind: &str) -> Vec<serde_json::Value> 
 }
 
 fn replica_config(w: &World, url: &str, alert_after: &str) -> PathBuf {
-    let text = testkit::config::config_text(
-        &w.sim,
-        "page_size = 10",
-        &format!(
-            r#"
-[poll]
-interval = "1s"
-[state]
-url = "{url}"
-lease = "2s"
-[watchdog]
-alert_after = "{alert_after}"
-[[webhook]]
-name = "ops"
-url = "{hook}"
-timeout = "2s"
-"#,
-            hook = w.hook.url("/ops"),
-        ),
-    );
-    let path = w.dir.path().join("replica.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    w.replica_config(url, &format!("[watchdog]\nalert_after = \"{alert_after}\""))
 }
 
 /// Reads the `poller` lease on whichever server is the primary, every 50 ms, until

@@ -222,28 +222,7 @@ use testkit::{Daemon, World};
 const LEASE: &str = "2s";
 
 fn replica_config(w: &World, pg: &Postgres) -> PathBuf {
-    let text = testkit::config::config_text(
-        &w.sim,
-        "page_size = 10",
-        &format!(
-            r#"
-[poll]
-interval = "1s"
-[state]
-url = "{url}"
-lease = "{LEASE}"
-[[webhook]]
-name = "ops"
-url = "{hook}"
-timeout = "2s"
-"#,
-            url = pg.url(),
-            hook = w.hook.url("/ops"),
-        ),
-    );
-    let path = w.dir.path().join("replica.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    w.replica_config(&pg.url(), "")
 }
 
 /// The replica that holds a live lease now, if any.

@@ -287,4 +287,24 @@ mod tests {
             assert!(!breaks_connection(Some(kept)), "{kept}");
         }
     }
+
+    #[test]
+    fn several_hosts_ask_for_the_writable_one_unless_the_url_says() {
+        use tokio_postgres::config::TargetSessionAttrs;
+        let attrs = |url: &str| {
+            let settings = PgSettings::parse(url, None).unwrap();
+            settings.config.get_target_session_attrs()
+        };
+        assert_eq!(attrs("postgres://u@a,b/d"), TargetSessionAttrs::ReadWrite);
+        assert_eq!(
+            attrs("postgres://u@a:1,b:2/d?target_session_attrs=any"),
+            TargetSessionAttrs::Any
+        );
+        assert_eq!(attrs("postgres://u@a/d"), TargetSessionAttrs::Any);
+        let settings = PgSettings::parse("postgres://u@a,b/d", None).unwrap();
+        assert_eq!(
+            settings.config.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(30))
+        );
+    }
 }

@@ -28,6 +28,23 @@ impl World {
         }
     }
 
+    /// The config file of replicas on the PostgreSQL at `url`: interval 1 s, lease 2 s,
+    /// page size 10, the webhook `ops` (timeout 2 s), and `more` (TOML tables).
+    pub fn replica_config(&self, url: &str, more: &str) -> std::path::PathBuf {
+        let text = config_text(
+            &self.sim,
+            "page_size = 10",
+            &format!(
+                "\n[poll]\ninterval = \"1s\"\n[state]\nurl = \"{url}\"\nlease = \"2s\"\n{more}\n\
+                 [[webhook]]\nname = \"ops\"\nurl = \"{hook}\"\ntimeout = \"2s\"\n",
+                hook = self.hook.url("/ops"),
+            ),
+        );
+        let path = self.dir.path().join("replica.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     /// A webhook `ops` and an e-mail `oncall`, both for every notify_on status.
     pub fn config(&self, poll: &str, max_age: &str, channels: &str) -> String {
         config_text(
