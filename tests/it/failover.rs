@@ -406,3 +406,61 @@ async fn a_former_primary_that_comes_back_writable_is_not_written_to() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Alerts sent while the primary dies: their outcomes wait in the worker's memory and are
+/// recorded on the promoted standby, so they do not go out again when their claims lapse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_in_flight_when_the_primary_dies_are_not_sent_again() {
+    let w = World::start().await;
+    let jobs: Vec<String> = (0..5)
+        .map(|n| {
+            w.sim
+                .add_job(NewJob::new(Status::Running).name(format!("job {n}")))
+        })
+        .collect();
+    let primary = Arc::new(Postgres::start());
+    let standby = Arc::new(Postgres::standby_of(&primary, None));
+    let config = replica_config(&w, &url(&primary, &standby), "60s");
+    let daemon = Daemon::start(&config, &[]);
+    daemon.wait_for_log("poll cycle done", 1).await;
+    // Answered 1.5 s after they arrive (the webhook's timeout is 2 s).
+    w.hook
+        .set_default(Reply::After(Duration::from_millis(1_500), 200));
+    let mut expected = HashMap::new();
+    for id in &jobs {
+        w.sim.set_status(id, Status::Error, Some("in flight"));
+        expected.insert(id.clone(), "error".to_owned());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.hook.received().is_empty() {
+        assert!(Instant::now() < deadline, "no alert was sent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Promoted 3 s after the kill: the answers come back while there is no primary.
+    fail_over(
+        primary.clone(),
+        standby.clone(),
+        Duration::ZERO,
+        Duration::from_secs(3),
+    )
+    .await;
+    daemon
+        .wait_for_log(
+            "recorded the delivery outcomes that waited for the store",
+            1,
+        )
+        .await;
+    for (job, status) in &expected {
+        delivered_at(&w, job, status, Duration::from_secs(30)).await;
+    }
+    // An observation window past the claims (the 2 s timeout and 15 s): an outcome that
+    // was forgotten would have its alert sent again in it.
+    tokio::time::sleep(Duration::from_secs(19)).await;
+    let delivered = about_jobs(&w.hook.delivered());
+    let repeats = testkit::delivered::assert_each_once(&delivered, &expected);
+    assert_eq!(
+        repeats, 0,
+        "an alert in flight at the switch was sent again"
+    );
+    daemon.stop().await;
+}
