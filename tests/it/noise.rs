@@ -63,12 +63,17 @@ async fn five_hundred_jobs_finishing_together_go_out_as_five_digests_per_channel
     let changed = std::time::Instant::now();
     parts.watcher().cycle().await.unwrap();
     parts.worker.deliver_due().await.unwrap();
-    assert!(w.hook.received().is_empty(), "the window is still open");
-    tokio::time::sleep(
-        Duration::from_secs(3).saturating_sub(changed.elapsed()) + Duration::from_millis(300),
-    )
-    .await;
-    parts.worker.deliver_due().await.unwrap();
+    assert!(
+        w.hook.received().is_empty() || changed.elapsed() >= Duration::from_secs(3),
+        "the window is still open"
+    );
+    // The window closes 3 s after the alerts were queued; a loaded machine may take longer
+    // over the cycle, so the worker looks again until the digests are out.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while w.hook.received().len() < 5 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        parts.worker.deliver_due().await.unwrap();
+    }
 
     let digests = w.hook.received();
     assert_eq!(digests.len(), 5, "500 alerts, at most 100 a digest");
