@@ -1,10 +1,11 @@
-//! What each subcommand does, over the library's modules; `main.rs` only dispatches here.
+//! What each subcommand does, over the library's modules; `dispatch` parses the command line and runs one.
 
 pub mod alerts;
 pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod demo;
+pub mod dispatch;
 pub mod hash_password;
 pub mod healthcheck;
 pub mod help;
