@@ -167,3 +167,16 @@ fn base_url(api: &Section, text: &str) -> Result<Url, ConfigError> {
     }
     Ok(url)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host name in Unicode is read in its ASCII form (IDNA), with the backend that
+    /// Cargo.toml pins `idna_adapter` to.
+    #[test]
+    fn a_base_url_with_a_unicode_host_is_read_in_its_ascii_form() {
+        let url = base_url(&Section::new("api"), "https://bücher.example/api/v1").unwrap();
+        assert_eq!(url.as_str(), "https://xn--bcher-kva.example/api/v1/");
+    }
+}
