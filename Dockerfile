@@ -12,6 +12,8 @@ FROM ${RUST_IMAGE} AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
+# The build's settings: SQLite without the extensions sdm-watch never uses.
+COPY .cargo ./.cargo
 COPY src ./src
 # The manifest names the benchmark target and the test kit (a workspace member), so
 # cargo wants their sources present.
