@@ -1,4 +1,5 @@
-//! What each subcommand does, over the library's modules; `dispatch` parses the command line and runs one.
+//! What each subcommand does, over the library's modules; `dispatch` parses the command
+//! line and runs one.
 
 pub mod alerts;
 pub mod audit;
