@@ -69,37 +69,28 @@ pub(super) fn name_the_variable(error: ConfigError) -> ConfigError {
     ConfigError::Invalid { key, problem }
 }
 
-/// Turns figment's error into one message naming the key.
-pub(super) fn figment_error(error: figment::Error, path: &Path) -> ConfigError {
-    use figment::error::Kind;
+/// Turns a deserializing error (the file's shape: an unknown key, a missing one, a value of
+/// the wrong type) into one message naming the key.
+pub(super) fn shape_error(
+    error: serde_path_to_error::Error<toml::de::Error>,
+    path: &Path,
+) -> ConfigError {
+    use serde_path_to_error::Segment;
 
-    let error = error
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| figment::Error::from(String::new()));
-    let mut segments = error.path.clone();
-    let problem = match &error.kind {
-        Kind::UnknownField(field, expected) => {
-            if segments.last() != Some(field) {
-                segments.push(field.clone());
-            }
-            format!("unknown key (expected one of: {})", expected.join(", "))
+    let mut segments: Vec<String> = Vec::new();
+    for segment in error.path().iter() {
+        match segment {
+            Segment::Seq { index } => segments.push(format!("[{index}]")),
+            Segment::Map { key } => segments.push(key.clone()),
+            Segment::Enum { .. } | Segment::Unknown => {}
         }
-        Kind::MissingField(field) => {
-            segments.push(field.to_string());
-            "missing".to_owned()
-        }
-        Kind::InvalidType(actual, expected) => {
-            let expected = match expected.as_str() {
-                "i64" | "u32" | "u16" => "an integer",
-                "f64" => "a number",
-                "bool" => "true or false",
-                other => other,
-            };
-            format!("expected {expected}, found {actual}")
-        }
-        other => other.to_string(),
-    };
+    }
+    let (field, problem) = shape_problem(error.inner().message());
+    if let Some(field) = field
+        && segments.last() != Some(&field)
+    {
+        segments.push(field);
+    }
     if segments.is_empty() {
         return ConfigError::File {
             path: path.to_owned(),
@@ -108,14 +99,66 @@ pub(super) fn figment_error(error: figment::Error, path: &Path) -> ConfigError {
     }
     let mut key = String::new();
     for segment in &segments {
-        if segment.parse::<usize>().is_ok() {
-            key.push_str(&format!("[{segment}]"));
-        } else {
-            if !key.is_empty() {
-                key.push('.');
-            }
-            key.push_str(segment);
+        if !key.is_empty() && !segment.starts_with('[') {
+            key.push('.');
         }
+        key.push_str(segment);
     }
     ConfigError::Invalid { key, problem }
+}
+
+/// serde's message in an operator's words, and the key it names when the key is not yet in
+/// the path (a missing or unknown one). serde words these messages the same way for every
+/// format (`serde::de::Error`'s provided methods).
+fn shape_problem(message: &str) -> (Option<String>, String) {
+    let quoted = |text: &str| text.split('`').nth(1).map(str::to_owned);
+    let choices = |expected: &str| {
+        expected
+            .trim_start_matches("one of ")
+            .replace('`', "")
+            .replace(" or ", ", ")
+    };
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let expected = rest.split_once(", expected ").map(|(_, e)| e).unwrap_or("");
+        let problem = if expected.is_empty() || expected == "there are no fields" {
+            "unknown key".to_owned()
+        } else {
+            format!("unknown key (expected one of: {})", choices(expected))
+        };
+        return (quoted(rest), problem);
+    }
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        return (quoted(rest), "missing".to_owned());
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        return (
+            None,
+            format!(
+                "unknown value {found} (expected one of: {})",
+                choices(expected)
+            ),
+        );
+    }
+    let wrong = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.rsplit_once(", expected "));
+    if let Some((found, expected)) = wrong {
+        let expected = match expected {
+            "i64" => "an integer",
+            "u64" | "usize" => "an integer from 0 to 18446744073709551615",
+            "u32" => "an integer from 0 to 4294967295",
+            "u16" => "an integer from 0 to 65535",
+            "u8" => "an integer from 0 to 255",
+            "f64" | "f32" => "a number",
+            "a boolean" | "bool" => "true or false",
+            "a sequence" => "an array",
+            "a string" | "a character" => "a string",
+            other if other.starts_with("struct ") || other.starts_with("a map") => "a table",
+            other => other,
+        };
+        return (None, format!("expected {expected}, found {found}"));
+    }
+    (None, message.to_owned())
 }

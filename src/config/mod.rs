@@ -7,6 +7,7 @@ mod api;
 mod calendar;
 mod channels;
 mod delivery;
+mod environment;
 mod error;
 pub mod exposure;
 mod http;
@@ -29,8 +30,6 @@ mod watchdog;
 
 use std::path::Path;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use api::{ApiConfig, ApiToken};
@@ -142,17 +141,15 @@ impl Config {
     }
 
     fn from_toml_for(text: &str, path: &Path, need: ApiToken) -> Result<Config, ConfigError> {
-        let environment = Env::prefixed("SDM_WATCH_")
-            // SDM_WATCH_CONFIG and SDM_WATCH_LOG are not config keys.
-            .filter(|key| key.as_str().contains("__"))
-            .split("__");
-        let raw = Figment::new()
-            .merge(Toml::string(text))
-            .merge(environment)
-            .extract::<RawConfig>()
-            .map_err(|e| error::figment_error(e, path))
-            .and_then(|raw| Self::from_raw(raw, need));
-        raw.map_err(error::name_the_variable)
+        let mut table = text.parse::<toml::Table>().map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            problem: e.to_string().trim_end().to_owned(),
+        })?;
+        environment::overlay(&mut table, std::env::vars_os())?;
+        serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| error::shape_error(e, path))
+            .and_then(|raw| Self::from_raw(raw, need))
+            .map_err(error::name_the_variable)
     }
 
     fn from_raw(raw: RawConfig, need: ApiToken) -> Result<Config, ConfigError> {
