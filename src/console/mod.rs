@@ -17,6 +17,7 @@ mod act;
 mod csrf;
 mod status;
 mod view;
+mod week;
 
 pub use status::{
     ActiveView, AlertView, AlertsView, CycleView, HourCount, IncidentView, IncidentsView,
@@ -37,6 +38,7 @@ pub struct Console {
     store: Store,
     health: Arc<Health>,
     acting: act::Acting,
+    week: Arc<week::Week>,
 }
 
 impl Console {
@@ -49,6 +51,7 @@ impl Console {
             },
             store,
             health,
+            week: Arc::default(),
         }
     }
 
@@ -67,10 +70,12 @@ impl Console {
             || orgs
                 .first()
                 .is_some_and(|org| org != crate::domain::DEFAULT_ORGANISATION);
+        let week = self.week.projects(&self.store, now).await?;
         let mut status = self
             .store
             .read(move |conn| read(conn, now, &orgs, named))
             .await?;
+        status.week = week;
         for org in &mut status.organisations {
             org.last_cycle = cycles.get(&org.name).cloned().flatten().map(cycle_view);
             org.polled_here = self.health.leads(&org.name);
