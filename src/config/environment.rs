@@ -1,7 +1,8 @@
 //! The environment over the file: `SDM_WATCH_<SECTION>__<KEY>=value` sets `<section>.<key>`
 //! (`SDM_WATCH_API__PAGE_SIZE=40` is `page_size = 40` in `[api]`). A value is read as TOML
 //! when it is a number, a boolean, a quoted string, an array or an inline table, and as the
-//! text it is otherwise (`30s`, `0.0.0.0:8080`, a token).
+//! text it is otherwise (`30s`, `0.0.0.0:8080`); a secret (`api.token`, `smtp.password`, ...)
+//! is always its text, digits or not.
 
 use std::ffi::OsString;
 
@@ -46,7 +47,15 @@ pub(super) fn overlay(
         let Some(text) = value.to_str() else {
             return Err(wrong("is not UTF-8"));
         };
-        set(table, &key, parse(text)).map_err(|problem| wrong(&problem))?;
+        let secret = key
+            .last()
+            .is_some_and(|last| super::exposure::SECRET_KEYS.contains(&last.as_str()));
+        let value = if secret {
+            Value::String(text.to_owned())
+        } else {
+            parse(text)
+        };
+        set(table, &key, value).map_err(|problem| wrong(&problem))?;
     }
     Ok(())
 }
@@ -114,6 +123,7 @@ mod tests {
                 ("sdm_watch_http__listen", "0.0.0.0:8080"),
                 ("SDM_WATCH_STATE__PATH", "\"/var/lib/x 1\""),
                 ("SDM_WATCH_API__TOKEN", "2026-01-01"),
+                ("SDM_WATCH_SMTP__PASSWORD", "123456"),
                 ("SDM_WATCH_CONFIG", "/etc/x.toml"),
                 ("OTHER__KEY", "1"),
             ],
@@ -124,6 +134,7 @@ mod tests {
             poll = { interval = "30s", notify_on = ["error", "done"] }
             http = { listen = "0.0.0.0:8080" }
             state = { path = "/var/lib/x 1" }
+            smtp = { password = "123456" }
         "#
         .parse()
         .unwrap();
@@ -151,5 +162,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("api is not a table"), "{error}");
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_refused_without_its_value() {
+        let error = crate::config::Config::from_toml(
+            "[api]\ntoken = 987654321\n",
+            std::path::Path::new("t.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.starts_with("api.token: expected a string"), "{error}");
+        assert!(!error.contains("987654321"), "{error}");
     }
 }

@@ -85,11 +85,17 @@ pub(super) fn shape_error(
             Segment::Enum { .. } | Segment::Unknown => {}
         }
     }
-    let (field, problem) = shape_problem(error.inner().message());
+    let (field, mut problem) = shape_problem(error.inner().message());
     if let Some(field) = field
         && segments.last() != Some(&field)
     {
         segments.push(field);
+    }
+    if segments
+        .last()
+        .is_some_and(|last| super::exposure::SECRET_KEYS.contains(&last.as_str()))
+    {
+        problem = without_the_value(&problem);
     }
     if segments.is_empty() {
         return ConfigError::File {
@@ -161,4 +167,19 @@ fn shape_problem(message: &str) -> (Option<String>, String) {
         return (None, format!("expected {expected}, found {found}"));
     }
     (None, message.to_owned())
+}
+
+/// `expected a string, found integer `1234``: the kind found, not the value, which for a
+/// secret key is the secret.
+fn without_the_value(problem: &str) -> String {
+    match problem.split_once(", found ") {
+        Some((expected, found)) => {
+            let kind = found
+                .split_once(" `")
+                .or_else(|| found.split_once(" \""))
+                .map_or(found, |(kind, _)| kind);
+            format!("{expected}, found {kind}")
+        }
+        None => problem.to_owned(),
+    }
 }
