@@ -91,10 +91,12 @@ pub(super) fn shape_error(
     {
         segments.push(field);
     }
-    if segments
+    // A secret, or a webhook header's value (an API key, often; `check` never shows them).
+    let secret = segments
         .last()
-        .is_some_and(|last| super::exposure::SECRET_KEYS.contains(&last.as_str()))
-    {
+        .is_some_and(|last| super::exposure::is_secret_key(last))
+        || segments.iter().any(|segment| segment == "headers");
+    if secret {
         problem = without_the_value(&problem);
     }
     if segments.is_empty() {
@@ -181,5 +183,36 @@ fn without_the_value(problem: &str) -> String {
             format!("{expected}, found {kind}")
         }
         None => problem.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn refusal(text: &str) -> String {
+        Config::from_toml(text, std::path::Path::new("t.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_secret_of_the_wrong_type_is_refused_without_its_value() {
+        let error = refusal("[api]\ntoken = 987654321\n");
+        assert!(error.starts_with("api.token: expected a string"), "{error}");
+        assert!(!error.contains("987654321"), "{error}");
+
+        let error = refusal(
+            "[api]\ntoken = \"t\"\n[[webhook]]\nname = \"ops\"\nurl = \"https://h.example/\"\n\
+             headers = { x-api-key = 55501234 }\n",
+        );
+        assert!(
+            error.starts_with("webhook[0].headers.x-api-key: expected a string"),
+            "{error}"
+        );
+        assert!(!error.contains("55501234"), "{error}");
+        // Other keys still show what was found: it helps, and it is no secret.
+        let error = refusal("[api]\ntoken = \"t\"\npage_size = \"many\"\n");
+        assert!(error.contains("found string \"many\""), "{error}");
     }
 }

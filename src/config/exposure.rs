@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 
 /// Keys whose value is a secret written in the config itself (or in an environment
 /// variable: always read as text, and never shown in an error).
-pub(super) const SECRET_KEYS: [&str; 5] =
-    ["token", "secret", "password", "bearer_token", "routing_key"];
+const SECRET_KEYS: [&str; 5] = ["token", "secret", "password", "bearer_token", "routing_key"];
+
+/// Whether `key` (the last part of a key's path) holds a secret written inline.
+pub(super) fn is_secret_key(key: &str) -> bool {
+    SECRET_KEYS.contains(&key)
+}
 /// Keys naming a file a secret is read from.
 const FILES: [&str; 7] = [
     "token_file",
@@ -53,7 +57,7 @@ fn walk(value: &toml::Value, inline: &mut bool, files: &mut Vec<PathBuf>) {
         toml::Value::Table(table) => {
             for (key, value) in table {
                 match value {
-                    toml::Value::String(text) if SECRET_KEYS.contains(&key.as_str()) => {
+                    toml::Value::String(text) if is_secret_key(key) => {
                         *inline |= !text.is_empty();
                     }
                     toml::Value::String(path) if FILES.contains(&key.as_str()) => {
